@@ -1,0 +1,359 @@
+/*
+ * api.c -- the public entry points: argument validation, handle life cycle, dispatch.
+ *
+ * Every public call checks what the host can see (pointers, enums, sizes) here, once, resolves the
+ * layout into a pkpo__plan, and hands over to a backend. Backends check only data in their own
+ * memory (offsets, k arrays, rewards).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define PKPO__STR2(x) #x
+#define PKPO__STR(x) PKPO__STR2(x)
+
+/* ---- version, statuses, errors ----------------------------------------------------------------- */
+
+unsigned pkpo_version(void) { return PKPO_VERSION_NUMBER; }
+
+const char* pkpo_version_string(void) {
+  return PKPO__STR(PKPO_VERSION_MAJOR) "." PKPO__STR(PKPO_VERSION_MINOR) "." PKPO__STR(
+      PKPO_VERSION_PATCH);
+}
+
+const char* pkpo_status_string(pkpo_status status) {
+  switch (status) {
+#define PKPO__STATUS_CASE(name, value, text) \
+  case name:                                 \
+    return text;
+    PKPO_STATUS_LIST(PKPO__STATUS_CASE)
+#undef PKPO__STATUS_CASE
+  }
+  return "unknown status";
+}
+
+pkpo_status pkpo__error(pkpo_handle h, pkpo_status status, const char* fmt, ...) {
+  if (h) {
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(h->last_error, sizeof h->last_error, fmt, args);
+    va_end(args);
+  }
+  return status;
+}
+
+const char* pkpo_last_error(pkpo_handle handle) { return handle ? handle->last_error : ""; }
+
+int pkpo__mul_overflow(int64_t a, int64_t b, int64_t* out) {
+  return __builtin_mul_overflow(a, b, out);
+}
+
+int pkpo__add_overflow(int64_t a, int64_t b, int64_t* out) {
+  return __builtin_add_overflow(a, b, out);
+}
+
+/* ---- handle ------------------------------------------------------------------------------------ */
+
+int pkpo_backend_available(pkpo_backend backend) {
+  switch (backend) {
+    case PKPO_BACKEND_CPU:
+      return 1;
+    case PKPO_BACKEND_CUDA:
+#ifdef PKPO_HAVE_CUDA
+      return pkpo__cuda_available();
+#else
+      return 0;
+#endif
+  }
+  return 0;
+}
+
+static int available_cores(void) {
+#ifdef _OPENMP
+  return omp_get_num_procs();
+#else
+  return 1; /* built without OpenMP: the CPU backend runs on the calling thread */
+#endif
+}
+
+pkpo_status pkpo_create(pkpo_handle* handle, const pkpo_handle_options* options) {
+  if (!handle) return PKPO_ERROR_NULL_POINTER;
+  *handle = NULL;
+  const pkpo_handle_options defaults = PKPO_HANDLE_OPTIONS_INIT;
+  const pkpo_handle_options* o = options ? options : &defaults;
+  if (o->struct_size != sizeof(pkpo_handle_options)) return PKPO_ERROR_INVALID_ARGUMENT;
+  if (o->backend != PKPO_BACKEND_CPU && o->backend != PKPO_BACKEND_CUDA) {
+    return PKPO_ERROR_INVALID_ARGUMENT;
+  }
+  if (o->num_threads < 0 || o->cuda_device < -1) return PKPO_ERROR_INVALID_ARGUMENT;
+#ifndef PKPO_HAVE_CUDA
+  if (o->backend == PKPO_BACKEND_CUDA) return PKPO_ERROR_UNSUPPORTED;
+#endif
+
+  pkpo_handle h = (pkpo_handle)calloc(1, sizeof *h);
+  if (!h) return PKPO_ERROR_OUT_OF_MEMORY;
+  h->backend = o->backend;
+  h->ws_owned = 1;
+  h->num_threads = o->num_threads > 0 ? o->num_threads : available_cores();
+#ifndef _OPENMP
+  h->num_threads = 1;
+#endif
+  h->cuda_device = o->cuda_device;
+#ifdef PKPO_HAVE_CUDA
+  if (h->backend == PKPO_BACKEND_CUDA) {
+    const pkpo_status st = pkpo__cuda_create(h, o->cuda_device);
+    if (st != PKPO_SUCCESS) {
+      free(h);
+      return st;
+    }
+  }
+#endif
+  *handle = h;
+  return PKPO_SUCCESS;
+}
+
+void pkpo_destroy(pkpo_handle handle) {
+  if (!handle) return;
+#ifdef PKPO_HAVE_CUDA
+  if (handle->backend == PKPO_BACKEND_CUDA) {
+    pkpo__cuda_destroy(handle); /* frees the device workspace it owns */
+    free(handle);
+    return;
+  }
+#endif
+  if (handle->ws_owned) free(handle->ws);
+  free(handle);
+}
+
+pkpo_status pkpo_get_backend(pkpo_handle handle, pkpo_backend* backend) {
+  if (!handle || !backend) return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "NULL argument");
+  *backend = handle->backend;
+  return PKPO_SUCCESS;
+}
+
+/* ---- desc validation --------------------------------------------------------------------------- */
+
+static pkpo_status check_desc(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p) {
+  if (!d) return pkpo__error(h, PKPO_ERROR_NULL_POINTER, "desc is NULL");
+  if (d->struct_size != sizeof(pkpo_desc)) {
+    return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT,
+                       "desc->struct_size is %zu, expected %zu (start from PKPO_DESC_INIT)",
+                       d->struct_size, sizeof(pkpo_desc));
+  }
+  if ((unsigned)d->estimator > (unsigned)PKPO_L2O) {
+    return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "unknown estimator %d", (int)d->estimator);
+  }
+  if (d->dtype != PKPO_FLOAT32 && d->dtype != PKPO_FLOAT64) {
+    return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "unknown dtype %d", (int)d->dtype);
+  }
+  if ((unsigned)d->nonfinite > (unsigned)PKPO_NONFINITE_ERROR) {
+    return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "unknown non-finite policy %d",
+                       (int)d->nonfinite);
+  }
+  if (d->k_policy != PKPO_K_CLAMP && d->k_policy != PKPO_K_STRICT) {
+    return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "unknown k policy %d", (int)d->k_policy);
+  }
+  if (d->num_groups < 0) {
+    return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "num_groups is %lld, must be >= 0",
+                       (long long)d->num_groups);
+  }
+  memset(p, 0, sizeof *p);
+  p->num_groups = d->num_groups;
+  p->elem_bytes = d->dtype == PKPO_FLOAT32 ? 4 : 8;
+  if (d->offsets) {
+    int64_t entries;
+    if (pkpo__add_overflow(d->num_groups, 1, &entries)) {
+      return pkpo__error(h, PKPO_ERROR_SIZE_OVERFLOW, "num_groups + 1 overflows int64");
+    }
+    if (d->num_samples < 0) {
+      return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "num_samples is %lld, must be >= 0",
+                         (long long)d->num_samples);
+    }
+    if (d->max_group_size < 0 || d->max_group_size > d->num_samples) {
+      return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT,
+                         "max_group_size is %lld, must be in [0, num_samples = %lld]",
+                         (long long)d->max_group_size, (long long)d->num_samples);
+    }
+    p->num_samples = d->num_samples;
+    p->max_group_size = d->max_group_size;
+  } else {
+    if (d->num_groups > 0 && d->group_size < 1) {
+      return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT,
+                         "group_size is %lld, must be >= 1 (or pass offsets)",
+                         (long long)d->group_size);
+    }
+    int64_t n_total = 0;
+    if (d->num_groups > 0 && pkpo__mul_overflow(d->num_groups, d->group_size, &n_total)) {
+      return pkpo__error(h, PKPO_ERROR_SIZE_OVERFLOW,
+                         "num_groups * group_size (%lld * %lld) overflows int64",
+                         (long long)d->num_groups, (long long)d->group_size);
+    }
+    if (d->num_samples != 0 && d->num_samples != n_total) {
+      return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT,
+                         "num_samples is %lld but num_groups * group_size is %lld",
+                         (long long)d->num_samples, (long long)n_total);
+    }
+    p->num_samples = n_total;
+    p->uniform_n = d->num_groups > 0 ? d->group_size : 0;
+    p->max_group_size = p->uniform_n;
+  }
+  int64_t bytes;
+  if (pkpo__mul_overflow(p->num_samples, 16, &bytes)) {
+    return pkpo__error(h, PKPO_ERROR_SIZE_OVERFLOW,
+                       "num_samples %lld is too large to address", (long long)p->num_samples);
+  }
+  if (!d->k_per_group && d->k < 1) {
+    return pkpo__error(h, PKPO_ERROR_INVALID_K, "k is %lld, must be >= 1", (long long)d->k);
+  }
+  if (!d->k_per_group && d->k > 0 && d->k_policy == PKPO_K_STRICT && p->uniform_n > 0 &&
+      d->k > p->uniform_n) {
+    return pkpo__error(h, PKPO_ERROR_K_EXCEEDS_N,
+                       "k = %lld exceeds the group size %lld (strict k policy)", (long long)d->k,
+                       (long long)p->uniform_n);
+  }
+  return PKPO_SUCCESS;
+}
+
+/* The common head of every batch call: the handle and its desc. */
+static pkpo_status begin_call(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p) {
+  if (!h) return PKPO_ERROR_NULL_POINTER;
+  h->last_error[0] = '\0';
+  return check_desc(h, d, p);
+}
+
+/* ---- workspace --------------------------------------------------------------------------------- */
+
+pkpo_status pkpo_workspace_size(pkpo_handle handle, const pkpo_desc* desc, size_t* bytes) {
+  pkpo__plan p;
+  pkpo_status st = begin_call(handle, desc, &p);
+  if (st != PKPO_SUCCESS) return st;
+  if (!bytes) return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "bytes is NULL");
+#ifdef PKPO_HAVE_CUDA
+  if (handle->backend == PKPO_BACKEND_CUDA) return pkpo__cuda_workspace_size(handle, desc, &p, bytes);
+#endif
+  return pkpo__cpu_workspace_size(handle, desc, &p, bytes);
+}
+
+pkpo_status pkpo_reserve(pkpo_handle handle, const pkpo_desc* desc) {
+  size_t bytes = 0;
+  pkpo_status st = pkpo_workspace_size(handle, desc, &bytes);
+  if (st != PKPO_SUCCESS) return st;
+#ifdef PKPO_HAVE_CUDA
+  if (handle->backend == PKPO_BACKEND_CUDA) return pkpo__cuda_reserve(handle, bytes);
+#endif
+  return pkpo__cpu_ensure_workspace(handle, bytes);
+}
+
+pkpo_status pkpo_set_workspace(pkpo_handle handle, void* workspace, size_t bytes) {
+  if (!handle) return PKPO_ERROR_NULL_POINTER;
+  handle->last_error[0] = '\0';
+  if (workspace && ((uintptr_t)workspace % 256) != 0) {
+    return pkpo__error(handle, PKPO_ERROR_INVALID_ARGUMENT, "workspace must be 256-byte aligned");
+  }
+#ifdef PKPO_HAVE_CUDA
+  if (handle->backend == PKPO_BACKEND_CUDA) return pkpo__cuda_set_workspace(handle, workspace, bytes);
+#endif
+  if (handle->ws_owned) free(handle->ws);
+  handle->ws = workspace;
+  handle->ws_bytes = workspace ? bytes : 0;
+  handle->ws_owned = workspace == NULL;
+  return PKPO_SUCCESS;
+}
+
+/* ---- transforms -------------------------------------------------------------------------------- */
+
+pkpo_status pkpo_transform(pkpo_handle handle, const pkpo_desc* desc, const void* rewards, void* out,
+                           void* rho, uint32_t* flags, pkpo_stream stream) {
+  pkpo__plan p;
+  pkpo_status st = begin_call(handle, desc, &p);
+  if (st != PKPO_SUCCESS) return st;
+  if (p.num_samples > 0 && !rewards) {
+    return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "rewards is NULL");
+  }
+  if (desc->estimator != PKPO_RHO && p.num_samples > 0 && !out) {
+    return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "out is NULL (only PKPO_RHO may omit it)");
+  }
+  if (p.num_groups == 0) return PKPO_SUCCESS;
+#ifdef PKPO_HAVE_CUDA
+  if (handle->backend == PKPO_BACKEND_CUDA) {
+    return pkpo__cuda_transform(handle, desc, &p, rewards, out, rho, flags, stream);
+  }
+#endif
+  (void)stream;
+  return pkpo__cpu_transform(handle, desc, &p, rewards, out, rho, flags);
+}
+
+pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void* rewards,
+                           const int64_t* ks, int64_t num_ks, void* rho, uint32_t* flags,
+                           pkpo_stream stream) {
+  pkpo__plan p;
+  pkpo_status st = begin_call(handle, desc, &p);
+  if (st != PKPO_SUCCESS) return st;
+  if (p.num_samples > 0 && !rewards) {
+    return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "rewards is NULL");
+  }
+  if (!ks || !rho) return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "ks or rho is NULL");
+  if (num_ks < 1) {
+    return pkpo__error(handle, PKPO_ERROR_INVALID_ARGUMENT, "num_ks is %lld, must be >= 1",
+                       (long long)num_ks);
+  }
+  int64_t entries;
+  if (pkpo__mul_overflow(p.num_groups, num_ks, &entries) ||
+      pkpo__mul_overflow(entries, 8, &entries)) {
+    return pkpo__error(handle, PKPO_ERROR_SIZE_OVERFLOW, "num_groups * num_ks overflows");
+  }
+  for (int64_t j = 0; j < num_ks; ++j) {
+    if (ks[j] < 1) {
+      return pkpo__error(handle, PKPO_ERROR_INVALID_K, "ks[%lld] is %lld, must be >= 1",
+                         (long long)j, (long long)ks[j]);
+    }
+    if (desc->k_policy == PKPO_K_STRICT && p.uniform_n > 0 && ks[j] > p.uniform_n) {
+      return pkpo__error(handle, PKPO_ERROR_K_EXCEEDS_N,
+                         "ks[%lld] = %lld exceeds the group size %lld (strict k policy)",
+                         (long long)j, (long long)ks[j], (long long)p.uniform_n);
+    }
+  }
+  if (p.num_groups == 0) return PKPO_SUCCESS;
+#ifdef PKPO_HAVE_CUDA
+  if (handle->backend == PKPO_BACKEND_CUDA) {
+    return pkpo__cuda_rho_curve(handle, desc, &p, rewards, ks, num_ks, rho, flags, stream);
+  }
+#endif
+  (void)stream;
+  return pkpo__cpu_rho_curve(handle, desc, &p, rewards, ks, num_ks, rho, flags);
+}
+
+pkpo_status pkpo_group_by_id(pkpo_handle handle, const int64_t* ids, int64_t num_samples,
+                             int64_t* offsets, int64_t* index, int64_t* num_groups,
+                             int64_t* max_group_size, pkpo_stream stream) {
+  if (!handle) return PKPO_ERROR_NULL_POINTER;
+  handle->last_error[0] = '\0';
+  if (num_samples < 0) {
+    return pkpo__error(handle, PKPO_ERROR_INVALID_ARGUMENT, "num_samples is %lld, must be >= 0",
+                       (long long)num_samples);
+  }
+  if ((num_samples > 0 && (!ids || !index)) || !offsets || !num_groups) {
+    return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "ids, offsets, index or num_groups is NULL");
+  }
+  int64_t bytes;
+  if (pkpo__mul_overflow(num_samples, 32, &bytes)) {
+    return pkpo__error(handle, PKPO_ERROR_SIZE_OVERFLOW, "num_samples %lld is too large",
+                       (long long)num_samples);
+  }
+#ifdef PKPO_HAVE_CUDA
+  if (handle->backend == PKPO_BACKEND_CUDA) {
+    return pkpo__cuda_group_by_id(handle, ids, num_samples, offsets, index, num_groups,
+                                  max_group_size, stream);
+  }
+#endif
+  (void)stream;
+  return pkpo__cpu_group_by_id(handle, ids, num_samples, offsets, index, num_groups,
+                               max_group_size);
+}
