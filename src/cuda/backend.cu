@@ -1,0 +1,403 @@
+/*
+ * backend.cu -- the pkpo__cuda_* entry points (src/host/internal.h): device selection, workspace
+ * ownership, path planning, and the one place where cudaError_t becomes a pkpo_status
+ * (cuda_status below, with cudaGetErrorString in the handle's message).
+ *
+ * Asynchrony: transforms and curves only queue work on the caller's stream, except where pkpo.h
+ * says they synchronise: PKPO_NONFINITE_ERROR, PKPO_K_STRICT, a ragged layout with
+ * max_group_size = 0, and a workspace that must grow (cudaMalloc). None of these is allowed while
+ * the stream is capturing; they return an error instead of breaking the capture.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+
+#include <cuda_runtime.h>
+
+#include "internal.h"
+#include "group_math.cuh"
+#include "launch.h"
+
+using pkpo_cuda::DevStatus;
+using pkpo_cuda::Params;
+using pkpo_cuda::Shape;
+using pkpo_cuda::WsLayout;
+
+namespace {
+
+/* Private state of a CUDA handle (h->cuda). */
+struct CudaState {
+  void* h_pinned; /* small page-locked buffer for device-to-host reads of status words */
+};
+
+constexpr size_t kPinnedBytes = 256;
+
+/* Makes the handle's device current for the duration of a call and restores the caller's. */
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    err_ = cudaGetDevice(&prev_);
+    if (err_ == cudaSuccess && prev_ != device) {
+      err_ = cudaSetDevice(device);
+      changed_ = err_ == cudaSuccess;
+    }
+  }
+  ~DeviceGuard() {
+    if (changed_) cudaSetDevice(prev_);
+  }
+  cudaError_t error() const { return err_; }
+
+ private:
+  int prev_ = 0;
+  bool changed_ = false;
+  cudaError_t err_ = cudaSuccess;
+};
+
+/* The one mapping from CUDA errors to pkpo statuses. Clears the (non-sticky) error state. */
+pkpo_status cuda_status(pkpo_handle h, cudaError_t e, const char* what) {
+  (void)cudaGetLastError();
+  if (e == cudaErrorMemoryAllocation) {
+    return pkpo__error(h, PKPO_ERROR_OUT_OF_MEMORY, "%s: %s", what, cudaGetErrorString(e));
+  }
+  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || e == cudaErrorInvalidDevice) {
+    return pkpo__error(h, PKPO_ERROR_NO_DEVICE, "%s: %s (%s)", what, cudaGetErrorName(e),
+                       cudaGetErrorString(e));
+  }
+  return pkpo__error(h, PKPO_ERROR_CUDA, "%s: %s (%s)", what, cudaGetErrorName(e),
+                     cudaGetErrorString(e));
+}
+
+#define PKPO_CHECK_CUDA(h, expr, what)                  \
+  do {                                                  \
+    const cudaError_t pkpo_e_ = (expr);                 \
+    if (pkpo_e_ != cudaSuccess) return cuda_status((h), pkpo_e_, (what)); \
+  } while (0)
+
+CudaState* state_of(pkpo_handle h) { return static_cast<CudaState*>(h->cuda); }
+
+bool is_capturing(cudaStream_t s, cudaError_t* err) {
+  cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+  *err = cudaStreamIsCapturing(s, &cs);
+  return cs != cudaStreamCaptureStatusNone;
+}
+
+/* Grows the handle-owned workspace to `bytes` (cudaFree + cudaMalloc: synchronises the device). */
+pkpo_status grow_owned(pkpo_handle h, size_t bytes) {
+  if (h->ws) {
+    PKPO_CHECK_CUDA(h, cudaFree(h->ws), "cudaFree(workspace)");
+    h->ws = NULL;
+    h->ws_bytes = 0;
+  }
+  void* mem = NULL;
+  const cudaError_t e = cudaMalloc(&mem, bytes);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    return pkpo__error(h, PKPO_ERROR_OUT_OF_MEMORY, "cudaMalloc of a %zu-byte workspace: %s", bytes,
+                       cudaGetErrorString(e));
+  }
+  h->ws = mem;
+  h->ws_bytes = bytes;
+  return PKPO_SUCCESS;
+}
+
+/* Makes sure the workspace holds `bytes`; grows an owned one unless the stream is capturing. */
+pkpo_status ensure_workspace(pkpo_handle h, size_t bytes, bool capturing) {
+  if (bytes <= h->ws_bytes) return PKPO_SUCCESS;
+  if (!h->ws_owned) {
+    return pkpo__error(h, PKPO_ERROR_WORKSPACE_TOO_SMALL,
+                       "caller workspace holds %zu bytes, this call needs %zu", h->ws_bytes, bytes);
+  }
+  if (capturing) {
+    return pkpo__error(h, PKPO_ERROR_WORKSPACE_TOO_SMALL,
+                       "workspace holds %zu bytes, this call needs %zu, and it cannot grow while "
+                       "the stream is capturing (call pkpo_reserve before capture)",
+                       h->ws_bytes, bytes);
+  }
+  return grow_owned(h, bytes);
+}
+
+Shape shape_of(const pkpo_desc* d, const pkpo__plan* p) {
+  (void)d;
+  Shape sh;
+  sh.num_groups = p->num_groups;
+  sh.num_samples = p->num_samples;
+  sh.max_n = p->max_group_size;
+  sh.uniform_n = p->uniform_n;
+  sh.elem_bytes = p->elem_bytes;
+  return sh;
+}
+
+Params params_of(const pkpo_desc* d, const pkpo__plan* p, const void* rewards, void* out, void* rho,
+                 uint32_t* flags) {
+  Params q;
+  memset(&q, 0, sizeof q);
+  q.rewards = rewards;
+  q.out = out;
+  q.rho = rho;
+  q.flags = flags;
+  q.offsets = d->offsets;
+  q.index = d->index;
+  q.k_per_group = d->k_per_group;
+  q.num_groups = p->num_groups;
+  q.num_samples = p->num_samples;
+  q.uniform_n = p->uniform_n;
+  q.max_n = p->max_group_size;
+  q.k = d->k;
+  q.estimator = (int)d->estimator;
+  q.nonfinite = (int)d->nonfinite;
+  q.k_policy = (int)d->k_policy;
+  q.write_out = d->estimator != PKPO_RHO && out != NULL;
+  q.rho_stride = 1;
+  return q;
+}
+
+/* Reads the call's device status (synchronises the stream) and turns error bits into a status. */
+pkpo_status read_status(pkpo_handle h, const void* d_status, cudaStream_t s, DevStatus* st) {
+  void* pinned = state_of(h)->h_pinned;
+  PKPO_CHECK_CUDA(h, cudaMemcpyAsync(pinned, d_status, sizeof(DevStatus), cudaMemcpyDeviceToHost, s),
+                  "reading the device status");
+  PKPO_CHECK_CUDA(h, cudaStreamSynchronize(s), "cudaStreamSynchronize");
+  memcpy(st, pinned, sizeof *st);
+  return PKPO_SUCCESS;
+}
+
+pkpo_status status_from_bits(pkpo_handle h, const DevStatus& st) {
+  if (st.error_bits == 0) return PKPO_SUCCESS;
+  const long long g = (long long)st.first_group;
+  if (st.error_bits & pkpo_cuda::ERR_NONFINITE) {
+    return pkpo__error(h, PKPO_ERROR_NON_FINITE,
+                       "group %lld holds a non-finite reward (error policy); other groups may "
+                       "have been written", g);
+  }
+  return pkpo__error(h, PKPO_ERROR_K_EXCEEDS_N,
+                     "group %lld: k exceeds its usable samples (strict k policy); other groups may "
+                     "have been written", g);
+}
+
+enum CallKind { CALL_TRANSFORM, CALL_CURVE };
+
+/* The common path of transform and rho_curve. */
+pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, CallKind kind,
+                     const void* rewards, void* out, void* rho, uint32_t* flags, const int64_t* h_ks,
+                     int64_t num_ks, cudaStream_t stream) {
+  DeviceGuard guard(h->cuda_device);
+  PKPO_CHECK_CUDA(h, guard.error(), "selecting the handle's device");
+  cudaError_t e = cudaSuccess;
+  const bool capturing = is_capturing(stream, &e);
+  PKPO_CHECK_CUDA(h, e, "cudaStreamIsCapturing");
+  const bool unknown_max = plan->uniform_n == 0 && plan->max_group_size == 0;
+  const bool sync_policy = d->nonfinite == PKPO_NONFINITE_ERROR || d->k_policy == PKPO_K_STRICT;
+  if (capturing && (unknown_max || sync_policy)) {
+    return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT,
+                       "the stream is capturing, but %s needs a device-to-host read; set "
+                       "max_group_size and use the default policies to capture",
+                       unknown_max ? "max_group_size = 0" : "the strict k / non-finite error policy");
+  }
+  Params prm = params_of(d, plan, rewards, out, rho, flags);
+  Shape sh = shape_of(d, plan);
+  if (unknown_max) {
+    pkpo_status st = ensure_workspace(h, sizeof(DevStatus), capturing);
+    if (st != PKPO_SUCCESS) return st;
+    PKPO_CHECK_CUDA(h, pkpo_cuda::launch_max_group(prm, h->ws, stream), "max_group_size kernel");
+    DevStatus ds;
+    st = read_status(h, h->ws, stream, &ds);
+    if (st != PKPO_SUCCESS) return st;
+    sh.max_n = (int64_t)ds.max_n;
+    prm.max_n = sh.max_n;
+  }
+  WsLayout L;
+  e = pkpo_cuda::plan_workspace(sh, &L);
+  if (e == cudaErrorInvalidValue) {
+    (void)cudaGetLastError();
+    return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
+                       "the CUDA backend supports groups of at most %lld samples and at most "
+                       "2^31-1 groups when a group exceeds %d samples (largest group: %lld)",
+                       (long long)pkpo_cuda::kMaxLargeGroup, pkpo_cuda::kLargeTile,
+                       (long long)sh.max_n);
+  }
+  PKPO_CHECK_CUDA(h, e, "planning the workspace");
+  pkpo_status st = ensure_workspace(h, L.total, capturing);
+  if (st != PKPO_SUCCESS) return st;
+  if (kind == CALL_TRANSFORM) {
+    PKPO_CHECK_CUDA(h, pkpo_cuda::launch_transform(prm, sh, L, h->ws, stream), "queuing the transform");
+  } else {
+    PKPO_CHECK_CUDA(h, pkpo_cuda::launch_rho_curve(prm, sh, L, h->ws, h_ks, num_ks, stream),
+                    "queuing the rho curve");
+  }
+  if (!sync_policy) return PKPO_SUCCESS;
+  DevStatus ds;
+  st = read_status(h, static_cast<char*>(h->ws) + L.status, stream, &ds);
+  if (st != PKPO_SUCCESS) return st;
+  return status_from_bits(h, ds);
+}
+
+}  // namespace
+
+extern "C" {
+
+int pkpo__cuda_available(void) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return n > 0;
+}
+
+pkpo_status pkpo__cuda_create(pkpo_handle h, int device) {
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count < 1) {
+    (void)cudaGetLastError();
+    return pkpo__error(h, PKPO_ERROR_NO_DEVICE, "no usable CUDA device (%s)",
+                       e != cudaSuccess ? cudaGetErrorString(e) : "device count is 0");
+  }
+  if (device < 0) {
+    PKPO_CHECK_CUDA(h, cudaGetDevice(&device), "cudaGetDevice");
+  }
+  if (device >= count) {
+    return pkpo__error(h, PKPO_ERROR_NO_DEVICE, "cuda_device %d, but only %d devices are visible",
+                       device, count);
+  }
+  h->cuda_device = device;
+  h->ws = NULL;
+  h->ws_bytes = 0;
+  h->ws_owned = 1;
+  CudaState* s = static_cast<CudaState*>(calloc(1, sizeof(CudaState)));
+  if (!s) return PKPO_ERROR_OUT_OF_MEMORY;
+  DeviceGuard guard(device);
+  if (guard.error() != cudaSuccess) {
+    free(s);
+    return cuda_status(h, guard.error(), "selecting the device");
+  }
+  e = cudaMallocHost(&s->h_pinned, kPinnedBytes);
+  if (e != cudaSuccess) {
+    free(s);
+    return cuda_status(h, e, "cudaMallocHost");
+  }
+  h->cuda = s;
+  return PKPO_SUCCESS;
+}
+
+void pkpo__cuda_destroy(pkpo_handle h) {
+  CudaState* s = state_of(h);
+  DeviceGuard guard(h->cuda_device);
+  (void)cudaDeviceSynchronize(); /* queued work may still use the workspace */
+  if (h->ws_owned && h->ws) (void)cudaFree(h->ws);
+  h->ws = NULL;
+  h->ws_bytes = 0;
+  if (s) {
+    if (s->h_pinned) (void)cudaFreeHost(s->h_pinned);
+    free(s);
+  }
+  h->cuda = NULL;
+  (void)cudaGetLastError();
+}
+
+pkpo_status pkpo__cuda_workspace_size(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* p,
+                                      size_t* bytes) {
+  DeviceGuard guard(h->cuda_device);
+  PKPO_CHECK_CUDA(h, guard.error(), "selecting the handle's device");
+  Shape sh = shape_of(d, p);
+  /* Ragged with max_group_size = 0: the call reads the real maximum back; size for the worst. */
+  if (sh.uniform_n == 0 && sh.max_n == 0) sh.max_n = sh.num_samples;
+  WsLayout L;
+  const cudaError_t e = pkpo_cuda::plan_workspace(sh, &L);
+  if (e == cudaErrorInvalidValue) {
+    (void)cudaGetLastError();
+    return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
+                       "groups of %lld samples exceed the CUDA backend's limit of %lld",
+                       (long long)sh.max_n, (long long)pkpo_cuda::kMaxLargeGroup);
+  }
+  PKPO_CHECK_CUDA(h, e, "planning the workspace");
+  *bytes = L.total;
+  return PKPO_SUCCESS;
+}
+
+pkpo_status pkpo__cuda_reserve(pkpo_handle h, size_t bytes) {
+  if (bytes <= h->ws_bytes) return PKPO_SUCCESS;
+  if (!h->ws_owned) {
+    return pkpo__error(h, PKPO_ERROR_WORKSPACE_TOO_SMALL,
+                       "caller workspace holds %zu bytes, %zu are needed", h->ws_bytes, bytes);
+  }
+  DeviceGuard guard(h->cuda_device);
+  PKPO_CHECK_CUDA(h, guard.error(), "selecting the handle's device");
+  return grow_owned(h, bytes);
+}
+
+pkpo_status pkpo__cuda_set_workspace(pkpo_handle h, void* workspace, size_t bytes) {
+  DeviceGuard guard(h->cuda_device);
+  PKPO_CHECK_CUDA(h, guard.error(), "selecting the handle's device");
+  if (h->ws_owned && h->ws) {
+    PKPO_CHECK_CUDA(h, cudaFree(h->ws), "cudaFree(workspace)");
+  }
+  h->ws = workspace;
+  h->ws_bytes = workspace ? bytes : 0;
+  h->ws_owned = workspace == NULL;
+  return PKPO_SUCCESS;
+}
+
+pkpo_status pkpo__cuda_transform(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* p,
+                                 const void* rewards, void* out, void* rho, uint32_t* flags,
+                                 pkpo_stream stream) {
+  return run_call(h, d, p, CALL_TRANSFORM, rewards, out, rho, flags, NULL, 0,
+                  reinterpret_cast<cudaStream_t>(stream));
+}
+
+pkpo_status pkpo__cuda_rho_curve(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* p,
+                                 const void* rewards, const int64_t* h_ks, int64_t num_ks,
+                                 void* rho, uint32_t* flags, pkpo_stream stream) {
+  return run_call(h, d, p, CALL_CURVE, rewards, NULL, rho, flags, h_ks, num_ks,
+                  reinterpret_cast<cudaStream_t>(stream));
+}
+
+pkpo_status pkpo__cuda_group_by_id(pkpo_handle h, const int64_t* ids, int64_t num_samples,
+                                   int64_t* offsets, int64_t* index, int64_t* h_num_groups,
+                                   int64_t* h_max_group_size, pkpo_stream stream) {
+  cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  DeviceGuard guard(h->cuda_device);
+  PKPO_CHECK_CUDA(h, guard.error(), "selecting the handle's device");
+  cudaError_t e = cudaSuccess;
+  if (is_capturing(s, &e)) {
+    return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT,
+                       "pkpo_group_by_id synchronises and cannot run while the stream is capturing");
+  }
+  PKPO_CHECK_CUDA(h, e, "cudaStreamIsCapturing");
+  if (num_samples == 0) {
+    PKPO_CHECK_CUDA(h, cudaMemsetAsync(offsets, 0, sizeof(int64_t), s), "cudaMemsetAsync");
+    PKPO_CHECK_CUDA(h, cudaStreamSynchronize(s), "cudaStreamSynchronize");
+    *h_num_groups = 0;
+    if (h_max_group_size) *h_max_group_size = 0;
+    return PKPO_SUCCESS;
+  }
+  size_t bytes = 0;
+  PKPO_CHECK_CUDA(h, pkpo_cuda::group_by_id_scratch(num_samples, &bytes), "sizing group_by_id scratch");
+  /* A set-up call: its scratch (about 80 bytes per sample) is allocated for the call and freed, so
+   * that the handle's workspace stays sized for the transforms. */
+  void* scratch = NULL;
+  e = cudaMalloc(&scratch, bytes);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    return pkpo__error(h, PKPO_ERROR_OUT_OF_MEMORY, "cudaMalloc of %zu bytes for group_by_id: %s",
+                       bytes, cudaGetErrorString(e));
+  }
+  int64_t* d_counts = NULL;
+  e = pkpo_cuda::launch_group_by_id(ids, num_samples, offsets, index, scratch, bytes, &d_counts, s);
+  void* pinned = state_of(h)->h_pinned;
+  if (e == cudaSuccess) {
+    e = cudaMemcpyAsync(pinned, d_counts, 2 * sizeof(int64_t), cudaMemcpyDeviceToHost, s);
+  }
+  if (e == cudaSuccess) e = cudaStreamSynchronize(s);
+  const cudaError_t ef = cudaFree(scratch);
+  if (e == cudaSuccess) e = ef;
+  PKPO_CHECK_CUDA(h, e, "group_by_id");
+  int64_t counts[2];
+  memcpy(counts, pinned, sizeof counts);
+  *h_num_groups = counts[0];
+  if (h_max_group_size) *h_max_group_size = counts[1];
+  return PKPO_SUCCESS;
+}
+
+}  /* extern "C" */

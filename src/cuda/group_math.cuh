@@ -1,0 +1,279 @@
+/*
+ * group_math.cuh -- the per-group arithmetic of the CUDA backend, shared by every kernel path.
+ *
+ * __host__ __device__ and free of CUDA intrinsics, so that tests/cuda/test_group_math.cpp can compile
+ * it with a plain C++ compiler and check it against the CPU backend on a machine without a GPU.
+ *
+ * The formulas are those of src/host/engine.c (SPEC.md section 4 stable forms), rearranged so that
+ * each sorted rank t (1-based) contributes terms that depend only on its own weight mu_t, its tail
+ * T'_t = sum_{j=t+1}^{m-1} mu_j and the neighbouring values v_{t-1}, v_t, v_{t+1}. Every output is
+ * then one forward (prefix) and one backward (suffix) sum of these terms, which the kernels compute
+ * with parallel scans:
+ *
+ *   mu_t  = (k/m) * prod_{j=t+1}^{m} r_j,  r_j = (j-k)/(j-1)   (a suffix product; r_k = 0 makes
+ *           mu_t = 0 below k; values under PKPO__CUDA_WEIGHT_FLOOR are dropped as in engine.c)
+ *   rho   = v_1 + sum_t (T'_t + mu_m) d_t                       (mu_m = k/m; T_t = T'_t + mu_m)
+ *   s     : out = (k/m) v_i + SUF0_i,           suf0_t = (k/m - mu_t) d_t
+ *   sloo  : out = (k/m)(v_i - v_1) + SUF0_i - (k/(m-1)) (PRE_i + SUF1_i) - v_1 k/(m(m-1)),
+ *           pre_t = W_t d_t, suf1_t = W_{t-1} d_t, W_t = (m/(m-k)) T'_t, W_{t-1} = (m/(m-k))(T'_t+mu_t)
+ *   smo   : out = PRE_i + pre_i (inclusive),   pre_t = mu_t (v_t - v_{t-1})  [= sum_{t<i} mu_{t+1} d_t]
+ *   l2o   : out = PRE_i - SUF0_i,              e_t = mu_t d_t / (m-k), pre_t = t e_t, suf0_t = (m-t) e_t
+ * with d_t = v_{t+1} - v_t (0 at t = m), PRE_i = sum_{t<i} pre_t (exclusive), SUFx_i = sum_{t>=i}
+ * sufx_t (inclusive).
+ */
+#ifndef PKPO_CUDA_GROUP_MATH_CUH
+#define PKPO_CUDA_GROUP_MATH_CUH
+
+#include <stdint.h>
+#include <string.h>
+
+#include "pkpo.h"
+
+#if defined(__CUDACC__)
+#define PKPO_HD __host__ __device__ __forceinline__
+#else
+#define PKPO_HD inline
+#endif
+
+/* Same floor as engine.h's PKPO__WEIGHT_FLOOR (SPEC.md section 4). */
+#define PKPO__CUDA_WEIGHT_FLOOR 1e-300
+
+namespace pkpo_cuda {
+
+/* ---- orderable keys --------------------------------------------------------------------------
+ * Rewards are sorted as unsigned integers whose order is the order of the values: positive values
+ * get the sign bit set, negative ones are bit-inverted. -0.0 is first made +0.0 so that the two
+ * zeros are one key (they are tied values and must get identical outputs). Non-finite values and
+ * padding get the all-ones key, which no finite value maps to, so they sort after every finite
+ * value of the group. */
+template <typename Key>
+struct KeyTraits;
+
+template <>
+struct KeyTraits<uint32_t> {
+  typedef float Value;
+  static constexpr uint32_t kNone = 0xFFFFFFFFu;
+  static PKPO_HD uint32_t bits(float x) {
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+  }
+  static PKPO_HD bool finite(uint32_t b) { return (b & 0x7F800000u) != 0x7F800000u; }
+  static PKPO_HD uint32_t to_key(float x) {
+    uint32_t b = bits(x);
+    if ((b & 0x7FFFFFFFu) == 0) b = 0; /* -0.0 -> +0.0 */
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+  }
+  static PKPO_HD double to_double(uint32_t key) {
+    const uint32_t b = (key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key;
+    float x;
+    memcpy(&x, &b, sizeof x);
+    return (double)x;
+  }
+};
+
+template <>
+struct KeyTraits<uint64_t> {
+  typedef double Value;
+  static constexpr uint64_t kNone = 0xFFFFFFFFFFFFFFFFull;
+  static PKPO_HD uint64_t bits(double x) {
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+  }
+  static PKPO_HD bool finite(uint64_t b) {
+    return (b & 0x7FF0000000000000ull) != 0x7FF0000000000000ull;
+  }
+  static PKPO_HD uint64_t to_key(double x) {
+    uint64_t b = bits(x);
+    if ((b & 0x7FFFFFFFFFFFFFFFull) == 0) b = 0;
+    return (b & 0x8000000000000000ull) ? ~b : (b | 0x8000000000000000ull);
+  }
+  static PKPO_HD double to_double(uint64_t key) {
+    const uint64_t b = (key & 0x8000000000000000ull) ? (key & 0x7FFFFFFFFFFFFFFFull) : ~key;
+    double x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+  }
+};
+
+/* ---- what to do with one group ---------------------------------------------------------------- */
+
+enum Action {
+  ACT_INVALID = 0,   /* bad offsets / k / index on the device: write nothing but flags and rho=NaN */
+  ACT_ERROR = 1,     /* strict k or non-finite error policy tripped: write nothing, report */
+  ACT_PROPAGATE = 2, /* non-finite under PROPAGATE: every output and rho NaN */
+  ACT_EMPTY = 3,     /* no finite sample: outputs 0, rho 0 */
+  ACT_SINGLE = 4,    /* one finite sample */
+  ACT_GENERAL = 5    /* m >= 2 */
+};
+
+/* The formula actually computed (after the boundary rules of SPEC.md section 2). */
+enum Mode { MODE_RHO = 0, MODE_S = 1, MODE_SLOO = 2, MODE_SMO = 3, MODE_L2O = 4 };
+
+enum ErrorBits { ERR_K_STRICT = 1u, ERR_NONFINITE = 2u };
+
+struct Resolved {
+  int action;
+  int mode;
+  int64_t m; /* finite samples */
+  int64_t k; /* clamped k (valid for ACT_SINGLE / ACT_GENERAL) */
+  uint32_t flags;
+  uint32_t error_bits;
+};
+
+/* Mirrors transform_group / curve_group / validate of src/host/cpu.c.
+ * n: samples in the group; nonfinite: how many of them are NaN/Inf; k_req: the requested k;
+ * valid: offsets, k and index entries passed the device checks; write_out: estimator != RHO. */
+PKPO_HD Resolved resolve_group(int estimator, int nonfinite_policy, int k_policy, int64_t n,
+                               int64_t nonfinite, int64_t k_req, bool valid, bool write_out) {
+  Resolved r;
+  r.action = ACT_GENERAL;
+  r.mode = MODE_RHO;
+  r.m = n - nonfinite;
+  r.k = k_req;
+  r.flags = 0;
+  r.error_bits = 0;
+  if (!valid) {
+    r.action = ACT_INVALID;
+    r.flags = PKPO_FLAG_INVALID;
+    return r;
+  }
+  if (nonfinite > 0) {
+    r.flags |= PKPO_FLAG_NONFINITE;
+    if (nonfinite_policy == PKPO_NONFINITE_ERROR) {
+      r.action = ACT_ERROR;
+      r.error_bits |= ERR_NONFINITE;
+      return r;
+    }
+    if (nonfinite_policy == PKPO_NONFINITE_PROPAGATE) {
+      if (k_policy == PKPO_K_STRICT && k_req > n) { /* cpu.c counts all n under PROPAGATE */
+        r.action = ACT_ERROR;
+        r.error_bits |= ERR_K_STRICT;
+        return r;
+      }
+      r.action = ACT_PROPAGATE;
+      return r;
+    }
+  }
+  if (r.m == 0) {
+    r.action = ACT_EMPTY;
+    r.flags |= PKPO_FLAG_EMPTY;
+    r.k = 0;
+    return r;
+  }
+  if (r.k > r.m) {
+    if (k_policy == PKPO_K_STRICT) {
+      r.action = ACT_ERROR;
+      r.error_bits |= ERR_K_STRICT;
+      return r;
+    }
+    r.k = r.m;
+    r.flags |= PKPO_FLAG_K_CLAMPED;
+  }
+  if (r.m == 1) {
+    r.action = ACT_SINGLE;
+    r.flags |= PKPO_FLAG_SINGLETON;
+    r.mode = (estimator == PKPO_S) ? MODE_S : MODE_RHO;
+    return r;
+  }
+  switch (estimator) {
+    case PKPO_S: r.mode = MODE_S; break;
+    case PKPO_SLOO: r.mode = (r.k == r.m) ? MODE_S : MODE_SLOO; break;
+    case PKPO_SLOO_MINUS_ONE: r.mode = (r.k == 1) ? MODE_L2O : MODE_SMO; break;
+    case PKPO_L2O:
+      if (r.k == r.m) {
+        r.mode = MODE_SMO;
+        if (write_out) r.flags |= PKPO_FLAG_FALLBACK;
+      } else {
+        r.mode = MODE_L2O;
+      }
+      break;
+    default: r.mode = MODE_RHO; break;
+  }
+  return r;
+}
+
+/* ---- weights ----------------------------------------------------------------------------------- */
+
+/* r_t = (t-k)/(t-1) for ranks 2 <= t <= m, 1 elsewhere (the identity of the product scan). */
+PKPO_HD double weight_ratio(int64_t t, int64_t m, int64_t k) {
+  if (t < 2 || t > m) return 1.0;
+  return (double)(t - k) / (double)(t - 1);
+}
+
+/* mu_t from the suffix product P_t = prod_{j=t+1}^{m} r_j. */
+PKPO_HD double weight_from_product(int64_t t, int64_t m, int64_t k, double suffix_product) {
+  if (t > m) return 0.0;
+  const double w = ((double)k / (double)m) * suffix_product;
+  return w < PKPO__CUDA_WEIGHT_FLOOR ? 0.0 : w;
+}
+
+/* mu'_t, the summand of T': mu_t for t <= m-1, 0 at t = m (and beyond). */
+PKPO_HD double tail_summand(int64_t t, int64_t m, double mu) { return t < m ? mu : 0.0; }
+
+/* ---- per-rank terms and their combination ----------------------------------------------------- */
+
+struct Terms {
+  double pre;  /* forward (prefix) summand */
+  double rho;  /* summand of rho - v_1 */
+  double suf0; /* backward (suffix) summands */
+  double suf1;
+};
+
+/* Rank t (1-based, t <= m); v_prev = v_{t-1} (ignored at t = 1), v_next = v_{t+1} (ignored at t = m);
+ * mu = mu_t; tp = T'_t. */
+PKPO_HD Terms rank_terms(int mode, int64_t t, int64_t m, int64_t k, double v_prev, double v,
+                         double v_next, double mu, double tp) {
+  Terms x;
+  x.pre = 0.0;
+  x.suf0 = 0.0;
+  x.suf1 = 0.0;
+  const double d = (t < m) ? v_next - v : 0.0;
+  const double c = (double)k / (double)m;
+  x.rho = (tp + c) * d;
+  switch (mode) {
+    case MODE_S: x.suf0 = (c - mu) * d; break;
+    case MODE_SLOO: {
+      const double w = (double)m / (double)(m - k);
+      x.suf0 = (c - mu) * d;
+      x.pre = (w * tp) * d;
+      x.suf1 = (w * (tp + mu)) * d;
+      break;
+    }
+    case MODE_SMO: x.pre = (t > 1) ? mu * (v - v_prev) : 0.0; break;
+    case MODE_L2O: {
+      const double e = mu * d / (double)(m - k);
+      x.pre = (double)t * e;
+      x.suf0 = (double)(m - t) * e;
+      break;
+    }
+    default: break;
+  }
+  return x;
+}
+
+/* The output of rank t from its own terms and the scans: pre_excl = sum_{j<t} pre_j,
+ * suf0_incl = sum_{j>=t} suf0_j, suf1_incl likewise; v1 = v_1 (the group's smallest value). */
+PKPO_HD double rank_output(int mode, int64_t m, int64_t k, double v, double v1, const Terms& own,
+                           double pre_excl, double suf0_incl, double suf1_incl) {
+  const double c = (double)k / (double)m;
+  switch (mode) {
+    case MODE_S: return c * v + suf0_incl;
+    case MODE_SLOO: {
+      const double q = (double)k / (double)(m - 1);
+      const double shift = v1 * ((double)k / ((double)m * (double)(m - 1)));
+      return c * (v - v1) + suf0_incl - q * (pre_excl + suf1_incl) - shift;
+    }
+    case MODE_SMO: return pre_excl + own.pre;
+    case MODE_L2O: return pre_excl - suf0_incl;
+    default: return 0.0;
+  }
+}
+
+/* Output of the single finite sample of an ACT_SINGLE group (SPEC.md section 3). */
+PKPO_HD double single_output(int estimator, double v) { return estimator == PKPO_S ? v : 0.0; }
+
+}  // namespace pkpo_cuda
+
+#endif /* PKPO_CUDA_GROUP_MATH_CUH */

@@ -1,0 +1,73 @@
+/*
+ * launch.h -- the launchers of src/cuda (host code): workspace layout, and the sequences of kernels
+ * behind pkpo_transform, pkpo_rho_curve and pkpo_group_by_id. Every function returns the first
+ * failing cudaError_t; backend.cu maps it to a pkpo_status.
+ */
+#ifndef PKPO_CUDA_LAUNCH_H
+#define PKPO_CUDA_LAUNCH_H
+
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "params.h"
+
+namespace pkpo_cuda {
+
+/* Host-known shape of a batch. max_n: the largest group (uniform: group_size). */
+struct Shape {
+  int64_t num_groups;
+  int64_t num_samples;
+  int64_t max_n;
+  int64_t uniform_n; /* 0 for ragged */
+  size_t elem_bytes; /* 4 or 8 */
+};
+
+/* Byte offsets of the workspace regions (all 256-byte aligned) and the total. Regions after
+ * `status` exist only when the large path is needed (max_n > kLargeTile). */
+struct WsLayout {
+  bool large;
+  int64_t tiles_bound; /* upper bound on the tiles of all large groups */
+  int64_t window;      /* grouped positions per segmented-sort call (CUB sorts with int offsets) */
+  int num_windows;
+  int sort_items;      /* num_items of each segmented-sort call */
+  size_t status, keys_a, keys_b, gbad, seg_begin, seg_end, ntiles, tile_base, agg, scan_tmp,
+      sort_tmp;
+  size_t scan_tmp_bytes, sort_tmp_bytes;
+  size_t total;
+};
+
+/* Largest group the large path supports (the segmented sort's int offsets, per window). */
+constexpr int64_t kMaxLargeGroup = (int64_t(1) << 30) - 1;
+
+/* Fills *L for `sh`. cudaErrorInvalidValue if the sizes are beyond what the kernels support
+ * (a group over kMaxLargeGroup on the large path, or more than INT_MAX groups there) or size_t
+ * arithmetic would overflow. No device work, no synchronisation. */
+cudaError_t plan_workspace(const Shape& sh, WsLayout* L);
+
+/* Queues the transform of `p` (pointers, layout, policies; status/gbad/large are filled here) on
+ * `stream` using the workspace `ws` laid out as L. */
+cudaError_t launch_transform(Params p, const Shape& sh, const WsLayout& L, void* ws,
+                             cudaStream_t stream);
+
+/* Queues a pass@k curve: rho[g * num_ks + j] at h_ks[j] (host array). */
+cudaError_t launch_rho_curve(Params p, const Shape& sh, const WsLayout& L, void* ws,
+                             const int64_t* h_ks, int64_t num_ks, cudaStream_t stream);
+
+/* Queues the reset of the device status and the max-group reduction of a ragged layout. */
+cudaError_t launch_max_group(Params p, void* ws, cudaStream_t stream);
+
+/* Queues the reset of the device status (first_group = all ones). */
+cudaError_t reset_status(void* ws, cudaStream_t stream);
+
+/* group_by_id: scratch bytes for num_samples ids, and the queued computation. Writes offsets
+ * (num_groups+1 entries), index, and into the scratch the count of groups and the largest group
+ * (read back by the caller at *d_counts: two int64). */
+cudaError_t group_by_id_scratch(int64_t num_samples, size_t* bytes);
+cudaError_t launch_group_by_id(const int64_t* ids, int64_t num_samples, int64_t* offsets,
+                               int64_t* index, void* scratch, size_t scratch_bytes,
+                               int64_t** d_counts, cudaStream_t stream);
+
+}  // namespace pkpo_cuda
+
+#endif /* PKPO_CUDA_LAUNCH_H */

@@ -1,0 +1,70 @@
+/*
+ * params.h -- plain structs shared by the CUDA kernels and their launchers (no device code), and
+ * the launch constants that size the workspace.
+ */
+#ifndef PKPO_CUDA_PARAMS_H
+#define PKPO_CUDA_PARAMS_H
+
+#include <stdint.h>
+
+namespace pkpo_cuda {
+
+/* Large-path tile: 256 threads x 8 ranks. Unmeasured: chosen because it equals the largest block
+ * configuration (so one group never straddles the two paths at 2048) and 8 float64 items per thread
+ * keep the live per-rank state (mu, T', two D2 scans) in registers on sm_80/sm_90. */
+constexpr int kLargeBlock = 256;
+constexpr int kLargeIpt = 8;
+constexpr int kLargeTile = kLargeBlock * kLargeIpt;
+/* Rho-curve ks handled per block-path launch (passed by value as a kernel parameter, so the call
+ * stays capturable with no host buffer to keep alive). 64 int64 = 512 bytes of parameters. */
+constexpr int kCurveChunk = 64;
+
+/* Device-side status of one call (workspace), read back by the host only for the synchronising
+ * policies (strict k, non-finite error) and for an unknown max_group_size. */
+struct DevStatus {
+  unsigned int error_bits;
+  unsigned int pad;
+  unsigned long long max_n;       /* largest valid group (ragged, max_group_size = 0) */
+  unsigned long long first_group; /* smallest group that raised error_bits; all-ones if none */
+};
+
+struct Params {
+  const void* rewards;
+  void* out;
+  void* rho;
+  uint32_t* flags;
+  const int64_t* offsets;
+  const int64_t* index;
+  const int64_t* k_per_group;
+  int64_t num_groups;
+  int64_t num_samples;
+  int64_t uniform_n;  /* > 0: uniform layout */
+  int64_t max_n;      /* groups above this are invalid (the plan was sized for it) */
+  int64_t k;
+  int estimator;
+  int nonfinite;
+  int k_policy;
+  int write_out;      /* estimator != RHO and not a curve */
+  int64_t rho_stride; /* 1 for a transform, num_ks for a curve */
+  DevStatus* status;
+  unsigned int* gbad; /* large path: per-group "bad index entry" marks */
+  int large;          /* groups with n > kLargeTile go to the large path */
+};
+
+/* ks of a curve launch (count == 0 for a transform). */
+struct KChunk {
+  int64_t k[kCurveChunk];
+  int count;
+  int64_t first; /* column of k[0] in the rho rows */
+  int64_t kmax;  /* max over all ks of the call (for flags and the strict policy, as cpu.c) */
+};
+
+/* Totals of one tile (written by the stages) or, after the per-group scan, its carries: prod and
+ * tail, suf0 and suf1 combine the tiles after it; pre the tiles before it; rho is only a total. */
+struct TileAgg {
+  double prod, tail, pre, rho, suf0, suf1;
+};
+
+}  // namespace pkpo_cuda
+
+#endif /* PKPO_CUDA_PARAMS_H */

@@ -1,0 +1,325 @@
+/*
+ * transform.cu -- launchers of the transform and rho-curve kernels: workspace layout, path choice,
+ * grid and shared-memory arithmetic. Host code; every CUDA call is checked and the first error
+ * returned. Nothing here synchronises or allocates.
+ */
+#include <limits.h>
+#include <stdint.h>
+
+#include <algorithm>
+
+#include <cub/device/device_scan.cuh>
+#include <cub/device/device_segmented_radix_sort.cuh>
+#include <thrust/iterator/counting_iterator.h>
+#include <thrust/iterator/transform_iterator.h>
+
+#include "launch.h"
+#include "transform_kernels.cuh"
+
+#define PKPO_CUDA_TRY(expr)              \
+  do {                                   \
+    const cudaError_t pkpo_e_ = (expr);  \
+    if (pkpo_e_ != cudaSuccess) return pkpo_e_; \
+  } while (0)
+
+/* After a <<<>>> launch. */
+#define PKPO_CUDA_TRY_LAUNCH() PKPO_CUDA_TRY(cudaGetLastError())
+
+namespace pkpo_cuda {
+
+namespace {
+
+constexpr size_t kAlign = 256;
+/* Grouped positions per segmented-sort call: CUB's segmented sort takes int offsets, so each call
+ * covers the groups that begin in one window of 2^30 positions (offsets relative to the window
+ * start stay below 2^30 + kMaxLargeGroup < 2^31). Batches of more than 2^31 rewards work. */
+constexpr int64_t kWindow = int64_t(1) << 30;
+/* Threads of the one-thread-per-group helper kernels. Unmeasured: chosen because they only read
+ * two offsets and write a few words per group (bandwidth-bound, any multiple of 32 works). */
+constexpr int kHelperBlock = 256;
+constexpr int64_t kMaxGrid = INT_MAX;
+
+size_t align_up(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+/* Segment begin/end of group g relative to the window [base, limit): groups that do not begin in
+ * the window (or are not large) get an empty segment. */
+struct SegOffset {
+  const int64_t* begin;
+  const int64_t* end;
+  int64_t base;
+  int64_t limit;
+  int want_end;
+  __host__ __device__ int operator()(int g) const {
+    const int64_t b = begin[g], e = end[g];
+    if (e <= b || b < base || b >= limit) return 0;
+    return (int)((want_end ? e : b) - base);
+  }
+};
+typedef thrust::transform_iterator<SegOffset, thrust::counting_iterator<int>> SegIter;
+
+SegIter seg_iter(const int64_t* b, const int64_t* e, int64_t base, int want_end) {
+  SegOffset f;
+  f.begin = b;
+  f.end = e;
+  f.base = base;
+  f.limit = base + kWindow;
+  f.want_end = want_end;
+  return SegIter(thrust::counting_iterator<int>(0), f);
+}
+
+template <typename Key>
+cudaError_t segmented_sort_bytes(int items, int segments, size_t* bytes) {
+  cub::DoubleBuffer<Key> db(nullptr, nullptr);
+  SegIter it = seg_iter(nullptr, nullptr, 0, 0);
+  *bytes = 0;
+  return cub::DeviceSegmentedRadixSort::SortKeys(nullptr, *bytes, db, items, segments, it, it, 0,
+                                                  (int)sizeof(Key) * 8, (cudaStream_t)0);
+}
+
+unsigned grid_for(int64_t blocks) {
+  return (unsigned)std::max<int64_t>(1, std::min<int64_t>(blocks, kMaxGrid));
+}
+
+template <typename T>
+T* at(void* ws, size_t off) {
+  return reinterpret_cast<T*>(static_cast<char*>(ws) + off);
+}
+
+/* ---- block path ---------------------------------------------------------------------------------- */
+
+/* Launch configurations by group size. Unmeasured: chosen because one warp per group wastes
+ * nothing for the common RL sizes (n <= 32), 128x4 holds 512 ranks with 4 float64 of each per-rank
+ * array per thread, and 256x8 (the large-path tile) tops out at 2048 ranks within 48 KiB of static
+ * shared memory for 64-bit keys (keys + outputs + CUB sort storage aliased with the outputs). */
+template <typename Key>
+cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, cudaStream_t stream) {
+  const unsigned grid = grid_for(p.num_groups);
+  if (max_n <= 32) {
+    block_kernel<32, 1, Key><<<grid, 32, 0, stream>>>(p, kc);
+  } else if (max_n <= 512) {
+    block_kernel<128, 4, Key><<<grid, 128, 0, stream>>>(p, kc);
+  } else {
+    block_kernel<256, 8, Key><<<grid, 256, 0, stream>>>(p, kc);
+  }
+  PKPO_CUDA_TRY_LAUNCH();
+  return cudaSuccess;
+}
+
+/* ---- large path ---------------------------------------------------------------------------------- */
+
+struct LargeBuffers {
+  const void* sorted; /* Key* */
+  void* other;        /* Key*: free after the sort, holds the sorted outputs (V*) */
+};
+
+/* Keys, segmented sort, and the tile grid of the large groups. */
+template <typename Key>
+cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, void* ws,
+                          cudaStream_t stream, LargeBuffers* out) {
+  const int64_t G = sh.num_groups;
+  int64_t* ntiles = at<int64_t>(ws, L.ntiles);
+  int64_t* tile_base = at<int64_t>(ws, L.tile_base);
+  int64_t* seg_begin = at<int64_t>(ws, L.seg_begin);
+  int64_t* seg_end = at<int64_t>(ws, L.seg_end);
+  large_plan_kernel<<<grid_for((G + 1 + kHelperBlock - 1) / kHelperBlock), kHelperBlock, 0, stream>>>(
+      p, ntiles, seg_begin, seg_end);
+  PKPO_CUDA_TRY_LAUNCH();
+  size_t scan_bytes = L.scan_tmp_bytes;
+  PKPO_CUDA_TRY(cub::DeviceScan::ExclusiveSum(at<void>(ws, L.scan_tmp), scan_bytes, ntiles, tile_base,
+                                              G + 1, stream));
+  PKPO_CUDA_TRY(cudaMemsetAsync(at<void>(ws, L.agg), 0, (size_t)L.tiles_bound * sizeof(TileAgg), stream));
+  Key* keys_a = at<Key>(ws, L.keys_a);
+  Key* keys_b = at<Key>(ws, L.keys_b);
+  large_keys_kernel<Key><<<grid_for(L.tiles_bound), kLargeBlock, 0, stream>>>(p, tile_base, keys_a);
+  PKPO_CUDA_TRY_LAUNCH();
+  int selector = 0;
+  for (int w = 0; w < L.num_windows; ++w) {
+    const int64_t base = (int64_t)w * L.window;
+    const int64_t items = std::min<int64_t>(sh.num_samples - base, (int64_t)L.sort_items);
+    cub::DoubleBuffer<Key> db(keys_a + base, keys_b + base);
+    size_t sort_bytes = L.sort_tmp_bytes;
+    PKPO_CUDA_TRY(cub::DeviceSegmentedRadixSort::SortKeys(
+        at<void>(ws, L.sort_tmp), sort_bytes, db, (int)items, (int)G,
+        seg_iter(seg_begin, seg_end, base, 0), seg_iter(seg_begin, seg_end, base, 1), 0,
+        (int)sizeof(Key) * 8, stream));
+    selector = db.selector; /* the same for every window: same key width, same passes */
+  }
+  out->sorted = selector ? keys_b : keys_a;
+  out->other = selector ? keys_a : keys_b;
+  return cudaSuccess;
+}
+
+/* Stages PROD, TAIL, TERMS with their carry scans; TERMS' carry kernel writes rho and flags.
+ * k_curve > 0: a curve column (MODE_RHO) at that k. */
+template <typename Key>
+cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const LargeBuffers& b,
+                             int64_t k_curve, int64_t k_flags, int64_t col, cudaStream_t stream) {
+  typedef typename KeyTraits<Key>::Value V;
+  const int64_t* tile_base = at<int64_t>(ws, L.tile_base);
+  TileAgg* agg = at<TileAgg>(ws, L.agg);
+  const Key* sorted = static_cast<const Key*>(b.sorted);
+  V* out_sorted = static_cast<V*>(b.other);
+  const unsigned tiles = grid_for(L.tiles_bound);
+  const unsigned groups = grid_for(p.num_groups);
+  for (int stage = STAGE_PROD; stage <= STAGE_TERMS; ++stage) {
+    large_tile_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, out_sorted,
+                                                              stage, k_curve);
+    PKPO_CUDA_TRY_LAUNCH();
+    large_carry_kernel<Key><<<groups, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, stage,
+                                                                k_curve, k_flags, col);
+    PKPO_CUDA_TRY_LAUNCH();
+  }
+  return cudaSuccess;
+}
+
+template <typename Key>
+cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* ws,
+                            cudaStream_t stream) {
+  typedef typename KeyTraits<Key>::Value V;
+  KChunk none;
+  none.count = 0;
+  none.first = 0;
+  none.kmax = 0;
+  PKPO_CUDA_TRY(launch_block<Key>(p, none, sh.max_n, stream));
+  if (!L.large) return cudaSuccess;
+  LargeBuffers b;
+  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &b));
+  PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, b, 0, 0, 0, stream));
+  if (!p.write_out) return cudaSuccess;
+  const int64_t* tile_base = at<int64_t>(ws, L.tile_base);
+  TileAgg* agg = at<TileAgg>(ws, L.agg);
+  const Key* sorted = static_cast<const Key*>(b.sorted);
+  V* out_sorted = static_cast<V*>(b.other);
+  const unsigned tiles = grid_for(L.tiles_bound);
+  large_tile_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, out_sorted,
+                                                            STAGE_OUT, 0);
+  PKPO_CUDA_TRY_LAUNCH();
+  large_scatter_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, out_sorted);
+  PKPO_CUDA_TRY_LAUNCH();
+  return cudaSuccess;
+}
+
+template <typename Key>
+cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, const int64_t* h_ks,
+                        int64_t num_ks, cudaStream_t stream) {
+  int64_t kmax = 1;
+  for (int64_t j = 0; j < num_ks; ++j) kmax = std::max(kmax, h_ks[j]);
+  for (int64_t j0 = 0; j0 < num_ks; j0 += kCurveChunk) {
+    KChunk kc;
+    kc.count = (int)std::min<int64_t>(kCurveChunk, num_ks - j0);
+    kc.first = j0;
+    kc.kmax = kmax;
+    for (int c = 0; c < kCurveChunk; ++c) kc.k[c] = c < kc.count ? h_ks[j0 + c] : 1;
+    PKPO_CUDA_TRY(launch_block<Key>(p, kc, sh.max_n, stream));
+  }
+  if (!L.large) return cudaSuccess;
+  LargeBuffers b;
+  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &b));
+  for (int64_t j = 0; j < num_ks; ++j) {
+    PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, b, h_ks[j], kmax, j, stream));
+  }
+  return cudaSuccess;
+}
+
+void finish_params(Params* p, const Shape& sh, const WsLayout& L, void* ws) {
+  p->status = at<DevStatus>(ws, L.status);
+  p->gbad = L.large ? at<unsigned int>(ws, L.gbad) : nullptr;
+  p->large = L.large ? 1 : 0;
+  p->max_n = sh.max_n;
+}
+
+}  // namespace
+
+/* ---- public launchers ------------------------------------------------------------------------------- */
+
+cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
+  *L = WsLayout();
+  const int64_t N = sh.num_samples, G = sh.num_groups;
+  size_t off = 0;
+  L->status = off;
+  off += align_up(sizeof(DevStatus));
+  L->large = sh.max_n > kLargeTile;
+  if (!L->large) {
+    L->total = off;
+    return cudaSuccess;
+  }
+  if (sh.max_n > kMaxLargeGroup || G > INT_MAX || N > (int64_t)(SIZE_MAX / 64)) {
+    return cudaErrorInvalidValue;
+  }
+  const size_t n = (size_t)N, g = (size_t)G;
+  L->keys_a = off;
+  off += align_up(n * sh.elem_bytes);
+  L->keys_b = off;
+  off += align_up(n * sh.elem_bytes);
+  L->gbad = off;
+  off += align_up(g * sizeof(unsigned int));
+  L->seg_begin = off;
+  off += align_up(g * sizeof(int64_t));
+  L->seg_end = off;
+  off += align_up(g * sizeof(int64_t));
+  L->ntiles = off;
+  off += align_up((g + 1) * sizeof(int64_t));
+  L->tile_base = off;
+  off += align_up((g + 1) * sizeof(int64_t));
+  /* Uniform: exactly G * ceil(n / T) tiles. Ragged: every large group has n > T, so
+   * ceil(n / T) < 2n / T and the sum is below 2N / T. */
+  L->tiles_bound = sh.uniform_n > 0 ? G * ((sh.uniform_n + kLargeTile - 1) / kLargeTile)
+                                    : 2 * N / kLargeTile + 1;
+  L->agg = off;
+  off += align_up((size_t)L->tiles_bound * sizeof(TileAgg));
+  L->window = kWindow;
+  L->num_windows = (int)((N + kWindow - 1) / kWindow);
+  L->sort_items = (int)std::min<int64_t>(N, kWindow + sh.max_n);
+  cudaError_t e = cub::DeviceScan::ExclusiveSum(nullptr, L->scan_tmp_bytes, (int64_t*)nullptr,
+                                                (int64_t*)nullptr, G + 1, (cudaStream_t)0);
+  if (e != cudaSuccess) return e;
+  e = sh.elem_bytes == 4 ? segmented_sort_bytes<uint32_t>(L->sort_items, (int)G, &L->sort_tmp_bytes)
+                         : segmented_sort_bytes<uint64_t>(L->sort_items, (int)G, &L->sort_tmp_bytes);
+  if (e != cudaSuccess) return e;
+  L->scan_tmp = off;
+  off += align_up(L->scan_tmp_bytes);
+  L->sort_tmp = off;
+  off += align_up(L->sort_tmp_bytes);
+  L->total = off;
+  return cudaSuccess;
+}
+
+cudaError_t reset_status(void* ws, cudaStream_t stream) {
+  DevStatus* st = static_cast<DevStatus*>(ws);
+  PKPO_CUDA_TRY(cudaMemsetAsync(st, 0, sizeof(DevStatus), stream));
+  PKPO_CUDA_TRY(cudaMemsetAsync(&st->first_group, 0xFF, sizeof(st->first_group), stream));
+  return cudaSuccess;
+}
+
+cudaError_t launch_max_group(Params p, void* ws, cudaStream_t stream) {
+  p.status = static_cast<DevStatus*>(ws);
+  PKPO_CUDA_TRY(reset_status(ws, stream));
+  const int64_t blocks = std::min<int64_t>((p.num_groups + kHelperBlock - 1) / kHelperBlock, 4096);
+  max_group_kernel<<<grid_for(blocks), kHelperBlock, 0, stream>>>(p);
+  PKPO_CUDA_TRY_LAUNCH();
+  return cudaSuccess;
+}
+
+cudaError_t launch_transform(Params p, const Shape& sh, const WsLayout& L, void* ws,
+                             cudaStream_t stream) {
+  finish_params(&p, sh, L, ws);
+  p.rho_stride = 1;
+  PKPO_CUDA_TRY(reset_status(at<void>(ws, L.status), stream));
+  return sh.elem_bytes == 4 ? transform_typed<uint32_t>(p, sh, L, ws, stream)
+                            : transform_typed<uint64_t>(p, sh, L, ws, stream);
+}
+
+cudaError_t launch_rho_curve(Params p, const Shape& sh, const WsLayout& L, void* ws,
+                             const int64_t* h_ks, int64_t num_ks, cudaStream_t stream) {
+  finish_params(&p, sh, L, ws);
+  p.rho_stride = num_ks;
+  p.estimator = 0; /* PKPO_RHO */
+  p.write_out = 0;
+  p.k_per_group = nullptr;
+  p.k = 1;
+  PKPO_CUDA_TRY(reset_status(at<void>(ws, L.status), stream));
+  return sh.elem_bytes == 4 ? curve_typed<uint32_t>(p, sh, L, ws, h_ks, num_ks, stream)
+                            : curve_typed<uint64_t>(p, sh, L, ws, h_ks, num_ks, stream);
+}
+
+}  // namespace pkpo_cuda

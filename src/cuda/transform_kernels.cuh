@@ -1,0 +1,600 @@
+/*
+ * transform_kernels.cuh -- device code of pkpo_transform and pkpo_rho_curve (launchers in
+ * transform.cu).
+ *
+ * Two paths, chosen by the host from the plan's max_group_size:
+ *
+ * - Block path (n <= BLOCK*IPT, at most 2048): one thread block per group. The group's keys are
+ *   loaded through the optional index permutation into registers, sorted with cub::BlockRadixSort
+ *   (keys only), copied to shared memory, and one tile pass (tile_compute below) runs the product
+ *   scan of the weights, the tail-sum scan and the output scans. Each sample then finds the first
+ *   sorted rank holding its key (binary search) and takes that rank's output, so tied samples get
+ *   bitwise-identical outputs even though parallel scans associate differently at each rank.
+ *   Three instantiations: 32x1 (n <= 32: one warp per group), 128x4 (n <= 512), 256x8 (n <= 2048).
+ *
+ * - Large path (n > 2048, any number of tiles per group): keys are written to a workspace array,
+ *   sorted per group with cub::DeviceSegmentedRadixSort (no host synchronisation), and the same
+ *   tile pass runs once per 2048-rank tile in a reduce-then-scan: each stage writes per-tile totals,
+ *   a one-block-per-group kernel turns them into per-tile carries (in a fixed order), and the next
+ *   stage uses them. Stages: PROD (weight product) -> TAIL (T' sums) -> TERMS (output scans and the
+ *   rho sum) -> OUT (sorted outputs) -> scatter to input order.
+ *
+ * All arithmetic is float64 (group_math.cuh); float32 outputs are rounded once, when stored.
+ * Indices of samples are int64 everywhere; ranks inside one tile are int.
+ */
+#ifndef PKPO_CUDA_TRANSFORM_KERNELS_CUH
+#define PKPO_CUDA_TRANSFORM_KERNELS_CUH
+
+#include <stdint.h>
+
+#include <cub/block/block_radix_sort.cuh>
+
+#include "group_math.cuh"
+#include "params.h"
+#include "scan_kernels.cuh"
+
+namespace pkpo_cuda {
+
+struct GroupSpan {
+  int64_t begin;
+  int64_t n;
+  int64_t k_req;
+  bool valid;
+};
+
+/* Bounds of group g, checked on the device (pkpo.h: 0 <= offsets[g] <= offsets[g+1] <=
+ * num_samples, k >= 1). An invalid group gets n = 0 so that no code path can touch memory for it. */
+__device__ __forceinline__ GroupSpan group_span(const Params& p, int64_t g) {
+  GroupSpan s;
+  if (p.offsets) {
+    const int64_t b = p.offsets[g];
+    const int64_t e = p.offsets[g + 1];
+    s.valid = 0 <= b && b <= e && e <= p.num_samples && e - b <= p.max_n;
+    s.begin = s.valid ? b : 0;
+    s.n = s.valid ? e - b : 0;
+  } else {
+    s.valid = true;
+    s.begin = g * p.uniform_n;
+    s.n = p.uniform_n;
+  }
+  s.k_req = p.k_per_group ? p.k_per_group[g] : p.k;
+  if (s.k_req < 1) {
+    s.valid = false;
+    s.n = 0;
+  }
+  return s;
+}
+
+__device__ __forceinline__ bool goes_large(const Params& p, const GroupSpan& s) {
+  return p.large && s.valid && s.n > kLargeTile;
+}
+
+__device__ __forceinline__ int64_t sample_of(const Params& p, int64_t pos) {
+  return p.index ? p.index[pos] : pos;
+}
+
+template <typename V>
+__device__ __forceinline__ void store_value(void* base, int64_t i, double x) {
+  static_cast<V*>(base)[i] = static_cast<V>(x);
+}
+
+__device__ __forceinline__ void report_error(const Params& p, int64_t g, unsigned int bits) {
+  atomicOr(&p.status->error_bits, bits);
+  atomicMin(&p.status->first_group, (unsigned long long)g);
+}
+
+/* First index r in [0, m) with keys[r] >= key (keys sorted ascending); m if none. */
+template <typename Key>
+__device__ __forceinline__ int64_t lower_bound_key(const Key* keys, int64_t m, Key key) {
+  int64_t lo = 0, hi = m;
+  while (lo < hi) {
+    const int64_t mid = lo + ((hi - lo) >> 1);
+    if (keys[mid] < key) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+/* ---- the tile pass ---------------------------------------------------------------------------- */
+
+enum Stage { STAGE_PROD = 0, STAGE_TAIL = 1, STAGE_TERMS = 2, STAGE_OUT = 3 };
+
+template <int BLOCK>
+struct ScanSmem {
+  double wd[BLOCK / 32];
+  D2 wd2[BLOCK / 32];
+  TileAgg total;
+};
+
+/* Runs the stages up to `last_stage` on the tile of ranks rank0+1 .. rank0+BLOCK*IPT (1-based) of a
+ * group whose m >= 2 finite values are sorted in skeys[0..m-1] (shared or global memory).
+ * `carry` comes from the other tiles (identity for a single-tile group: prod 1, sums 0). The tile's
+ * totals of the stages run go to sm.total (valid in every thread on return). With STAGE_OUT, the
+ * output of every rank r < m of the tile is stored in out_sorted[r]. */
+template <int BLOCK, int IPT, typename Key, typename V>
+__device__ __forceinline__ void tile_compute(const Key* skeys, int64_t m, int64_t k, int mode,
+                                             int64_t rank0, int last_stage, const TileAgg& carry,
+                                             V* out_sorted, ScanSmem<BLOCK>& sm) {
+  typedef KeyTraits<Key> KT;
+  const int64_t t0 = rank0 + (int64_t)threadIdx.x * IPT + 1; /* rank of item 0 */
+  double tot;
+
+  /* 1. mu_t = (k/m) prod_{j>t} r_j: a suffix (reverse) exclusive product scan. */
+  double mu[IPT];
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) mu[j] = weight_ratio(t0 + j, m, k);
+  scan_items<BLOCK, IPT, true>(mu, MulOp(), 1.0, carry.prod, false, sm.wd, &tot);
+  if (threadIdx.x == 0) sm.total.prod = tot;
+  if (last_stage == STAGE_PROD) {
+    __syncthreads();
+    return;
+  }
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) mu[j] = weight_from_product(t0 + j, m, k, mu[j]);
+
+  /* 2. T'_t = sum_{j=t+1}^{m-1} mu_j: a suffix exclusive sum. */
+  double tp[IPT];
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) tp[j] = tail_summand(t0 + j, m, mu[j]);
+  scan_items<BLOCK, IPT, true>(tp, AddOp(), 0.0, carry.tail, false, sm.wd, &tot);
+  if (threadIdx.x == 0) sm.total.tail = tot;
+  if (last_stage == STAGE_TAIL) {
+    __syncthreads();
+    return;
+  }
+
+  /* 3. Per-rank terms; forward scan of (pre, rho), backward scan of (suf0, suf1). */
+  D2 fw[IPT], bw[IPT];
+  double own_pre[IPT];
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) {
+    const int64_t t = t0 + j;
+    Terms x;
+    if (t <= m) {
+      const double v = KT::to_double(skeys[t - 1]);
+      const double vp = t > 1 ? KT::to_double(skeys[t - 2]) : 0.0;
+      const double vn = t < m ? KT::to_double(skeys[t]) : 0.0;
+      x = rank_terms(mode, t, m, k, vp, v, vn, mu[j], tp[j]);
+    } else {
+      x.pre = 0.0;
+      x.rho = 0.0;
+      x.suf0 = 0.0;
+      x.suf1 = 0.0;
+    }
+    fw[j] = make_d2(x.pre, x.rho);
+    bw[j] = make_d2(x.suf0, x.suf1);
+    own_pre[j] = x.pre;
+  }
+  D2 ftot, btot;
+  scan_items<BLOCK, IPT, false>(fw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.pre, 0.0), false,
+                                sm.wd2, &ftot);
+  scan_items<BLOCK, IPT, true>(bw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.suf0, carry.suf1), true,
+                               sm.wd2, &btot);
+  if (threadIdx.x == 0) {
+    sm.total.pre = ftot.a;
+    sm.total.rho = ftot.b;
+    sm.total.suf0 = btot.a;
+    sm.total.suf1 = btot.b;
+  }
+  if (last_stage == STAGE_TERMS) {
+    __syncthreads();
+    return;
+  }
+
+  /* 4. Outputs in sorted order. */
+  const double v1 = KT::to_double(skeys[0]);
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) {
+    const int64_t t = t0 + j;
+    if (t <= m) {
+      Terms own;
+      own.pre = own_pre[j];
+      own.rho = 0.0;
+      own.suf0 = 0.0;
+      own.suf1 = 0.0;
+      const double v = KT::to_double(skeys[t - 1]);
+      out_sorted[t - 1] = static_cast<V>(rank_output(mode, m, k, v, v1, own, fw[j].a, bw[j].a, bw[j].b));
+    }
+  }
+  __syncthreads();
+}
+
+/* ---- block path --------------------------------------------------------------------------------- */
+
+/* Writes rho (NaN, 0, v) for the non-general actions of one group. */
+template <typename V>
+__device__ __forceinline__ void write_rho(const Params& p, int64_t g, int64_t col, double value) {
+  if (p.rho) store_value<V>(p.rho, g * p.rho_stride + col, value);
+}
+
+template <int BLOCK, int IPT, typename Key>
+__global__ void __launch_bounds__(BLOCK) block_kernel(const Params p, const KChunk kc) {
+  typedef KeyTraits<Key> KT;
+  typedef typename KT::Value V;
+  constexpr int TILE = BLOCK * IPT;
+  typedef cub::BlockRadixSort<Key, BLOCK, IPT> Sort;
+  __shared__ union {
+    typename Sort::TempStorage sort;
+    V out_sorted[TILE];
+  } u;
+  __shared__ Key skeys[TILE];
+  __shared__ ScanSmem<BLOCK> sm;
+
+  const bool curve = kc.count > 0;
+  for (int64_t g = blockIdx.x; g < p.num_groups; g += gridDim.x) {
+    const GroupSpan s = group_span(p, g);
+    if (goes_large(p, s)) continue; /* uniform across the block */
+    const bool fits = s.n <= TILE;  /* false only if the host broke its own plan */
+
+    Key keys[IPT], orig[IPT];
+    bool bad = false;
+    int nonfinite_mine[IPT];
+#pragma unroll
+    for (int j = 0; j < IPT; ++j) {
+      const int64_t lp = (int64_t)threadIdx.x * IPT + j;
+      Key key = KT::kNone;
+      nonfinite_mine[j] = 0;
+      if (s.valid && fits && lp < s.n) {
+        const int64_t src = sample_of(p, s.begin + lp);
+        if (src < 0 || src >= p.num_samples) {
+          bad = true;
+        } else {
+          const V x = static_cast<const V*>(p.rewards)[src];
+          if (KT::finite(KT::bits(x))) {
+            key = KT::to_key(x);
+          } else {
+            nonfinite_mine[j] = 1;
+          }
+        }
+      }
+      keys[j] = key;
+      orig[j] = key;
+    }
+    const bool valid = s.valid && fits && !__syncthreads_or(bad);
+    int64_t nonfinite = 0;
+#pragma unroll
+    for (int j = 0; j < IPT; ++j) nonfinite += __syncthreads_count(nonfinite_mine[j]);
+
+    const int64_t k_flags = curve ? kc.kmax : s.k_req;
+    const Resolved r = resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_flags,
+                                     valid, p.write_out != 0);
+    const int act = r.action;
+    if (act == ACT_ERROR) {
+      if (threadIdx.x == 0) report_error(p, g, r.error_bits);
+      continue; /* uniform */
+    }
+    if (threadIdx.x == 0 && p.flags) p.flags[g] = r.flags;
+
+    if (act == ACT_SINGLE || act == ACT_GENERAL) {
+      Sort(u.sort).Sort(keys);
+#pragma unroll
+      for (int j = 0; j < IPT; ++j) skeys[threadIdx.x * IPT + j] = keys[j];
+      __syncthreads(); /* sort storage free, skeys visible */
+    }
+
+    /* rho (every column of a curve chunk, or the one of a transform) */
+    const int ncol = curve ? kc.count : 1;
+    for (int c = 0; c < ncol; ++c) {
+      const int64_t col = curve ? kc.first + c : 0;
+      if (act == ACT_INVALID || act == ACT_PROPAGATE) {
+        if (threadIdx.x == 0) write_rho<V>(p, g, col, __longlong_as_double(0x7FF8000000000000LL));
+      } else if (act == ACT_EMPTY) {
+        if (threadIdx.x == 0) write_rho<V>(p, g, col, 0.0);
+      } else if (act == ACT_SINGLE) {
+        if (threadIdx.x == 0) write_rho<V>(p, g, col, KT::to_double(skeys[0]));
+      } else {
+        const int64_t kk = curve ? (kc.k[c] < r.m ? kc.k[c] : r.m) : r.k;
+        const int mode = curve ? (int)MODE_RHO : r.mode;
+        const bool outputs = !curve && p.write_out;
+        TileAgg id;
+        id.prod = 1.0;
+        id.tail = 0.0;
+        id.pre = 0.0;
+        id.rho = 0.0;
+        id.suf0 = 0.0;
+        id.suf1 = 0.0;
+        tile_compute<BLOCK, IPT, Key, V>(skeys, r.m, kk, mode, 0, outputs ? STAGE_OUT : STAGE_TERMS, id,
+                                         u.out_sorted, sm);
+        if (threadIdx.x == 0 && (p.rho || curve)) {
+          write_rho<V>(p, g, col, KT::to_double(skeys[0]) + sm.total.rho);
+        }
+      }
+    }
+
+    /* outputs, in input order */
+    if (!curve && p.write_out && act != ACT_INVALID) {
+#pragma unroll
+      for (int j = 0; j < IPT; ++j) {
+        const int64_t lp = (int64_t)threadIdx.x * IPT + j;
+        if (lp < s.n) {
+          const int64_t src = sample_of(p, s.begin + lp);
+          double value;
+          if (act == ACT_PROPAGATE) {
+            value = __longlong_as_double(0x7FF8000000000000LL);
+          } else if (orig[j] == KT::kNone) {
+            value = 0.0; /* excluded (or the group is empty) */
+          } else if (act == ACT_SINGLE) {
+            value = single_output(p.estimator, KT::to_double(orig[j]));
+          } else {
+            value = (double)u.out_sorted[lower_bound_key(skeys, r.m, orig[j])];
+          }
+          store_value<V>(p.out, src, value);
+        }
+      }
+    }
+    __syncthreads(); /* shared memory is reused by the next group */
+  }
+}
+
+/* ---- large path --------------------------------------------------------------------------------- */
+
+/* Tiles of each group (0 for groups the block path handles) and the segments of the sort. */
+__global__ void large_plan_kernel(const Params p, int64_t* ntiles, int64_t* seg_begin,
+                                  int64_t* seg_end) {
+  for (int64_t g = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; g <= p.num_groups;
+       g += (int64_t)gridDim.x * blockDim.x) {
+    if (g == p.num_groups) {
+      ntiles[g] = 0;
+      continue;
+    }
+    const GroupSpan s = group_span(p, g);
+    const bool large = goes_large(p, s);
+    ntiles[g] = large ? (s.n + kLargeTile - 1) / kLargeTile : 0;
+    seg_begin[g] = large ? s.begin : 0;
+    seg_end[g] = large ? s.begin + s.n : 0;
+    p.gbad[g] = 0;
+  }
+}
+
+/* Which (group, tile) block `b` of a large-path grid handles: tile_base is the exclusive scan of
+ * ntiles (num_groups + 1 entries). Returns false if b is past the last tile. */
+__device__ __forceinline__ bool tile_owner(const int64_t* tile_base, int64_t num_groups, int64_t b,
+                                           int64_t* g, int64_t* tile) {
+  if (b >= tile_base[num_groups]) return false;
+  int64_t lo = 0, hi = num_groups; /* last g with tile_base[g] <= b */
+  while (hi - lo > 1) {
+    const int64_t mid = lo + ((hi - lo) >> 1);
+    if (tile_base[mid] <= b) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  *g = lo;
+  *tile = b - tile_base[lo];
+  return true;
+}
+
+/* Keys of the large groups, in grouped positions. */
+template <typename Key>
+__global__ void __launch_bounds__(kLargeBlock) large_keys_kernel(const Params p, const int64_t* tile_base,
+                                                                Key* keys) {
+  typedef KeyTraits<Key> KT;
+  typedef typename KT::Value V;
+  int64_t g, tile;
+  if (!tile_owner(tile_base, p.num_groups, blockIdx.x, &g, &tile)) return;
+  const GroupSpan s = group_span(p, g);
+  const int64_t lo = tile * kLargeTile;
+  const int64_t hi = lo + kLargeTile < s.n ? lo + kLargeTile : s.n;
+  bool bad = false;
+  for (int64_t lp = lo + threadIdx.x; lp < hi; lp += kLargeBlock) {
+    const int64_t src = sample_of(p, s.begin + lp);
+    Key key = KT::kNone;
+    if (src < 0 || src >= p.num_samples) {
+      bad = true;
+    } else {
+      const V x = static_cast<const V*>(p.rewards)[src];
+      if (KT::finite(KT::bits(x))) key = KT::to_key(x);
+    }
+    keys[s.begin + lp] = key;
+  }
+  if (bad) atomicOr(&p.gbad[g], 1u);
+}
+
+/* The state of a large group, identical in every large-path kernel. */
+template <typename Key>
+__device__ __forceinline__ Resolved large_resolve(const Params& p, const GroupSpan& s, int64_t g,
+                                                  const Key* sorted, int64_t k_req) {
+  const bool valid = p.gbad[g] == 0;
+  const int64_t m = valid ? lower_bound_key(sorted + s.begin, s.n, KeyTraits<Key>::kNone) : s.n;
+  return resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, s.n - m, k_req, valid,
+                       p.write_out != 0);
+}
+
+/* One stage of the tile pass on every tile of every large group. k_curve > 0: a curve column. */
+template <typename Key>
+__global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p, const int64_t* tile_base,
+                                                                const Key* sorted, TileAgg* agg,
+                                                                typename KeyTraits<Key>::Value* out_sorted,
+                                                                int stage, int64_t k_curve) {
+  typedef typename KeyTraits<Key>::Value V;
+  __shared__ ScanSmem<kLargeBlock> sm;
+  __shared__ TileAgg carry;
+  int64_t g, tile;
+  if (!tile_owner(tile_base, p.num_groups, blockIdx.x, &g, &tile)) return;
+  const GroupSpan s = group_span(p, g);
+  const Resolved r = large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req);
+  if (r.action != ACT_GENERAL) return;
+  const int64_t k = k_curve > 0 ? (k_curve < r.m ? k_curve : r.m) : r.k;
+  const int mode = k_curve > 0 ? (int)MODE_RHO : r.mode;
+  const int64_t rank0 = tile * kLargeTile;
+  if (rank0 >= r.m) return; /* every rank of this tile is an excluded sample: no terms */
+  if (threadIdx.x == 0) carry = agg[blockIdx.x];
+  __syncthreads();
+  const TileAgg c = carry;
+  tile_compute<kLargeBlock, kLargeIpt, Key, V>(sorted + s.begin, r.m, k, mode, rank0, stage, c,
+                                               out_sorted + s.begin, sm);
+  if (threadIdx.x == 0) {
+    TileAgg a = c;
+    if (stage == STAGE_PROD) a.prod = sm.total.prod;
+    if (stage == STAGE_TAIL) a.tail = sm.total.tail;
+    if (stage == STAGE_TERMS) {
+      a.pre = sm.total.pre;
+      a.rho = sm.total.rho;
+      a.suf0 = sm.total.suf0;
+      a.suf1 = sm.total.suf1;
+    }
+    if (stage != STAGE_OUT) agg[blockIdx.x] = a;
+  }
+}
+
+/* Per group: turns the tile totals of `stage` into carries (fixed order), and after STAGE_TERMS
+ * writes rho and flags. Also writes rho/flags of large groups that are not ACT_GENERAL. One block
+ * per group. Tiles at or past rank m have no totals (large_tile_kernel skipped them) and are given
+ * identities here first. */
+template <typename Key>
+__global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p, const int64_t* tile_base,
+                                                                 const Key* sorted, TileAgg* agg, int stage,
+                                                                 int64_t k_curve, int64_t k_flags,
+                                                                 int64_t col) {
+  typedef KeyTraits<Key> KT;
+  typedef typename KT::Value V;
+  __shared__ double wd[kLargeBlock / 32];
+  __shared__ D2 wd2[kLargeBlock / 32];
+  for (int64_t g = blockIdx.x; g < p.num_groups; g += gridDim.x) {
+    const GroupSpan s = group_span(p, g);
+    if (!goes_large(p, s)) continue;
+    const int64_t tb = tile_base[g];
+    const int64_t nt = tile_base[g + 1] - tb;
+    const Resolved rf = large_resolve(p, s, g, sorted, k_flags > 0 ? k_flags : s.k_req);
+    const Resolved r = large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req);
+    const bool last = stage == STAGE_TERMS;
+    if (r.action != ACT_GENERAL) {
+      if (last && threadIdx.x == 0) {
+        if (rf.action == ACT_ERROR) {
+          report_error(p, g, rf.error_bits);
+        } else {
+          if (p.flags) p.flags[g] = rf.flags;
+          double rho = 0.0;
+          if (r.action == ACT_INVALID || r.action == ACT_PROPAGATE) {
+            rho = __longlong_as_double(0x7FF8000000000000LL);
+          } else if (r.action == ACT_SINGLE) {
+            rho = KT::to_double(sorted[s.begin]);
+          }
+          write_rho<V>(p, g, col, rho);
+        }
+      }
+      __syncthreads();
+      continue;
+    }
+    const int64_t used = (r.m + kLargeTile - 1) / kLargeTile; /* tiles with ranks <= m */
+    if (stage == STAGE_PROD || stage == STAGE_TAIL) {
+      /* suffix exclusive product / sum over tiles, from the last tile down */
+      double carry = stage == STAGE_PROD ? 1.0 : 0.0;
+      const int64_t nchunks = (nt + kLargeBlock - 1) / kLargeBlock;
+      for (int64_t ch = nchunks - 1; ch >= 0; --ch) {
+        const int64_t i = ch * kLargeBlock + threadIdx.x;
+        double x = stage == STAGE_PROD ? 1.0 : 0.0;
+        if (i < used) x = stage == STAGE_PROD ? agg[tb + i].prod : agg[tb + i].tail;
+        double total, ex;
+        if (stage == STAGE_PROD) {
+          ex = block_exclusive_scan<kLargeBlock, true>(x, MulOp(), 1.0, wd, &total);
+          ex = ex * carry;
+          carry = total * carry;
+        } else {
+          ex = block_exclusive_scan<kLargeBlock, true>(x, AddOp(), 0.0, wd, &total);
+          ex = ex + carry;
+          carry = total + carry;
+        }
+        if (i < nt) {
+          if (stage == STAGE_PROD) {
+            agg[tb + i].prod = ex;
+          } else {
+            agg[tb + i].tail = ex;
+          }
+        }
+      }
+    } else {
+      /* forward exclusive sum of pre (and the rho total), backward exclusive sums of suf0/suf1 */
+      D2 fcarry = make_d2(0.0, 0.0);
+      const int64_t nchunks = (nt + kLargeBlock - 1) / kLargeBlock;
+      for (int64_t ch = 0; ch < nchunks; ++ch) {
+        const int64_t i = ch * kLargeBlock + threadIdx.x;
+        D2 x = make_d2(0.0, 0.0);
+        if (i < used) x = make_d2(agg[tb + i].pre, agg[tb + i].rho);
+        D2 total;
+        D2 ex = block_exclusive_scan<kLargeBlock, false>(x, AddOp(), make_d2(0.0, 0.0), wd2, &total);
+        ex = fcarry + ex;
+        fcarry = fcarry + total;
+        if (i < nt) agg[tb + i].pre = ex.a;
+      }
+      D2 bcarry = make_d2(0.0, 0.0);
+      for (int64_t ch = nchunks - 1; ch >= 0; --ch) {
+        const int64_t i = ch * kLargeBlock + threadIdx.x;
+        D2 x = make_d2(0.0, 0.0);
+        if (i < used) x = make_d2(agg[tb + i].suf0, agg[tb + i].suf1);
+        D2 total;
+        D2 ex = block_exclusive_scan<kLargeBlock, true>(x, AddOp(), make_d2(0.0, 0.0), wd2, &total);
+        ex = bcarry + ex;
+        bcarry = bcarry + total;
+        if (i < nt) {
+          agg[tb + i].suf0 = ex.a;
+          agg[tb + i].suf1 = ex.b;
+        }
+      }
+      if (threadIdx.x == 0) {
+        if (rf.action == ACT_ERROR) {
+          report_error(p, g, rf.error_bits);
+        } else {
+          if (p.flags) p.flags[g] = rf.flags;
+          write_rho<V>(p, g, col, KT::to_double(sorted[s.begin]) + fcarry.b);
+        }
+      }
+    }
+    __syncthreads();
+  }
+}
+
+/* Outputs of the large groups, from sorted order to input order (the tie rule of the block path:
+ * a sample takes the output of the first rank holding its key). */
+template <typename Key>
+__global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params p, const int64_t* tile_base,
+                                                                   const Key* sorted,
+                                                                   const typename KeyTraits<Key>::Value* out_sorted) {
+  typedef KeyTraits<Key> KT;
+  typedef typename KT::Value V;
+  int64_t g, tile;
+  if (!tile_owner(tile_base, p.num_groups, blockIdx.x, &g, &tile)) return;
+  const GroupSpan s = group_span(p, g);
+  const Resolved r = large_resolve(p, s, g, sorted, s.k_req);
+  if (r.action == ACT_INVALID || r.action == ACT_ERROR) return;
+  const int64_t lo = tile * kLargeTile;
+  const int64_t hi = lo + kLargeTile < s.n ? lo + kLargeTile : s.n;
+  for (int64_t lp = lo + threadIdx.x; lp < hi; lp += kLargeBlock) {
+    const int64_t src = sample_of(p, s.begin + lp);
+    const V x = static_cast<const V*>(p.rewards)[src];
+    const bool fin = KT::finite(KT::bits(x));
+    double value;
+    if (r.action == ACT_PROPAGATE) {
+      value = __longlong_as_double(0x7FF8000000000000LL);
+    } else if (!fin) {
+      value = 0.0;
+    } else if (r.action == ACT_SINGLE) {
+      value = single_output(p.estimator, (double)x);
+    } else {
+      const Key key = KT::to_key(x);
+      value = (double)out_sorted[s.begin + lower_bound_key(sorted + s.begin, r.m, key)];
+    }
+    store_value<V>(p.out, src, value);
+  }
+}
+
+/* Largest valid group of a ragged layout (max_group_size = 0 on the host). */
+__global__ void max_group_kernel(const Params p) {
+  unsigned long long mx = 0;
+  for (int64_t g = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; g < p.num_groups;
+       g += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t b = p.offsets[g], e = p.offsets[g + 1];
+    if (0 <= b && b <= e && e <= p.num_samples && (unsigned long long)(e - b) > mx) {
+      mx = (unsigned long long)(e - b);
+    }
+  }
+  if (mx > 0) atomicMax(&p.status->max_n, mx);
+}
+
+}  // namespace pkpo_cuda
+
+#endif /* PKPO_CUDA_TRANSFORM_KERNELS_CUH */
