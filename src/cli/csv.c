@@ -312,7 +312,7 @@ static int64_t names_intern(name_table* nt, const char* s, size_t n) {
   /* room for the name and for name_begin[g + 2] */
   const size_t used = t->name_begin[g];
   if (used + n > nt->names_cap) {
-    size_t cap = nt->names_cap ? nt->names_cap : 4096;
+    size_t cap = nt->names_cap;
     while (cap < used + n) cap *= 2;
     char* names = (char*)realloc(t->names, cap);
     if (!names) return -1;
@@ -351,7 +351,7 @@ void csv_free(csv_table* t) {
 
 const char* csv_group_name(const csv_table* t, int64_t g, size_t* len) {
   *len = t->name_begin[g + 1] - t->name_begin[g];
-  return t->names + t->name_begin[g];
+  return t->names ? t->names + t->name_begin[g] : ""; /* no bytes stored when all names are "" */
 }
 
 /* Grows the per-row arrays to hold `cap` rows. */
@@ -473,7 +473,9 @@ int csv_parse(const char* data, size_t len, const char* group_name, const char* 
   nt.hashes = (uint64_t*)malloc((nt.mask + 1) * sizeof *nt.hashes);
   nt.begin_cap = 1024;
   t->name_begin = (size_t*)malloc(nt.begin_cap * sizeof *t->name_begin);
-  if (!nt.slots || !nt.hashes || !t->name_begin) {
+  nt.names_cap = 4096;
+  t->names = (char*)malloc(nt.names_cap);
+  if (!nt.slots || !nt.hashes || !t->name_begin || !t->names) {
     fail(err, 0, "out of memory");
     goto done;
   }

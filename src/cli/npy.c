@@ -29,6 +29,16 @@ static int fail(cli_error* err, const char* fmt, ...) {
   return -1;
 }
 
+/* Copies at most cap-1 bytes of s for a message, control and non-ASCII bytes shown as '?', so
+ * that an error stays one printable line whatever the file holds. */
+static const char* printable(char* dst, size_t cap, const char* s, size_t n) {
+  size_t o = 0;
+  for (size_t i = 0; i < n && o + 1 < cap; ++i)
+    dst[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+  dst[o] = '\0';
+  return dst;
+}
+
 static const unsigned char k_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
 int npy_is_npy(const unsigned char* buf, size_t len) {
@@ -135,8 +145,11 @@ int npy_parse_header(const unsigned char* buf, size_t len, size_t file_len, npy_
         return fail(err, "NPY dtype is not a simple type (structured arrays are not supported)");
       if (vn != 3 || (v[0] != '<' && v[0] != '>' && v[0] != '=' && v[0] != '|') || v[1] != 'f' ||
           (v[2] != '4' && v[2] != '8'))
-        return fail(err, "unsupported NPY dtype '%.*s' (rewards must be float32 '<f4' or float64 "
-                         "'<f8')", (int)(vn > 16 ? 16 : vn), v);
+      {
+        char shown[17];
+        return fail(err, "unsupported NPY dtype '%s' (rewards must be float32 '<f4' or float64 "
+                         "'<f8')", printable(shown, sizeof shown, v, vn));
+      }
       info->elem_size = v[2] == '4' ? NPY_FLOAT32 : NPY_FLOAT64;
       info->big_endian = v[0] == '>';
       have_descr = 1;
@@ -170,7 +183,8 @@ int npy_parse_header(const unsigned char* buf, size_t len, size_t file_len, npy_
       info->shape[1] = nd == 2 ? dims[1] : 0;
       have_shape = 1;
     } else {
-      return fail(err, "unexpected key '%.*s' in the NPY header", (int)(kn > 32 ? 32 : kn), key);
+      char shown[33];
+      return fail(err, "unexpected key '%s' in the NPY header", printable(shown, sizeof shown, key, kn));
     }
     if (!accept(&c, ',')) {
       if (!accept(&c, '}')) return fail(err, "malformed NPY header: expected ',' or '}'");
