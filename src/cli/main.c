@@ -10,6 +10,7 @@
  * temporary file beside the target and renamed at the end, so no partial output is ever left.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
 
 #include <errno.h>
 #include <limits.h>
@@ -547,37 +548,69 @@ static void on_signal(int sig) {
 
 typedef struct sink {
   FILE* f;
-  const char* path; /* NULL = stdout */
+  const char* path; /* the file renamed into place at commit; NULL for stdout or a direct write */
+  const char* shown; /* the name for messages */
 } sink;
 
+static char g_target[PATH_MAX];
+
+/* Opens the output. A regular file (new or existing, possibly behind a symlink, which is kept) is
+ * written as a temporary file beside it and renamed over it at the end. Anything else that exists
+ * (/dev/null, a FIFO, a terminal) is written directly: replacing it would be wrong. */
 static int sink_open(sink* s, const char* path) {
   memset(s, 0, sizeof *s);
   if (!path || strcmp(path, "-") == 0) {
     s->f = stdout;
+    s->shown = "<stdout>";
     setvbuf(stdout, NULL, _IOFBF, 1 << 20);
     return EXIT_OK;
   }
+  s->shown = path;
   struct stat st;
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+  const int exists = stat(path, &st) == 0;
+  if (exists && S_ISDIR(st.st_mode)) {
     msg("cannot write '%s': it is a directory", path);
     return EXIT_USAGE;
   }
-  if (strlen(path) + 12 > PATH_MAX) {
+  if (exists && !S_ISREG(st.st_mode)) {
+    s->f = fopen(path, "wb");
+    if (!s->f) {
+      msg("cannot write '%s': %s", path, strerror(errno));
+      return EXIT_DATA;
+    }
+    return EXIT_OK;
+  }
+  const char* target = path;
+  struct stat lst;
+  if (exists && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+    if (!realpath(path, g_target)) {
+      msg("cannot resolve '%s': %s", path, strerror(errno));
+      return EXIT_DATA;
+    }
+    target = g_target;
+  }
+  if (strlen(target) + 12 > PATH_MAX) {
     msg("output path too long: '%s'", path);
     return EXIT_USAGE;
   }
-  snprintf(g_tmp_path, sizeof g_tmp_path, "%s.tmp.XXXXXX", path);
+  snprintf(g_tmp_path, sizeof g_tmp_path, "%s.tmp.XXXXXX", target);
   const int fd = mkstemp(g_tmp_path);
   if (fd < 0) {
     msg("cannot create a file beside '%s': %s", path, strerror(errno));
     return EXIT_DATA;
   }
   g_tmp_active = 1;
-  /* mkstemp creates the file 0600; give the result the permissions a plain fopen would. */
-  const mode_t mask = umask(0);
-  umask(mask);
-  if (fchmod(fd, 0666 & ~mask) != 0) { /* not fatal: the file is still correct */
+  /* mkstemp creates the file 0600: keep an existing file's permissions, or give a new one those
+   * a plain fopen would. Failure is not fatal (the content is still right). */
+  mode_t mode;
+  if (exists) {
+    mode = st.st_mode & 07777;
+  } else {
+    const mode_t mask = umask(0);
+    umask(mask);
+    mode = 0666 & ~mask;
   }
+  (void)!fchmod(fd, mode);
   s->f = fdopen(fd, "wb");
   if (!s->f) {
     msg("cannot write '%s': %s", g_tmp_path, strerror(errno));
@@ -587,7 +620,7 @@ static int sink_open(sink* s, const char* path) {
     return EXIT_DATA;
   }
   setvbuf(s->f, NULL, _IOFBF, 1 << 20);
-  s->path = path;
+  s->path = target;
   return EXIT_OK;
 }
 
@@ -597,20 +630,27 @@ static void sink_abort(sink* s) {
     fclose(s->f);
     unlink(g_tmp_path);
     g_tmp_active = 0;
-  } else {
+  } else if (s->f == stdout) {
     fflush(stdout);
+  } else {
+    fclose(s->f);
   }
   s->f = NULL;
 }
 
 static int sink_commit(sink* s) {
-  if (!s->path) {
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-      msg("error writing to stdout: %s", strerror(errno));
-      s->f = NULL;
-      return EXIT_DATA;
+  if (!s->path) { /* stdout or a direct write */
+    int bad = fflush(s->f) != 0 || ferror(s->f);
+    int saved = errno;
+    if (s->f != stdout && fclose(s->f) != 0 && !bad) {
+      bad = 1;
+      saved = errno;
     }
     s->f = NULL;
+    if (bad) {
+      msg("error writing to %s: %s", s->shown, strerror(saved));
+      return EXIT_DATA;
+    }
     return EXIT_OK;
   }
   int bad = fflush(s->f) != 0 || ferror(s->f);
@@ -627,7 +667,7 @@ static int sink_commit(sink* s) {
   if (bad) {
     unlink(g_tmp_path);
     g_tmp_active = 0;
-    msg("error writing '%s': %s", s->path, strerror(saved));
+    msg("error writing '%s': %s", s->shown, strerror(saved));
     return EXIT_DATA;
   }
   g_tmp_active = 0;

@@ -1093,6 +1093,49 @@ static void suite_options(void) {
   free(w);
   result_free(&r);
   result_free(&s);
+  /* -o to something that exists and is not a regular file (a FIFO here; /dev/null in real use)
+   * is written directly and never replaced by a rename */
+  {
+    result want = run(NULL, "transform", "-k", "2", "-q", "opt.csv", NULL);
+    char fifo[512], copy[512];
+    snprintf(fifo, sizeof fifo, "%s", path_in("fifo"));
+    snprintf(copy, sizeof copy, "%s", path_in("fifo.out"));
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
+    fflush(NULL);
+    const pid_t reader = fork();
+    if (reader == 0) {
+      const int in = open(fifo, O_RDONLY), out = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      char buf[4096];
+      ssize_t n;
+      while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, (size_t)n) != n) _exit(1);
+      _exit(0);
+    }
+    r = run(NULL, "transform", "-k", "2", "-q", "opt.csv", "-o", "fifo", NULL);
+    int status;
+    waitpid(reader, &status, 0);
+    char* got = read_file(copy, NULL);
+    CHECK(r.rc == 0 && got && strcmp(got, want.out) == 0, "-o FIFO: rc %d", r.rc);
+    CHECK(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode), "-o FIFO was replaced");
+    CHECK(tmp_leftovers() == 0, "-o FIFO left a temporary file");
+    free(got);
+    result_free(&r);
+
+    /* a symlink stays a symlink; its target gets the output and keeps its permissions */
+    write_text(path_in("real.csv"), "old\n");
+    chmod(path_in("real.csv"), 0640);
+    CHECK(symlink("real.csv", path_in("link.csv")) == 0, "symlink: %s", strerror(errno));
+    r = run(NULL, "transform", "-k", "2", "-q", "opt.csv", "-o", "link.csv", NULL);
+    got = read_file(path_in("real.csv"), NULL);
+    CHECK(r.rc == 0 && got && strcmp(got, want.out) == 0, "-o symlink: rc %d", r.rc);
+    CHECK(lstat(path_in("link.csv"), &st) == 0 && S_ISLNK(st.st_mode), "-o symlink was replaced");
+    CHECK(stat(path_in("real.csv"), &st) == 0 && (st.st_mode & 0777) == 0640,
+          "existing file's permissions not kept: %o", st.st_mode & 0777);
+    CHECK(tmp_leftovers() == 0, "-o symlink left a temporary file");
+    free(got);
+    result_free(&r);
+    result_free(&want);
+  }
   /* the input may be the output */
   write_text(path_in("self.csv"), "group,reward\na,1\na,0\n");
   r = run(NULL, "transform", "-k", "1", "-e", "s", "self.csv", "-o", "self.csv", NULL);
