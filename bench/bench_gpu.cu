@@ -558,15 +558,22 @@ int main(int argc, char** argv) {
       d.num_samples = N;
       d.k = o.k;
       size_t ws = 0;
-      PKPO_CHECK(gpu, pkpo_workspace_size(gpu, &d, &ws));
-      PKPO_CHECK(gpu, pkpo_reserve(gpu, &d));
       float* out = est == PKPO_RHO ? nullptr : d_out;
       /* Validation run writes rho too; timed runs write only what the estimator needs. */
       CUDA_CHECK(cudaMemsetAsync(d_out, 0xff, size_t(N) * sizeof(float), stream));
-      PKPO_CHECK(gpu, pkpo_transform(gpu, &d, d_in, out, d_rho, nullptr, stream));
-      CUDA_CHECK(cudaStreamSynchronize(stream));
-      const Check c = validate(cpu, est, n, o.k, G, h_in.data(), out, d_rho, 2 * BENCH_TOL_F32,
-                               BENCH_TOL_F32);
+      pkpo_status st = pkpo_workspace_size(gpu, &d, &ws);
+      if (st == PKPO_SUCCESS) st = pkpo_reserve(gpu, &d);
+      if (st == PKPO_SUCCESS) st = pkpo_transform(gpu, &d, d_in, out, d_rho, nullptr, stream);
+      if (st == PKPO_SUCCESS && cudaStreamSynchronize(stream) != cudaSuccess) st = PKPO_ERROR_CUDA;
+      Check c;
+      if (st != PKPO_SUCCESS) {
+        c.ok = false;
+        c.msg = std::string("pkpo call failed: ") + pkpo_status_string(st) + " (" +
+                pkpo_last_error(gpu) + ")";
+      } else {
+        c = validate(cpu, est, n, o.k, G, h_in.data(), out, d_rho, 2 * BENCH_TOL_F32,
+                     BENCH_TOL_F32);
+      }
       if (!c.ok) {
         ++failures;
         row("pkpo", est, n, k_eff, G, N, nullptr, ws, c);
@@ -621,11 +628,18 @@ int main(int argc, char** argv) {
       d.group_size = n;
       d.num_samples = N;
       d.k = o.k;
-      PKPO_CHECK(gpu, pkpo_reserve(gpu, &d));
-      PKPO_CHECK(gpu, pkpo_transform(gpu, &d, d_in, d_out, d_rho, nullptr, stream));
-      CUDA_CHECK(cudaStreamSynchronize(stream));
-      const Check c = validate(cpu, d.estimator, n, o.k, G, h_in.data(), d_out, d_rho,
-                               2 * BENCH_TOL_F32, BENCH_TOL_F32);
+      pkpo_status st = pkpo_reserve(gpu, &d);
+      if (st == PKPO_SUCCESS) st = pkpo_transform(gpu, &d, d_in, d_out, d_rho, nullptr, stream);
+      if (st == PKPO_SUCCESS && cudaStreamSynchronize(stream) != cudaSuccess) st = PKPO_ERROR_CUDA;
+      Check c;
+      if (st != PKPO_SUCCESS) {
+        c.ok = false;
+        c.msg = std::string("pkpo call failed: ") + pkpo_status_string(st) + " (" +
+                pkpo_last_error(gpu) + ")";
+      } else {
+        c = validate(cpu, d.estimator, n, o.k, G, h_in.data(), d_out, d_rho, 2 * BENCH_TOL_F32,
+                     BENCH_TOL_F32);
+      }
       auto lat_row = [&](const char* mode, double med_us, double min_us, const char* valid) {
         std::fprintf(f_lat, "%s,sloo_minus_one,float32,%lld,%lld,%lld,%lld,%s,%d,%.3f,%.3f,%s\n",
                      dev_name.c_str(), (long long)n, (long long)k_eff, (long long)G, (long long)N,

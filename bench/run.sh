@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh -- the one command for pkpo's benchmarks (issue 5).
 #
-#   bench/run.sh [--quick] [--k K] [--jobs J]
+#   bench/run.sh [--quick] [--k K] [--jobs J]   (J: build jobs, default 2 without a GPU, nproc with)
 #
 # Builds pkpo (Release, shared library, own build folder build-bench/) with the benchmarks, then:
 #   always          bench_cpu (CPU sweep, 1 and 2 threads) and reference_numpy.py (the paper's
@@ -16,7 +16,7 @@ set -uo pipefail
 
 QUICK=0
 K=4
-JOBS=2
+JOBS=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -50,6 +50,9 @@ QFLAG=()
 [[ $QUICK == 1 ]] && QFLAG=(--quick)
 STATUS=0
 fail() { echo "run.sh: $*" >&2; STATUS=1; }
+
+# Build parallelism: 2 on a CPU-only box (shared 2-core development machines), all cores with a GPU.
+[[ -z $JOBS ]] && { [[ $GPU == 1 ]] && JOBS="$(nproc)" || JOBS=2; }
 
 # ---- python packages (tolerate no network) ----
 if ! "$PY" -c 'import numpy, matplotlib' >/dev/null 2>&1; then
