@@ -34,7 +34,7 @@ static void check_name_round_trip(const char* name, size_t len) {
   fclose(f);
   csv_table t;
   cli_error err;
-  const int rc = csv_parse(buf, blen, "group", "reward", &t, &err);
+  const int rc = csv_parse(buf, blen, "group", "reward", &t, &err, NULL, NULL);
   if (rc != 0) fprintf(stderr, "re-parse failed: %s\n", err.msg);
   REQUIRE(rc == 0);
   REQUIRE(t.num_rows == 1 && t.num_groups == 1);
@@ -48,7 +48,7 @@ static void check_name_round_trip(const char* name, size_t len) {
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   csv_table t;
   cli_error err;
-  if (csv_parse((const char*)data, size, "group", "reward", &t, &err) != 0) {
+  if (csv_parse((const char*)data, size, "group", "reward", &t, &err, NULL, NULL) != 0) {
     REQUIRE(strlen(err.msg) > 0 && strchr(err.msg, '\n') == NULL);
     REQUIRE(err.line >= 0);
     return 0;

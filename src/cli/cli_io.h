@@ -52,9 +52,11 @@ typedef struct csv_table {
 /* Parses RFC 4180 CSV (quoted fields with commas, doubled quotes and line breaks; LF or CRLF line
  * endings) with a header row holding `group_name` and `reward_name` columns anywhere (other columns
  * are carried along untouched). Every record must have as many fields as the header. Returns 0 on
- * success; on failure returns -1, fills *err (with the line) and leaves *t empty (csv_free-able). */
+ * success; on failure returns -1, fills *err (with the line) and leaves *t empty (csv_free-able).
+ * `progress` (may be NULL) is called now and then with the fraction of the input parsed. */
+typedef void (*csv_progress_fn)(void* ctx, double fraction);
 int csv_parse(const char* data, size_t len, const char* group_name, const char* reward_name,
-              csv_table* t, cli_error* err);
+              csv_table* t, cli_error* err, csv_progress_fn progress, void* progress_ctx);
 void csv_free(csv_table* t);
 
 /* The name of group g (not NUL-terminated; *len receives its length). */

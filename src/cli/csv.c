@@ -370,7 +370,7 @@ static int rows_reserve(csv_table* t, size_t cap) {
 }
 
 int csv_parse(const char* data, size_t len, const char* group_name, const char* reward_name,
-              csv_table* t, cli_error* err) {
+              csv_table* t, cli_error* err, csv_progress_fn progress, void* progress_ctx) {
   memset(t, 0, sizeof *t);
   t->data = data;
   scanner sc;
@@ -531,6 +531,7 @@ int csv_parse(const char* data, size_t len, const char* group_name, const char* 
     t->row_end[r] = sc.rec_end;
     t->row_line[r] = sc.rec_line;
     t->num_rows = r + 1;
+    if (progress && (r & 0xffff) == 0) progress(progress_ctx, (double)sc.pos / (double)len);
   }
   rc = 0;
 

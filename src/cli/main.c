@@ -464,6 +464,10 @@ static void progress_end(progress* p) {
   p->drawn = 0;
 }
 
+static void parse_progress(void* ctx, double fraction) {
+  progress_update((progress*)ctx, "parsing", fraction);
+}
+
 /* ---- input ------------------------------------------------------------------------------------ */
 
 static const char* display_name(const char* path) {
@@ -991,7 +995,7 @@ static int transform_csv(const options* o, const engine* e, const char* file, co
   csv_table t;
   cli_error err;
   progress_update(pg, "parsing", 0.0);
-  if (csv_parse(data, len, o->group_col, o->reward_col, &t, &err) != 0) {
+  if (csv_parse(data, len, o->group_col, o->reward_col, &t, &err, parse_progress, pg) != 0) {
     if (err.line > 0)
       msg("%s:%lld: %s", file, (long long)err.line, err.msg);
     else
@@ -1323,7 +1327,7 @@ static int estimate_csv(const options* o, const engine* e, const char* file, con
   csv_table t;
   cli_error err;
   progress_update(pg, "parsing", 0.0);
-  if (csv_parse(data, len, o->group_col, o->reward_col, &t, &err) != 0) {
+  if (csv_parse(data, len, o->group_col, o->reward_col, &t, &err, parse_progress, pg) != 0) {
     if (err.line > 0)
       msg("%s:%lld: %s", file, (long long)err.line, err.msg);
     else
