@@ -10,8 +10,9 @@
  * then one forward (prefix) and one backward (suffix) sum of these terms, which the kernels compute
  * with parallel scans:
  *
- *   mu_t  = (k/m) * prod_{j=t+1}^{m} r_j,  r_j = (j-k)/(j-1)   (a suffix product; r_k = 0 makes
- *           mu_t = 0 below k; values under PKPO__CUDA_WEIGHT_FLOOR are dropped as in engine.c)
+ *   mu_t  = (k/m) * prod_{j=t+1}^{m} r_j,  r_j = (j-k)/(j-1) for j > k, 0 for j <= k (a suffix
+ *           product: mu_t = 0 below k; values under PKPO__CUDA_WEIGHT_FLOOR are dropped as in
+ *           engine.c)
  *   rho   = v_1 + sum_t (T'_t + mu_m) d_t                       (mu_m = k/m; T_t = T'_t + mu_m)
  *   s     : out = (k/m) v_i + SUF0_i,           suf0_t = (k/m - mu_t) d_t
  *   sloo  : out = (k/m)(v_i - v_1) + SUF0_i - (k/(m-1)) (PRE_i + SUF1_i) - v_1 k/(m(m-1)),
@@ -196,9 +197,13 @@ PKPO_HD Resolved resolve_group(int estimator, int nonfinite_policy, int k_policy
 
 /* ---- weights ----------------------------------------------------------------------------------- */
 
-/* r_t = (t-k)/(t-1) for ranks 2 <= t <= m, 1 elsewhere (the identity of the product scan). */
+/* r_t = (t-k)/(t-1) for ranks k < t <= m; 0 for 2 <= t <= k (mu_{t-1} = 0 below rank k: the
+ * recurrence's own factors there are negative or huge, and 0 * (their overflowing product) would be
+ * NaN); 1 at t = 1 and beyond m (the identity of the product scan). Every factor is in [0, 1], so
+ * no partial product of the scan can overflow. */
 PKPO_HD double weight_ratio(int64_t t, int64_t m, int64_t k) {
   if (t < 2 || t > m) return 1.0;
+  if (t <= k) return 0.0;
   return (double)(t - k) / (double)(t - 1);
 }
 
