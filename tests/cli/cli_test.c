@@ -1069,6 +1069,19 @@ static void suite_options(void) {
   result d3 = run(NULL, "transform", "-k", "4", "--device", "cpu", "-j", "1", "-q", "opt.csv", NULL);
   result d4 = run(NULL, "transform", "-k", "4", "--device", "cpu", "--threads", "2", "-q", "opt.csv",
                   NULL);
+  /* the strict and error policies change nothing when no group breaks them */
+  result d5 = run(NULL, "transform", "-k", "1", "--k-policy", "strict", "--nan", "error", "opt.csv",
+                  NULL);
+  result d6 = run(NULL, "transform", "-k", "1", "opt.csv", NULL);
+  CHECK(d5.rc == 0 && strcmp(d5.err, d6.err) == 0 && strcmp(d5.out, d6.out) == 0,
+        "strict/error policies without offenders: rc %d %s", d5.rc, d5.err);
+  result_free(&d5);
+  result_free(&d6);
+  d5 = run(NULL, "estimate", "-k", "1", "--k-policy", "strict", "--nan", "error", "opt.csv", NULL);
+  d6 = run(NULL, "estimate", "-k", "1", "opt.csv", NULL);
+  CHECK(d5.rc == 0 && strcmp(d5.out, d6.out) == 0, "estimate strict/error without offenders");
+  result_free(&d5);
+  result_free(&d6);
   CHECK(d1.rc == 0 && strcmp(d1.out, d2.out) == 0, "defaults differ from explicit values");
   CHECK(strcmp(d1.out, d3.out) == 0 && strcmp(d3.out, d4.out) == 0,
         "thread count or device changes the output");
