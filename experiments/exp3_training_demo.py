@@ -119,12 +119,17 @@ def train(setting, run, seed, steps, eval_every, handle):
         r = rewards(sample(probs, EVAL_N, eval_rng), target, mask)
         est = handle.rho_curve(r, EVAL_KS)                      # [P, 2]: pass@1, pass@8
         ex1 = exact_pass1(probs, target, mask)
+        # Exploration diagnostics: mean entropy per position (nats; uniform = log 4), and the
+        # fraction of hard problems' target tokens whose probability fell below 0.01.
+        ent = -(probs * np.log(np.maximum(probs, 1e-300))).sum(axis=-1)[mask].mean()
+        pt = np.take_along_axis(probs, target[..., None], axis=-1)[..., 0]
+        blocked = (pt[mask & hard[:, None]] < 0.01).mean()
         curve.append([setting, run, seed, t, k,
                       est[~hard, 0].mean(), est[hard, 0].mean(),
                       est[~hard, 1].mean(), est[hard, 1].mean(),
                       ex1[~hard].mean(), ex1[hard].mean(),
                       (1 - (1 - ex1[hard]) ** 8).mean(),
-                      ever[hard].mean(), ever[~hard].mean()])
+                      ever[hard].mean(), ever[~hard].mean(), ent, blocked])
         return ex1
 
     ex1 = evaluate(0, k_schedule(run, 0, steps))
@@ -168,6 +173,13 @@ def main():
                 fin.append([last[5], last[6], last[7], last[8], last[9], last[10],
                             ever[hard].mean(), (ex1[hard] >= 0.5).mean(), ever[~hard].mean(),
                             (ex1[~hard] >= 0.5).mean(), (last[5] + last[6]) / 2.0])
+            diag = {st: np.mean([[r[14], r[15]] for r in curves
+                                 if r[0] == setting and r[1] == run and r[3] == st], axis=0)
+                    for st in (200, args.steps)}
+            print("%-7s %-7s entropy/position (nats, uniform %.3f): step 200 %.3f, end %.3f; hard "
+                  "target tokens with p < 0.01: step 200 %.2f, end %.2f"
+                  % (setting, run, np.log(V), diag[200][0], diag[args.steps][0], diag[200][1],
+                     diag[args.steps][1]))
             fin = np.array(fin)
             mean, sd = fin.mean(axis=0), fin.std(axis=0, ddof=1)
             summary.append([setting, run, args.seeds] + [v for pair in zip(mean, sd) for v in pair])
@@ -178,7 +190,8 @@ def main():
     toy.write_csv("exp3_curves.csv",
                   ["setting", "run", "seed", "step", "k", "pass1_easy", "pass1_hard", "pass8_easy",
                    "pass8_hard", "exact_pass1_easy", "exact_pass1_hard", "exact_pass8_hard",
-                   "hard_ever_solved", "easy_ever_solved"], curves)
+                   "hard_ever_solved", "easy_ever_solved", "entropy_per_position",
+                   "hard_target_tokens_below_1pct"], curves)
     names = ["pass1_easy", "pass1_hard", "pass8_easy", "pass8_hard", "exact_pass1_easy",
              "exact_pass1_hard", "hard_ever_solved", "hard_learned", "easy_ever_solved",
              "easy_learned", "pass1_all"]
