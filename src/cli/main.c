@@ -479,6 +479,8 @@ static const char* display_name(const char* path) {
 static int read_input(const char* path, unsigned char** out, size_t* out_len, progress* pg) {
   const int use_stdin = !path || strcmp(path, "-") == 0;
   FILE* f = use_stdin ? stdin : fopen(path, "rb");
+  if (use_stdin && isatty(STDIN_FILENO))
+    fprintf(stderr, "pkpo: reading the batch from the terminal (end with Ctrl-D; see --help)\n");
   if (!f) {
     msg("cannot open '%s': %s", path, strerror(errno));
     return EXIT_USAGE;
