@@ -109,7 +109,8 @@ typedef enum pkpo_k_policy {
 
 /* Per-group flags (bit set), written when the caller passes a flags array. */
 enum {
-  PKPO_FLAG_SINGLETON = 1u << 0, /* one (finite) sample: sloo, sloo_minus_one, l2o output 0 */
+  PKPO_FLAG_SINGLETON = 1u << 0, /* one (finite) sample, any estimator: rho = s = the reward;
+                                    sloo, sloo_minus_one and l2o output 0 */
   PKPO_FLAG_K_CLAMPED = 1u << 1, /* k > n for this group; computed with k = n */
   PKPO_FLAG_NONFINITE = 1u << 2, /* the group held NaN/Inf rewards (excluded or propagated) */
   PKPO_FLAG_FALLBACK = 1u << 3,  /* l2o at k = n: computed as sloo_minus_one */
@@ -266,7 +267,7 @@ pkpo_status pkpo_transform(pkpo_handle handle, const pkpo_desc* desc, const void
  * ks       host array of num_ks values, each >= 1 (desc->k, k_per_group and estimator are ignored).
  * rho      num_groups * num_ks elements of desc->dtype, row-major: rho[g * num_ks + j] is group g at
  *          ks[j]. Values of k above a group's size follow desc->k_policy (clamp: rho at k = n,
- *          which is the group's max, and PKPO_FLAG_K_CLAMPED).
+ *          which is the group's max up to rounding, and PKPO_FLAG_K_CLAMPED).
  * flags    optional, num_groups entries (the union over the ks).
  * Layout, policies, errors and stream semantics are those of pkpo_transform. */
 pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void* rewards,
