@@ -302,7 +302,9 @@ pkpo_status pkpo__cuda_workspace_size(pkpo_handle h, const pkpo_desc* d, const p
   PKPO_CHECK_CUDA(h, guard.error(), "selecting the handle's device");
   Shape sh = shape_of(d, p);
   /* Ragged with max_group_size = 0: the call reads the real maximum back; size for the worst. */
-  if (sh.uniform_n == 0 && sh.max_n == 0) sh.max_n = sh.num_samples;
+  if (sh.uniform_n == 0 && sh.max_n == 0) {
+    sh.max_n = std::min<int64_t>(sh.num_samples, pkpo_cuda::kMaxLargeGroup);
+  }
   WsLayout L;
   const cudaError_t e = pkpo_cuda::plan_workspace(sh, &L);
   if (e == cudaErrorInvalidValue) {
