@@ -13,7 +13,8 @@
  *     rounding; min g <= rho <= max g; finite everywhere.
  * Timing: one untimed warm-up call, then `runs` calls of pkpo_transform over the whole batch
  * (N ~ 2^22 elements = 16 MiB in + 16 MiB out, larger than this machine's caches), wall clock,
- * median reported. Workspace is reserved beforehand so no timed call allocates.
+ * median reported; cpu_ms is the median process CPU time per call (all threads), which shows how
+ * much of a wall time was lost to other processes on a shared machine. Workspace is reserved beforehand so no timed call allocates.
  *
  * Usage: bench_cpu [--quick] [--csv PATH] [--machine SLUG] [--k K] [--N ELEMS] [--runs R]
  *                  [--threads 1,2] [--n 4,8,...] [--estimators rho,s,sloo,sloo_minus_one,l2o]
@@ -140,12 +141,23 @@ static int parse_args(int argc, char** argv, options* o) {
   return 0;
 }
 
+static double process_cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* One timed call: wall clock, and the CPU time of the whole process (all threads) during it. On a
+ * shared machine wall time grows when other processes take the cores; CPU time does not, so the
+ * pair shows how much of a slow run was contention (wall >> cpu / threads). */
 static pkpo_status run_once(pkpo_handle h, const pkpo_desc* d, const float* in, float* out,
-                            float* rho, double* seconds) {
+                            float* rho, double* seconds, double* cpu_seconds) {
+  const double c0 = process_cpu_s();
   const double t0 = bench_now_s();
   const pkpo_status st = pkpo_transform(h, d, in, d->estimator == PKPO_RHO ? NULL : out, rho, NULL,
                                         NULL);
   *seconds = bench_now_s() - t0;
+  *cpu_seconds = process_cpu_s() - c0;
   return st;
 }
 
@@ -225,7 +237,7 @@ int main(int argc, char** argv) {
   }
   fprintf(csv,
           "device,backend,estimator,dtype,n,k,G,N,threads,runs,median_ms,min_ms,ns_per_elem,"
-          "GBps,workspace_bytes,valid,max_err\n");
+          "GBps,workspace_bytes,valid,max_err,cpu_ms\n");
   fflush(csv);
   fprintf(stderr, "bench_cpu: pkpo %s, k=%lld, N~%lld, runs=%d\n", pkpo_version_string(),
           (long long)o.k, (long long)o.target_n, o.runs);
@@ -329,7 +341,7 @@ int main(int argc, char** argv) {
         fprintf(stderr, "bench_cpu: VALIDATION FAILED %s n=%lld: %s -- not timed\n", ename,
                 (long long)n, msg);
         for (int ti = 0; ti < o.num_threads; ++ti) {
-          fprintf(csv, "%s,cpu,%s,float32,%lld,%lld,%lld,%lld,%d,0,,,,,,FAIL,%.3g\n", o.machine,
+          fprintf(csv, "%s,cpu,%s,float32,%lld,%lld,%lld,%lld,%d,0,,,,,,FAIL,%.3g,\n", o.machine,
                   ename, (long long)n, (long long)k_eff, (long long)G, (long long)N, o.threads[ti],
                   max_err);
         }
@@ -346,10 +358,12 @@ int main(int argc, char** argv) {
         pkpo_status st = pkpo_create(&h, &ho);
         if (st == PKPO_SUCCESS) st = pkpo_workspace_size(h, &d, &ws);
         if (st == PKPO_SUCCESS) st = pkpo_reserve(h, &d);
-        double t = 0.0;
-        if (st == PKPO_SUCCESS) st = run_once(h, &d, in, out, rho, &t); /* warm-up */
-        double* times = (double*)malloc((size_t)o.runs * sizeof(double));
-        for (int r = 0; st == PKPO_SUCCESS && r < o.runs; ++r) st = run_once(h, &d, in, out, rho, &times[r]);
+        double t = 0.0, tc = 0.0;
+        if (st == PKPO_SUCCESS) st = run_once(h, &d, in, out, rho, &t, &tc); /* warm-up */
+        double* times = (double*)malloc(2 * (size_t)o.runs * sizeof(double));
+        double* cpu_times = times + o.runs;
+        for (int r = 0; st == PKPO_SUCCESS && r < o.runs; ++r)
+          st = run_once(h, &d, in, out, rho, &times[r], &cpu_times[r]);
         if (st != PKPO_SUCCESS) {
           fprintf(stderr, "bench_cpu: %s n=%lld threads=%d failed: %s (%s)\n", ename, (long long)n,
                   o.threads[ti], pkpo_status_string(st), pkpo_last_error(h));
@@ -361,16 +375,19 @@ int main(int argc, char** argv) {
         double mn = times[0];
         for (int r = 1; r < o.runs; ++r) mn = times[r] < mn ? times[r] : mn;
         const double med = bench_median(times, o.runs);
+        const double cpu_med = bench_median(cpu_times, o.runs);
         /* Bytes moved: read N rewards, write N outputs (rho: write G values instead). */
         const double bytes = d.estimator == PKPO_RHO ? 4.0 * (double)N + 4.0 * (double)G
                                                      : 8.0 * (double)N;
-        fprintf(csv, "%s,cpu,%s,float32,%lld,%lld,%lld,%lld,%d,%d,%.6f,%.6f,%.3f,%.3f,%zu,ok,%.3g\n",
+        fprintf(csv,
+                "%s,cpu,%s,float32,%lld,%lld,%lld,%lld,%d,%d,%.6f,%.6f,%.3f,%.3f,%zu,ok,%.3g,%.6f\n",
                 o.machine, ename, (long long)n, (long long)k_eff, (long long)G, (long long)N,
                 o.threads[ti], o.runs, med * 1e3, mn * 1e3, med * 1e9 / (double)N,
-                bytes / med * 1e-9, ws, max_err);
+                bytes / med * 1e-9, ws, max_err, cpu_med * 1e3);
         fflush(csv);
-        fprintf(stderr, "  %-15s n=%-6lld threads=%d  %8.3f ms  %7.2f ns/elem\n", ename,
-                (long long)n, o.threads[ti], med * 1e3, med * 1e9 / (double)N);
+        fprintf(stderr, "  %-15s n=%-6lld threads=%d  %8.3f ms  %7.2f ns/elem  (cpu %8.3f ms)\n",
+                ename, (long long)n, o.threads[ti], med * 1e3, med * 1e9 / (double)N,
+                cpu_med * 1e3);
         free(times);
         pkpo_destroy(h);
       }

@@ -91,6 +91,19 @@ def cpu_section(d, md, targets, plots):
     md.append(table(header, body) + "\n")
     if fails:
         md.append("**Validation failures (not timed):** " + ", ".join(fails) + "\n")
+    cpu_ms = {(r["estimator"], int(r["n"]), int(r["threads"])): (fnum(r["median_ms"]),
+                                                                  fnum(r.get("cpu_ms")))
+              for r in rows if r["valid"] == "ok"}
+    if any(v[1] for v in cpu_ms.values()):
+        md.append("### Contention check, sloo_minus_one: wall time vs process CPU time per call (ms)"
+                  "\n")
+        md.append("On an idle machine CPU time ~ wall time at 1 thread and ~ 2 x wall at 2 threads. "
+                  "Wall well above CPU time (1 thread) or above CPU time / 2 (2 threads) is time "
+                  "lost to other processes.\n")
+        hdr = ["n"] + ["%s %dt" % (w, t) for t in threads for w in ("wall", "cpu")]
+        body = [[n] + [fmt(cpu_ms.get(("sloo_minus_one", n, t), (None, None))[i])
+                       for t in threads for i in (0, 1)] for n in ns]
+        md.append(table(hdr, body) + "\n")
     plots["cpu"] = (ns, threads, val)
 
 
