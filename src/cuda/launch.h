@@ -31,6 +31,8 @@ struct WsLayout {
   int64_t window;      /* grouped positions per segmented-sort call (CUB sorts with int offsets) */
   int num_windows;
   int sort_items;      /* num_items of each segmented-sort call */
+  bool whole_sort;     /* uniform layout with one group: a multi-block cub::DeviceRadixSort of all
+                          N keys instead of the one-block-per-segment segmented sort */
   size_t status, keys_a, keys_b, gbad, seg_begin, seg_end, ntiles, tile_base, agg, scan_tmp,
       sort_tmp;
   size_t scan_tmp_bytes, sort_tmp_bytes;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
 #include <cub/device/device_segmented_radix_sort.cuh>
 #include <thrust/iterator/counting_iterator.h>
@@ -76,6 +77,14 @@ cudaError_t segmented_sort_bytes(int items, int segments, size_t* bytes) {
                                                   (int)sizeof(Key) * 8, (cudaStream_t)0);
 }
 
+template <typename Key>
+cudaError_t whole_sort_bytes(int64_t items, size_t* bytes) {
+  cub::DoubleBuffer<Key> db(nullptr, nullptr);
+  *bytes = 0;
+  return cub::DeviceRadixSort::SortKeys(nullptr, *bytes, db, items, 0, (int)sizeof(Key) * 8,
+                                        (cudaStream_t)0);
+}
+
 unsigned grid_for(int64_t blocks) {
   return (unsigned)std::max<int64_t>(1, std::min<int64_t>(blocks, kMaxGrid));
 }
@@ -133,6 +142,17 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   large_keys_kernel<Key><<<grid_for(L.tiles_bound), kLargeBlock, 0, stream>>>(p, tile_base, keys_a);
   PKPO_CUDA_TRY_LAUNCH();
   int selector = 0;
+  if (L.whole_sort) {
+    /* One group covering [0, N): CUB's onesweep radix sort uses the whole GPU, where the segmented
+     * sort would sort the single segment with one thread block. */
+    cub::DoubleBuffer<Key> db(keys_a, keys_b);
+    size_t sort_bytes = L.sort_tmp_bytes;
+    PKPO_CUDA_TRY(cub::DeviceRadixSort::SortKeys(at<void>(ws, L.sort_tmp), sort_bytes, db,
+                                                 sh.num_samples, 0, (int)sizeof(Key) * 8, stream));
+    out->sorted = db.selector ? keys_b : keys_a;
+    out->other = db.selector ? keys_a : keys_b;
+    return cudaSuccess;
+  }
   for (int w = 0; w < L.num_windows; ++w) {
     const int64_t base = (int64_t)w * L.window;
     const int64_t items = std::min<int64_t>(sh.num_samples - base, (int64_t)L.sort_items);
@@ -273,8 +293,14 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
   cudaError_t e = cub::DeviceScan::ExclusiveSum(nullptr, L->scan_tmp_bytes, (int64_t*)nullptr,
                                                 (int64_t*)nullptr, G + 1, (cudaStream_t)0);
   if (e != cudaSuccess) return e;
-  e = sh.elem_bytes == 4 ? segmented_sort_bytes<uint32_t>(L->sort_items, (int)G, &L->sort_tmp_bytes)
-                         : segmented_sort_bytes<uint64_t>(L->sort_items, (int)G, &L->sort_tmp_bytes);
+  L->whole_sort = sh.uniform_n > 0 && G == 1;
+  if (L->whole_sort) {
+    e = sh.elem_bytes == 4 ? whole_sort_bytes<uint32_t>(N, &L->sort_tmp_bytes)
+                           : whole_sort_bytes<uint64_t>(N, &L->sort_tmp_bytes);
+  } else {
+    e = sh.elem_bytes == 4 ? segmented_sort_bytes<uint32_t>(L->sort_items, (int)G, &L->sort_tmp_bytes)
+                           : segmented_sort_bytes<uint64_t>(L->sort_items, (int)G, &L->sort_tmp_bytes);
+  }
   if (e != cudaSuccess) return e;
   L->scan_tmp = off;
   off += align_up(L->scan_tmp_bytes);
