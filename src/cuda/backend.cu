@@ -164,15 +164,15 @@ pkpo_status read_status(pkpo_handle h, const void* d_status, cudaStream_t s, Dev
 
 pkpo_status status_from_bits(pkpo_handle h, const DevStatus& st) {
   if (st.error_bits == 0) return PKPO_SUCCESS;
-  const long long g = (long long)st.first_group;
-  if (st.error_bits & pkpo_cuda::ERR_NONFINITE) {
+  const unsigned long long g_nf = st.first_group[0], g_k = st.first_group[1];
+  if (g_nf <= g_k) {
     return pkpo__error(h, PKPO_ERROR_NON_FINITE,
                        "group %lld holds a non-finite reward (error policy); other groups may "
-                       "have been written", g);
+                       "have been written", (long long)g_nf);
   }
   return pkpo__error(h, PKPO_ERROR_K_EXCEEDS_N,
                      "group %lld: k exceeds its usable samples (strict k policy); other groups may "
-                     "have been written", g);
+                     "have been written", (long long)g_k);
 }
 
 enum CallKind { CALL_TRANSFORM, CALL_CURVE };

@@ -25,7 +25,10 @@ struct DevStatus {
   unsigned int error_bits;
   unsigned int pad;
   unsigned long long max_n;       /* largest valid group (ragged, max_group_size = 0) */
-  unsigned long long first_group; /* smallest group that raised error_bits; all-ones if none */
+  /* Smallest group that failed the non-finite error policy [0] / the strict k policy [1];
+   * all-ones if none. The host reports the smaller, as the CPU backend (which stops at the first
+   * failing group) would. */
+  unsigned long long first_group[2];
 };
 
 struct Params {

@@ -141,6 +141,7 @@ pt::LibResult emulate(const pt::Batch& b, int64_t tile) {
   if (b.est != PKPO_RHO) res.out.assign(N, std::nan(""));
   res.rho.assign(G, std::nan(""));
   res.flags.assign(G, 0xDEADBEEFu);
+  int64_t first_error[2] = {G, G};  // as DevStatus::first_group: [0] non-finite, [1] strict
   for (int64_t g = 0; g < G; ++g) {
     const int64_t begin = b.group_begin(g), n = b.group_end(g) - begin;
     std::vector<Key> keys(n), orig(n);
@@ -154,7 +155,8 @@ pt::LibResult emulate(const pt::Batch& b, int64_t tile) {
     const Resolved r = resolve_group(b.est, b.nonfinite, b.k_policy, n, nonfinite, b.k_of(g), true,
                                      b.est != PKPO_RHO);
     if (r.action == ACT_ERROR) {
-      res.status = (r.error_bits & ERR_NONFINITE) ? PKPO_ERROR_NON_FINITE : PKPO_ERROR_K_EXCEEDS_N;
+      int64_t& f = first_error[(r.error_bits & ERR_NONFINITE) ? 0 : 1];
+      f = std::min(f, g);
       continue;
     }
     res.flags[g] = r.flags;
@@ -192,6 +194,9 @@ pt::LibResult emulate(const pt::Batch& b, int64_t tile) {
       }
       res.out[b.sample_at(begin + j)] = (double)(V)value;
     }
+  }
+  if (first_error[0] < G || first_error[1] < G) {  // status_from_bits of backend.cu
+    res.status = first_error[0] <= first_error[1] ? PKPO_ERROR_NON_FINITE : PKPO_ERROR_K_EXCEEDS_N;
   }
   return res;
 }
@@ -344,6 +349,29 @@ TEST(CudaGroupMath, TiesBitwiseEqual) {
           ASSERT_EQ(std::memcmp(&r.out[i], &r.out[j], 8), 0);
         }
       }
+    }
+  }
+}
+
+// The policies that fail a call (strict k, non-finite error) trip on exactly the batches where the
+// CPU backend fails, with the same status; the clamp/exclude defaults never trip.
+TEST(CudaGroupMath, FailingPoliciesMatchCpu) {
+  std::mt19937_64 rng(11);
+  pt::Handle cpu(1);
+  for (int trial = 0; trial < 200; ++trial) {
+    const std::vector<int64_t> sizes = {(int64_t)(rng() % 6), (int64_t)(rng() % 6), (int64_t)(rng() % 6)};
+    pt::Batch b = random_batch(kEsts[trial % 5], trial % 2 ? PKPO_FLOAT32 : PKPO_FLOAT64, sizes,
+                               1 + (int64_t)(rng() % 6), trial % 3 == 0, trial % 4 == 0, rng);
+    for (auto& x : b.rewards) {
+      if (rng() % 5 == 0) x = (rng() % 2) ? NAN : -INFINITY;
+    }
+    b.nonfinite = (pkpo_nonfinite_policy)(rng() % 3);
+    b.k_policy = (pkpo_k_policy)(rng() % 2);
+    const pt::LibResult ref = pt::run_lib(cpu, b);
+    const pt::LibResult emu = emulate_any(b, 2);
+    EXPECT_EQ(emu.status, ref.status) << "trial " << trial << ": " << ref.last_error;
+    if (ref.status == PKPO_SUCCESS) {
+      EXPECT_EQ(emu.flags, ref.flags) << "trial " << trial;
     }
   }
 }
