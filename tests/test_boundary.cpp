@@ -308,6 +308,24 @@ TEST(Boundary, EmptyAndAllNaNGroups) {
       ASSERT_EQ(rz.status, PKPO_SUCCESS) << rz.last_error;
       EXPECT_EQ(rz.flags[0] & PKPO_FLAG_EMPTY, (uint32_t)PKPO_FLAG_EMPTY);
       EXPECT_EQ(rz.rho[1], 0.0);
+      // Only empty groups, through an (empty) index permutation: a valid pointer to nothing.
+      {
+        const int64_t off[] = {0, 0, 0, 0};
+        const int64_t no_index[1] = {-1};
+        pkpo_desc d = PKPO_DESC_INIT;
+        d.estimator = (pkpo_estimator)e;
+        d.dtype = dt;
+        d.num_groups = 3;
+        d.offsets = off;
+        d.index = no_index;
+        double dummy_in[1] = {0}, dummy_out[1] = {-3}, rho3[3] = {-3, -3, -3};
+        uint32_t fl[3] = {0, 0, 0};
+        Handle fresh;  // no workspace yet: the call needs 0 bytes of scratch
+        ASSERT_EQ(pkpo_transform(fresh, &d, dummy_in, dummy_out, rho3, fl, nullptr), PKPO_SUCCESS)
+            << pkpo_last_error(fresh);
+        EXPECT_EQ(dummy_out[0], -3.0);
+        for (uint32_t f : fl) EXPECT_TRUE(f & PKPO_FLAG_EMPTY);
+      }
       Batch none;
       none.est = (pkpo_estimator)e;
       none.dtype = dt;
