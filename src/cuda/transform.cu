@@ -196,10 +196,7 @@ template <typename Key>
 cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* ws,
                             cudaStream_t stream) {
   typedef typename KeyTraits<Key>::Value V;
-  KChunk none;
-  none.count = 0;
-  none.first = 0;
-  none.kmax = 0;
+  KChunk none = KChunk(); /* value-initialised: count 0 means "a transform, not a curve" */
   PKPO_CUDA_TRY(launch_block<Key>(p, none, sh.max_n, stream));
   if (!L.large) return cudaSuccess;
   LargeBuffers b;
@@ -225,7 +222,7 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
   int64_t kmax = 1;
   for (int64_t j = 0; j < num_ks; ++j) kmax = std::max(kmax, h_ks[j]);
   for (int64_t j0 = 0; j0 < num_ks; j0 += kCurveChunk) {
-    KChunk kc;
+    KChunk kc = KChunk();
     kc.count = (int)std::min<int64_t>(kCurveChunk, num_ks - j0);
     kc.first = j0;
     kc.kmax = kmax;
