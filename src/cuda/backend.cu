@@ -85,6 +85,8 @@ bool is_capturing(cudaStream_t s, cudaError_t* err) {
 /* Grows the handle-owned workspace to `bytes` (cudaFree + cudaMalloc: synchronises the device). */
 pkpo_status grow_owned(pkpo_handle h, size_t bytes) {
   if (h->ws) {
+    /* Work queued earlier (on any stream) may still use the old buffer. */
+    PKPO_CHECK_CUDA(h, cudaDeviceSynchronize(), "cudaDeviceSynchronize before freeing the workspace");
     PKPO_CHECK_CUDA(h, cudaFree(h->ws), "cudaFree(workspace)");
     h->ws = NULL;
     h->ws_bytes = 0;
@@ -333,6 +335,7 @@ pkpo_status pkpo__cuda_set_workspace(pkpo_handle h, void* workspace, size_t byte
   DeviceGuard guard(h->cuda_device);
   PKPO_CHECK_CUDA(h, guard.error(), "selecting the handle's device");
   if (h->ws_owned && h->ws) {
+    PKPO_CHECK_CUDA(h, cudaDeviceSynchronize(), "cudaDeviceSynchronize before freeing the workspace");
     PKPO_CHECK_CUDA(h, cudaFree(h->ws), "cudaFree(workspace)");
   }
   h->ws = workspace;
