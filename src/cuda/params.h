@@ -19,6 +19,18 @@ constexpr int kLargeTile = kLargeBlock * kLargeIpt;
  * stays capturable with no host buffer to keep alive). 64 int64 = 512 bytes of parameters. */
 constexpr int kCurveChunk = 64;
 
+/* Large-path curve: ks computed side by side (gridDim.y) per sequence of stage launches; each has
+ * its own slot of per-tile totals. Unmeasured: chosen because 8 slots cost 384 bytes per 2048-rank
+ * tile (0.19 bytes per reward) and cut the launches of a long curve eightfold. */
+constexpr int kCurveSlots = 8;
+
+/* The ks of one large-path launch sequence (count == 0 for a transform: slot 0, the group's k). */
+struct KSlots {
+  int64_t k[kCurveSlots];
+  int count;
+  int64_t first; /* column of k[0] in the rho rows */
+};
+
 /* Device-side status of one call (workspace), read back by the host only for the synchronising
  * policies (strict k, non-finite error) and for an unknown max_group_size. */
 struct DevStatus {

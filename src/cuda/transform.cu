@@ -136,7 +136,8 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   size_t scan_bytes = L.scan_tmp_bytes;
   PKPO_CUDA_TRY(cub::DeviceScan::ExclusiveSum(at<void>(ws, L.scan_tmp), scan_bytes, ntiles, tile_base,
                                               G + 1, stream));
-  PKPO_CUDA_TRY(cudaMemsetAsync(at<void>(ws, L.agg), 0, (size_t)L.tiles_bound * sizeof(TileAgg), stream));
+  PKPO_CUDA_TRY(cudaMemsetAsync(at<void>(ws, L.agg), 0,
+                                (size_t)L.tiles_bound * kCurveSlots * sizeof(TileAgg), stream));
   Key* keys_a = at<Key>(ws, L.keys_a);
   Key* keys_b = at<Key>(ws, L.keys_b);
   large_keys_kernel<Key><<<grid_for(L.tiles_bound), kLargeBlock, 0, stream>>>(p, tile_base, keys_a);
@@ -170,23 +171,24 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
 }
 
 /* Stages PROD, TAIL, TERMS with their carry scans; TERMS' carry kernel writes rho and flags.
- * k_curve > 0: a curve column (MODE_RHO) at that k. */
+ * ks.count > 0: up to kCurveSlots curve columns (MODE_RHO) side by side. */
 template <typename Key>
 cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const LargeBuffers& b,
-                             int64_t k_curve, int64_t k_flags, int64_t col, cudaStream_t stream) {
+                             const KSlots& ks, int64_t k_flags, cudaStream_t stream) {
   typedef typename KeyTraits<Key>::Value V;
   const int64_t* tile_base = at<int64_t>(ws, L.tile_base);
   TileAgg* agg = at<TileAgg>(ws, L.agg);
   const Key* sorted = static_cast<const Key*>(b.sorted);
   V* out_sorted = static_cast<V*>(b.other);
-  const unsigned tiles = grid_for(L.tiles_bound);
-  const unsigned groups = grid_for(p.num_groups);
+  const unsigned slots = (unsigned)std::max(1, ks.count);
+  const dim3 tiles(grid_for(L.tiles_bound), slots);
+  const dim3 groups(grid_for(p.num_groups), slots);
   for (int stage = STAGE_PROD; stage <= STAGE_TERMS; ++stage) {
     large_tile_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, out_sorted,
-                                                              stage, k_curve);
+                                                              stage, ks, L.tiles_bound);
     PKPO_CUDA_TRY_LAUNCH();
-    large_carry_kernel<Key><<<groups, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, stage,
-                                                                k_curve, k_flags, col);
+    large_carry_kernel<Key><<<groups, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, stage, ks,
+                                                                k_flags, L.tiles_bound);
     PKPO_CUDA_TRY_LAUNCH();
   }
   return cudaSuccess;
@@ -201,7 +203,8 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   if (!L.large) return cudaSuccess;
   LargeBuffers b;
   PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &b));
-  PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, b, 0, 0, 0, stream));
+  const KSlots own_k = KSlots(); /* count 0: each group's own k, slot 0 */
+  PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, b, own_k, 0, stream));
   if (!p.write_out) return cudaSuccess;
   const int64_t* tile_base = at<int64_t>(ws, L.tile_base);
   TileAgg* agg = at<TileAgg>(ws, L.agg);
@@ -209,7 +212,7 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   V* out_sorted = static_cast<V*>(b.other);
   const unsigned tiles = grid_for(L.tiles_bound);
   large_tile_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, out_sorted,
-                                                            STAGE_OUT, 0);
+                                                            STAGE_OUT, own_k, L.tiles_bound);
   PKPO_CUDA_TRY_LAUNCH();
   large_scatter_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, out_sorted);
   PKPO_CUDA_TRY_LAUNCH();
@@ -232,8 +235,12 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
   if (!L.large) return cudaSuccess;
   LargeBuffers b;
   PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &b));
-  for (int64_t j = 0; j < num_ks; ++j) {
-    PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, b, h_ks[j], kmax, j, stream));
+  for (int64_t j0 = 0; j0 < num_ks; j0 += kCurveSlots) {
+    KSlots ks = KSlots();
+    ks.count = (int)std::min<int64_t>(kCurveSlots, num_ks - j0);
+    ks.first = j0;
+    for (int c = 0; c < ks.count; ++c) ks.k[c] = h_ks[j0 + c];
+    PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, b, ks, kmax, stream));
   }
   return cudaSuccess;
 }
@@ -283,7 +290,7 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
   L->tiles_bound = sh.uniform_n > 0 ? G * ((sh.uniform_n + kLargeTile - 1) / kLargeTile)
                                     : 2 * N / kLargeTile + 1;
   L->agg = off;
-  off += align_up((size_t)L->tiles_bound * sizeof(TileAgg));
+  off += align_up((size_t)L->tiles_bound * kCurveSlots * sizeof(TileAgg));
   L->window = kWindow;
   L->num_windows = (int)((N + kWindow - 1) / kWindow);
   L->sort_items = (int)std::min<int64_t>(N, kWindow + sh.max_n);

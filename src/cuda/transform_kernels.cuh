@@ -404,17 +404,21 @@ __device__ __forceinline__ Resolved large_resolve(const Params& p, const GroupSp
                        p.write_out != 0);
 }
 
-/* One stage of the tile pass on every tile of every large group. k_curve > 0: a curve column. */
+/* One stage of the tile pass on every tile (blockIdx.x) of every large group, for the k of slot
+ * blockIdx.y (a curve) or the group's k (a transform, ks.count == 0). */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p, const int64_t* tile_base,
                                                                 const Key* sorted, TileAgg* agg,
                                                                 typename KeyTraits<Key>::Value* out_sorted,
-                                                                int stage, int64_t k_curve) {
+                                                                int stage, const KSlots ks,
+                                                                int64_t tiles_bound) {
   typedef typename KeyTraits<Key>::Value V;
   __shared__ ScanSmem<kLargeBlock> sm;
   __shared__ TileAgg carry;
   int64_t g, tile;
   if (!tile_owner(tile_base, p.num_groups, blockIdx.x, &g, &tile)) return;
+  const int64_t k_curve = ks.count > 0 ? ks.k[blockIdx.y] : 0;
+  agg += (int64_t)blockIdx.y * tiles_bound;
   const GroupSpan s = group_span(p, g);
   const Resolved r = large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req);
   if (r.action != ACT_GENERAL) return;
@@ -441,19 +445,22 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
   }
 }
 
-/* Per group: turns the tile totals of `stage` into carries (fixed order), and after STAGE_TERMS
- * writes rho and flags. Also writes rho/flags of large groups that are not ACT_GENERAL. One block
- * per group. Tiles at or past rank m have no totals (large_tile_kernel skipped them) and are given
- * identities here first. */
+/* Per group (blockIdx.x, grid-stride) and k slot (blockIdx.y, as large_tile_kernel): turns the tile
+ * totals of `stage` into carries (fixed order), and after STAGE_TERMS writes rho and flags (also for
+ * large groups that are not ACT_GENERAL). Tiles at or past rank m have no totals (large_tile_kernel
+ * skipped them) and count as identities. */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p, const int64_t* tile_base,
                                                                  const Key* sorted, TileAgg* agg, int stage,
-                                                                 int64_t k_curve, int64_t k_flags,
-                                                                 int64_t col) {
+                                                                 const KSlots ks, int64_t k_flags,
+                                                                 int64_t tiles_bound) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
   __shared__ double wd[kLargeBlock / 32];
   __shared__ D2 wd2[kLargeBlock / 32];
+  const int64_t k_curve = ks.count > 0 ? ks.k[blockIdx.y] : 0;
+  const int64_t col = ks.count > 0 ? ks.first + blockIdx.y : 0;
+  agg += (int64_t)blockIdx.y * tiles_bound;
   for (int64_t g = blockIdx.x; g < p.num_groups; g += gridDim.x) {
     const GroupSpan s = group_span(p, g);
     if (!goes_large(p, s)) continue;
