@@ -56,7 +56,7 @@ fail() { echo "run.sh: $*" >&2; STATUS=1; }
 
 # ---- python packages (tolerate no network) ----
 if ! "$PY" -c 'import numpy, matplotlib' >/dev/null 2>&1; then
-  "$PY" -m pip install --quiet numpy matplotlib || echo "run.sh: pip could not install numpy/matplotlib" >&2
+  "$PY" -m pip install --quiet --retries 1 --timeout 15 numpy matplotlib || echo "run.sh: pip could not install numpy/matplotlib" >&2
 fi
 
 # ---- build ----
@@ -104,7 +104,7 @@ if [[ $GPU == 1 ]]; then
   "$BUILD/bench/bench_gpu" "${QFLAG[@]}" --k "$K" --device-slug "$DEVICE" --out "$OUT" \
     2> >(tee "$OUT/gpu.log" >&2) || fail "bench_gpu failed or did not validate"
   if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
-    "$PY" -m pip install --quiet torch >/dev/null 2>&1 ||
+    "$PY" -m pip install --quiet --retries 1 --timeout 15 torch >/dev/null 2>&1 ||
       echo "run.sh: torch is missing and pip could not install it (no network?): torch peer skipped" >&2
   fi
   "$PY" "$ROOT/bench/torch_peer.py" "${QFLAG[@]}" --k "$K" --lib "$LIB" --device "$DEVICE" \
