@@ -375,3 +375,48 @@ TEST(CudaGroupMath, FailingPoliciesMatchCpu) {
     }
   }
 }
+
+// The rho curve as the kernels compute it (flags resolved at the largest k, rho per k with the
+// clamp), against pkpo_rho_curve on the CPU.
+TEST(CudaGroupMath, RhoCurveAgainstCpu) {
+  std::mt19937_64 rng(12);
+  pt::Handle cpu(1);
+  for (pkpo_dtype dt : {PKPO_FLOAT64, PKPO_FLOAT32}) {
+    for (int variant = 0; variant < 3; ++variant) {
+      pt::Batch b = random_batch(PKPO_RHO, dt, {0, 1, 2, 7, 3000, 12, 1}, 1, false, variant == 1, rng);
+      b.rewards[2] = NAN;
+      if (variant == 2) b.nonfinite = PKPO_NONFINITE_PROPAGATE;
+      const std::vector<int64_t> ks = {1, 2, 3, 5, 8, 64, 2999, 3000, 4000};
+      const int64_t G = b.num_groups, K = (int64_t)ks.size();
+      // CPU
+      std::vector<double> in = b.rewards;
+      std::vector<float> in32(in.begin(), in.end());
+      std::vector<double> c64((size_t)(G * K));
+      std::vector<float> c32((size_t)(G * K));
+      std::vector<uint32_t> cflags((size_t)G);
+      const pkpo_desc d = b.desc();
+      ASSERT_EQ(pkpo_rho_curve(cpu, &d, dt == PKPO_FLOAT64 ? (const void*)in.data() : (const void*)in32.data(),
+                               ks.data(), K, dt == PKPO_FLOAT64 ? (void*)c64.data() : (void*)c32.data(),
+                               cflags.data(), nullptr),
+                PKPO_SUCCESS);
+      // Emulation: one transform per k with the kernels' per-k clamp; flags at the largest k.
+      pt::Batch bmax = b;
+      bmax.k = *std::max_element(ks.begin(), ks.end());
+      const pt::LibResult fl = emulate_any(bmax, 2048);
+      EXPECT_EQ(fl.flags, cflags) << "variant " << variant;
+      for (int64_t j = 0; j < K; ++j) {
+        pt::Batch bk = b;
+        bk.k = ks[(size_t)j];
+        const pt::LibResult r = emulate_any(bk, 2048);
+        const pt::Expected e = pt::expected_for(bk, oracle::LARGE);
+        for (int64_t g = 0; g < G; ++g) {
+          const double c = dt == PKPO_FLOAT64 ? c64[(size_t)(g * K + j)] : (double)c32[(size_t)(g * K + j)];
+          const double got = r.rho[(size_t)g];
+          const double tol = 2 * pt::tol_for(dt) * (double)e.rho_scale[(size_t)g];
+          EXPECT_TRUE((std::isnan(c) && std::isnan(got)) || std::fabs(c - got) <= tol)
+              << "group " << g << " k=" << ks[(size_t)j] << ": " << got << " vs CPU " << c;
+        }
+      }
+    }
+  }
+}
