@@ -255,11 +255,13 @@ pkpo_status pkpo_set_workspace(pkpo_handle handle, void* workspace, size_t bytes
  * in k_per_group, K_EXCEEDS_N under PKPO_K_STRICT, NON_FINITE under PKPO_NONFINITE_ERROR) are also
  * found before anything is written; pkpo_last_error names the group or sample.
  * On the CUDA backend, values in device memory are checked on the device: a group with invalid
- * offsets or k is flagged PKPO_FLAG_INVALID and its outputs are not written, so nothing outside the
- * group is touched. PKPO_NONFINITE_ERROR and PKPO_K_STRICT need the host to see a device-side
- * result, so with those policies the CUDA call synchronises the stream, may have written the other
- * groups' outputs, and cannot be captured in a graph; use the default policies plus flags to stay
- * asynchronous. */
+ * offsets or k, an out-of-range index entry, or more samples than desc->max_group_size is flagged
+ * PKPO_FLAG_INVALID (rho NaN) and its outputs are not written, so nothing outside the group is
+ * touched. PKPO_NONFINITE_ERROR, PKPO_K_STRICT and a ragged max_group_size of 0 need the host to
+ * see a device-side result, so with them the CUDA call synchronises the stream (and may have
+ * written the other groups' outputs); while the stream is being captured such a call returns
+ * PKPO_ERROR_INVALID_ARGUMENT. Use the default policies, set max_group_size and read the flags to
+ * stay asynchronous and capturable. */
 pkpo_status pkpo_transform(pkpo_handle handle, const pkpo_desc* desc, const void* rewards, void* out,
                            void* rho, uint32_t* flags, pkpo_stream stream);
 
