@@ -35,6 +35,14 @@ std::vector<Case> cases_for(int64_t n) {
     c.push_back({Kind::Offset, k});
   }
   for (int64_t k : {n / 2, n - 1, n}) c.push_back({Kind::Binary, k});
+  // Sorting paths for large groups (ties, signs, +-0, float32 denormals, +-1e30).
+  if (n <= 4096) {
+    c.push_back({Kind::Ties, n / 2});
+    c.push_back({Kind::Negative, 7});
+    c.push_back({Kind::Extreme, 2});
+    c.push_back({Kind::DenormalMix, n - 1});
+    c.push_back({Kind::DenormalMix, 3});
+  }
   return c;
 }
 
