@@ -195,6 +195,28 @@ PKPO_HD Resolved resolve_group(int estimator, int nonfinite_policy, int k_policy
   return r;
 }
 
+/* ---- large-path tile accounting ------------------------------------------------------------------
+ * The large path sizes its per-tile tables (TileAgg slots) for tiles_bound tiles, computed on the host
+ * from N alone, and the device numbers the tiles of the large groups by an exclusive scan of their
+ * tile counts. For a valid layout (disjoint groups) the sum never exceeds the bound. Offsets that are
+ * valid group by group but overlap (e.g. 0, N, 0, N, ...: every other group is [0, N)) can sum to
+ * more, so every large-path kernel treats a group whose tiles end past the bound as invalid: no
+ * kernel may index a per-tile table at or beyond tiles_bound. */
+
+/* Tiles of a group of n samples on the large path (callers pass n > tile). */
+PKPO_HD int64_t large_tile_count(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
+
+/* Upper bound on the tiles of all large groups (groups of more than `tile` samples). Uniform: exactly
+ * G * ceil(n / tile). Ragged: every large group has n > tile, so ceil(n / tile) < 2n / tile and the
+ * sum over disjoint groups is below 2N / tile. */
+PKPO_HD int64_t large_tiles_bound(int64_t num_samples, int64_t num_groups, int64_t uniform_n,
+                                  int64_t tile) {
+  return uniform_n > 0 ? num_groups * large_tile_count(uniform_n, tile) : 2 * num_samples / tile + 1;
+}
+
+/* A large group's tiles [tile_base[g], tile_end) all have slots in the per-tile tables. */
+PKPO_HD bool large_tiles_fit(int64_t tile_end, int64_t tiles_bound) { return tile_end <= tiles_bound; }
+
 /* ---- weights ----------------------------------------------------------------------------------- */
 
 /* r_t = (t-k)/(t-1) for ranks k < t <= m; 0 for 2 <= t <= k (mu_{t-1} = 0 below rank k: the

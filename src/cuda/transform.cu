@@ -214,7 +214,8 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   large_tile_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, out_sorted,
                                                             STAGE_OUT, own_k, L.tiles_bound);
   PKPO_CUDA_TRY_LAUNCH();
-  large_scatter_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, out_sorted);
+  large_scatter_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, out_sorted,
+                                                               L.tiles_bound);
   PKPO_CUDA_TRY_LAUNCH();
   return cudaSuccess;
 }
@@ -285,10 +286,9 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
   off += align_up((g + 1) * sizeof(int64_t));
   L->tile_base = off;
   off += align_up((g + 1) * sizeof(int64_t));
-  /* Uniform: exactly G * ceil(n / T) tiles. Ragged: every large group has n > T, so
-   * ceil(n / T) < 2n / T and the sum is below 2N / T. */
-  L->tiles_bound = sh.uniform_n > 0 ? G * ((sh.uniform_n + kLargeTile - 1) / kLargeTile)
-                                    : 2 * N / kLargeTile + 1;
+  /* Uniform: exactly G * ceil(n / T) tiles. Ragged: below 2N / T for disjoint groups (overlapping
+   * offsets can exceed it; the kernels then flag the groups past the bound, large_tiles_fit). */
+  L->tiles_bound = large_tiles_bound(N, G, sh.uniform_n, kLargeTile);
   L->agg = off;
   off += align_up((size_t)L->tiles_bound * kCurveSlots * sizeof(TileAgg));
   L->window = kWindow;

@@ -342,7 +342,7 @@ __global__ void large_plan_kernel(const Params p, int64_t* ntiles, int64_t* seg_
     }
     const GroupSpan s = group_span(p, g);
     const bool large = goes_large(p, s);
-    ntiles[g] = large ? (s.n + kLargeTile - 1) / kLargeTile : 0;
+    ntiles[g] = large ? large_tile_count(s.n, kLargeTile) : 0;
     seg_begin[g] = large ? s.begin : 0;
     seg_end[g] = large ? s.begin + s.n : 0;
     p.gbad[g] = 0;
@@ -394,11 +394,13 @@ __global__ void __launch_bounds__(kLargeBlock) large_keys_kernel(const Params p,
   if (bad) atomicOr(&p.gbad[g], 1u);
 }
 
-/* The state of a large group, identical in every large-path kernel. */
+/* The state of a large group, identical in every large-path kernel. A group whose tiles end past
+ * tiles_bound (possible only with overlapping offsets) is invalid: its per-tile slots do not exist. */
 template <typename Key>
 __device__ __forceinline__ Resolved large_resolve(const Params& p, const GroupSpan& s, int64_t g,
-                                                  const Key* sorted, int64_t k_req) {
-  const bool valid = p.gbad[g] == 0;
+                                                  const Key* sorted, int64_t k_req,
+                                                  const int64_t* tile_base, int64_t tiles_bound) {
+  const bool valid = p.gbad[g] == 0 && large_tiles_fit(tile_base[g + 1], tiles_bound);
   const int64_t m = valid ? lower_bound_key(sorted + s.begin, s.n, KeyTraits<Key>::kNone) : s.n;
   return resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, s.n - m, k_req, valid,
                        p.write_out != 0);
@@ -420,7 +422,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
   const int64_t k_curve = ks.count > 0 ? ks.k[blockIdx.y] : 0;
   agg += (int64_t)blockIdx.y * tiles_bound;
   const GroupSpan s = group_span(p, g);
-  const Resolved r = large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req);
+  const Resolved r =
+      large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req, tile_base, tiles_bound);
   if (r.action != ACT_GENERAL) return;
   const int64_t k = k_curve > 0 ? (k_curve < r.m ? k_curve : r.m) : r.k;
   const int mode = k_curve > 0 ? (int)MODE_RHO : r.mode;
@@ -466,8 +469,10 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
     if (!goes_large(p, s)) continue;
     const int64_t tb = tile_base[g];
     const int64_t nt = tile_base[g + 1] - tb;
-    const Resolved rf = large_resolve(p, s, g, sorted, k_flags > 0 ? k_flags : s.k_req);
-    const Resolved r = large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req);
+    const Resolved rf =
+        large_resolve(p, s, g, sorted, k_flags > 0 ? k_flags : s.k_req, tile_base, tiles_bound);
+    const Resolved r =
+        large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req, tile_base, tiles_bound);
     const bool last = stage == STAGE_TERMS;
     if (r.action != ACT_GENERAL) {
       if (last && threadIdx.x == 0) {
@@ -560,13 +565,14 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params p, const int64_t* tile_base,
                                                                    const Key* sorted,
-                                                                   const typename KeyTraits<Key>::Value* out_sorted) {
+                                                                   const typename KeyTraits<Key>::Value* out_sorted,
+                                                                   int64_t tiles_bound) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
   int64_t g, tile;
   if (!tile_owner(tile_base, p.num_groups, blockIdx.x, &g, &tile)) return;
   const GroupSpan s = group_span(p, g);
-  const Resolved r = large_resolve(p, s, g, sorted, s.k_req);
+  const Resolved r = large_resolve(p, s, g, sorted, s.k_req, tile_base, tiles_bound);
   if (r.action == ACT_INVALID || r.action == ACT_ERROR) return;
   const int64_t lo = tile * kLargeTile;
   const int64_t hi = lo + kLargeTile < s.n ? lo + kLargeTile : s.n;
@@ -583,7 +589,10 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
       value = single_output(p.estimator, (double)x);
     } else {
       const Key key = KT::to_key(x);
-      value = (double)out_sorted[s.begin + lower_bound_key(sorted + s.begin, r.m, key)];
+      /* The key is among the m sorted ones unless overlapping (invalid) offsets made two segments
+       * race in the sort: clamp, so that even then the read stays inside the group. */
+      const int64_t rank = lower_bound_key(sorted + s.begin, r.m, key);
+      value = (double)out_sorted[s.begin + (rank < r.m ? rank : r.m - 1)];
     }
     store_value<V>(p.out, src, value);
   }

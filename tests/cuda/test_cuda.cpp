@@ -401,6 +401,49 @@ TEST(Cuda, InvalidDeviceDataIsFlaggedAndContained) {
   }
 }
 
+// Offsets valid group by group but overlapping (0, N, 0, N, ...: every even group is [0, N), every
+// odd one decreasing) put more large-path tiles on the device than the workspace's per-tile tables
+// hold. The groups past the bound must be flagged INVALID and nothing outside the caller's workspace
+// (guard bytes after it) or the outputs may be written. The overlapping groups' values are
+// unspecified (two groups share samples); only containment is checked.
+TEST(Cuda, OverlappingOffsetsStayInsideWorkspace) {
+  PKPO_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(12);
+  for (pkpo_estimator est : {PKPO_RHO, PKPO_SLOO_MINUS_ONE}) {
+    CudaHandle gpu;
+    const int64_t N = 4096, G = 101;  // tables for 2N/2048 + 1 = 5 tiles; 51 groups of 2 tiles
+    pt::Batch b;
+    b.est = est;
+    b.dtype = PKPO_FLOAT32;
+    b.num_groups = G;
+    for (int64_t g = 0; g <= G; ++g) b.offsets.push_back(g % 2 ? N : 0);
+    b.offsets[(size_t)G] = N;
+    b.max_group_size = N;
+    b.k = 4;
+    b.rewards = pt::gen_group(pt::Kind::Uniform, N, rng);
+    pt::round_rewards(&b);
+    DevBatch db(b);
+    const pkpo_desc d = db.desc(b);
+    size_t need = 0;
+    ASSERT_EQ(pkpo_workspace_size(gpu, &d, &need), PKPO_SUCCESS);
+    const size_t guard = size_t(1) << 20;
+    DevMem ws(need + guard);
+    ASSERT_NE(ws.p, nullptr);
+    CUDA_OK(cudaMemset(static_cast<char*>(ws.p) + need, 0x5A, guard));
+    ASSERT_EQ(pkpo_set_workspace(gpu, ws.p, need), PKPO_SUCCESS);
+    const pt::LibResult r = run_cuda(gpu, b);
+    ASSERT_EQ(r.status, PKPO_SUCCESS) << r.last_error;
+    EXPECT_TRUE(r.guards_intact);
+    std::vector<unsigned char> h(guard);
+    CUDA_OK(cudaMemcpy(h.data(), static_cast<char*>(ws.p) + need, guard, cudaMemcpyDeviceToHost));
+    EXPECT_TRUE(std::all_of(h.begin(), h.end(), [](unsigned char c) { return c == 0x5A; }))
+        << "written past the end of the workspace";
+    for (int64_t g = 1; g < G; g += 2) EXPECT_EQ(r.flags[(size_t)g], (uint32_t)PKPO_FLAG_INVALID) << g;
+    for (int64_t g = 4; g < G; g += 2) EXPECT_EQ(r.flags[(size_t)g], (uint32_t)PKPO_FLAG_INVALID) << g;
+    ASSERT_EQ(pkpo_set_workspace(gpu, nullptr, 0), PKPO_SUCCESS);
+  }
+}
+
 // NaN in one group leaves every other group bit-identical to a clean run (both paths).
 TEST(Cuda, IsolationNaNInOneGroup) {
   PKPO_SKIP_WITHOUT_GPU();

@@ -420,3 +420,53 @@ TEST(CudaGroupMath, RhoCurveAgainstCpu) {
     }
   }
 }
+
+// The large path's per-tile tables hold tiles_bound tiles (from N alone); the device numbers the
+// tiles of the large groups by an exclusive scan. Emulates large_plan_kernel's per-group validity
+// (group_span: 0 <= b <= e <= N, e - b <= max_n; large: n > tile) and the scan, then checks that
+// (a) disjoint ragged layouts never exceed the bound and no group trips large_tiles_fit, and
+// (b) offsets that are valid group by group but overlap (0, N, 0, N, ...) do exceed it, and the
+// groups large_tiles_fit rejects are exactly those whose slots would lie past the bound, so no
+// kernel indexes a table entry >= tiles_bound (the carry kernel wrote up to 2(G+1)/2 tiles before).
+TEST(CudaGroupMath, LargeTileTablesStayInBounds) {
+  const int64_t T = 2048;
+  auto check = [&](const std::vector<int64_t>& off, int64_t N, int64_t max_n, bool expect_overflow) {
+    const int64_t G = (int64_t)off.size() - 1;
+    const int64_t bound = large_tiles_bound(N, G, 0, T);
+    std::vector<int64_t> base((size_t)G + 1, 0);
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t b = off[(size_t)g], e = off[(size_t)g + 1];
+      const bool valid = 0 <= b && b <= e && e <= N && e - b <= max_n;
+      const int64_t nt = valid && e - b > T ? large_tile_count(e - b, T) : 0;
+      base[(size_t)g + 1] = base[(size_t)g] + nt;
+    }
+    int64_t touched = 0, rejected = 0;  // one past the last table slot a kept group uses
+    for (int64_t g = 0; g < G; ++g) {
+      if (base[(size_t)g + 1] == base[(size_t)g]) continue;  // not a large group
+      if (large_tiles_fit(base[(size_t)g + 1], bound)) {
+        touched = std::max(touched, base[(size_t)g + 1]);
+      } else {
+        ++rejected;
+        EXPECT_GT(base[(size_t)g + 1], bound);
+      }
+    }
+    EXPECT_LE(touched, bound);
+    EXPECT_EQ(base[(size_t)G] > bound, expect_overflow) << "tiles " << base[(size_t)G] << " bound " << bound;
+    EXPECT_EQ(rejected > 0, expect_overflow);
+  };
+  std::mt19937_64 rng(13);
+  for (int trial = 0; trial < 300; ++trial) {  // (a) disjoint layouts, biased towards just-large groups
+    std::vector<int64_t> sizes((size_t)(1 + rng() % 40));
+    for (auto& n : sizes) n = rng() % 3 == 0 ? (int64_t)(rng() % 3000) : T + 1 + (int64_t)(rng() % (3 * T));
+    const std::vector<int64_t> off = pt::offsets_from_sizes(sizes);
+    check(off, off.back(), *std::max_element(sizes.begin(), sizes.end()), false);
+  }
+  for (int64_t N : {T + 1, 2 * T, 3 * T + 5}) {  // (b) every other group is [0, N)
+    std::vector<int64_t> off;
+    for (int r = 0; r < 51; ++r) {
+      off.push_back(0);
+      off.push_back(N);
+    }
+    check(off, N, N, true);
+  }
+}
