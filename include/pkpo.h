@@ -14,6 +14,8 @@
  *   backend's memory space: host memory for PKPO_BACKEND_CPU, device memory for PKPO_BACKEND_CUDA
  *   (unless a parameter says "host" explicitly).
  * - A handle may be used by one host thread at a time. Different handles are independent.
+ * - CUDA: the calls of one handle share its workspace, so they must be ordered: queue them on one
+ *   stream, or order the streams (events) yourself. Use one handle per concurrent stream.
  * - Launching calls take the stream last. On the CUDA backend they return once work is queued on
  *   that stream; on the CPU backend the stream is ignored (pass NULL) and the call is synchronous.
  */
@@ -261,7 +263,9 @@ pkpo_status pkpo_set_workspace(pkpo_handle handle, void* workspace, size_t bytes
  * see a device-side result, so with them the CUDA call synchronises the stream (and may have
  * written the other groups' outputs); while the stream is being captured such a call returns
  * PKPO_ERROR_INVALID_ARGUMENT. Use the default policies, set max_group_size and read the flags to
- * stay asynchronous and capturable. */
+ * stay asynchronous and capturable. Offsets are checked group by group on the device, which keeps
+ * every access in bounds but cannot see two groups overlapping (offsets decreasing somewhere
+ * between them): the outputs of overlapping groups are then unspecified. */
 pkpo_status pkpo_transform(pkpo_handle handle, const pkpo_desc* desc, const void* rewards, void* out,
                            void* rho, uint32_t* flags, pkpo_stream stream);
 
