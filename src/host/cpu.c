@@ -259,7 +259,7 @@ static scratch thread_scratch(const pkpo_handle h, const pkpo__plan* p, int thre
 static pkpo_status validate(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* p,
                             const void* rewards, int check_k_array, pkpo_k_policy k_policy,
                             int64_t max_k) {
-  if (d->index) {
+  if (d->index && p->num_samples > 0) { /* no samples: nothing to check, and no bitmap exists */
     unsigned char* seen = (unsigned char*)h->ws + (size_t)threads_for(h, p) *
                                                       per_thread_bytes(p->max_group_size);
     memset(seen, 0, ((size_t)p->num_samples + 7) / 8);
