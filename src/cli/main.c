@@ -992,27 +992,62 @@ static int write_csv_transform(const options* o, const csv_table* t, const void*
   return sink_commit(&s);
 }
 
-static int transform_csv(const options* o, const engine* e, const char* file, const char* data,
-                         size_t len, progress* pg) {
-  csv_table t;
+/* Parses a CSV and groups its rows by the group column (pkpo_group_by_id): on success the caller owns
+ * t (csv_free), *offsets (G+1 entries) and *index (row of each grouped position). Returns an exit
+ * status and prints the reason on failure, having freed everything. */
+static int parse_and_group(const options* o, const engine* e, const char* file, const char* data,
+                           size_t len, progress* pg, csv_table* t, int64_t** offsets,
+                           int64_t** index, int64_t* num_groups, int64_t* max_n) {
   cli_error err;
   progress_update(pg, "parsing", 0.0);
-  if (csv_parse(data, len, o->group_col, o->reward_col, &t, &err, parse_progress, pg) != 0) {
+  if (csv_parse(data, len, o->group_col, o->reward_col, t, &err, parse_progress, pg) != 0) {
     if (err.line > 0)
       msg("%s:%lld: %s", file, (long long)err.line, err.msg);
     else
       msg("%s: %s", file, err.msg);
     return EXIT_USAGE;
   }
+  const int64_t n = t->num_rows;
+  *offsets = (int64_t*)malloc(((size_t)n + 1) * sizeof **offsets);
+  *index = (int64_t*)malloc(((size_t)n + 1) * sizeof **index);
+  *num_groups = 0;
+  *max_n = 0;
+  int rc = EXIT_OK;
+  if (!*offsets || !*index) {
+    msg("out of memory (%lld rows)", (long long)n);
+    rc = EXIT_DATA;
+  } else {
+    (*offsets)[0] = 0;
+    if (n > 0) {
+      const pkpo_status st =
+          pkpo_group_by_id(e->cpu, t->group_id, n, *offsets, *index, num_groups, max_n, NULL);
+      if (st != PKPO_SUCCESS || *num_groups != t->num_groups) {
+        msg("%s: grouping failed: %s %s", file, pkpo_status_string(st), pkpo_last_error(e->cpu));
+        rc = EXIT_DATA;
+      }
+    }
+  }
+  if (rc) {
+    free(*offsets);
+    free(*index);
+    *offsets = *index = NULL;
+    csv_free(t);
+  }
+  return rc;
+}
+
+static int transform_csv(const options* o, const engine* e, const char* file, const char* data,
+                         size_t len, progress* pg) {
+  csv_table t;
+  int64_t *offsets, *index, num_groups, max_n;
+  int rc = parse_and_group(o, e, file, data, len, pg, &t, &offsets, &index, &num_groups, &max_n);
+  if (rc) return rc;
   const int64_t n = t.num_rows;
   const size_t elem = o->dtype == PKPO_FLOAT32 ? 4 : 8;
-  int64_t* offsets = (int64_t*)malloc(((size_t)n + 1) * sizeof *offsets);
-  int64_t* index = (int64_t*)malloc(((size_t)n + 1) * sizeof *index);
   void* out = malloc((size_t)n * elem + 8);
   float* r32 = o->dtype == PKPO_FLOAT32 ? (float*)malloc((size_t)n * sizeof(float) + 4) : NULL;
   uint32_t* flags = (uint32_t*)malloc(((size_t)t.num_groups + 1) * sizeof *flags);
-  int rc = EXIT_OK;
-  if (!offsets || !index || !out || !flags || (o->dtype == PKPO_FLOAT32 && !r32)) {
+  if (!out || !flags || (o->dtype == PKPO_FLOAT32 && !r32)) {
     msg("out of memory (%lld rows)", (long long)n);
     rc = EXIT_DATA;
     goto done;
@@ -1023,14 +1058,6 @@ static int transform_csv(const options* o, const engine* e, const char* file, co
   const batch_names names = {file, &t, 0};
 
   if (n > 0) {
-    int64_t num_groups = 0, max_n = 0;
-    pkpo_status st = pkpo_group_by_id(e->cpu, t.group_id, n, offsets, index, &num_groups, &max_n,
-                                      NULL);
-    if (st != PKPO_SUCCESS || num_groups != t.num_groups) {
-      msg("%s: grouping failed: %s %s", file, pkpo_status_string(st), pkpo_last_error(e->cpu));
-      rc = EXIT_DATA;
-      goto done;
-    }
     pkpo_desc d = PKPO_DESC_INIT;
     d.estimator = o->estimator;
     d.dtype = o->dtype;
@@ -1043,7 +1070,7 @@ static int transform_csv(const options* o, const engine* e, const char* file, co
     d.nonfinite = o->nan;
     d.k_policy = o->k_policy;
     progress_update(pg, "computing", 0.0);
-    st = engine_transform(e, &d, rewards, out, flags);
+    const pkpo_status st = engine_transform(e, &d, rewards, out, flags);
     if (st != PKPO_SUCCESS) {
       rc = report_failure(st, e, o, &names, rewards, o->dtype, 0, n, o->k);
       goto done;
@@ -1327,36 +1354,16 @@ static int estimate_core(const options* o, const engine* e, const batch_names* b
 static int estimate_csv(const options* o, const engine* e, const char* file, const char* data,
                         size_t len, progress* pg) {
   csv_table t;
-  cli_error err;
-  progress_update(pg, "parsing", 0.0);
-  if (csv_parse(data, len, o->group_col, o->reward_col, &t, &err, parse_progress, pg) != 0) {
-    if (err.line > 0)
-      msg("%s:%lld: %s", file, (long long)err.line, err.msg);
-    else
-      msg("%s: %s", file, err.msg);
-    return EXIT_USAGE;
-  }
+  int64_t *offsets, *index, num_groups, max_n;
+  int rc = parse_and_group(o, e, file, data, len, pg, &t, &offsets, &index, &num_groups, &max_n);
+  if (rc) return rc;
   const int64_t n = t.num_rows;
   const size_t elem = o->dtype == PKPO_FLOAT32 ? 4 : 8;
-  int64_t* offsets = (int64_t*)malloc(((size_t)n + 1) * sizeof *offsets);
-  int64_t* index = (int64_t*)malloc(((size_t)n + 1) * sizeof *index);
   void* rg = malloc((size_t)n * elem + 8);
-  int rc = EXIT_OK;
-  if (!offsets || !index || !rg) {
+  if (!rg) {
     msg("out of memory (%lld rows)", (long long)n);
     rc = EXIT_DATA;
     goto done;
-  }
-  int64_t num_groups = 0, max_n = 0;
-  offsets[0] = 0;
-  if (n > 0) {
-    const pkpo_status st =
-        pkpo_group_by_id(e->cpu, t.group_id, n, offsets, index, &num_groups, &max_n, NULL);
-    if (st != PKPO_SUCCESS || num_groups != t.num_groups) {
-      msg("%s: grouping failed: %s %s", file, pkpo_status_string(st), pkpo_last_error(e->cpu));
-      rc = EXIT_DATA;
-      goto done;
-    }
   }
   /* gather into group order, so that chunks of groups are contiguous */
   for (int64_t j = 0; j < n; ++j) {
