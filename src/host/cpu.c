@@ -28,7 +28,7 @@ typedef struct item {
 /* Per-thread scratch, carved from the handle's workspace. */
 typedef struct scratch {
   item* items; /* group: finite items first, excluded ones from the back */
-  item* tmp;   /* merge buffer */
+  item* tmp;   /* second buffer of the merge and radix sorts */
   double* v;
   double* mu;
   double* a;
