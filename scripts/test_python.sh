@@ -4,8 +4,8 @@
 #   bash scripts/test_python.sh
 # torch: the torch tests run when torch is importable in that environment. The environment sees
 # the system's site-packages (a torch already installed there is used); with CI=true or
-# PKPO_TEST_TORCH=1 torch is pip-installed into it (about 2 minutes and 5 GB from PyPI, once per
-# pip cache). Called by scripts/test.sh.
+# PKPO_TEST_TORCH=1 torch and jax are pip-installed into it (torch: about 2 minutes and 5 GB from
+# PyPI, measured 2026-11-25 on the 2-core dev VM; jax: 30 s). Called by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -30,11 +30,11 @@ echo "   built $(ls "$out/wheel") in $(( $(date +%s) - start )) s"
 echo "== install the wheel into the fresh environment"
 "$vpy" -m pip install -q "$out"/wheel/pkpo-*.whl numpy pytest
 if [ "${CI:-}" = "true" ] || [ "${PKPO_TEST_TORCH:-0}" = "1" ]; then
-  if ! "$vpy" -c "import torch" 2>/dev/null; then
-    echo "== pip install torch (for the torch and torch.distributed tests)"
+  if ! "$vpy" -c "import torch, jax" 2>/dev/null; then
+    echo "== pip install torch jax (for the torch, torch.distributed and JAX tests)"
     start=$(date +%s)
-    "$vpy" -m pip install -q torch
-    echo "   torch installed in $(( $(date +%s) - start )) s"
+    "$vpy" -m pip install -q torch jax
+    echo "   installed in $(( $(date +%s) - start )) s"
   fi
 fi
 "$vpy" -c "import pkpo, sys; print('   pkpo', pkpo.__version__, 'from', pkpo.library_path()); \
