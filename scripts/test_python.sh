@@ -2,9 +2,8 @@
 # The Python package's tests, as a user gets the package: build a wheel (pip wheel .), install it
 # into a fresh virtual environment, run tests/python with pytest from outside the source tree.
 #   bash scripts/test_python.sh
-# torch: the torch tests run when torch is importable in that environment. The environment sees
-# the system's site-packages (a torch already installed there is used); with CI=true or
-# PKPO_TEST_TORCH=1 torch and jax are pip-installed into it (torch: about 2 minutes and 5 GB from
+# torch, jax: their tests run when they are installed in that (clean) environment: with CI=true or
+# PKPO_TEST_TORCH=1 they are pip-installed into it (torch: about 2 minutes and 5 GB from
 # PyPI, measured 2026-11-25 on the 2-core dev VM; jax: 30 s). Called by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +17,7 @@ if ! "$PY" -m venv --help >/dev/null 2>&1 || ! "$PY" -c "import ensurepip" 2>/de
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3-venv
 fi
-"$PY" -m venv --system-site-packages "$out/venv"
+"$PY" -m venv "$out/venv"  # clean: only the wheel and what is installed below
 vpy="$out/venv/bin/python"
 "$vpy" -m pip install -q --upgrade pip >/dev/null
 

@@ -74,8 +74,8 @@ def rho_curve(rewards, group_ids=None, *, ks, nonfinite="exclude", k_policy="cla
     if _frontend.is_torch_tensor(rewards):
         torch_ops = _frontend.torch_ops()
         ids = _torch_group_ids(rewards, group_ids)
-        curve, first = torch_ops.rho_curve(rewards.detach(), ids[0], [int(v) for v in _as_list(ks)],
-                                           nonfinite, k_policy)
+        ks_list = _ks_list(ks)
+        curve, first = torch_ops.rho_curve(rewards.detach(), ids[0], ks_list, nonfinite, k_policy)
         if group_ids is None:
             return curve, first // rewards.shape[1] if rewards.dim() == 2 else first
         return curve, ids[1](first.cpu().numpy())
@@ -86,11 +86,17 @@ def rho_curve(rewards, group_ids=None, *, ks, nonfinite="exclude", k_policy="cla
 
 # ---- torch: through the registered custom ops --------------------------------------------------
 
-def _as_list(ks):
-    try:
-        return list(ks)
-    except TypeError:
-        return [ks]
+def _ks_list(ks):
+    """ks as a list of Python ints, checked without numpy (this runs under torch.compile)."""
+    vals = ks.tolist() if hasattr(ks, "tolist") else ([ks] if isinstance(ks, int) else list(ks))
+    if not isinstance(vals, list):
+        vals = [vals]
+    if not vals:
+        raise ValueError("ks is empty: pass at least one k")
+    for v in vals:
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise TypeError("ks must hold integers, got %r" % (v,))
+    return vals
 
 
 def _torch_group_ids(rewards, group_ids):
@@ -112,18 +118,26 @@ def _torch_group_ids(rewards, group_ids):
 def _torch_transform(rewards, group_ids, k, estimator, nonfinite, k_policy, response_mask, out):
     import torch
     torch_ops = _frontend.torch_ops()
-    ids, _ = _torch_group_ids(rewards, group_ids)
-    if isinstance(k, int) and not isinstance(k, bool):
-        kpg, kk = None, k
-    else:
+    kk = _frontend.scalar_k(k)
+    if kk is None:
+        _frontend.check_int_array(k, "per-group k")
         kpg, kk = torch.as_tensor(k, dtype=torch.int64, device=rewards.device).reshape(-1), 1
+    else:
+        kpg = None
+    shape = tuple(rewards.shape)
+    if response_mask is not None:
+        response_mask = torch.as_tensor(response_mask, device=rewards.device)
+        shape = _frontend.mask_shape(_frontend.TorchAdapter(rewards.device), response_mask,
+                                     rewards.numel())
+    if out is not None:
+        _frontend.check_out(out, shape)
+        if out.device != rewards.device:
+            raise ValueError("out is on %s, rewards on %s" % (out.device, rewards.device))
+    ids, _ = _torch_group_ids(rewards, group_ids)
     # Rewards carry no gradient here: advantages are constants of the policy-gradient loss.
     res = torch_ops.transform(rewards.detach(), ids, kpg, kk, estimator, nonfinite, k_policy)
     if response_mask is not None:
-        if response_mask.dim() != 2 or response_mask.shape[0] != res.numel():
-            raise ValueError("response_mask must be [num_samples, T] = [%d, T], got %s"
-                             % (res.numel(), tuple(response_mask.shape)))
-        res = res.reshape(-1, 1) * response_mask.to(res.dtype)
+        res = _frontend.TorchAdapter(rewards.device).mask_multiply(res, response_mask, res.dtype)
     if out is not None:
         out.copy_(res)
         return out
@@ -131,4 +145,7 @@ def _torch_transform(rewards, group_ids, k, estimator, nonfinite, k_policy, resp
 
 
 if _frontend.torch_loaded():
-    _frontend.torch_ops()  # register the custom ops now, before anything is traced
+    try:
+        _frontend.torch_ops()  # register the custom ops now, before anything is traced
+    except ImportError:  # torch < 2.4: numpy arrays still work; torch calls raise the reason
+        pass

@@ -244,13 +244,15 @@ class Handle:
 _tls = threading.local()
 
 
-def handle(backend: int = BACKEND_CPU, device: int = -1, stream: int = 0) -> Handle:
-    """The calling thread's handle for (backend, device, stream). A CUDA handle serves one stream
-    (include/pkpo.h), so each stream gets its own."""
+def handle(backend: int = BACKEND_CPU, device: int = -1) -> Handle:
+    """The calling thread's handle for (backend, device). The package gives a CUDA handle its
+    scratch per call (from the framework's allocator, on the call's stream) and sets it back to
+    none afterwards, so one handle serves every stream; handles are never created during a call
+    on a stream that is being captured once the thread has made one call on that device."""
     cache = getattr(_tls, "handles", None)
     if cache is None:
         cache = _tls.handles = {}
-    key = (backend, device, stream)
+    key = (backend, device)
     h = cache.get(key)
     if h is None:
         h = cache[key] = Handle(backend, device)

@@ -8,6 +8,7 @@ library can use as they are (float32/float64, C-contiguous) are passed without c
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import numpy as np
@@ -26,15 +27,19 @@ class NumpyAdapter:
 
     def rewards(self, x):
         """(array in the compute dtype, C-contiguous; dtype code; dtype of the result)."""
+        if isinstance(x, np.ma.MaskedArray):
+            raise TypeError("rewards is a masked array: fill or compress it first (NaN entries "
+                            "are excluded from their group by the default nonfinite='exclude')")
         if isinstance(x, np.ndarray):
             a = x
         elif hasattr(x, "__dlpack__") and not hasattr(x, "__array_interface__"):
             a = np.from_dlpack(x)
         else:
             a = np.asarray(x)
+        check_real(a.dtype)
         result = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
         compute = np.float32 if a.dtype in (np.float32, np.float16) else np.float64
-        a = np.ascontiguousarray(a, dtype=compute)
+        a = np.require(a, dtype=compute, requirements=["C", "A"])
         return a, (FLOAT32 if compute is np.float32 else FLOAT64), result
 
     def is_array(self, x):
@@ -65,13 +70,23 @@ class NumpyAdapter:
         return a if a.dtype == dtype else a.astype(dtype)
 
     def mask_multiply(self, values, mask, dtype):
-        return values.reshape(-1, 1) * np.asarray(mask).astype(dtype, copy=False)
+        m = np.asarray(mask)
+        # where, not a plain product: a NaN output (nonfinite="propagate") stays out of padding
+        return np.where(m != 0, values.reshape(-1, 1) * m.astype(dtype, copy=False), 0).astype(
+            dtype, copy=False)
 
     def copy_into(self, dst, src):
         np.copyto(dst, src)
 
-    def is_contiguous(self, a):
-        return a.flags.c_contiguous
+    def writable_direct(self, out, r):
+        """out can take the library's output directly (else: compute, then copy in)."""
+        if not out.flags.writeable:
+            raise ValueError("out is read-only")
+        return (out.dtype == r.dtype and out.shape == r.shape and out.flags.c_contiguous
+                and out.flags.aligned and (out is r or not np.shares_memory(out, r)))
+
+    def context(self):
+        return contextlib.nullcontext()
 
 
 class TorchAdapter:
@@ -94,6 +109,8 @@ class TorchAdapter:
     def rewards(self, x):
         t = self.torch
         x = x.detach()
+        if x.is_complex():
+            raise TypeError("rewards must be real, got %s" % x.dtype)
         result = x.dtype if x.is_floating_point() else t.float64
         compute = t.float64 if x.dtype == t.float64 else (t.float32 if x.is_floating_point()
                                                           else t.float64)
@@ -133,13 +150,19 @@ class TorchAdapter:
         return a if a.dtype == dtype else a.to(dtype)
 
     def mask_multiply(self, values, mask, dtype):
-        return values.reshape(-1, 1) * mask.to(device=values.device, dtype=dtype)
+        m = self.torch.as_tensor(mask, device=values.device)
+        prod = values.reshape(-1, 1) * m.to(dtype)
+        return self.torch.where(m != 0, prod, self.torch.zeros((), dtype=dtype,
+                                                               device=values.device))
 
     def copy_into(self, dst, src):
         dst.copy_(src)
 
-    def is_contiguous(self, a):
-        return a.is_contiguous()
+    def writable_direct(self, out, r):
+        return False  # the custom op returns a new tensor; pkpo.transform copies it into out
+
+    def context(self):
+        return contextlib.nullcontext()
 
 
 class CupyAdapter:
@@ -155,6 +178,7 @@ class CupyAdapter:
 
     def rewards(self, x):
         cp = self.cp
+        check_real(x.dtype)
         result = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
         compute = np.float32 if x.dtype in (np.float32, np.float16) else np.float64
         a = cp.ascontiguousarray(x, dtype=compute)
@@ -188,13 +212,58 @@ class CupyAdapter:
         return a if a.dtype == dtype else a.astype(dtype)
 
     def mask_multiply(self, values, mask, dtype):
-        return values.reshape(-1, 1) * self.cp.asarray(mask).astype(dtype, copy=False)
+        m = self.cp.asarray(mask)
+        return self.cp.where(m != 0, values.reshape(-1, 1) * m.astype(dtype, copy=False),
+                             0).astype(dtype, copy=False)
 
     def copy_into(self, dst, src):
         self.cp.copyto(dst, src)
 
-    def is_contiguous(self, a):
-        return a.flags.c_contiguous
+    def writable_direct(self, out, r):
+        return (out.dtype == r.dtype and out.shape == r.shape and out.flags.c_contiguous
+                and (out is r or not self.cp.shares_memory(out, r)))
+
+    def context(self):
+        return self.cp.cuda.Device(self.device)  # outputs and scratch on the array's device
+
+
+def check_real(dtype):
+    if np.dtype(dtype).kind == "c":
+        raise TypeError("rewards must be real, got %s" % dtype)
+
+
+def int_kind(dtype) -> str:
+    """numpy's kind letter of a numpy or torch dtype ('f' for anything numpy does not know)."""
+    try:
+        return np.dtype(str(dtype).replace("torch.", "")).kind
+    except TypeError:
+        return "f"
+
+
+def scalar_k(k):
+    """k as a Python int when it is one value (int, numpy integer, 0-d integer array or tensor);
+    None when it is one value per group."""
+    if isinstance(k, bool) or k is None:
+        raise TypeError("k must be an integer >= 1, or one integer per group (got %r)" % (k,))
+    if isinstance(k, (int, np.integer)):
+        v = int(k)
+    elif getattr(k, "ndim", None) == 0:
+        if int_kind(k.dtype) not in "iu":
+            raise TypeError("k must be an integer, got a %s value" % k.dtype)
+        v = int(k.item())
+    elif isinstance(k, (float, np.floating)):
+        raise TypeError("k must be an integer, got %r" % (k,))
+    else:
+        return None
+    if v >= 2 ** 63:
+        raise ValueError("k = %d does not fit in int64" % v)
+    return v
+
+
+def check_int_array(values, what):
+    dtype = values.dtype if hasattr(values, "dtype") else np.asarray(values).dtype
+    if int_kind(dtype) not in "iu":
+        raise TypeError("%s must hold integers, got %s values" % (what, dtype))
 
 
 def adapter_for(x):
@@ -251,6 +320,9 @@ class _Batch:
                 raise ValueError("with group_ids, rewards must be 1-D [num_samples], got shape %s"
                                  % (shape,))
             N = shape[0]
+            if isinstance(group_ids, (str, bytes)):
+                raise TypeError("group_ids is a single %s: pass one id per sample"
+                                % type(group_ids).__name__)
             if A.is_array(group_ids):
                 if str(getattr(group_ids, "dtype", "")).replace("torch.", "") not in (
                         "int64", "int32", "int16", "int8", "uint8", "bool"):
@@ -272,10 +344,12 @@ class _Batch:
             d.num_groups, d.num_samples, d.max_group_size = G, N, M
             d.offsets, d.index = A.ptr(offsets), A.ptr(index)
         self.num_groups = int(d.num_groups)
-        if k is not None:
-            if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
-                d.k = int(k)
+        if k is not _NO_K:
+            kk = scalar_k(k)
+            if kk is not None:
+                d.k = kk
             else:
+                check_int_array(k, "per-group k")
                 kpg = A.i64(k)
                 if A.shape(kpg)[0] != self.num_groups:
                     raise ValueError("k has %d entries but there are %d groups (per-group k is in "
@@ -285,12 +359,20 @@ class _Batch:
                 d.k, d.k_per_group = 1, A.ptr(kpg)
         self.desc = d
         if A.backend == BACKEND_CUDA:
-            # Scratch from the framework's allocator, stream-ordered and capture-aware; a fresh
-            # handle owns no workspace, so switching to caller scratch never synchronises.
+            # Scratch from the framework's allocator, on the call's stream (so its reuse is
+            # ordered after this call's kernels) and capture-aware. The handle owns no workspace,
+            # so pointing it at caller scratch (and back to none in release()) never
+            # synchronises; with its own scratch per call, one handle serves every stream.
             nbytes = h.workspace_size(d)
             ws = A.empty_bytes(max(nbytes, 256))
             self.keep.append(ws)
             h.set_workspace(A.ptr(ws), nbytes)
+
+    def release(self, h):
+        """The handle forgets this call's scratch (its queued work still uses it: the framework's
+        allocator orders any reuse after that work)."""
+        if h.backend == BACKEND_CUDA:
+            h.set_workspace(0, 0)
 
     def group_labels(self, A):
         """The caller's group ids in group order (first appearance)."""
@@ -310,43 +392,87 @@ def _device_labels(A, ids):
     return lambda first: ids.reshape(-1)[A.i64(first)] if len(first) else ids.reshape(-1)[:0]
 
 
+_NO_K = object()  # rho_curve: no transform k
+
+
+def mask_shape(A, response_mask, n_samples):
+    mshape = tuple(A.shape(response_mask) if A.is_array(response_mask)
+                   else np.shape(response_mask))
+    if len(mshape) != 2 or mshape[0] != n_samples:
+        raise ValueError("response_mask must be [num_samples, T] = [%d, T], got %s"
+                         % (n_samples, mshape))
+    return mshape
+
+
+def check_out(out, shape):
+    """out must have the result's shape and a floating dtype; checked before anything runs."""
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError("out has shape %s, the result %s" % (tuple(out.shape), tuple(shape)))
+    if int_kind(out.dtype) != "f":
+        raise TypeError("out must have a floating dtype, got %s" % out.dtype)
+
+
 def transform_arrays(A, x, group_ids, k, estimator, nonfinite, k_policy, response_mask, out):
     est = _capi.enum_value(_capi.ESTIMATORS, estimator, "estimator")
     if est == _capi.ESTIMATORS["rho"]:
         raise ValueError("estimator 'rho' has no per-sample output: use pkpo.rho_curve")
-    r, code, result_dtype = A.rewards(x)
-    h = _capi.handle(A.backend, A.device, A.stream)
-    b = _Batch(A, r, code, group_ids, k, est, nonfinite, k_policy, h)
-    direct = (out is not None and response_mask is None and A.is_array(out)
-              and out.dtype == r.dtype and A.shape(out) == A.shape(r) and A.is_contiguous(out))
-    values = out if direct else A.empty(A.shape(r), r)
-    h.transform(b.desc, A.ptr(r), A.ptr(values), 0, 0, A.stream)
-    if direct:
-        return out
-    res = A.cast(values, result_dtype)
-    if response_mask is not None:
-        mshape = A.shape(response_mask) if A.is_array(response_mask) else np.shape(response_mask)
-        n_samples = int(np.prod(A.shape(r)))
-        if len(mshape) != 2 or mshape[0] != n_samples:
-            raise ValueError("response_mask must be [num_samples, T] = [%d, T], got %s"
-                             % (n_samples, tuple(mshape)))
-        res = A.mask_multiply(res, response_mask, result_dtype)
-    if out is not None:
-        if tuple(A.shape(out)) != tuple(A.shape(res)):
-            raise ValueError("out has shape %s, the result %s" % (A.shape(out), A.shape(res)))
-        A.copy_into(out, res)
-        return out
-    return res
+    with A.context():
+        r, code, result_dtype = A.rewards(x)
+        shape = A.shape(r)
+        if response_mask is not None:
+            shape = mask_shape(A, response_mask, int(np.prod(shape)))
+        if out is not None:
+            check_out(out, shape)
+        direct = out is not None and response_mask is None and A.writable_direct(out, r)
+        h = _capi.handle(A.backend, A.device)
+        b = _Batch(A, r, code, group_ids, k, est, nonfinite, k_policy, h)
+        values = out if direct else A.empty(A.shape(r), r)
+        try:
+            h.transform(b.desc, A.ptr(r), A.ptr(values), 0, 0, A.stream)
+        finally:
+            b.release(h)
+        if direct:
+            return out
+        res = A.cast(values, result_dtype)
+        if response_mask is not None:
+            res = A.mask_multiply(res, response_mask, result_dtype)
+        if out is not None:
+            A.copy_into(out, res)
+            return out
+        return res
+
+
+def rho_curve_core(A, x, group_ids, ks, nonfinite, k_policy):
+    """(curve [G, len(ks)], the _Batch): the part shared by numpy/CuPy and the torch op."""
+    ks_host = ks_array(ks)
+    r, code, _ = A.rewards(x)
+    h = _capi.handle(A.backend, A.device)
+    b = _Batch(A, r, code, group_ids, _NO_K, _capi.ESTIMATORS["rho"], nonfinite, k_policy, h)
+    curve = A.empty((b.num_groups, ks_host.size), r)
+    try:
+        if b.num_groups > 0:
+            h.rho_curve(b.desc, A.ptr(r), ks_host.ctypes.data, ks_host.size, A.ptr(curve), 0,
+                        A.stream)
+    finally:
+        b.release(h)
+    return curve, b
 
 
 def rho_curve_arrays(A, x, group_ids, ks, nonfinite, k_policy):
-    ks_host = np.ascontiguousarray(np.atleast_1d(np.asarray(ks)).reshape(-1), dtype=np.int64)
-    r, code, _ = A.rewards(x)
-    h = _capi.handle(A.backend, A.device, A.stream)
-    b = _Batch(A, r, code, group_ids, None, _capi.ESTIMATORS["rho"], nonfinite, k_policy, h)
-    curve = A.empty((b.num_groups, ks_host.size), r)
-    h.rho_curve(b.desc, A.ptr(r), ks_host.ctypes.data, ks_host.size, A.ptr(curve), 0, A.stream)
-    return curve, b.group_labels(A)
+    with A.context():
+        curve, b = rho_curve_core(A, x, group_ids, ks, nonfinite, k_policy)
+        return curve, b.group_labels(A)
+
+
+def ks_array(ks):
+    """ks as a host int64 array of at least one entry, integers only."""
+    if isinstance(ks, (bool, float, np.floating)):
+        raise TypeError("ks must be integers, got %r" % (ks,))
+    arr = np.atleast_1d(np.asarray(ks.cpu() if hasattr(ks, "cpu") else ks)).reshape(-1)
+    if arr.size == 0:
+        raise ValueError("ks is empty: pass at least one k")
+    check_int_array(arr, "ks")
+    return np.ascontiguousarray(arr, dtype=np.int64)
 
 
 def torch_loaded() -> bool:
@@ -365,6 +491,10 @@ def torch_ops():
     """The module that registers pkpo's torch custom ops (imported once, on first use)."""
     global _torch_ops_module
     if _torch_ops_module is None:
+        import torch
+        if not hasattr(torch.library, "custom_op"):
+            raise ImportError("pkpo's torch support needs torch >= 2.4 (torch.library.custom_op); "
+                              "this is torch %s" % torch.__version__)
         from . import _torch_ops
         _torch_ops_module = _torch_ops
     return _torch_ops_module

@@ -27,7 +27,7 @@ def codes_and_labels(ids):
             codes = np.ascontiguousarray(codes, dtype=np.int64)
         else:
             codes = np.ascontiguousarray(arr, dtype=np.int64)
-        return codes, (lambda first: arr[first].astype(np.int64))
+        return codes, (lambda first: arr[first])
     if arr is not None and arr.dtype.kind in "fc":
         raise TypeError("group_ids must be integers or hashable labels (e.g. uid strings), "
                         "not %s values" % arr.dtype)

@@ -39,15 +39,9 @@ def _(rewards, group_ids, k_per_group, k, estimator, nonfinite, k_policy):
 def rho_curve(rewards: Tensor, group_ids: Optional[Tensor], ks: List[int], nonfinite: str,
               k_policy: str) -> Tuple[Tensor, Tensor]:
     A = _frontend.TorchAdapter(rewards.device)
-    r, code, _ = A.rewards(rewards)
-    h = _frontend._capi.handle(A.backend, A.device, A.stream)
-    b = _frontend._Batch(A, r, code, group_ids, None, _frontend._capi.ESTIMATORS["rho"],
-                         nonfinite, k_policy, h)
-    ks_t = torch.tensor(list(ks), dtype=torch.int64)
-    curve = torch.empty((b.num_groups, len(ks)), dtype=r.dtype, device=r.device)
-    h.rho_curve(b.desc, A.ptr(r), ks_t.data_ptr(), len(ks), A.ptr(curve), 0, A.stream)
+    curve, b = _frontend.rho_curve_core(A, rewards, group_ids, ks, nonfinite, k_policy)
     if group_ids is None:
-        first = torch.arange(b.num_groups, device=r.device) * (r.shape[1] if r.dim() == 2 else 1)
+        first = torch.arange(b.num_groups, device=curve.device) * rewards.shape[1]
     else:
         first = b.index[b.offsets[: b.num_groups]]
     return curve, first

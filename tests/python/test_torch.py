@@ -65,6 +65,23 @@ def test_response_mask_and_out():
     assert torch.equal(out, pkpo.transform(t, k=2))
 
 
+def test_k_forms_out_rules_and_masks():
+    t = torch.tensor(rewards(2, 5))
+    want = pkpo.transform(t, k=2)
+    for k in (np.int64(2), torch.tensor(2), np.array(2)):
+        assert torch.equal(pkpo.transform(t, k=k), want)
+    with pytest.raises(TypeError):
+        pkpo.transform(t, k=torch.tensor([1.5, 2.0]))
+    with pytest.raises(TypeError, match="floating"):
+        pkpo.transform(t, k=2, out=torch.zeros(2, 5, dtype=torch.int64))
+    with pytest.raises(ValueError, match="out has shape"):
+        pkpo.transform(t, k=2, out=torch.zeros(3, 2, 5))
+    mask = np.ones((10, 3), dtype=np.int64)  # a numpy mask with torch rewards
+    assert torch.equal(pkpo.transform(t, k=2, response_mask=mask), want.reshape(-1, 1).expand(10, 3))
+    curve, groups = pkpo.rho_curve(torch.zeros(0, 4), ks=[1])
+    assert curve.shape == (0, 1)
+
+
 def test_errors_raise_pkpo_error():
     with pytest.raises(pkpo.PkpoError) as e:
         pkpo.transform(torch.zeros(2, 3), k=0)
@@ -90,6 +107,10 @@ def test_torch_compile_fullgraph():
 
     compiled = torch.compile(step, fullgraph=True, backend="eager")
     assert torch.equal(compiled(t, mask), step(t, mask))
+    ids = torch.arange(t.numel()) // 4  # integer ids and per-group k through inductor
+    kpg = torch.arange(ids.max() + 1) % 3 + 1
+    f = torch.compile(lambda r, i, k: pkpo.transform(r, i, k=k), fullgraph=True, dynamic=True)
+    assert torch.equal(f(t.reshape(-1), ids, kpg), pkpo.transform(t.reshape(-1), ids, k=kpg))
     curve_fn = torch.compile(lambda r: pkpo.rho_curve(r, ks=[1, 4])[0], fullgraph=True,
                              backend="eager")
     assert torch.equal(curve_fn(t), pkpo.rho_curve(t, ks=[1, 4])[0])
@@ -119,6 +140,24 @@ def test_cuda_matches_cpu(dtype):
     flat = g.reshape(-1)
     assert torch.allclose(pkpo.transform(flat.cuda(), ids, k=4).cpu().double(),
                           pkpo.transform(flat, ids, k=4).double(), atol=1e-6, rtol=0)
+
+
+@cuda
+def test_cuda_graph_capture_on_a_fresh_stream():
+    # the usual torch pattern: warm up on a side stream, capture on torch's own capture stream
+    g = torch.tensor(rewards(32, 16, 4), dtype=torch.float32, device="cuda")
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        pkpo.transform(g, k=4)
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = pkpo.transform(g, k=4)
+    g.copy_(torch.tensor(rewards(32, 16, 6), dtype=torch.float32))
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.allclose(out.cpu(), pkpo.transform(g.cpu(), k=4), atol=1e-6, rtol=0)
 
 
 @cuda

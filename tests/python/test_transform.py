@@ -193,3 +193,88 @@ def test_empty_batch():
     assert out.shape == (0, 4) and out.dtype == np.float32
     out = pkpo.transform(np.zeros(0), [], k=2)
     assert out.shape == (0,)
+
+
+def test_k_forms():
+    g = np.array([[0.5, 0.0, 1.0, 0.25, 0.75], [1.0, 0.0, 0.0, 1.0, 0.5]])
+    want = pkpo.transform(g, k=2)
+    for k in (np.int64(2), np.array(2), np.int32(2)):
+        assert np.array_equal(pkpo.transform(g, k=k), want)
+    assert np.array_equal(pkpo.transform(g, k=np.array([2, 2])), want)
+    for bad, err in ((None, TypeError), (True, TypeError), (2.0, TypeError), (np.array(2.0), TypeError),
+                     ([1.9, 2.9], TypeError), ([True, True], TypeError), (2 ** 64 + 2, ValueError)):
+        with pytest.raises(err):
+            pkpo.transform(g, k=bad)
+    with pytest.raises(TypeError, match="ks must hold integers"):
+        pkpo.rho_curve(g, ks=[1.7, 2.2])
+    with pytest.raises(ValueError, match="ks is empty"):
+        pkpo.rho_curve(g, ks=[])
+
+
+def test_out_rules():
+    g = np.array([[0.5, 0.0, 1.0, 0.25, 0.75], [1.0, 0.0, 0.0, 1.0, 0.5]])
+    want = pkpo.transform(g, k=2)
+    ro = np.frombuffer(bytes(80)).reshape(2, 5)
+    with pytest.raises(ValueError, match="read-only"):
+        pkpo.transform(g, k=2, out=ro)
+    assert not ro.any()
+    with pytest.raises(TypeError, match="floating"):
+        pkpo.transform(g, k=2, out=np.zeros((2, 5), dtype=np.int64))
+    with pytest.raises(ValueError, match="out has shape"):
+        pkpo.transform(g, k=2, out=np.zeros((3, 2, 5)))
+    # in place (out is rewards) is allowed; a partial overlap goes through a temporary
+    x = g.copy()
+    assert pkpo.transform(x, k=2, out=x) is x and np.array_equal(x, want)
+    buf = np.zeros(15)
+    buf[:10] = g.reshape(-1)
+    r, o = buf[:10].reshape(2, 5), buf[5:].reshape(2, 5)
+    pkpo.transform(r, k=2, out=o)
+    assert np.array_equal(o, want)
+
+
+def test_noncontiguous_and_odd_layouts():
+    rng = np.random.default_rng(6)
+    g = rng.random((6, 10))
+    for view in (g[::2, ::2], g.T.copy(order="F").T, np.asfortranarray(g), g[:, ::-1]):
+        assert np.array_equal(pkpo.transform(view, k=3), pkpo.transform(np.ascontiguousarray(view),
+                                                                        k=3))
+    unaligned = np.frombuffer(b"\0" + g.astype(np.float64).tobytes(), dtype=np.float64,
+                              offset=1).reshape(6, 10)
+    assert np.array_equal(pkpo.transform(unaligned, k=3), pkpo.transform(g, k=3))
+
+
+def test_bad_inputs_refused():
+    with pytest.raises(TypeError, match="real"):
+        pkpo.transform(np.ones((2, 3), dtype=complex), k=1)
+    with pytest.raises(TypeError, match="masked"):
+        pkpo.transform(np.ma.masked_array(np.ones((2, 3)), mask=[[0, 1, 0], [0, 0, 0]]), k=1)
+    with pytest.raises(TypeError, match="one id per sample"):
+        pkpo.transform(np.ones(4), "abcd", k=1)
+
+
+def test_ids_keep_their_dtype_and_nan_stays_out_of_padding():
+    ids = np.array([2 ** 64 - 1] * 2 + [5, 5], dtype=np.uint64)
+    _, groups = pkpo.rho_curve(np.array([1.0, 0, 1, 1]), ids, ks=[1])
+    assert groups.dtype == np.uint64 and groups.tolist() == [2 ** 64 - 1, 5]
+    g = np.array([[0.5, np.nan, 1.0]])
+    mask = np.array([[1, 0], [1, 1], [0, 0]])
+    tok = pkpo.transform(g, k=2, nonfinite="propagate", response_mask=mask)
+    assert np.isnan(tok[0, 0]) and tok[0, 1] == 0 and (tok[2] == 0).all()
+
+
+def test_threads_share_nothing():
+    import threading
+    rng = np.random.default_rng(7)
+    batches = [rng.random((50, 8)) for _ in range(6)]
+    want = [pkpo.transform(b, k=3) for b in batches]
+    errors = []
+
+    def worker(i):
+        for _ in range(20):
+            if not np.array_equal(pkpo.transform(batches[i], k=3), want[i]):
+                errors.append(i)
+
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    assert not errors
