@@ -26,7 +26,7 @@ from toy import pkpo
 KS = [1, 2, 4, 8, 16, 32]
 
 
-def train(k, seed, n, groups, steps, lr0, theta0, handle):
+def train(k, seed, n, groups, steps, lr0, theta0):
     """Adam ascent on theta; returns the trajectory of theta (one entry per step)."""
     rng = np.random.default_rng([1, k, seed])
     theta, m, v = theta0, 0.0, 0.0
@@ -34,7 +34,7 @@ def train(k, seed, n, groups, steps, lr0, theta0, handle):
     traj = np.empty(steps)
     for t in range(1, steps + 1):
         x = theta + toy.SIGMA * rng.standard_normal((groups, n))
-        a = handle.transform(toy.reward(x), k, "sloo_minus_one")   # one pkpo call per step
+        a = pkpo.transform(toy.reward(x), k=k)   # one pkpo call per step
         grad = float(np.mean(np.sum(a * toy.score(x, theta), axis=1)))
         m = b1 * m + (1 - b1) * grad
         v = b2 * v + (1 - b2) * grad * grad
@@ -44,7 +44,7 @@ def train(k, seed, n, groups, steps, lr0, theta0, handle):
     return traj
 
 
-def quadrature_checks(stars, handle, rng):
+def quadrature_checks(stars, rng):
     rows = []
     for k in KS:
         for theta in (0.5, stars[k], 1.1):
@@ -56,7 +56,7 @@ def quadrature_checks(stars, handle, rng):
             mc, mc_se = mx.mean(), mx.std(ddof=1) / np.sqrt(M)
             # pkpo's unbiased estimate rho from groups of n = 64 > k samples.
             Gr = 20_000
-            r = handle.rho(toy.reward(theta + toy.SIGMA * rng.standard_normal((Gr, 64))), k)
+            r = pkpo.rho_curve(toy.reward(theta + toy.SIGMA * rng.standard_normal((Gr, 64))), ks=[k])[0][:, 0]
             rho_mc, rho_se = r.mean(), r.std(ddof=1) / np.sqrt(Gr)
             h = 1e-5
             cd = (toy.maxg_at_k(theta + h, k) - toy.maxg_at_k(theta - h, k)) / (2 * h)
@@ -76,7 +76,6 @@ def main():
     ap.add_argument("--theta0", type=float, default=0.5)
     args = ap.parse_args()
     t_start = time.time()
-    handle = pkpo.Handle(num_threads=1)
 
     stars = {}
     for k in KS:
@@ -89,7 +88,7 @@ def main():
                   [[t] + [curves[k][i] for k in KS] for i, t in enumerate(grid)])
 
     # Checks of the quadrature and of the exact gradient.
-    checks = quadrature_checks(stars, handle, np.random.default_rng(11))
+    checks = quadrature_checks(stars, np.random.default_rng(11))
     toy.write_csv("exp1_quadrature_check.csv",
                   ["k", "theta", "quad_gauss_legendre", "quad_scipy", "diff", "mc_max", "mc_se",
                    "mc_z", "pkpo_rho_mean", "pkpo_rho_se", "rho_z", "grad_exact",
@@ -106,7 +105,7 @@ def main():
     for k in KS:
         finals = []
         for seed in range(args.seeds):
-            traj = train(k, seed, args.n, args.groups, args.steps, args.lr, args.theta0, handle)
+            traj = train(k, seed, args.n, args.groups, args.steps, args.lr, args.theta0)
             finals.append(traj[-keep:].mean())
             if seed == 0:
                 trajs[k] = traj

@@ -34,7 +34,6 @@ def main():
     ap.add_argument("--reps", type=int, default=200_000, help="groups per (theta, n, k)")
     args = ap.parse_args()
     t_start = time.time()
-    handle = pkpo.Handle(num_threads=0)
     R = args.reps
     rows = []
     for theta in THETAS:
@@ -47,14 +46,14 @@ def main():
                 truth = toy.grad_maxg_at_k(theta, k)
                 line = []
                 for est in ESTIMATORS:
-                    a, flags = handle.transform(g, k, est, with_flags=True)
+                    a = pkpo.transform(g, k=k, estimator=est)
                     ghat = np.sum(a * sc, axis=1)
                     mean, var = ghat.mean(), ghat.var(ddof=1)
                     se = np.sqrt(var / R)
                     z = (mean - truth) / se
                     # Standard error of the sample variance: sqrt((m4 - var^2) / R).
                     var_se = np.sqrt(max(np.mean((ghat - mean) ** 4) - var * var, 0.0) / R)
-                    fb = int(np.count_nonzero(flags & pkpo.FLAG_FALLBACK))
+                    fb = R if (est == "l2o" and k == n) else 0  # l2o at k = n is sloo_minus_one
                     rows.append([theta, n, k, est, R, truth, mean, se, z, var, var_se, fb])
                     line.append("%s %.3g (z=%+.2f)" % (est, var, z))
                 print("theta=%.1f n=%2d k=%2d  grad=%+.4f  var: %s" % (theta, n, k, truth,

@@ -27,8 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 FIGURES = os.path.join(HERE, "figures")
-sys.path.insert(0, os.path.join(REPO, "python"))
-import pkpo  # noqa: E402  (the ctypes binding of libpkpo)
+import pkpo  # noqa: E402  (the Python package: pip install . from the repository root)
 
 SIGMA = 0.1
 PANELS, NODES = 64, 16

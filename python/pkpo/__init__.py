@@ -1,0 +1,134 @@
+"""pkpo: pass@k policy optimisation rewards for RL trainers, on the CPU and the GPU.
+
+    import pkpo
+    adv = pkpo.transform(rewards, uids, k=4)           # 1-D rewards + one group id per sample
+    adv = pkpo.transform(rewards_2d, k=4)              # [num_groups, group_size]
+    curve, groups = pkpo.rho_curve(rewards, uids, ks=[1, 4, 16])   # pass@k / maxg@k per group
+
+Arrays: numpy (and anything numpy can view: lists, __dlpack__ or array-interface host arrays),
+torch tensors on the CPU or a CUDA device, CuPy arrays. Host arrays run on the CPU backend, CUDA
+arrays on the CUDA backend on the array's device and the framework's current stream, without host
+copies. The result has the input's type, device and dtype (float16/bfloat16 are computed in float32;
+integer rewards give float64). The math is described in docs/math.md of the repository.
+"""
+
+from __future__ import annotations
+
+from . import _capi, _frontend
+from ._capi import (ESTIMATORS, FLAG_EMPTY, FLAG_FALLBACK, FLAG_INVALID, FLAG_K_CLAMPED,
+                    FLAG_NONFINITE, FLAG_SINGLETON, PkpoError, cuda_available, flag_names,
+                    library_path, version, version_string)
+
+__version__ = _capi.version_string()
+
+__all__ = [
+    "transform", "rho_curve", "PkpoError", "ESTIMATORS", "version", "version_string",
+    "cuda_available", "library_path", "flag_names", "FLAG_SINGLETON", "FLAG_K_CLAMPED",
+    "FLAG_NONFINITE", "FLAG_FALLBACK", "FLAG_EMPTY", "FLAG_INVALID", "__version__",
+]
+
+
+def transform(rewards, group_ids=None, *, k, estimator="sloo_minus_one", nonfinite="exclude",
+              k_policy="clamp", response_mask=None, out=None, process_group=None):
+    """Transformed rewards of every group: the per-sample weights whose policy gradient is an
+    unbiased estimate of the gradient of pass@k (binary rewards) or maxg@k (continuous rewards).
+
+    rewards        [G, n] (G groups of n samples; group_ids omitted), or 1-D [N] with group_ids.
+    group_ids      one id per sample, any order: an integer array, or any sequence of hashables
+                   such as verl's uid strings. Groups are numbered by first appearance.
+    k              an int, or one value per group (in first-appearance order), e.g. annealing.
+    estimator      "sloo_minus_one" (default, the paper's recommendation), "s", "sloo", "l2o".
+    nonfinite      "exclude" (NaN/Inf samples leave their group and get 0), "propagate", "error".
+    k_policy       "clamp" (k > n computed at k = n) or "strict" (error).
+    response_mask  optional [N, T]: return token-level values [N, T] = value x mask, as trainers
+                   feed them to the loss.
+    out            optional preallocated result (written when dtype, shape and device match).
+    process_group  torch.distributed group whose ranks each hold part of the batch: the call
+                   gathers rewards and ids, computes, and returns this rank's slice.
+
+    Returns an array of the input's type, device and dtype (shape of rewards, or [N, T]).
+    Raises PkpoError (a ValueError) with the library's status and message.
+    """
+    if process_group is not None:
+        from . import distributed
+        return distributed.transform(rewards, group_ids, process_group=process_group, k=k,
+                                     estimator=estimator, nonfinite=nonfinite, k_policy=k_policy,
+                                     response_mask=response_mask, out=out)
+    if _frontend.is_torch_tensor(rewards):
+        return _torch_transform(rewards, group_ids, k, estimator, nonfinite, k_policy,
+                                response_mask, out)
+    A = _frontend.adapter_for(rewards)
+    res = _frontend.transform_arrays(A, rewards, group_ids, k, estimator, nonfinite, k_policy,
+                                     response_mask, out)
+    return res if out is not None else _frontend.wrap_result(rewards, res)
+
+
+def rho_curve(rewards, group_ids=None, *, ks, nonfinite="exclude", k_policy="clamp"):
+    """Unbiased pass@k (binary) / maxg@k (continuous) estimate of every group at each k in ks,
+    with one sort per group: for metrics such as pass@1, pass@4, pass@16 of a batch.
+
+    Returns (curve, groups): curve [G, len(ks)] (float32 for float32/16 rewards, else float64) of
+    the input's array type and device; groups the group ids in the curve's row order (first
+    appearance): range(G) as an int64 array for 2-D rewards, the caller's ids otherwise.
+    k above a group's size follows k_policy ("clamp": the value at k = n)."""
+    if _frontend.is_torch_tensor(rewards):
+        torch_ops = _frontend.torch_ops()
+        ids = _torch_group_ids(rewards, group_ids)
+        curve, first = torch_ops.rho_curve(rewards.detach(), ids[0], [int(v) for v in _as_list(ks)],
+                                           nonfinite, k_policy)
+        if group_ids is None:
+            return curve, first // rewards.shape[1] if rewards.dim() == 2 else first
+        return curve, ids[1](first.cpu().numpy())
+    A = _frontend.adapter_for(rewards)
+    curve, groups = _frontend.rho_curve_arrays(A, rewards, group_ids, ks, nonfinite, k_policy)
+    return _frontend.wrap_result(rewards, curve), groups
+
+
+# ---- torch: through the registered custom ops --------------------------------------------------
+
+def _as_list(ks):
+    try:
+        return list(ks)
+    except TypeError:
+        return [ks]
+
+
+def _torch_group_ids(rewards, group_ids):
+    """(integer tensor on the rewards' device or None, labels(first positions))."""
+    import numpy as np
+    import torch
+    if group_ids is None:
+        return None, None
+    if isinstance(group_ids, torch.Tensor) and not group_ids.is_floating_point():
+        ids = group_ids.to(device=rewards.device, dtype=torch.int64)
+        return ids, (lambda first: group_ids.reshape(-1)[torch.as_tensor(first,
+                                                                          device=group_ids.device)])
+    from ._grouping import codes_and_labels
+    codes, labels = codes_and_labels(group_ids if not isinstance(group_ids, torch.Tensor)
+                                     else group_ids.cpu().numpy())
+    return torch.as_tensor(np.asarray(codes), device=rewards.device), labels
+
+
+def _torch_transform(rewards, group_ids, k, estimator, nonfinite, k_policy, response_mask, out):
+    import torch
+    torch_ops = _frontend.torch_ops()
+    ids, _ = _torch_group_ids(rewards, group_ids)
+    if isinstance(k, int) and not isinstance(k, bool):
+        kpg, kk = None, k
+    else:
+        kpg, kk = torch.as_tensor(k, dtype=torch.int64, device=rewards.device).reshape(-1), 1
+    # Rewards carry no gradient here: advantages are constants of the policy-gradient loss.
+    res = torch_ops.transform(rewards.detach(), ids, kpg, kk, estimator, nonfinite, k_policy)
+    if response_mask is not None:
+        if response_mask.dim() != 2 or response_mask.shape[0] != res.numel():
+            raise ValueError("response_mask must be [num_samples, T] = [%d, T], got %s"
+                             % (res.numel(), tuple(response_mask.shape)))
+        res = res.reshape(-1, 1) * response_mask.to(res.dtype)
+    if out is not None:
+        out.copy_(res)
+        return out
+    return res
+
+
+if _frontend.torch_loaded():
+    _frontend.torch_ops()  # register the custom ops now, before anything is traced

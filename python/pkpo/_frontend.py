@@ -1,0 +1,361 @@
+"""Array libraries -> the C API, and back.
+
+One generic routine per call (transform_arrays, rho_curve_arrays) works on an adapter that knows
+one array library: where its arrays live (host: CPU backend; CUDA: CUDA backend on the array's
+device and the library's current stream), how to allocate and how to get an address. Arrays the
+library can use as they are (float32/float64, C-contiguous) are passed without copies.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from . import _capi
+from ._capi import BACKEND_CPU, BACKEND_CUDA, FLOAT32, FLOAT64
+
+
+# ---- adapters -----------------------------------------------------------------------------------
+
+class NumpyAdapter:
+    """Host arrays: numpy, and anything numpy can view (__dlpack__ on the CPU, the array
+    interface, buffers, lists)."""
+
+    backend, device, stream = BACKEND_CPU, -1, 0
+
+    def rewards(self, x):
+        """(array in the compute dtype, C-contiguous; dtype code; dtype of the result)."""
+        if isinstance(x, np.ndarray):
+            a = x
+        elif hasattr(x, "__dlpack__") and not hasattr(x, "__array_interface__"):
+            a = np.from_dlpack(x)
+        else:
+            a = np.asarray(x)
+        result = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
+        compute = np.float32 if a.dtype in (np.float32, np.float16) else np.float64
+        a = np.ascontiguousarray(a, dtype=compute)
+        return a, (FLOAT32 if compute is np.float32 else FLOAT64), result
+
+    def is_array(self, x):
+        return isinstance(x, np.ndarray)
+
+    def empty(self, shape, like):
+        return np.empty(shape, dtype=like.dtype)
+
+    def empty_bytes(self, n):
+        return np.empty(n, dtype=np.uint8)
+
+    def i64(self, values):
+        return np.ascontiguousarray(np.asarray(values).reshape(-1), dtype=np.int64)
+
+    def host(self, a):
+        return np.asarray(a)
+
+    def ptr(self, a):
+        return 0 if a is None else a.ctypes.data
+
+    def shape(self, a):
+        return tuple(a.shape)
+
+    def cast(self, a, dtype):
+        return a if a.dtype == dtype else a.astype(dtype)
+
+    def mask_multiply(self, values, mask, dtype):
+        return values.reshape(-1, 1) * np.asarray(mask).astype(dtype, copy=False)
+
+    def copy_into(self, dst, src):
+        np.copyto(dst, src)
+
+    def is_contiguous(self, a):
+        return a.flags.c_contiguous
+
+
+class TorchAdapter:
+    """torch tensors, on the CPU (CPU backend) or a CUDA device (CUDA backend, current stream)."""
+
+    def __init__(self, device):
+        import torch
+        self.torch = torch
+        if device.type == "cuda":
+            self.backend = BACKEND_CUDA
+            self.device = device.index if device.index is not None else torch.cuda.current_device()
+            self.stream = torch.cuda.current_stream(self.device).cuda_stream
+            self.torch_device = torch.device("cuda", self.device)
+        elif device.type == "cpu":
+            self.backend, self.device, self.stream = BACKEND_CPU, -1, 0
+            self.torch_device = device
+        else:
+            raise TypeError("pkpo takes CPU and CUDA tensors, not %s tensors" % device.type)
+
+    def rewards(self, x):
+        t = self.torch
+        x = x.detach()
+        result = x.dtype if x.is_floating_point() else t.float64
+        compute = t.float64 if x.dtype == t.float64 else (t.float32 if x.is_floating_point()
+                                                          else t.float64)
+        a = x.to(compute).contiguous()
+        return a, (FLOAT32 if compute == t.float32 else FLOAT64), result
+
+    def is_array(self, x):
+        return isinstance(x, self.torch.Tensor)
+
+    def empty(self, shape, like):
+        return self.torch.empty(shape, dtype=like.dtype, device=like.device)
+
+    def empty_bytes(self, n):
+        return self.torch.empty(n, dtype=self.torch.uint8, device=self.torch_device)
+
+    def i64(self, values):
+        t = self.torch
+        if isinstance(values, t.Tensor):
+            return values.detach().reshape(-1).to(device=self.torch_device,
+                                                   dtype=t.int64).contiguous()
+        return t.as_tensor(np.asarray(values, dtype=np.int64).reshape(-1),
+                           device=self.torch_device)
+
+    def host(self, a):
+        return a.cpu().numpy()
+
+    def ptr(self, a):
+        return 0 if a is None else a.data_ptr()
+
+    def shape(self, a):
+        return tuple(a.shape)
+
+    def cast(self, a, dtype):
+        return a if a.dtype == dtype else a.to(dtype)
+
+    def mask_multiply(self, values, mask, dtype):
+        return values.reshape(-1, 1) * mask.to(device=values.device, dtype=dtype)
+
+    def copy_into(self, dst, src):
+        dst.copy_(src)
+
+    def is_contiguous(self, a):
+        return a.is_contiguous()
+
+
+class CupyAdapter:
+    """CuPy arrays: CUDA backend on the array's device and CuPy's current stream."""
+
+    backend = BACKEND_CUDA
+
+    def __init__(self, x):
+        import cupy
+        self.cp = cupy
+        self.device = int(x.device.id)
+        self.stream = int(cupy.cuda.get_current_stream().ptr)
+
+    def rewards(self, x):
+        cp = self.cp
+        result = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+        compute = np.float32 if x.dtype in (np.float32, np.float16) else np.float64
+        a = cp.ascontiguousarray(x, dtype=compute)
+        return a, (FLOAT32 if compute is np.float32 else FLOAT64), result
+
+    def is_array(self, x):
+        return isinstance(x, self.cp.ndarray)
+
+    def empty(self, shape, like):
+        return self.cp.empty(shape, dtype=like.dtype)
+
+    def empty_bytes(self, n):
+        return self.cp.empty(n, dtype=np.uint8)
+
+    def i64(self, values):
+        return self.cp.ascontiguousarray(self.cp.asarray(values).reshape(-1), dtype=np.int64)
+
+    def host(self, a):
+        return self.cp.asnumpy(a)
+
+    def ptr(self, a):
+        return 0 if a is None else int(a.data.ptr)
+
+    def shape(self, a):
+        return tuple(a.shape)
+
+    def cast(self, a, dtype):
+        return a if a.dtype == dtype else a.astype(dtype)
+
+    def mask_multiply(self, values, mask, dtype):
+        return values.reshape(-1, 1) * self.cp.asarray(mask).astype(dtype, copy=False)
+
+    def copy_into(self, dst, src):
+        self.cp.copyto(dst, src)
+
+    def is_contiguous(self, a):
+        return a.flags.c_contiguous
+
+
+def adapter_for(x):
+    mod = type(x).__module__.split(".", 1)[0]
+    if mod == "torch":
+        return TorchAdapter(x.device)
+    if mod == "cupy":
+        return CupyAdapter(x)
+    if hasattr(x, "__dlpack_device__"):
+        dev_type = int(x.__dlpack_device__()[0])
+        if dev_type not in (1, 3):  # kDLCPU, kDLCUDAHost
+            raise TypeError("pkpo takes host arrays, torch tensors and CuPy arrays; a %s on "
+                            "DLPack device type %d is not supported" % (type(x).__name__,
+                                                                       dev_type))
+    return NumpyAdapter()
+
+
+def wrap_result(x, result):
+    """Host results go back as the input's array type where it is not numpy (e.g. JAX)."""
+    mod = type(x).__module__.split(".", 1)[0]
+    if mod in ("jax", "jaxlib"):
+        import jax.numpy as jnp
+        return jnp.asarray(result)
+    return result
+
+
+# ---- the calls ----------------------------------------------------------------------------------
+
+class _Batch:
+    """A batch laid out for pkpo_desc: the desc, the arrays it points to, group bookkeeping."""
+
+    def __init__(self, A, r, code, group_ids, k, estimator, nonfinite, k_policy, h):
+        d = _capi.new_desc()
+        d.estimator = estimator
+        d.dtype = code
+        d.nonfinite = _capi.enum_value(_capi.NONFINITE_POLICIES, nonfinite, "nonfinite policy")
+        d.k_policy = _capi.enum_value(_capi.K_POLICIES, k_policy, "k_policy")
+        self.keep = []
+        self.labels = None
+        self.first = None
+        shape = A.shape(r)
+        if group_ids is None:
+            if len(shape) != 2:
+                raise ValueError(
+                    "rewards of shape %s: pass a 2-D [num_groups, group_size] array, or 1-D "
+                    "rewards with group_ids (one id per sample, e.g. verl's uid index); 1-D "
+                    "rewards alone are never taken as one group" % (shape,))
+            d.num_groups, d.group_size = shape
+            d.num_samples = shape[0] * shape[1]
+            if shape[1] == 0 and shape[0] > 0:
+                raise ValueError("rewards of shape %s: groups need at least one sample" % (shape,))
+        else:
+            if len(shape) != 1:
+                raise ValueError("with group_ids, rewards must be 1-D [num_samples], got shape %s"
+                                 % (shape,))
+            N = shape[0]
+            if A.is_array(group_ids):
+                if str(getattr(group_ids, "dtype", "")).replace("torch.", "") not in (
+                        "int64", "int32", "int16", "int8", "uint8", "bool"):
+                    ids_host, self.labels = _host_codes(A.host(group_ids))
+                    ids = A.i64(ids_host)
+                else:
+                    ids = A.i64(group_ids)
+                    self.labels = _device_labels(A, group_ids)
+            else:
+                ids_host, self.labels = _host_codes(group_ids)
+                ids = A.i64(ids_host)
+            if A.shape(ids)[0] != N:
+                raise ValueError("group_ids has %d entries, rewards %d" % (A.shape(ids)[0], N))
+            offsets = A.i64(np.zeros(N + 1, dtype=np.int64))
+            index = A.i64(np.zeros(max(N, 1), dtype=np.int64))
+            G, M = h.group_by_id(A.ptr(ids), N, A.ptr(offsets), A.ptr(index), A.stream)
+            self.keep += [ids, offsets, index]
+            self.offsets, self.index = offsets, index
+            d.num_groups, d.num_samples, d.max_group_size = G, N, M
+            d.offsets, d.index = A.ptr(offsets), A.ptr(index)
+        self.num_groups = int(d.num_groups)
+        if k is not None:
+            if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+                d.k = int(k)
+            else:
+                kpg = A.i64(k)
+                if A.shape(kpg)[0] != self.num_groups:
+                    raise ValueError("k has %d entries but there are %d groups (per-group k is in "
+                                     "the order of first appearance of each group id)"
+                                     % (A.shape(kpg)[0], self.num_groups))
+                self.keep.append(kpg)
+                d.k, d.k_per_group = 1, A.ptr(kpg)
+        self.desc = d
+        if A.backend == BACKEND_CUDA:
+            # Scratch from the framework's allocator, stream-ordered and capture-aware; a fresh
+            # handle owns no workspace, so switching to caller scratch never synchronises.
+            nbytes = h.workspace_size(d)
+            ws = A.empty_bytes(max(nbytes, 256))
+            self.keep.append(ws)
+            h.set_workspace(A.ptr(ws), nbytes)
+
+    def group_labels(self, A):
+        """The caller's group ids in group order (first appearance)."""
+        if self.labels is None:
+            return np.arange(self.num_groups, dtype=np.int64)
+        offsets = A.host(self.offsets)[: self.num_groups]
+        first = A.host(self.index)[offsets] if self.num_groups else np.zeros(0, np.int64)
+        return self.labels(first)
+
+
+def _host_codes(group_ids):
+    from ._grouping import codes_and_labels
+    return codes_and_labels(group_ids)
+
+
+def _device_labels(A, ids):
+    return lambda first: ids.reshape(-1)[A.i64(first)] if len(first) else ids.reshape(-1)[:0]
+
+
+def transform_arrays(A, x, group_ids, k, estimator, nonfinite, k_policy, response_mask, out):
+    est = _capi.enum_value(_capi.ESTIMATORS, estimator, "estimator")
+    if est == _capi.ESTIMATORS["rho"]:
+        raise ValueError("estimator 'rho' has no per-sample output: use pkpo.rho_curve")
+    r, code, result_dtype = A.rewards(x)
+    h = _capi.handle(A.backend, A.device, A.stream)
+    b = _Batch(A, r, code, group_ids, k, est, nonfinite, k_policy, h)
+    direct = (out is not None and response_mask is None and A.is_array(out)
+              and out.dtype == r.dtype and A.shape(out) == A.shape(r) and A.is_contiguous(out))
+    values = out if direct else A.empty(A.shape(r), r)
+    h.transform(b.desc, A.ptr(r), A.ptr(values), 0, 0, A.stream)
+    if direct:
+        return out
+    res = A.cast(values, result_dtype)
+    if response_mask is not None:
+        mshape = A.shape(response_mask) if A.is_array(response_mask) else np.shape(response_mask)
+        n_samples = int(np.prod(A.shape(r)))
+        if len(mshape) != 2 or mshape[0] != n_samples:
+            raise ValueError("response_mask must be [num_samples, T] = [%d, T], got %s"
+                             % (n_samples, tuple(mshape)))
+        res = A.mask_multiply(res, response_mask, result_dtype)
+    if out is not None:
+        if tuple(A.shape(out)) != tuple(A.shape(res)):
+            raise ValueError("out has shape %s, the result %s" % (A.shape(out), A.shape(res)))
+        A.copy_into(out, res)
+        return out
+    return res
+
+
+def rho_curve_arrays(A, x, group_ids, ks, nonfinite, k_policy):
+    ks_host = np.ascontiguousarray(np.atleast_1d(np.asarray(ks)).reshape(-1), dtype=np.int64)
+    r, code, _ = A.rewards(x)
+    h = _capi.handle(A.backend, A.device, A.stream)
+    b = _Batch(A, r, code, group_ids, None, _capi.ESTIMATORS["rho"], nonfinite, k_policy, h)
+    curve = A.empty((b.num_groups, ks_host.size), r)
+    h.rho_curve(b.desc, A.ptr(r), ks_host.ctypes.data, ks_host.size, A.ptr(curve), 0, A.stream)
+    return curve, b.group_labels(A)
+
+
+def torch_loaded() -> bool:
+    return "torch" in sys.modules
+
+
+def is_torch_tensor(x) -> bool:
+    t = sys.modules.get("torch")
+    return t is not None and isinstance(x, t.Tensor)
+
+
+_torch_ops_module = None
+
+
+def torch_ops():
+    """The module that registers pkpo's torch custom ops (imported once, on first use)."""
+    global _torch_ops_module
+    if _torch_ops_module is None:
+        from . import _torch_ops
+        _torch_ops_module = _torch_ops
+    return _torch_ops_module
