@@ -67,7 +67,8 @@ def gather(rewards, group_ids, *, process_group):
     r = r.detach()
     if r.dim() != 1:
         raise ValueError("process_group= needs flat rewards [N] with one group id per sample "
-                         "(got shape %s)" % (tuple(r.shape),))
+                         "(got shape %s; [G, n] rows are whole groups already: call without "
+                         "process_group)" % (tuple(r.shape),))
     if group_ids is None:
         raise ValueError("process_group= needs group_ids: the samples of a group may sit on "
                          "several ranks, and only the ids say which belong together")
@@ -112,6 +113,11 @@ def transform(rewards, group_ids, *, process_group, **kwargs):
     is_numpy = not torch.is_tensor(rewards)
     n_local = len(rewards) if is_numpy else int(rewards.numel())
 
+    if response_mask is not None:  # checked before any collective, so no rank waits on us
+        shape = tuple(response_mask.shape)
+        if len(shape) != 2 or shape[0] != n_local:
+            raise ValueError("response_mask must be [num_samples, T] = [%d, T], got %s"
+                             % (n_local, shape))
     all_r, all_ids, offset = gather(rewards, group_ids, process_group=process_group)
     if all_r.numel() == 0:
         local = all_r
@@ -123,10 +129,9 @@ def transform(rewards, group_ids, *, process_group, **kwargs):
         # The per-sample value times the mask, as pkpo.transform(response_mask=) defines it; the
         # mask stays on its rank (it is [N_r, T], and only this rank needs it).
         if is_numpy:
-            local = local[:, None] * np.asarray(response_mask)
+            local = local.reshape(-1, 1) * np.asarray(response_mask).astype(local.dtype, copy=False)
         else:
-            local = local.unsqueeze(-1) * response_mask
-            local = local.to(rewards.dtype)
+            local = local.reshape(-1, 1) * response_mask.to(device=local.device, dtype=local.dtype)
     if out is not None:
         if torch.is_tensor(out):
             out.copy_(local)
