@@ -224,6 +224,17 @@ def test_verl_registration_live(verl_adapter):
     from verl.trainer.ppo import core_algos
 
     assert core_algos.get_adv_estimator_fn("pkpo") is va.compute_pkpo_outcome_advantage
+    # called the way verl's compute_advantage calls a registered estimator, with its AlgoConfig
+    from verl.trainer.config import AlgoConfig
+
+    case = VERL["passk"][0]
+    tlr, mask, uids = verl_batch(case, torch)
+    va.configure(k="n")
+    adv, ret = core_algos.get_adv_estimator_fn("pkpo")(
+        token_level_rewards=tlr, response_mask=mask, config=AlgoConfig(adv_estimator="pkpo"),
+        index=uids)
+    expected = torch.tensor(case["advantage"], dtype=torch.float32).unsqueeze(-1) * mask
+    assert torch.equal(adv, expected) and torch.equal(ret, expected)
     for case in VERL["passk"]:
         tlr, mask, uids = verl_batch(case, torch)
         for norm in (False, True):
