@@ -353,6 +353,19 @@ def test_trl_trainer_k_schedule():
                                atol=1e-7)
 
 
+def test_k1_scale_relations_stated_in_docs():
+    """docs/trainers.md: pkpo at k = 1 is RLOO / n, and group-mean centring (TRL without std,
+    OpenRLHF dr_grpo) is (n - 1) times it. The trainers' formulas, written out here."""
+    rng = np.random.default_rng(21)
+    for n in (2, 5, 16):
+        r = rng.normal(size=(4, n))
+        k1 = pkpo.transform(r, k=1)
+        rloo = r - (r.sum(-1, keepdims=True) - r) / (n - 1)
+        centred = r - r.mean(-1, keepdims=True)
+        np.testing.assert_allclose(rloo, n * k1, atol=1e-12)
+        np.testing.assert_allclose(centred, (n - 1) * k1, atol=1e-12)
+
+
 # ---- OpenRLHF -----------------------------------------------------------------------------------
 
 def test_openrlhf_shape_rewards_matches_oracle():
