@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds pkpo and runs its tests. Works on a fresh Debian machine: installs what is missing.
-#   bash scripts/test.sh              Release build (CUDA backend compiled when nvcc exists), all tests
+#   bash scripts/test.sh              Release build (CUDA backend compiled when nvcc exists), all C/C++
+#                                     tests, then the Python package (scripts/test_python.sh: wheel
+#                                     into a fresh venv + pytest) and the embedding checks
+#                                     (scripts/check_embedding.sh: add_subdirectory, CMake 3.22, nm)
 #   bash scripts/test.sh --sanitize   CPU-only Debug build under AddressSanitizer + UBSan, all tests
 # GPU tests (ctest label "gpu") skip themselves when no GPU is present.
 set -euo pipefail
@@ -37,3 +40,7 @@ else
 fi
 cmake --build "$build" -j "$jobs"
 ctest --test-dir "$build" --output-on-failure -j "$jobs"
+if [ "$mode" = release ]; then
+  bash scripts/test_python.sh
+  bash scripts/check_embedding.sh
+fi

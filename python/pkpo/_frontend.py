@@ -49,6 +49,9 @@ class NumpyAdapter:
     def i64(self, values):
         return np.ascontiguousarray(np.asarray(values).reshape(-1), dtype=np.int64)
 
+    def empty_i64(self, n):
+        return np.empty(n, dtype=np.int64)
+
     def host(self, a):
         return np.asarray(a)
 
@@ -114,6 +117,9 @@ class TorchAdapter:
         return t.as_tensor(np.asarray(values, dtype=np.int64).reshape(-1),
                            device=self.torch_device)
 
+    def empty_i64(self, n):
+        return self.torch.empty(n, dtype=self.torch.int64, device=self.torch_device)
+
     def host(self, a):
         return a.cpu().numpy()
 
@@ -165,6 +171,9 @@ class CupyAdapter:
 
     def i64(self, values):
         return self.cp.ascontiguousarray(self.cp.asarray(values).reshape(-1), dtype=np.int64)
+
+    def empty_i64(self, n):
+        return self.cp.empty(n, dtype=np.int64)
 
     def host(self, a):
         return self.cp.asnumpy(a)
@@ -255,8 +264,8 @@ class _Batch:
                 ids = A.i64(ids_host)
             if A.shape(ids)[0] != N:
                 raise ValueError("group_ids has %d entries, rewards %d" % (A.shape(ids)[0], N))
-            offsets = A.i64(np.zeros(N + 1, dtype=np.int64))
-            index = A.i64(np.zeros(max(N, 1), dtype=np.int64))
+            offsets = A.empty_i64(N + 1)
+            index = A.empty_i64(max(N, 1))
             G, M = h.group_by_id(A.ptr(ids), N, A.ptr(offsets), A.ptr(index), A.stream)
             self.keep += [ids, offsets, index]
             self.offsets, self.index = offsets, index

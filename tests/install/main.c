@@ -1,4 +1,4 @@
-/* A downstream project: find_package(pkpo) from an installed prefix, link pkpo::pkpo, call the API.
+/* A downstream project linking pkpo::pkpo (installed + find_package, or add_subdirectory) and calling the API.
  * Run by .ci/run after `cmake --install`. Checks one group against SPEC's binary closed forms. */
 #include <math.h>
 #include <pkpo.h>
@@ -20,6 +20,6 @@ int main(void) {
   const float expect[6] = {2.0f / 3, 0, 0, 0.5f, 1.0f / 6, 0};
   int bad = st != PKPO_SUCCESS;
   for (int i = 0; i < 6; ++i) bad |= fabsf(out[i] - expect[i]) > 1e-6f;
-  printf("pkpo %s via find_package: %s\n", pkpo_version_string(), bad ? "MISMATCH" : "ok");
+  printf("pkpo %s linked as pkpo::pkpo: %s\n", pkpo_version_string(), bad ? "MISMATCH" : "ok");
   return bad;
 }

@@ -127,10 +127,10 @@ def test_cuda_graph_capture():
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):
-        pkpo.transform(g, k=4)  # warm-up: handle creation outside the capture
+        pkpo.transform(g, k=4)  # warm-up on the capture stream: creates its handle before capture
     torch.cuda.current_stream().wait_stream(s)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    with torch.cuda.graph(graph, stream=s):
         out = pkpo.transform(g, k=4)
     g.copy_(torch.tensor(rewards(32, 16, 5), dtype=torch.float32))
     graph.replay()
