@@ -15,8 +15,10 @@ per-sample value broadcast over response_mask, like compute_grpo_passk_outcome_a
 Settings (k, estimator, k_schedule, normalize, nonfinite, k_policy) are looked up, later ones
 winning: the defaults below; environment variables PKPO_K, PKPO_ESTIMATOR, PKPO_K_SCHEDULE
 ("start:end:steps[:kind]"), PKPO_NORMALIZE (these reach verl's Ray workers through runtime_env);
-configure(...); a mapping config["pkpo"] when the config passed by verl has one (verl's AlgoConfig
-dataclass rejects unknown keys, so this is for forks and plain dict configs); keyword arguments.
+configure(...); a mapping config["pkpo"] when the config passed by verl has one (RayPPOTrainer
+passes its `algorithm` DictConfig section, so `+algorithm.pkpo.k=4` on verl's command line works;
+the AlgoConfig dataclass rejects unknown keys, so where verl converts the section, use the
+environment or configure()); keyword arguments.
 
   k            int >= 1, or "n": each group's own size (with sloo_minus_one this is
                max - second max for the best answer: verl's grpo_passk, Tang et al.)
