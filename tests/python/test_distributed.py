@@ -1,11 +1,12 @@
 """process_group=: groups spread over data-parallel ranks (pkpo.distributed).
 
 Process groups of 2, 3 and 4 ranks out of one spawn of 4 processes on this machine
-(torch.multiprocessing, gloo backend over the loopback interface, rendezvous through a file). Every rank holds an uneven, shuffled share of the samples
-(a rank may hold no sample of a group, one rank none at all), calls pkpo.transform(...,
-process_group=...), and its result must be bitwise equal to the slice of one process calling
-pkpo.transform on the whole batch: uid strings, integer ids (torch and numpy), float32/float64,
-NaN, singletons, per-call estimator and k, response_mask, out=, and a subgroup of the ranks."""
+(torch.multiprocessing, gloo backend over the loopback interface, rendezvous through a file).
+Every rank holds an uneven, shuffled share of the samples (a rank may hold no sample of a group,
+one rank none at all), calls pkpo.transform(..., process_group=...), and its result must be
+bitwise equal to the slice of one process calling pkpo.transform on the whole batch: uid strings,
+integer ids (torch and numpy), float32/float64, NaN, singletons, per-call estimator and k,
+response_mask, out=, and a group of non-adjacent ranks."""
 
 import os
 import pickle
