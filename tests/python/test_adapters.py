@@ -366,6 +366,55 @@ def test_k1_scale_relations_stated_in_docs():
         np.testing.assert_allclose(centred, (n - 1) * k1, atol=1e-12)
 
 
+def test_trl_trainer_live(tmp_path):
+    """With TRL installed: two real GRPOTrainer steps of a tiny local GPT-2 (no download) through
+    PKPOGRPOTrainer; the advantages the loss receives are pkpo's on the gathered rewards."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("trl")
+    datasets = pytest.importorskip("datasets")
+    tokenizers = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    from trl import GRPOConfig
+
+    from pkpo.adapters.trl import PKPOGRPOTrainer, grpo_advantages
+
+    vocab = {w: i for i, w in enumerate(["<pad>", "<eos>", "a", "b", "c", "d", "e", "f"])}
+    tk = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab=vocab, unk_token="<pad>"))
+    tk.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>",
+                                               eos_token="<eos>")
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        vocab_size=len(vocab), n_layer=1, n_embd=16, n_head=2, n_positions=32, bos_token_id=1,
+        eos_token_id=1, pad_token_id=0))
+    ds = datasets.Dataset.from_dict({"prompt": ["a b", "c d", "e f", "a c"] * 4})
+
+    def reward_a(completions, **kw):
+        return [float("a" in c) for c in completions]
+
+    def reward_len(completions, **kw):  # None for some: TRL's "unscorable by this function"
+        return [None if i % 7 == 3 else len(c) / 10 for i, c in enumerate(completions)]
+
+    seen = []
+
+    class Probe(PKPOGRPOTrainer):
+        def _generate_and_score_completions(self, inputs):
+            out = super()._generate_and_score_completions(inputs)
+            seen.append((self._pkpo_rewards_per_func.clone(), out["advantages"].clone()))
+            return out
+
+    cfg = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=4,
+                     max_completion_length=4, max_steps=2, report_to=[], use_cpu=True, bf16=False,
+                     save_strategy="no", reward_weights=[1.0, 0.5])
+    Probe(model=model, reward_funcs=[reward_a, reward_len], args=cfg, train_dataset=ds,
+          processing_class=tok, pkpo_k=2).train()
+    assert len(seen) == 2
+    for rpf, adv in seen:
+        rewards = (rpf * torch.tensor([1.0, 0.5])).nansum(1)
+        rewards[torch.isnan(rpf).all(1)] = float("nan")
+        assert torch.equal(adv, grpo_advantages(rewards, 4, k=2))
+
+
 # ---- OpenRLHF -----------------------------------------------------------------------------------
 
 def test_openrlhf_shape_rewards_matches_oracle():
