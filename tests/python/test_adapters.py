@@ -1,7 +1,7 @@
 """Trainer adapters (pkpo.adapters.*): parity with the trainers' own estimators through committed
 fixtures (tests/python/fixtures, produced by make_fixtures.py from verl's and slime's code), and
-each adapter run on synthetic batches of its trainer's shapes against a brute-force oracle
-(subset_oracle.py, the average over k-subsets).
+each adapter run on synthetic batches of its trainer's shapes against the exact oracle
+(oracle.py, the average over k-subsets).
 
 The fixture parity tests need numpy only; the adapter tests need torch and skip without it."""
 
@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 
 import pkpo
-from subset_oracle import brute
+import oracle
+
+
+def brute(g, k, estimator):
+    """One group's exact values from the subset oracle (tests/python/oracle.py), as floats."""
+    outs, rhos = oracle.transform([[float(v) for v in g]], k,
+                                  "s" if estimator == "rho" else estimator)
+    return float(rhos[0]) if estimator == "rho" else [float(v) for v in outs[0]]
+
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 

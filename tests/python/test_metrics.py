@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from pkpo import metrics
-from subset_oracle import brute
+import oracle
+
+
+def brute(g, k, estimator):
+    """One group's exact values from the subset oracle (tests/python/oracle.py), as floats."""
+    outs, rhos = oracle.transform([[float(v) for v in g]], k,
+                                  "s" if estimator == "rho" else estimator)
+    return float(rhos[0]) if estimator == "rho" else [float(v) for v in outs[0]]
+
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 with open(os.path.join(FIXTURES, "verl_passk.json")) as f:
