@@ -22,7 +22,7 @@ environment or configure()); keyword arguments.
 
   k            int >= 1, or "n": each group's own size (with sloo_minus_one this is
                max - second max for the best answer: verl's grpo_passk, Tang et al.)
-  estimator    "sloo_minus_one" (default) | "sloo" | "s" | "l2o" | "rho"
+  estimator    "sloo_minus_one" (default) | "sloo" | "s" | "l2o"
   k_schedule   KSchedule, mapping {start, end, steps, kind}, or callable step -> k; overrides k.
                The step is the keyword global_step/global_steps when the caller passes one, else
                the number of earlier calls in this process (verl calls the estimator once per
