@@ -19,7 +19,8 @@ then turned into per-token returns (cumulative, gamma = 1) that serve as advanta
 2. transform_experience_rewards(experiences, n_samples_per_prompt, k=...) does the whole
    reorder-shape-scatter on a list of experiences (objects with .index and .rewards), writing
    the transformed rewards into experience.rewards, for a subclass that shapes rewards itself
-   before the parent's per-token step runs with no baseline of its own.
+   and then runs the parent with the "reinforce" estimator (no group baseline; note that
+   OpenRLHF then normalises advantages over the batch: mean, and std unless no_std_norm).
 """
 
 from __future__ import annotations
