@@ -14,8 +14,9 @@ Collectives used, in this order, by every rank of `pg` (so every rank must call 
   all_gather   integer group ids, padded likewise     -- or --
   all_gather_object  the ids as a list, when they are not integers (verl's uid strings)
 
-Tensors travel on the rewards' device, except with the gloo backend, which takes CPU tensors.
-The computation itself runs where the gathered rewards live (the CPU backend for CPU tensors).
+Tensors travel through the CPU with gloo (and MPI), through the GPU with NCCL (CPU rewards are
+copied to the current CUDA device for the collectives), on the rewards' device otherwise. The
+computation runs where the rewards live (the CPU backend for CPU tensors and numpy arrays).
 
 Per-group k (an array) is indexed by the groups of the gathered batch in first-appearance order
 (rank 0's groups first); prefer one int k, or a k schedule that depends on the step only.
@@ -76,7 +77,13 @@ def gather(rewards, group_ids, *, process_group):
     if n_ids != r.numel():
         raise ValueError("group_ids has %d entries for %d rewards" % (n_ids, r.numel()))
 
-    comm_dev = torch.device("cpu") if dist.get_backend(group) == "gloo" else r.device
+    backend = str(dist.get_backend(group))
+    if backend == "nccl":  # NCCL moves CUDA tensors only
+        comm_dev = r.device if r.is_cuda else torch.device("cuda", torch.cuda.current_device())
+    elif backend in ("gloo", "mpi"):
+        comm_dev = torch.device("cpu")
+    else:  # e.g. "cpu:gloo,cuda:nccl": either device works
+        comm_dev = r.device
     world = dist.get_world_size(group)
     count = torch.tensor([r.numel()], dtype=torch.int64, device=comm_dev)
     counts_t = [torch.empty_like(count) for _ in range(world)]
