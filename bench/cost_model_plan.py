@@ -61,6 +61,24 @@ K = "transform_kernels.cuh"
 SKIP_GROUP_BODY = [(K, r"const bool fits = s\.n <= TILE;", r"__syncthreads\(\); /\* shared memory is reused")]
 SKIP_OUTPUTS = [(K, r"/\* 4\. Outputs in sorted order\. \*/", r"out_sorted\[t - 1\] = "),
                 (K, r"/\* outputs, in input order \*/", r"store_value<V>\(p\.out, src, value\);")]
+GM = "group_math.cuh"
+# Code of the other estimators' formulas (the modelled call is sloo_minus_one with 1 < k < m, i.e.
+# MODE_SMO): the switch cases of rank_terms and rank_output that do not run. Without this every
+# case would count, as if each rank evaluated all five formulas.
+SKIP_NOT_SMO = [(GM, r"case MODE_S: x\.suf0 = ", r"case MODE_S: x\.suf0 = "),
+                (GM, r"case MODE_SLOO: \{", r"^\s*break;"),
+                (GM, r"case MODE_L2O: \{", r"^\s*break;"),
+                (GM, r"case MODE_S: return c \* v", r"case MODE_S: return c \* v"),
+                (GM, r"const double q = \(double\)k / \(double\)\(m - 1\);", r"return c \* \(v - v1\)"),
+                (GM, r"case MODE_L2O: return pre_excl - suf0_incl;", r"case MODE_L2O: return pre_excl")]
+SKIP_ALL_MODES = SKIP_NOT_SMO + [(GM, r"case MODE_SMO: x\.pre = ", r"case MODE_SMO: x\.pre = "),
+                                 (GM, r"case MODE_SMO: return ", r"case MODE_SMO: return ")]
+# Actions other than ACT_GENERAL in the block kernel (invalid groups, errors, non-finite values,
+# singletons): the modelled inputs are valid, finite groups of n >= 2.
+SKIP_COLD_ACTIONS = [(K, r"if \(act == ACT_ERROR\) \{", r"continue; /\* uniform \*/"),
+                     (K, r"if \(act == ACT_INVALID \|\| act == ACT_PROPAGATE\) \{",
+                      r"write_rho<V>\(p, g, col, KT::to_double\(skeys\[0\]\)\);"),
+                     (K, r"if \(act == ACT_PROPAGATE\) \{", r"value = single_output\(p\.estimator")]
 SKIP_STAGE = {  # large_tile_kernel, per stage: the tile_compute stages after it
     "PROD": [(K, r"/\* 2\. T'_t = ", r"out_sorted\[t - 1\] = ")],
     "TAIL": [(K, r"/\* 3\. Per-rank terms", r"out_sorted\[t - 1\] = ")],
@@ -124,13 +142,15 @@ def block_class(n, E, N=N_DEFAULT, curve_ks=0):
         chunks = math.ceil(curve_ks / 64)
         launches.append({"kernel": KERN["block"](b, i, key), "blocks": lambda c: c["G"], "threads": b,
                          "count": lambda c, k=chunks: k,
-                         "note": "x %d chunk(s) of <= 64 ks" % chunks, "skip": SKIP_OUTPUTS,
+                         "note": "x %d chunk(s) of <= 64 ks" % chunks,
+                         "skip": SKIP_OUTPUTS + SKIP_ALL_MODES + SKIP_COLD_ACTIONS,
                          "bytes": lambda c: c["N"] * c["E"] + c["G"] * c["ncol"] * c["E"],
                          "bytes_formula": "E read per reward (again per chunk) + E per rho value"})
         copy = N * E + G * curve_ks * E
         name = "rho curve, block %dx%d, %d ks" % (b, i, curve_ks)
     else:
         launches.append({"kernel": KERN["block"](b, i, key), "blocks": lambda c: c["G"], "threads": b,
+                         "skip": SKIP_NOT_SMO + SKIP_COLD_ACTIONS,
                          "bytes": lambda c: 2 * c["N"] * c["E"],
                          "bytes_formula": "E read + E written per reward"})
         copy = 2 * N * E
@@ -199,7 +219,8 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
         per_elem = "E key read (v, v-1, v+1: one compulsory read)" if stage == "TERMS" else "0 per reward"
         launches.append(
             {"kernel": KERN["tile"](key), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
-             "skip": SKIP_STAGE[stage], "count": lambda c, k=batches: k,
+             "skip": SKIP_STAGE[stage] + (SKIP_ALL_MODES if curve_ks else SKIP_NOT_SMO),
+             "count": lambda c, k=batches: k,
              "note": "STAGE_%s" % stage + (" x %d slots x %d batches" % (slots, batches) if curve_ks else ""),
              "bytes": (lambda c, s=slots: s * (c["N"] * c["E"] + c["G"] * c["tiles"] * 96)) if stage == "TERMS"
              else (lambda c, s=slots: s * c["G"] * c["tiles"] * 96),
@@ -215,7 +236,8 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
         name = "rho curve, large, %d ks" % curve_ks
     else:
         launches += [
-            {"kernel": KERN["tile"](key), "blocks": tiles, "threads": 256, "skip": SKIP_STAGE["OUT"],
+            {"kernel": KERN["tile"](key), "blocks": tiles, "threads": 256,
+             "skip": SKIP_STAGE["OUT"] + SKIP_NOT_SMO,
              "note": "STAGE_OUT", "bytes": lambda c: 2 * c["N"] * c["E"] + c["G"] * c["tiles"] * 48,
              "bytes_formula": "E key read + E sorted output written"},
             {"kernel": KERN["scatter"](key), "blocks": tiles, "threads": 256,
