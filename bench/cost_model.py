@@ -817,8 +817,8 @@ def write_report(path, rows, kernels, unused, baseline, meta, plan):
     pre = ""
     if os.path.exists(path):
         txt = open(path).read()
-        if MARKER in txt:
-            pre = txt.split(MARKER)[0]
+        # keep the hand-written text above the marker (the whole file if it has no marker yet)
+        pre = txt.split(MARKER)[0] if MARKER in txt else txt.rstrip() + "\n\n"
     if not pre:
         pre = "# Static cost model of the CUDA kernels\n\n"
     M = MACHINE
