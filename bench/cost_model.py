@@ -708,6 +708,13 @@ def pct(x):
     return "%.1f%%" % (100 * x) if x < 0.1 else "%.0f%%" % (100 * x)
 
 
+def row_key(r):
+    """Matches a size class with its baseline row whatever the classes are called: the kind of
+    call (transform, rho curve, group_by_id), dtype and n."""
+    kind = "curve" if "curve" in r["name"] else ("group_by_id" if "group_by_id" in r["name"] else "transform")
+    return (kind, r["dtype"], r["n"])
+
+
 def summary_table(rows, baseline=None):
     out = []
     hdr = ("| size class | dtype | n | G | launches | bytes/elem (copy) | warp-instr/elem | "
@@ -716,7 +723,7 @@ def summary_table(rows, baseline=None):
         hdr += " before |"
     out.append(hdr)
     out.append("|" + "---|" * (hdr.count("|") - 1))
-    base = {(r["name"], r["dtype"]): r for r in (baseline or [])}
+    base = {row_key(r): r for r in (baseline or [])}
     for r in rows:
         N = r["N"]
         wi = r["total"]["warp_instr"]
@@ -729,7 +736,7 @@ def summary_table(rows, baseline=None):
             fmt(twi / N), fmt(wi["fp64"] / N), fmt(bars), lim["kernel"], lim["limiter"],
             r["t"] / (r["total"]["bytes"] / MACHINE["copy_bw"]), pct(r["fraction"])))
         if baseline:
-            b = base.get((r["name"], r["dtype"]))
+            b = base.get(row_key(r))
             cell += " %s |" % (pct(b["fraction"]) if b else "-")
         out.append(cell)
     return "\n".join(out)
