@@ -753,7 +753,7 @@ def launch_tables(rows):
         out.append("| kernel (launch) | blocks x threads | regs / smem B / occ | B/elem | formula | "
                    + " | ".join(CLASS_TITLES[c] for c in CLASSES) +
                    " | total warp-instr/elem | bound: issue / fp64 / mem / MLP (us) | limiter |")
-        out.append("|" + "---|" * (10 + len(CLASSES)))
+        out.append("|" + "---|" * (8 + len(CLASSES)))
         for e in r["launches"]:
             occ = e["occ"]
             if occ is None:
