@@ -1,0 +1,316 @@
+"""cost_model_plan.py -- the kernel set that bench/cost_model.py models: which kernels each size class
+launches (grid, block, bytes by construction), the trip counts of their loops, and the source ranges
+a launch does not execute. Describes src/cuda as of the "before" row (block path with
+cub::BlockRadixSort, large path with a segmented sort and four tile stages). A redesign of the
+kernels updates this file; cost_model.py itself stays as it is.
+
+Everything here is read from src/cuda/transform.cu (launchers), transform_kernels.cuh,
+group_by_id.cu and group_by_id_kernels.cuh, and from CUB's tuning headers of the toolkit used to
+build (CUDA 13.0: cub/device/dispatch/tuning/tuning_radix_sort.cuh, sm_90 policies).
+
+Conventions: N rewards, G groups of n (uniform layout, no index permutation, no flags, no k per
+group), E = bytes per reward (4 float32, 8 float64), keys are E bytes. The modelled call is
+pkpo_transform with sloo_minus_one and k = 4 writing per-sample outputs only (rho = NULL), the
+configuration bench/bench_gpu.cu times; rho curves and group_by_id have their own classes.
+Bytes are compulsory global-memory bytes by construction: every array element a kernel reads or
+writes counted once per launch; re-reads that hit in L1/L2 (neighbouring keys, binary-search probes,
+per-group parameters) are not counted, and are noted where they matter.
+"""
+import math
+
+CASE = ("pkpo_transform, sloo_minus_one, k = 4, uniform layout, outputs only (rho, flags NULL), "
+        "N = 2^26 rewards unless noted")
+
+# Subroutines whose code counts as cold (never executed in the modelled inputs): the float64
+# division slow path (denormal / special-value operands).
+COLD_SUBROUTINES = [r"div_rn_f64_full"]
+
+
+def log2c(x):
+    return math.ceil(math.log2(x)) if x > 1 else 0
+
+
+# Loop trip counts. A rule matches a loop when its regex matches the source text of a frame of
+# the loop's back-edge branch (innermost frame first). trips(ctx) is the number of times the body
+# runs per warp. "elementwise": trips is the number of elements per thread (unrolled/versioned
+# copies of the loop are resolved by cost_model.py).
+LOOP_RULES = [
+    {"name": "binary search lower_bound_key: ceil(log2(n+1)) probes",
+     "match": r"while \(lo < hi\)", "trips": lambda c: log2c(c["n"] + 1)},
+    {"name": "tile_owner binary search over G+1 tile bases: ceil(log2 G)",
+     "match": r"while \(hi - lo > 1\)", "trips": lambda c: log2c(c["G"])},
+    {"name": "cub::BlockRadixSort passes: key bits / 4",
+     "match": r"\.Sort\(keys\)", "trips": lambda c: c["key_bits"] // 4},
+    {"name": "rho columns of a curve chunk (1 for a transform)",
+     "match": r"for \(int c = 0; c < ncol; \+\+c\)", "trips": lambda c: c.get("ncol", 1)},
+    {"name": "groups per block (grid = G, one group per block)",
+     "match": r"for \(int64_t g = blockIdx\.x; g < p\.num_groups; g \+= gridDim\.x\)",
+     "trips": lambda c: 1},
+    {"name": "large-path tile elements: 2048 per tile / 256 threads",
+     "match": r"for \(int64_t lp = lo \+ threadIdx\.x; lp < hi; lp \+= kLargeBlock\)",
+     "trips": lambda c: 8, "elementwise": True},
+    {"name": "carry chunks: ceil(tiles / 256)",
+     "match": r"for \(int64_t ch = ", "trips": lambda c: max(1, math.ceil(c["tiles"] / 256))},
+    {"name": "one-thread-per-item grid-stride loop",
+     "match": r"PKPO_GRID_STRIDE|for \(int64_t g = blockIdx\.x \* \(int64_t\)blockDim\.x \+ threadIdx\.x",
+     "trips": lambda c: c["per_thread"], "elementwise": True},
+]
+
+K = "transform_kernels.cuh"
+# Source ranges (file, first line regex, last line regex) a launch does not execute.
+SKIP_GROUP_BODY = [(K, r"const bool fits = s\.n <= TILE;", r"__syncthreads\(\); /\* shared memory is reused")]
+SKIP_OUTPUTS = [(K, r"/\* 4\. Outputs in sorted order\. \*/", r"out_sorted\[t - 1\] = "),
+                (K, r"/\* outputs, in input order \*/", r"store_value<V>\(p\.out, src, value\);")]
+GM = "group_math.cuh"
+# Code of the other estimators' formulas (the modelled call is sloo_minus_one with 1 < k < m, i.e.
+# MODE_SMO): the switch cases of rank_terms and rank_output that do not run. Without this every
+# case would count, as if each rank evaluated all five formulas.
+SKIP_NOT_SMO = [(GM, r"case MODE_S: x\.suf0 = ", r"case MODE_S: x\.suf0 = "),
+                (GM, r"case MODE_SLOO: \{", r"^\s*break;"),
+                (GM, r"case MODE_L2O: \{", r"^\s*break;"),
+                (GM, r"case MODE_S: return c \* v", r"case MODE_S: return c \* v"),
+                (GM, r"const double q = \(double\)k / \(double\)\(m - 1\);", r"return c \* \(v - v1\)"),
+                (GM, r"case MODE_L2O: return pre_excl - suf0_incl;", r"case MODE_L2O: return pre_excl")]
+SKIP_ALL_MODES = SKIP_NOT_SMO + [(GM, r"case MODE_SMO: x\.pre = ", r"case MODE_SMO: x\.pre = "),
+                                 (GM, r"case MODE_SMO: return ", r"case MODE_SMO: return ")]
+# Actions other than ACT_GENERAL in the block kernel (invalid groups, errors, non-finite values,
+# singletons): the modelled inputs are valid, finite groups of n >= 2.
+SKIP_COLD_ACTIONS = [(K, r"if \(act == ACT_ERROR\) \{", r"continue; /\* uniform \*/"),
+                     (K, r"if \(act == ACT_INVALID \|\| act == ACT_PROPAGATE\) \{",
+                      r"write_rho<V>\(p, g, col, KT::to_double\(skeys\[0\]\)\);"),
+                     (K, r"if \(act == ACT_PROPAGATE\) \{", r"value = single_output\(p\.estimator")]
+SKIP_STAGE = {  # large_tile_kernel, per stage: the tile_compute stages after it
+    "PROD": [(K, r"/\* 2\. T'_t = ", r"out_sorted\[t - 1\] = ")],
+    "TAIL": [(K, r"/\* 3\. Per-rank terms", r"out_sorted\[t - 1\] = ")],
+    "TERMS": [(K, r"/\* 4\. Outputs in sorted order\. \*/", r"out_sorted\[t - 1\] = ")],
+    "OUT": [],
+}
+SKIP_CARRY = {  # large_carry_kernel: the other stage's branch and the non-general groups
+    "PROD": [(K, r"/\* forward exclusive sum of pre", r"write_rho<V>\(p, g, col, KT::to_double\(sorted\[s\.begin\]\) \+ fcarry\.b\)"),
+             (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],
+    "TERMS": [(K, r"/\* suffix exclusive product / sum over tiles", r"/\* forward exclusive sum of pre"),
+              (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],
+}
+SKIP_CARRY["TAIL"] = SKIP_CARRY["PROD"]
+
+KERN = {
+    "block": lambda b, i, key: r"block_kernel<%d, %d, unsigned %s>" % (b, i, key),
+    "plan": r"large_plan_kernel\(",
+    "keys": lambda key: r"large_keys_kernel<unsigned %s>" % key,
+    "tile": lambda key: r"large_tile_kernel<unsigned %s>" % key,
+    "carry": lambda key: r"large_carry_kernel<unsigned %s>" % key,
+    "scatter": lambda key: r"large_scatter_kernel<unsigned %s>" % key,
+    "segsort": lambda key, alt: r"DeviceSegmentedRadixSortKernel<.*policy_hub<unsigned %s, .*Policy1000, %s," % (key, alt),
+    "os_hist": lambda key: r"DeviceRadixSortHistogramKernel<.*policy_hub<%s, " % key,
+    "os_sum": lambda key: r"DeviceRadixSortExclusiveSumKernel<.*policy_hub<%s, " % key,
+    "onesweep": lambda key: r"DeviceRadixSortOnesweepKernel<.*policy_hub<%s, " % key,
+    "scan_c": r"DeviceScanKernel<.*policy_hub<long, long, long, .*>::Policy1000, long\*, long\*, .*NullType, unsigned",
+    "scan_e": r"DeviceScanKernel<.*policy_hub<long, long, long, .*>::Policy1000, long\*, long\*, .*InputValue",
+    "scan_init": r"DeviceScanInitKernel<",
+}
+
+N_DEFAULT = 1 << 26
+SEG_BITS = 6        # CUB SegmentedPolicy RADIX_BITS (sm_90: 6, alt 5), 192 threads x 39 items
+ONESWEEP_BITS = 8   # CUB onesweep (DeviceRadixSort on sm_90)
+
+
+def memset(name, bytes_fn, formula):
+    return {"kernel": None, "name": name, "bytes": bytes_fn, "bytes_formula": formula}
+
+
+STATUS_MEMSETS = dict(memset("cudaMemsetAsync(status)", lambda c: 12, "24 B in two memsets"),
+                      count=lambda c: 2)
+
+
+def block_config(n):
+    """transform.cu launch_block: 32x1 (n <= 32), 128x4 (n <= 512), 256x8."""
+    if n <= 32:
+        return 32, 1
+    if n <= 512:
+        return 128, 4
+    return 256, 8
+
+
+def block_class(n, E, N=N_DEFAULT, curve_ks=0):
+    key = "int" if E == 4 else "long"
+    G = N // n
+    b, i = block_config(n)
+    ctx = {"n": n, "G": G, "N": N, "E": E, "key_bits": 8 * E, "ncol": max(1, min(curve_ks, 64)),
+           "tiles": 0}
+    launches = [STATUS_MEMSETS]
+    if curve_ks:
+        chunks = math.ceil(curve_ks / 64)
+        launches.append({"kernel": KERN["block"](b, i, key), "blocks": lambda c: c["G"], "threads": b,
+                         "count": lambda c, k=chunks: k,
+                         "note": "x %d chunk(s) of <= 64 ks" % chunks,
+                         "skip": SKIP_OUTPUTS + SKIP_ALL_MODES + SKIP_COLD_ACTIONS,
+                         "bytes": lambda c: c["N"] * c["E"] + c["G"] * c["ncol"] * c["E"],
+                         "bytes_formula": "E read per reward (again per chunk) + E per rho value"})
+        copy = N * E + G * curve_ks * E
+        name = "rho curve, block %dx%d, %d ks" % (b, i, curve_ks)
+    else:
+        launches.append({"kernel": KERN["block"](b, i, key), "blocks": lambda c: c["G"], "threads": b,
+                         "skip": SKIP_NOT_SMO + SKIP_COLD_ACTIONS,
+                         "bytes": lambda c: 2 * c["N"] * c["E"],
+                         "bytes_formula": "E read + E written per reward"})
+        copy = 2 * N * E
+        name = "block %dx%d" % (b, i)
+    return {"name": name, "path": "block", "dtype": "float32" if E == 4 else "float64", "n": n,
+            "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
+
+
+def large_class(n, E, N=N_DEFAULT, curve_ks=0):
+    key = "int" if E == 4 else "long"
+    G = N // n
+    T = math.ceil(n / 2048)
+    bits = 8 * E
+    ctx = {"n": n, "G": G, "N": N, "E": E, "key_bits": bits, "tiles": T, "per_thread": 1}
+    tiles = lambda c: c["G"] * c["tiles"]
+    b, i = 256, 8
+    launches = [STATUS_MEMSETS]
+    if curve_ks:
+        launches += [{"kernel": KERN["block"](b, i, key), "blocks": lambda c: c["G"], "threads": b,
+                      "count": lambda c: math.ceil(curve_ks / 64), "skip": SKIP_GROUP_BODY,
+                      "note": "(every group skipped: goes_large)", "bytes": lambda c: 0,
+                      "bytes_formula": "0 (uniform: no per-group reads)"}]
+    else:
+        launches += [{"kernel": KERN["block"](b, i, key), "blocks": lambda c: c["G"], "threads": b,
+                      "skip": SKIP_GROUP_BODY, "note": "(every group skipped: goes_large)",
+                      "bytes": lambda c: 0, "bytes_formula": "0 (uniform: no per-group reads)"}]
+    launches += [
+        {"kernel": KERN["plan"], "blocks": lambda c: math.ceil((c["G"] + 1) / 256), "threads": 256,
+         "bytes": lambda c: 28 * c["G"], "bytes_formula": "28 B per group (ntiles, seg_begin, seg_end, gbad)"},
+        {"kernel": KERN["scan_init"], "blocks": lambda c: 1, "threads": 128, "instructions": False,
+         "bytes": lambda c: 0, "bytes_formula": "tile states only"},
+        {"kernel": KERN["scan_e"], "blocks": lambda c: max(1, math.ceil((c["G"] + 1) / 2048)),
+         "threads": 128, "instructions": False,
+         "bytes": lambda c: 16 * (c["G"] + 1), "bytes_formula": "16 B per group (ExclusiveSum of tile counts)"},
+        memset("cudaMemsetAsync(agg)", lambda c: c["G"] * c["tiles"] * 8 * 48,
+               "8 slots x 48 B per 2048-rank tile"),
+        {"kernel": KERN["keys"](key), "blocks": tiles, "threads": 256,
+         "bytes": lambda c: 2 * c["N"] * c["E"], "bytes_formula": "E read + E key written"},
+    ]
+    if G == 1:
+        passes = math.ceil(bits / ONESWEEP_BITS)
+        launches += [
+            {"kernel": KERN["os_hist"]("unsigned " + key), "blocks": lambda c: 132 * 2, "threads": 128,
+             "instructions": False, "bytes": lambda c: c["N"] * c["E"],
+             "bytes_formula": "E read (histograms of all passes)"},
+            {"kernel": KERN["os_sum"]("unsigned " + key), "blocks": lambda c: passes, "threads": 256,
+             "instructions": False, "bytes": lambda c: 0, "bytes_formula": "-"},
+            {"kernel": KERN["onesweep"]("unsigned " + key), "blocks": lambda c: math.ceil(c["N"] / (384 * 19)),
+             "threads": 384, "instructions": False, "count": lambda c: passes,
+             "note": "x %d passes (8-bit digits)" % passes,
+             "bytes": lambda c: 2 * c["N"] * c["E"], "bytes_formula": "per pass: E read + E written"},
+        ]
+    else:
+        passes = math.ceil(bits / SEG_BITS)
+        alt = passes * SEG_BITS - bits
+        for (flag, cnt, note) in (("false", passes - alt, "%d-bit" % SEG_BITS), ("true", alt, "%d-bit (alt)" % (SEG_BITS - 1))):
+            launches.append(
+                {"kernel": KERN["segsort"](key, flag), "blocks": lambda c: c["G"], "threads": 192,
+                 "instructions": False, "count": lambda c, k=cnt: k,
+                 "note": "x %d passes of %s digits (one block per group)" % (cnt, note),
+                 "bytes": lambda c: 3 * c["N"] * c["E"],
+                 "bytes_formula": "per pass: 2E read (upsweep counts, downsweep) + E written"})
+    slots = min(curve_ks, 8) if curve_ks else 1
+    batches = math.ceil(curve_ks / 8) if curve_ks else 1
+    for stage in ("PROD", "TAIL", "TERMS"):
+        per_elem = "E key read (v, v-1, v+1: one compulsory read)" if stage == "TERMS" else "0 per reward"
+        launches.append(
+            {"kernel": KERN["tile"](key), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
+             "skip": SKIP_STAGE[stage] + (SKIP_ALL_MODES if curve_ks else SKIP_NOT_SMO),
+             "count": lambda c, k=batches: k,
+             "note": "STAGE_%s" % stage + (" x %d slots x %d batches" % (slots, batches) if curve_ks else ""),
+             "bytes": (lambda c, s=slots: s * (c["N"] * c["E"] + c["G"] * c["tiles"] * 96)) if stage == "TERMS"
+             else (lambda c, s=slots: s * c["G"] * c["tiles"] * 96),
+             "bytes_formula": per_elem + "; 96 B per tile (TileAgg in/out)"})
+        launches.append(
+            {"kernel": KERN["carry"](key), "blocks": lambda c, s=slots: c["G"] * s, "threads": 256,
+             "skip": SKIP_CARRY[stage], "count": lambda c, k=batches: k,
+             "note": "STAGE_%s" % stage,
+             "bytes": lambda c, s=slots: s * c["G"] * c["tiles"] * 56,
+             "bytes_formula": "<= 56 B per tile (carry fields in/out)"})
+    if curve_ks:
+        copy = N * E + G * curve_ks * E
+        name = "rho curve, large, %d ks" % curve_ks
+    else:
+        launches += [
+            {"kernel": KERN["tile"](key), "blocks": tiles, "threads": 256,
+             "skip": SKIP_STAGE["OUT"] + SKIP_NOT_SMO,
+             "note": "STAGE_OUT", "bytes": lambda c: 2 * c["N"] * c["E"] + c["G"] * c["tiles"] * 48,
+             "bytes_formula": "E key read + E sorted output written"},
+            {"kernel": KERN["scatter"](key), "blocks": tiles, "threads": 256,
+             "bytes": lambda c: 3 * c["N"] * c["E"],
+             "bytes_formula": "E reward read + E sorted output gathered + E written "
+                              "(+ ceil(log2(n+1)) search probes per reward, L2)"},
+        ]
+        copy = 2 * N * E
+        name = "large (%s sort)" % ("onesweep" if G == 1 else "segmented")
+    return {"name": name, "path": "large", "dtype": "float32" if E == 4 else "float64", "n": n,
+            "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
+
+
+def group_by_id_class(N=1 << 24, run=16):
+    """pkpo_group_by_id of N int64 ids in runs (groups) of `run` samples, ids scattered."""
+    R = N // run
+    grid = lambda c: min(math.ceil((c["N"] + 1) / 256), 65535)
+    ctx = {"n": run, "G": R, "N": N, "E": 8, "tiles": 0}
+    ctx["per_thread"] = N / (min(math.ceil((N + 1) / 256), 65535) * 256)
+    ew = lambda name, f, formula, **kw: dict({"kernel": r"gbi_%s_kernel\(" % name, "blocks": grid,
+                                              "threads": 256, "bytes": f, "bytes_formula": formula}, **kw)
+    sort_passes = 64 // ONESWEEP_BITS
+
+    def sort_pairs(note):
+        return [
+            {"kernel": KERN["os_hist"]("long"), "blocks": lambda c: 132 * 2, "threads": 128,
+             "instructions": False, "bytes": lambda c: 8 * c["N"], "bytes_formula": "8 B key read",
+             "note": note},
+            {"kernel": KERN["os_sum"]("long"), "blocks": lambda c: sort_passes, "threads": 256,
+             "instructions": False, "bytes": lambda c: 0, "bytes_formula": "-"},
+            {"kernel": KERN["onesweep"]("long"), "blocks": lambda c: math.ceil(c["N"] / (384 * 17)),
+             "threads": 384, "instructions": False, "count": lambda c: sort_passes,
+             "note": "x %d passes" % sort_passes,
+             "bytes": lambda c: 32 * c["N"], "bytes_formula": "per pass: 16 B (key, value) read + 16 B written"},
+        ]
+    launches = [ew("iota", lambda c: 8 * c["N"], "8 B written")]
+    launches += sort_pairs("(ids, positions)")
+    launches += [
+        ew("heads", lambda c: 16 * c["N"], "8 B read + 8 B written"),
+        {"kernel": KERN["scan_init"], "blocks": lambda c: 1, "threads": 128, "instructions": False,
+         "bytes": lambda c: 0, "bytes_formula": "-"},
+        {"kernel": KERN["scan_c"], "blocks": lambda c: math.ceil(c["N"] / 2048), "threads": 128,
+         "instructions": False, "bytes": lambda c: 16 * c["N"], "bytes_formula": "8 B read + 8 B written (InclusiveSum)"},
+        ew("fill", lambda c: 8 * c["N"], "8 B written"),
+        ew("runs", lambda c: 8 * c["N"] + 32 * c["G"], "8 B read; 32 B per run"),
+        ew("iota", lambda c: 8 * c["N"], "8 B written"),
+    ]
+    launches += sort_pairs("(first position, run)")
+    launches += [
+        memset("cudaMemsetAsync(counts)", lambda c: 16, "16 B"),
+        ew("sizes", lambda c: 8 * c["N"] + 32 * c["G"], "8 B written; 32 B per run"),
+        {"kernel": KERN["scan_init"], "blocks": lambda c: 1, "threads": 128, "instructions": False,
+         "bytes": lambda c: 0, "bytes_formula": "-"},
+        {"kernel": KERN["scan_e"], "blocks": lambda c: math.ceil(c["N"] / 2048), "threads": 128,
+         "instructions": False, "bytes": lambda c: 16 * c["N"], "bytes_formula": "8 B read + 8 B written (ExclusiveSum)"},
+        ew("scatter", lambda c: 24 * c["N"] + 32 * c["G"], "16 B read + 8 B written; 32 B per run"),
+    ]
+    return {"name": "group_by_id (runs of %d)" % run, "path": "group_by_id", "dtype": "int64",
+            "n": run, "G": R, "N": N, "elem_bytes": 8, "copy_bytes": 16 * N + 8 * (R + 1), "ctx": ctx,
+            "launches": launches,
+            "note": "Copy roofline here: 8 B id read + 8 B index written per sample, 8 B per offset."}
+
+
+def size_classes():
+    out = []
+    for E in (4, 8):
+        for n in (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048):
+            out.append(block_class(n, E))
+        for n in (4096, 65536, 1 << 20):
+            out.append(large_class(n, E))
+        out.append(large_class(N_DEFAULT, E))
+    out.append(block_class(16, 4, curve_ks=16))
+    out.append(block_class(256, 4, curve_ks=64))
+    out.append(large_class(65536, 4, curve_ks=8))
+    out.append(group_by_id_class())
+    return out
