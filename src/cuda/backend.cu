@@ -197,6 +197,14 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
                        unknown_max ? "max_group_size = 0" : "the strict k / non-finite error policy");
   }
   Params prm = params_of(d, plan, rewards, out, rho, flags);
+  if (kind == CALL_CURVE) {
+    /* pkpo_rho_curve ignores desc->k, k_per_group and estimator (pkpo.h); the kernels would
+     * otherwise flag every group invalid for a k < 1 they never use. */
+    prm.k = 1;
+    prm.k_per_group = NULL;
+    prm.estimator = (int)PKPO_RHO;
+    prm.write_out = 0;
+  }
   Shape sh = shape_of(d, plan);
   if (unknown_max) {
     pkpo_status st = ensure_workspace(h, sizeof(DevStatus), capturing);

@@ -140,14 +140,15 @@ pkpo_status pkpo_get_backend(pkpo_handle handle, pkpo_backend* backend) {
 
 /* ---- desc validation --------------------------------------------------------------------------- */
 
-static pkpo_status check_desc(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p) {
+/* uses_k = 0 for pkpo_rho_curve, which ignores desc->estimator, k and k_per_group (pkpo.h). */
+static pkpo_status check_desc(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p, int uses_k) {
   if (!d) return pkpo__error(h, PKPO_ERROR_NULL_POINTER, "desc is NULL");
   if (d->struct_size != sizeof(pkpo_desc)) {
     return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT,
                        "desc->struct_size is %zu, expected %zu (start from PKPO_DESC_INIT)",
                        d->struct_size, sizeof(pkpo_desc));
   }
-  if ((unsigned)d->estimator > (unsigned)PKPO_L2O) {
+  if (uses_k && (unsigned)d->estimator > (unsigned)PKPO_L2O) {
     return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "unknown estimator %d", (int)d->estimator);
   }
   if (d->dtype != PKPO_FLOAT32 && d->dtype != PKPO_FLOAT64) {
@@ -209,10 +210,10 @@ static pkpo_status check_desc(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p) 
     return pkpo__error(h, PKPO_ERROR_SIZE_OVERFLOW,
                        "num_samples %lld is too large to address", (long long)p->num_samples);
   }
-  if (!d->k_per_group && d->k < 1) {
+  if (uses_k && !d->k_per_group && d->k < 1) {
     return pkpo__error(h, PKPO_ERROR_INVALID_K, "k is %lld, must be >= 1", (long long)d->k);
   }
-  if (!d->k_per_group && d->k > 0 && d->k_policy == PKPO_K_STRICT && p->uniform_n > 0 &&
+  if (uses_k && !d->k_per_group && d->k > 0 && d->k_policy == PKPO_K_STRICT && p->uniform_n > 0 &&
       d->k > p->uniform_n) {
     return pkpo__error(h, PKPO_ERROR_K_EXCEEDS_N,
                        "k = %lld exceeds the group size %lld (strict k policy)", (long long)d->k,
@@ -222,17 +223,17 @@ static pkpo_status check_desc(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p) 
 }
 
 /* The common head of every batch call: the handle and its desc. */
-static pkpo_status begin_call(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p) {
+static pkpo_status begin_call(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p, int uses_k) {
   if (!h) return PKPO_ERROR_NULL_POINTER;
   h->last_error[0] = '\0';
-  return check_desc(h, d, p);
+  return check_desc(h, d, p, uses_k);
 }
 
 /* ---- workspace --------------------------------------------------------------------------------- */
 
 pkpo_status pkpo_workspace_size(pkpo_handle handle, const pkpo_desc* desc, size_t* bytes) {
   pkpo__plan p;
-  pkpo_status st = begin_call(handle, desc, &p);
+  pkpo_status st = begin_call(handle, desc, &p, 1);
   if (st != PKPO_SUCCESS) return st;
   if (!bytes) return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "bytes is NULL");
 #ifdef PKPO_HAVE_CUDA
@@ -272,7 +273,7 @@ pkpo_status pkpo_set_workspace(pkpo_handle handle, void* workspace, size_t bytes
 pkpo_status pkpo_transform(pkpo_handle handle, const pkpo_desc* desc, const void* rewards, void* out,
                            void* rho, uint32_t* flags, pkpo_stream stream) {
   pkpo__plan p;
-  pkpo_status st = begin_call(handle, desc, &p);
+  pkpo_status st = begin_call(handle, desc, &p, 1);
   if (st != PKPO_SUCCESS) return st;
   if (p.num_samples > 0 && !rewards) {
     return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "rewards is NULL");
@@ -280,13 +281,15 @@ pkpo_status pkpo_transform(pkpo_handle handle, const pkpo_desc* desc, const void
   if (desc->estimator != PKPO_RHO && p.num_samples > 0 && !out) {
     return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "out is NULL (only PKPO_RHO may omit it)");
   }
-  if (p.num_groups == 0) return PKPO_SUCCESS;
 #ifdef PKPO_HAVE_CUDA
   if (handle->backend == PKPO_BACKEND_CUDA) {
+    if (p.num_groups == 0) return PKPO_SUCCESS;
     return pkpo__cuda_transform(handle, desc, &p, rewards, out, rho, flags, stream);
   }
 #endif
   (void)stream;
+  /* CPU: no early return without groups, so that host offsets describing a non-empty batch
+   * (offsets[0] != 0 or != num_samples) are still reported as an invalid layout. */
   return pkpo__cpu_transform(handle, desc, &p, rewards, out, rho, flags);
 }
 
@@ -294,7 +297,7 @@ pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void
                            const int64_t* ks, int64_t num_ks, void* rho, uint32_t* flags,
                            pkpo_stream stream) {
   pkpo__plan p;
-  pkpo_status st = begin_call(handle, desc, &p);
+  pkpo_status st = begin_call(handle, desc, &p, 0);
   if (st != PKPO_SUCCESS) return st;
   if (p.num_samples > 0 && !rewards) {
     return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "rewards is NULL");
@@ -320,13 +323,14 @@ pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void
                          (long long)j, (long long)ks[j], (long long)p.uniform_n);
     }
   }
-  if (p.num_groups == 0) return PKPO_SUCCESS;
 #ifdef PKPO_HAVE_CUDA
   if (handle->backend == PKPO_BACKEND_CUDA) {
+    if (p.num_groups == 0) return PKPO_SUCCESS;
     return pkpo__cuda_rho_curve(handle, desc, &p, rewards, ks, num_ks, rho, flags, stream);
   }
 #endif
   (void)stream;
+  /* CPU: checks the host offsets even without groups, as in pkpo_transform. */
   return pkpo__cpu_rho_curve(handle, desc, &p, rewards, ks, num_ks, rho, flags);
 }
 

@@ -177,8 +177,23 @@ static size_t bitmap_bytes(const pkpo_desc* d, const pkpo__plan* p) {
   return d->index ? align_up(((size_t)p->num_samples + 7) / 8) : 0;
 }
 
-static size_t total_bytes(const pkpo_handle h, const pkpo_desc* d, const pkpo__plan* p) {
-  return (size_t)threads_for(h, p) * per_thread_bytes(p->max_group_size) + bitmap_bytes(d, p);
+/* The scratch of a call: every thread's, then the index bitmap. SIZE_OVERFLOW when it does not fit
+ * in size_t (a group of 2^58 samples needs 2^64 bytes: num_samples * 16 alone does not catch it).
+ * Once this succeeded, per_thread_bytes() of the same plan cannot overflow either. */
+static pkpo_status total_bytes(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* p,
+                               size_t* bytes) {
+  const size_t elem = PKPO__SCRATCH_DOUBLES_PER_ELEM * sizeof(double);
+  size_t per = 0, all = 0;
+  if (__builtin_mul_overflow((size_t)p->max_group_size, elem, &per) ||
+      per > SIZE_MAX - PKPO__ALIGN ||
+      __builtin_mul_overflow((size_t)threads_for(h, p), align_up(per), &all) ||
+      all > SIZE_MAX - bitmap_bytes(d, p)) {
+    return pkpo__error(h, PKPO_ERROR_SIZE_OVERFLOW,
+                       "the scratch for groups of %lld samples does not fit in size_t",
+                       (long long)p->max_group_size);
+  }
+  *bytes = all + bitmap_bytes(d, p);
+  return PKPO_SUCCESS;
 }
 
 pkpo_status pkpo__cpu_ensure_workspace(pkpo_handle h, size_t bytes) {
@@ -207,12 +222,13 @@ static pkpo_status resolve_layout(pkpo_handle h, const pkpo_desc* d, pkpo__plan*
   }
   int64_t max_n = 0;
   for (int64_t g = 0; g < p->num_groups; ++g) {
-    const int64_t n = off[g + 1] - off[g];
     if (off[g + 1] < off[g]) {
       return pkpo__error(h, PKPO_ERROR_INVALID_LAYOUT,
                          "offsets decrease at group %lld (%lld then %lld)", (long long)g,
                          (long long)off[g], (long long)off[g + 1]);
     }
+    /* Only now: 0 = off[0] <= ... <= off[g] <= off[g+1], so the difference cannot overflow. */
+    const int64_t n = off[g + 1] - off[g];
     if (n > max_n) max_n = n;
   }
   if (off[p->num_groups] != p->num_samples) {
@@ -234,15 +250,16 @@ pkpo_status pkpo__cpu_workspace_size(pkpo_handle h, const pkpo_desc* d, const pk
   pkpo__plan q = *p;
   pkpo_status st = resolve_layout(h, d, &q);
   if (st != PKPO_SUCCESS) return st;
-  *bytes = total_bytes(h, d, &q);
-  return PKPO_SUCCESS;
+  return total_bytes(h, d, &q, bytes);
 }
 
 static scratch thread_scratch(const pkpo_handle h, const pkpo__plan* p, int thread) {
   const size_t per = per_thread_bytes(p->max_group_size);
+  scratch s;
+  memset(&s, 0, sizeof s);
+  if (per == 0) return s; /* every group is empty: no scratch, and h->ws may be NULL */
   char* base = (char*)h->ws + (size_t)thread * per;
   const size_t n = (size_t)p->max_group_size;
-  scratch s;
   s.items = (item*)base;
   s.tmp = s.items + n;
   s.v = (double*)(s.tmp + n);
@@ -334,7 +351,7 @@ static gathered gather_sort(const pkpo_desc* d, const pkpo__plan* p, const void*
     const int64_t i = d->index ? d->index[begin + j] : begin + j;
     const double x = load(rewards, p->elem_bytes, i);
     if (isfinite(x)) {
-      s->items[r.m].v = x;
+      s->items[r.m].v = x + 0.0; /* -0.0 -> +0.0: tied zeros get identical outputs (as on CUDA) */
       s->items[r.m].pos = i;
       ++r.m;
     } else {
@@ -438,7 +455,9 @@ typedef struct job {
 static pkpo_status run(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, const job* jb) {
   pkpo__plan p = *plan;
   pkpo_status st = resolve_layout(h, d, &p);
-  if (st == PKPO_SUCCESS) st = pkpo__cpu_ensure_workspace(h, total_bytes(h, d, &p));
+  size_t bytes = 0;
+  if (st == PKPO_SUCCESS) st = total_bytes(h, d, &p, &bytes);
+  if (st == PKPO_SUCCESS) st = pkpo__cpu_ensure_workspace(h, bytes);
   if (st != PKPO_SUCCESS) return st;
   int64_t max_k = d->k;
   if (jb->ks) {

@@ -30,7 +30,7 @@ double pkpo__rho_sorted(int64_t m, const double* v, const double* mu) {
 static void estimator_s(int64_t m, int64_t k, const double* v, const double* mu, double* a) {
   const double kn = (double)k / (double)m;
   double suffix = 0.0;
-  a[m - 1] = kn * v[m - 1];
+  a[m - 1] = kn * v[m - 1] + suffix; /* + 0.0 like every other rank: -0.0 ties give +0.0 */
   for (int64_t t = m - 1; t >= 1; --t) {
     suffix += (kn - mu[t - 1]) * (v[t] - v[t - 1]);
     a[t - 1] = kn * v[t - 1] + suffix;
