@@ -14,6 +14,10 @@
 #include "oracle.hpp"
 #include "pkpo.h"
 
+// Test hook of the CPU backend (src/host/internal.h, not public): enable = 0 sends every group down
+// the one-group road instead of the block road for small float32 groups.
+extern "C" pkpo_status pkpo__cpu_set_blocks(pkpo_handle h, int enable);
+
 namespace pt {
 
 // SPEC section 4 targets.
@@ -81,6 +85,8 @@ struct LibResult {
 
 // Runs pkpo_transform with out/rho/flags allocated with guard elements (and poisoned with a
 // sentinel). in_place: out aliases a copy of the rewards. want_rho/want_flags: pass NULL if false.
+// On a CPU handle it runs the call a second time with the block road off and fails the test unless
+// both give bitwise-identical outputs, rho, flags and status.
 LibResult run_lib(pkpo_handle h, const Batch& b, bool want_rho = true, bool want_flags = true,
                   bool in_place = false);
 

@@ -6,6 +6,13 @@
  * engine, and scatter the outputs back to the positions. Groups are independent, each is computed by
  * exactly one thread with the same operations, so results do not depend on the thread count.
  *
+ * Small float32 groups take a faster road to the same numbers (see "blocks" below): PKPO__LANES
+ * groups of the same size and k are transposed into one block, sorted together by a sorting network
+ * whose compare-exchanges act on all of them at once, and run through the block form of the engine,
+ * which performs for each group exactly the operations of the one-group form. The sorted values are
+ * the same whichever sort produced them (rewards are canonicalised so that -0.0 and +0.0 cannot
+ * tie with different bits), so both roads give bitwise-identical outputs; the tests check it.
+ *
  * Data errors (bad offsets, index, k, strict policies) are found by validate() before anything is
  * written, so a failing call leaves every output untouched.
  */
@@ -34,6 +41,13 @@ typedef struct scratch {
   double* a;
   double* work;
   int64_t table_m, table_k; /* (m, k) of the table in mu, 0 if none */
+  /* Blocks (NULL when the batch has none): rank-major [n][PKPO__LANES] arrays, see below. */
+  double* bkey;    /* packed keys, then the sorted values */
+  int32_t* bpos;   /* position in its group of each sorted value */
+  double* ba;      /* outputs */
+  double* bmu;     /* the block's weight table */
+  double* bwork;   /* n doubles */
+  int64_t btable_m, btable_k;
 } scratch;
 
 #define PKPO__ALIGN 64
@@ -50,8 +64,31 @@ typedef struct scratch {
 
 static size_t align_up(size_t x) { return (x + PKPO__ALIGN - 1) / PKPO__ALIGN * PKPO__ALIGN; }
 
-static size_t per_thread_bytes(int64_t max_n) {
-  return max_n > 0 ? align_up((size_t)max_n * PKPO__SCRATCH_DOUBLES_PER_ELEM * sizeof(double)) : 0;
+/* Groups of 2..PKPO__BLOCK_MAX_N float32 rewards are computed in blocks (see "blocks" below). */
+#define PKPO__BLOCK_MAX_N 256
+/* A float32 widened to double leaves the low 29 bits of the mantissa zero: room for a position. */
+#define PKPO__POS_MASK ((UINT64_C(1) << 29) - 1)
+/* Blocks being filled at once: a ragged batch mixing a few sizes (or per-group k values) still
+ * fills its blocks; a new (n, k) beyond these flushes the fullest one, partly empty. */
+#define PKPO__OPEN_BLOCKS 8
+
+static int64_t block_n(const pkpo__plan* p) {
+  if (p->elem_bytes != 4 || p->max_group_size < 2) return 0;
+  return p->max_group_size < PKPO__BLOCK_MAX_N ? p->max_group_size : PKPO__BLOCK_MAX_N;
+}
+
+static size_t block_bytes(const pkpo__plan* p) {
+  const size_t n = (size_t)block_n(p), L = PKPO__LANES;
+  if (n == 0) return 0;
+  return align_up(n * L * sizeof(double)) * 2 + align_up(n * L * sizeof(int32_t)) +
+         align_up(n * sizeof(double)) * 2;
+}
+
+static size_t per_thread_bytes(const pkpo__plan* p) {
+  const int64_t max_n = p->max_group_size;
+  return (max_n > 0 ? align_up((size_t)max_n * PKPO__SCRATCH_DOUBLES_PER_ELEM * sizeof(double))
+                    : 0) +
+         block_bytes(p);
 }
 
 static int64_t group_begin(const pkpo_desc* d, const pkpo__plan* p, int64_t g) {
@@ -178,7 +215,7 @@ static size_t bitmap_bytes(const pkpo_desc* d, const pkpo__plan* p) {
 }
 
 static size_t total_bytes(const pkpo_handle h, const pkpo_desc* d, const pkpo__plan* p) {
-  return (size_t)threads_for(h, p) * per_thread_bytes(p->max_group_size) + bitmap_bytes(d, p);
+  return (size_t)threads_for(h, p) * per_thread_bytes(p) + bitmap_bytes(d, p);
 }
 
 pkpo_status pkpo__cpu_ensure_workspace(pkpo_handle h, size_t bytes) {
@@ -239,7 +276,7 @@ pkpo_status pkpo__cpu_workspace_size(pkpo_handle h, const pkpo_desc* d, const pk
 }
 
 static scratch thread_scratch(const pkpo_handle h, const pkpo__plan* p, int thread) {
-  const size_t per = per_thread_bytes(p->max_group_size);
+  const size_t per = per_thread_bytes(p);
   char* base = (char*)h->ws + (size_t)thread * per;
   const size_t n = (size_t)p->max_group_size;
   scratch s;
@@ -251,6 +288,15 @@ static scratch thread_scratch(const pkpo_handle h, const pkpo__plan* p, int thre
   s.work = s.a + n;
   s.table_m = 0;
   s.table_k = 0;
+  const size_t bn = (size_t)block_n(p), L = PKPO__LANES;
+  char* b = base + per - block_bytes(p);
+  s.bkey = bn ? (double*)b : NULL;
+  s.ba = bn ? (double*)(b + align_up(bn * L * sizeof(double))) : NULL;
+  s.bpos = bn ? (int32_t*)(b + 2 * align_up(bn * L * sizeof(double))) : NULL;
+  s.bmu = bn ? (double*)((char*)s.bpos + align_up(bn * L * sizeof(int32_t))) : NULL;
+  s.bwork = bn ? (double*)((char*)s.bmu + align_up(bn * sizeof(double))) : NULL;
+  s.btable_m = 0;
+  s.btable_k = 0;
   return s;
 }
 
@@ -260,8 +306,7 @@ static pkpo_status validate(pkpo_handle h, const pkpo_desc* d, const pkpo__plan*
                             const void* rewards, int check_k_array, pkpo_k_policy k_policy,
                             int64_t max_k) {
   if (d->index && p->num_samples > 0) { /* no samples: nothing to check, and no bitmap exists */
-    unsigned char* seen = (unsigned char*)h->ws + (size_t)threads_for(h, p) *
-                                                      per_thread_bytes(p->max_group_size);
+    unsigned char* seen = (unsigned char*)h->ws + (size_t)threads_for(h, p) * per_thread_bytes(p);
     memset(seen, 0, ((size_t)p->num_samples + 7) / 8);
     for (int64_t j = 0; j < p->num_samples; ++j) {
       const int64_t i = d->index[j];
@@ -334,7 +379,7 @@ static gathered gather_sort(const pkpo_desc* d, const pkpo__plan* p, const void*
     const int64_t i = d->index ? d->index[begin + j] : begin + j;
     const double x = load(rewards, p->elem_bytes, i);
     if (isfinite(x)) {
-      s->items[r.m].v = x;
+      s->items[r.m].v = x + 0.0; /* -0.0 becomes +0.0: tied rewards have identical bits */
       s->items[r.m].pos = i;
       ++r.m;
     } else {
@@ -418,12 +463,54 @@ static void curve_group(const pkpo_desc* d, const pkpo__plan* p, const void* rew
   if (flags) flags[g] = f;
 }
 
-/* ---- batch drivers ---------------------------------------------------------------------------- */
+/* ---- blocks: many small groups at once ---------------------------------------------------------
+ *
+ * PKPO__LANES groups of the same size n and the same (clamped) k are computed together. Their
+ * rewards are laid out rank-major, key[j*L + l] = sample j of group l, so that one operation on the
+ * row j acts on every group of the block, and this is what the compiler vectorises (SSE2 and up).
+ *
+ * Each key is the reward widened to double with the sample's position j in the 29 low mantissa
+ * bits that widening leaves zero. Keys are then all distinct, their order is the rewards' order
+ * (positions only break ties), and a compare-exchange is a min and a max: no position array to
+ * carry along. Batcher's odd-even merge sort network sorts the rows; the positions are read back
+ * from the sorted keys, the values recovered by clearing those bits.
+ *
+ * Groups holding a non-finite reward leave the block and take the one-group road. Results do not
+ * depend on which groups share a block. */
 
-static int64_t chunk_groups(const pkpo__plan* p) {
-  const int64_t per = p->max_group_size > 0 ? PKPO__CHUNK_ELEMS / p->max_group_size : 1;
-  return per < 1 ? 1 : per;
+/* Rows a and b of a block: a gets the smaller key of each group, b the larger. Keys are distinct
+ * (only under denormals-are-zero can two compare equal, and then they swap or stay whole). */
+static inline void compare_exchange(double* restrict a, double* restrict b) {
+  for (int l = 0; l < PKPO__LANES; ++l) {
+    const double x = a[l], y = b[l];
+    const int swap = y < x;
+    a[l] = swap ? y : x;
+    b[l] = swap ? x : y;
+  }
 }
+
+/* Batcher's odd-even merge sort of the n rows of a block (any n >= 1): the network for the next
+ * power of two with the comparators that reach beyond row n-1 left out, which is exact because
+ * those comparators would only meet +infinity padding. */
+static void sort_block(double* key, int64_t n) {
+  for (int64_t p = 1; p < n; p += p) {
+    for (int64_t k = p; k > 0; k /= 2) {
+      for (int64_t j = k % p; j + k < n; j += 2 * k) {
+        for (int64_t i = 0; i < k && i + j + k < n; ++i) {
+          if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) {
+            compare_exchange(key + (i + j) * PKPO__LANES, key + (i + j + k) * PKPO__LANES);
+          }
+        }
+      }
+    }
+  }
+}
+
+typedef struct block {
+  int64_t n, k;              /* group size; clamped k (0 for a rho curve) */
+  int count;                 /* groups in g[] */
+  int64_t g[PKPO__LANES];
+} block;
 
 /* What a batch call computes: transformed rewards (ks == NULL) or a pass@k curve. */
 typedef struct job {
@@ -434,6 +521,152 @@ typedef struct job {
   const int64_t* ks;
   int64_t num_ks;
 } job;
+
+static void one_group(const pkpo_desc* d, const pkpo__plan* p, const job* jb, int64_t g,
+                      scratch* s) {
+  if (jb->ks) {
+    curve_group(d, p, jb->rewards, jb->ks, jb->num_ks, jb->rho, jb->flags, g, s);
+  } else {
+    transform_group(d, p, jb->rewards, jb->out, jb->rho, jb->flags, g, s);
+  }
+}
+
+static void ensure_block_table(scratch* s, int64_t m, int64_t k) {
+  if (s->btable_m == m && s->btable_k == k) return;
+  pkpo__weights(m, k, s->bmu);
+  s->btable_m = m;
+  s->btable_k = k;
+}
+
+/* Computes the groups of b (every one of its rewards finite; the others are sent to one_group)
+ * and empties it. Lanes beyond b->count repeat group 0 and are not written. */
+static void flush_block(const pkpo_desc* d, const pkpo__plan* p, const job* jb, block* b,
+                        scratch* s) {
+  enum { L = PKPO__LANES };
+  const int64_t n = b->n;
+  const float* rewards = (const float*)jb->rewards;
+  int finite[L];
+  for (int l = 0; l < L; ++l) {
+    const int64_t begin = group_begin(d, p, b->g[l < b->count ? l : 0]);
+    finite[l] = 1;
+    for (int64_t j = 0; j < n; ++j) {
+      float x = rewards[d->index ? d->index[begin + j] : begin + j];
+      if (!isfinite(x)) {
+        finite[l] = 0;
+        x = 0.0f; /* keeps the network's keys ordered; this lane is not written */
+      }
+      const double y = (double)x + 0.0; /* -0.0 becomes +0.0, as on the one-group road */
+      uint64_t bits;
+      memcpy(&bits, &y, sizeof bits);
+      bits |= (uint64_t)j;
+      memcpy(&s->bkey[j * L + l], &bits, sizeof bits);
+    }
+  }
+  sort_block(s->bkey, n);
+  for (int64_t r = 0; r < n * L; ++r) {
+    uint64_t bits;
+    memcpy(&bits, &s->bkey[r], sizeof bits);
+    s->bpos[r] = (int32_t)(bits & PKPO__POS_MASK);
+    bits &= ~PKPO__POS_MASK;
+    memcpy(&s->bkey[r], &bits, sizeof bits);
+  }
+  const double* v = s->bkey;
+
+  if (jb->ks) {
+    uint32_t clamped = 0;
+    for (int64_t j = 0; j < jb->num_ks; ++j) {
+      const int64_t k = jb->ks[j] < n ? jb->ks[j] : n;
+      if (jb->ks[j] > n) clamped = PKPO_FLAG_K_CLAMPED;
+      double rho[L];
+      ensure_block_table(s, n, k);
+      pkpo__rho_block(n, v, s->bmu, rho);
+      for (int l = 0; l < b->count; ++l) {
+        if (finite[l]) store(jb->rho, 4, b->g[l] * jb->num_ks + j, rho[l]);
+      }
+    }
+    for (int l = 0; l < b->count; ++l) {
+      if (finite[l] && jb->flags) jb->flags[b->g[l]] = clamped;
+    }
+  } else {
+    const int write_out = d->estimator != PKPO_RHO;
+    double rho[L];
+    uint32_t f = 0;
+    ensure_block_table(s, n, b->k);
+    if (jb->rho) pkpo__rho_block(n, v, s->bmu, rho);
+    if (write_out) f = pkpo__transform_block(d->estimator, n, b->k, v, s->bmu, s->ba, s->bwork);
+    float* out = (float*)jb->out;
+    for (int l = 0; l < b->count; ++l) {
+      if (!finite[l]) continue;
+      const int64_t g = b->g[l], begin = group_begin(d, p, g);
+      if (write_out) {
+        for (int64_t t = 0; t < n; ++t) {
+          const int64_t j = begin + s->bpos[t * L + l];
+          out[d->index ? d->index[j] : j] = (float)s->ba[t * L + l];
+        }
+      }
+      if (jb->rho) store(jb->rho, 4, g, rho[l]);
+      if (jb->flags) {
+        const int64_t k = d->k_per_group ? d->k_per_group[g] : d->k;
+        jb->flags[g] = f | (k > n ? PKPO_FLAG_K_CLAMPED : 0);
+      }
+    }
+  }
+  for (int l = 0; l < b->count; ++l) {
+    if (!finite[l]) one_group(d, p, jb, b->g[l], s);
+  }
+  b->count = 0;
+}
+
+/* Groups [g0, g1): the small ones into blocks by (n, k), the others one by one. */
+static void run_range(const pkpo_desc* d, const pkpo__plan* p, const job* jb, int use_blocks,
+                      int64_t g0, int64_t g1, scratch* s) {
+  block open[PKPO__OPEN_BLOCKS];
+  int num_open = 0;
+  for (int64_t g = g0; g < g1; ++g) {
+    const int64_t n = group_count(d, p, g);
+    if (!use_blocks || n < 2 || n > PKPO__BLOCK_MAX_N) {
+      one_group(d, p, jb, g, s);
+      continue;
+    }
+    int64_t k = 0;
+    if (!jb->ks) {
+      k = d->k_per_group ? d->k_per_group[g] : d->k;
+      if (k > n) k = n;
+    }
+    block* b = NULL;
+    for (int i = 0; i < num_open && !b; ++i) {
+      if (open[i].n == n && open[i].k == k) b = &open[i];
+    }
+    for (int i = 0; i < num_open && !b; ++i) {
+      if (open[i].count == 0) b = &open[i];
+    }
+    if (!b && num_open < PKPO__OPEN_BLOCKS) {
+      b = &open[num_open++];
+      b->count = 0;
+    }
+    if (!b) {
+      b = &open[0];
+      for (int i = 1; i < num_open; ++i) b = open[i].count > b->count ? &open[i] : b;
+      flush_block(d, p, jb, b, s);
+    }
+    if (b->count == 0) {
+      b->n = n;
+      b->k = k;
+    }
+    b->g[b->count++] = g;
+    if (b->count == PKPO__LANES) flush_block(d, p, jb, b, s);
+  }
+  for (int i = 0; i < num_open; ++i) {
+    if (open[i].count > 0) flush_block(d, p, jb, &open[i], s);
+  }
+}
+
+/* ---- batch drivers ---------------------------------------------------------------------------- */
+
+static int64_t chunk_groups(const pkpo__plan* p) {
+  const int64_t per = p->max_group_size > 0 ? PKPO__CHUNK_ELEMS / p->max_group_size : 1;
+  return per < 1 ? 1 : per;
+}
 
 static pkpo_status run(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, const job* jb) {
   pkpo__plan p = *plan;
@@ -448,27 +681,31 @@ static pkpo_status run(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan
   st = validate(h, d, &p, jb->rewards, jb->ks == NULL, d->k_policy, max_k);
   if (st != PKPO_SUCCESS) return st;
 
-  const int64_t num_groups = p.num_groups;
+  const int use_blocks = h->cpu_blocks && block_n(&p) > 0;
+  const int64_t chunk = chunk_groups(&p);
+  const int64_t num_chunks = (p.num_groups + chunk - 1) / chunk;
 #ifdef _OPENMP
   const int threads = threads_for(h, &p);
-  const int64_t chunk = chunk_groups(&p);
 #pragma omp parallel num_threads(threads) if (threads > 1)
 #endif
   {
 #ifdef _OPENMP
     scratch s = thread_scratch(h, &p, omp_get_thread_num());
-#pragma omp for schedule(dynamic, chunk)
+#pragma omp for schedule(dynamic, 1)
 #else
     scratch s = thread_scratch(h, &p, 0);
 #endif
-    for (int64_t g = 0; g < num_groups; ++g) {
-      if (jb->ks) {
-        curve_group(d, &p, jb->rewards, jb->ks, jb->num_ks, jb->rho, jb->flags, g, &s);
-      } else {
-        transform_group(d, &p, jb->rewards, jb->out, jb->rho, jb->flags, g, &s);
-      }
+    for (int64_t c = 0; c < num_chunks; ++c) {
+      const int64_t g1 = (c + 1) * chunk < p.num_groups ? (c + 1) * chunk : p.num_groups;
+      run_range(d, &p, jb, use_blocks, c * chunk, g1, &s);
     }
   }
+  return PKPO_SUCCESS;
+}
+
+pkpo_status pkpo__cpu_set_blocks(pkpo_handle h, int enable) {
+  if (!h) return PKPO_ERROR_NULL_POINTER;
+  h->cpu_blocks = enable != 0;
   return PKPO_SUCCESS;
 }
 
