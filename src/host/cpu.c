@@ -47,6 +47,8 @@ typedef struct scratch {
   double* ba;      /* outputs */
   double* bmu;     /* the block's weight table */
   double* bwork;   /* n doubles */
+  int32_t* bnet;   /* the sorting network of bnet_n rows (pairs of offsets into bkey) */
+  int64_t bnet_n, bnet_count;
   int64_t btable_m, btable_k;
 } scratch;
 
@@ -71,6 +73,8 @@ static size_t align_up(size_t x) { return (x + PKPO__ALIGN - 1) / PKPO__ALIGN * 
 /* Blocks being filled at once: a ragged batch mixing a few sizes (or per-group k values) still
  * fills its blocks; a new (n, k) beyond these flushes the fullest one, partly empty. */
 #define PKPO__OPEN_BLOCKS 8
+/* Comparators of the network for 256 rows (Batcher: (p^2 - p + 4) 2^(p-2) - 1 at n = 2^p). */
+#define PKPO__NETWORK_MAX 3839
 
 static int64_t block_n(const pkpo__plan* p) {
   if (p->elem_bytes != 4 || p->max_group_size < 2) return 0;
@@ -81,7 +85,7 @@ static size_t block_bytes(const pkpo__plan* p) {
   const size_t n = (size_t)block_n(p), L = PKPO__LANES;
   if (n == 0) return 0;
   return align_up(n * L * sizeof(double)) * 2 + align_up(n * L * sizeof(int32_t)) +
-         align_up(n * sizeof(double)) * 2;
+         align_up(n * sizeof(double)) * 2 + align_up(2 * PKPO__NETWORK_MAX * sizeof(int32_t));
 }
 
 static size_t per_thread_bytes(const pkpo__plan* p) {
@@ -295,6 +299,9 @@ static scratch thread_scratch(const pkpo_handle h, const pkpo__plan* p, int thre
   s.bpos = bn ? (int32_t*)(b + 2 * align_up(bn * L * sizeof(double))) : NULL;
   s.bmu = bn ? (double*)((char*)s.bpos + align_up(bn * L * sizeof(int32_t))) : NULL;
   s.bwork = bn ? (double*)((char*)s.bmu + align_up(bn * sizeof(double))) : NULL;
+  s.bnet = bn ? (int32_t*)((char*)s.bwork + align_up(bn * sizeof(double))) : NULL;
+  s.bnet_n = 0;
+  s.bnet_count = 0;
   s.btable_m = 0;
   s.btable_k = 0;
   return s;
@@ -479,31 +486,52 @@ static void curve_group(const pkpo_desc* d, const pkpo__plan* p, const void* rew
  * depend on which groups share a block. */
 
 /* Rows a and b of a block: a gets the smaller key of each group, b the larger. Keys are distinct
- * (only under denormals-are-zero can two compare equal, and then they swap or stay whole). */
-static inline void compare_exchange(double* restrict a, double* restrict b) {
+ * (only under denormals-are-zero can two compare equal, and then they swap or stay whole).
+ * Written so that GCC 12 turns the selects into SSE2 minpd/maxpd (check with -fopt-info-vec):
+ * copies of the rows (no aliasing between loads and stores), -fno-trapping-math for this file
+ * (CMakeLists.txt; a comparison is then not a possible trap to keep in place), and not inlined
+ * (inlined into the comparator loop, the lane loop is unrolled before it is if-converted). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void compare_exchange(double* a, double* b) {
+  double x[PKPO__LANES], y[PKPO__LANES];
+  memcpy(x, a, sizeof x);
+  memcpy(y, b, sizeof y);
   for (int l = 0; l < PKPO__LANES; ++l) {
-    const double x = a[l], y = b[l];
-    const int swap = y < x;
-    a[l] = swap ? y : x;
-    b[l] = swap ? x : y;
+    const double lo = y[l] < x[l] ? y[l] : x[l];
+    const double hi = y[l] < x[l] ? x[l] : y[l];
+    x[l] = lo;
+    y[l] = hi;
   }
+  memcpy(a, x, sizeof x);
+  memcpy(b, y, sizeof y);
 }
 
-/* Batcher's odd-even merge sort of the n rows of a block (any n >= 1): the network for the next
- * power of two with the comparators that reach beyond row n-1 left out, which is exact because
- * those comparators would only meet +infinity padding. */
-static void sort_block(double* key, int64_t n) {
+/* Batcher's odd-even merge sort network for n rows (any n >= 1), as pairs of row offsets into
+ * net[]: the network for the next power of two with the comparators that reach beyond row n-1
+ * left out, which is exact because those comparators would only meet +infinity padding. Returns
+ * the number of comparators (at most PKPO__NETWORK_MAX for n <= PKPO__BLOCK_MAX_N). */
+static int64_t build_network(int64_t n, int32_t* net) {
+  int64_t count = 0;
   for (int64_t p = 1; p < n; p += p) {
     for (int64_t k = p; k > 0; k /= 2) {
       for (int64_t j = k % p; j + k < n; j += 2 * k) {
         for (int64_t i = 0; i < k && i + j + k < n; ++i) {
           if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) {
-            compare_exchange(key + (i + j) * PKPO__LANES, key + (i + j + k) * PKPO__LANES);
+            net[2 * count] = (int32_t)((i + j) * PKPO__LANES);
+            net[2 * count + 1] = (int32_t)((i + j + k) * PKPO__LANES);
+            ++count;
           }
         }
       }
     }
   }
+  return count;
+}
+
+static void sort_block(double* key, const int32_t* net, int64_t count) {
+  for (int64_t c = 0; c < count; ++c) compare_exchange(key + net[2 * c], key + net[2 * c + 1]);
 }
 
 typedef struct block {
@@ -562,7 +590,11 @@ static void flush_block(const pkpo_desc* d, const pkpo__plan* p, const job* jb, 
       memcpy(&s->bkey[j * L + l], &bits, sizeof bits);
     }
   }
-  sort_block(s->bkey, n);
+  if (s->bnet_n != n) {
+    s->bnet_count = build_network(n, s->bnet);
+    s->bnet_n = n;
+  }
+  sort_block(s->bkey, s->bnet, s->bnet_count);
   for (int64_t r = 0; r < n * L; ++r) {
     uint64_t bits;
     memcpy(&bits, &s->bkey[r], sizeof bits);
