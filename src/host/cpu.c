@@ -27,6 +27,13 @@
 #include <omp.h>
 #endif
 
+#if defined(__x86_64__) && defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#define PKPO__X86_SIMD 1
+#include <immintrin.h>
+#else
+#define PKPO__X86_SIMD 0
+#endif
+
 typedef struct item {
   double v;
   int64_t pos; /* index into rewards / out */
@@ -42,8 +49,8 @@ typedef struct scratch {
   double* work;
   int64_t table_m, table_k; /* (m, k) of the table in mu, 0 if none */
   /* Blocks (NULL when the batch has none): rank-major [n][PKPO__LANES] arrays, see below. */
-  double* bkey;    /* packed keys, then the sorted values */
-  int32_t* bpos;   /* position in its group of each sorted value */
+  double* bkey;    /* packed keys; sorted, their low bits give each value's position */
+  double* bv;      /* the sorted values (keys with the position bits cleared) */
   double* ba;      /* outputs */
   double* bmu;     /* the block's weight table */
   double* bwork;   /* n doubles */
@@ -84,8 +91,8 @@ static int64_t block_n(const pkpo__plan* p) {
 static size_t block_bytes(const pkpo__plan* p) {
   const size_t n = (size_t)block_n(p), L = PKPO__LANES;
   if (n == 0) return 0;
-  return align_up(n * L * sizeof(double)) * 2 + align_up(n * L * sizeof(int32_t)) +
-         align_up(n * sizeof(double)) * 2 + align_up(2 * PKPO__NETWORK_MAX * sizeof(int32_t));
+  return align_up(n * L * sizeof(double)) * 3 + align_up(n * sizeof(double)) * 2 +
+         align_up(2 * PKPO__NETWORK_MAX * sizeof(int32_t));
 }
 
 static size_t per_thread_bytes(const pkpo__plan* p) {
@@ -296,8 +303,8 @@ static scratch thread_scratch(const pkpo_handle h, const pkpo__plan* p, int thre
   char* b = base + per - block_bytes(p);
   s.bkey = bn ? (double*)b : NULL;
   s.ba = bn ? (double*)(b + align_up(bn * L * sizeof(double))) : NULL;
-  s.bpos = bn ? (int32_t*)(b + 2 * align_up(bn * L * sizeof(double))) : NULL;
-  s.bmu = bn ? (double*)((char*)s.bpos + align_up(bn * L * sizeof(int32_t))) : NULL;
+  s.bv = bn ? (double*)(b + 2 * align_up(bn * L * sizeof(double))) : NULL;
+  s.bmu = bn ? (double*)((char*)s.bv + align_up(bn * L * sizeof(double))) : NULL;
   s.bwork = bn ? (double*)((char*)s.bmu + align_up(bn * sizeof(double))) : NULL;
   s.bnet = bn ? (int32_t*)((char*)s.bwork + align_up(bn * sizeof(double))) : NULL;
   s.bnet_n = 0;
@@ -485,29 +492,6 @@ static void curve_group(const pkpo_desc* d, const pkpo__plan* p, const void* rew
  * Groups holding a non-finite reward leave the block and take the one-group road. Results do not
  * depend on which groups share a block. */
 
-/* Rows a and b of a block: a gets the smaller key of each group, b the larger. Keys are distinct
- * (only under denormals-are-zero can two compare equal, and then they swap or stay whole).
- * Written so that GCC 12 turns the selects into SSE2 minpd/maxpd (check with -fopt-info-vec):
- * copies of the rows (no aliasing between loads and stores), -fno-trapping-math for this file
- * (CMakeLists.txt; a comparison is then not a possible trap to keep in place), and not inlined
- * (inlined into the comparator loop, the lane loop is unrolled before it is if-converted). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void compare_exchange(double* a, double* b) {
-  double x[PKPO__LANES], y[PKPO__LANES];
-  memcpy(x, a, sizeof x);
-  memcpy(y, b, sizeof y);
-  for (int l = 0; l < PKPO__LANES; ++l) {
-    const double lo = y[l] < x[l] ? y[l] : x[l];
-    const double hi = y[l] < x[l] ? x[l] : y[l];
-    x[l] = lo;
-    y[l] = hi;
-  }
-  memcpy(a, x, sizeof x);
-  memcpy(b, y, sizeof y);
-}
-
 /* Batcher's odd-even merge sort network for n rows (any n >= 1), as pairs of row offsets into
  * net[]: the network for the next power of two with the comparators that reach beyond row n-1
  * left out, which is exact because those comparators would only meet +infinity padding. Returns
@@ -530,8 +514,63 @@ static int64_t build_network(int64_t n, int32_t* net) {
   return count;
 }
 
+/* The comparators of a block: rows a and b, a gets the smaller key of each group, b the larger.
+ * Keys are distinct, so this is a min and a max; were two equal (only zeros under
+ * denormals-are-zero can be), a keeps x and b gets y, so nothing is lost. Instruction selection:
+ * measured 2026-11-25 on this machine (AMD EPYC, 2 cores, n = 16..256, float32, k = 4), GCC 12
+ * leaves the plain C selects as branches unless the lane loop is in a function of its own with
+ * -fno-trapping-math, and its AVX2 clone of that function spills through the stack (6x slower than
+ * SSE2), so on x86-64 the min/max are written as SSE2 (baseline) and AVX (dispatched at run time)
+ * intrinsics; other targets use the plain C form. */
+#if !PKPO__X86_SIMD
+static void sort_block_c(double* key, const int32_t* net, int64_t count) {
+  for (int64_t c = 0; c < count; ++c) {
+    double* a = key + net[2 * c];
+    double* b = key + net[2 * c + 1];
+    for (int l = 0; l < PKPO__LANES; ++l) {
+      const double x = a[l], y = b[l];
+      a[l] = y < x ? y : x;
+      b[l] = y < x ? x : y;
+    }
+  }
+}
+#else
+static void sort_block_sse2(double* key, const int32_t* net, int64_t count) {
+  for (int64_t c = 0; c < count; ++c) {
+    double* a = key + net[2 * c];
+    double* b = key + net[2 * c + 1];
+    for (int l = 0; l < PKPO__LANES; l += 2) {
+      const __m128d x = _mm_loadu_pd(a + l), y = _mm_loadu_pd(b + l);
+      _mm_storeu_pd(a + l, _mm_min_pd(y, x)); /* y < x ? y : x */
+      _mm_storeu_pd(b + l, _mm_max_pd(x, y)); /* x > y ? x : y */
+    }
+  }
+}
+
+__attribute__((target("avx"))) static void sort_block_avx(double* key, const int32_t* net,
+                                                          int64_t count) {
+  for (int64_t c = 0; c < count; ++c) {
+    double* a = key + net[2 * c];
+    double* b = key + net[2 * c + 1];
+    for (int l = 0; l < PKPO__LANES; l += 4) {
+      const __m256d x = _mm256_loadu_pd(a + l), y = _mm256_loadu_pd(b + l);
+      _mm256_storeu_pd(a + l, _mm256_min_pd(y, x));
+      _mm256_storeu_pd(b + l, _mm256_max_pd(x, y));
+    }
+  }
+}
+#endif
+
 static void sort_block(double* key, const int32_t* net, int64_t count) {
-  for (int64_t c = 0; c < count; ++c) compare_exchange(key + net[2 * c], key + net[2 * c + 1]);
+#if PKPO__X86_SIMD
+  if (__builtin_cpu_supports("avx")) {
+    sort_block_avx(key, net, count);
+  } else {
+    sort_block_sse2(key, net, count);
+  }
+#else
+  sort_block_c(key, net, count);
+#endif
 }
 
 typedef struct block {
@@ -566,28 +605,36 @@ static void ensure_block_table(scratch* s, int64_t m, int64_t k) {
   s->btable_k = k;
 }
 
+/* The key of sample j of a group: its reward widened to double, -0.0 made +0.0 (as on the
+ * one-group road), with j in the low bits that the widening leaves zero. */
+static inline uint64_t pack_key(float x, int64_t j) {
+  const double y = (double)x + 0.0;
+  uint64_t bits;
+  memcpy(&bits, &y, sizeof bits);
+  return bits | (uint64_t)j;
+}
+
 /* Computes the groups of b (every one of its rewards finite; the others are sent to one_group)
  * and empties it. Lanes beyond b->count repeat group 0 and are not written. */
 static void flush_block(const pkpo_desc* d, const pkpo__plan* p, const job* jb, block* b,
                         scratch* s) {
   enum { L = PKPO__LANES };
   const int64_t n = b->n;
+  const int64_t* index = d->index;
   const float* rewards = (const float*)jb->rewards;
+  uint64_t* key = (uint64_t*)(void*)s->bkey; /* the keys' bits */
   int finite[L];
   for (int l = 0; l < L; ++l) {
     const int64_t begin = group_begin(d, p, b->g[l < b->count ? l : 0]);
-    finite[l] = 1;
+    int ok = 1;
     for (int64_t j = 0; j < n; ++j) {
-      float x = rewards[d->index ? d->index[begin + j] : begin + j];
-      if (!isfinite(x)) {
-        finite[l] = 0;
-        x = 0.0f; /* keeps the network's keys ordered; this lane is not written */
-      }
-      const double y = (double)x + 0.0; /* -0.0 becomes +0.0, as on the one-group road */
-      uint64_t bits;
-      memcpy(&bits, &y, sizeof bits);
-      bits |= (uint64_t)j;
-      memcpy(&s->bkey[j * L + l], &bits, sizeof bits);
+      const float x = index ? rewards[index[begin + j]] : rewards[begin + j];
+      ok &= isfinite(x) != 0;
+      key[j * L + l] = pack_key(x, j);
+    }
+    finite[l] = ok;
+    if (!ok) { /* keys must stay ordered (no NaN); this lane is not written */
+      for (int64_t j = 0; j < n; ++j) key[j * L + l] = (uint64_t)j;
     }
   }
   if (s->bnet_n != n) {
@@ -595,14 +642,9 @@ static void flush_block(const pkpo_desc* d, const pkpo__plan* p, const job* jb, 
     s->bnet_n = n;
   }
   sort_block(s->bkey, s->bnet, s->bnet_count);
-  for (int64_t r = 0; r < n * L; ++r) {
-    uint64_t bits;
-    memcpy(&bits, &s->bkey[r], sizeof bits);
-    s->bpos[r] = (int32_t)(bits & PKPO__POS_MASK);
-    bits &= ~PKPO__POS_MASK;
-    memcpy(&s->bkey[r], &bits, sizeof bits);
-  }
-  const double* v = s->bkey;
+  uint64_t* vbits = (uint64_t*)(void*)s->bv;
+  for (int64_t r = 0; r < n * L; ++r) vbits[r] = key[r] & ~PKPO__POS_MASK;
+  const double* v = s->bv;
 
   if (jb->ks) {
     uint32_t clamped = 0;
@@ -627,13 +669,14 @@ static void flush_block(const pkpo_desc* d, const pkpo__plan* p, const job* jb, 
     if (jb->rho) pkpo__rho_block(n, v, s->bmu, rho);
     if (write_out) f = pkpo__transform_block(d->estimator, n, b->k, v, s->bmu, s->ba, s->bwork);
     float* out = (float*)jb->out;
+    const double* a = s->ba;
     for (int l = 0; l < b->count; ++l) {
       if (!finite[l]) continue;
       const int64_t g = b->g[l], begin = group_begin(d, p, g);
       if (write_out) {
         for (int64_t t = 0; t < n; ++t) {
-          const int64_t j = begin + s->bpos[t * L + l];
-          out[d->index ? d->index[j] : j] = (float)s->ba[t * L + l];
+          const int64_t j = begin + (int64_t)(key[t * L + l] & PKPO__POS_MASK);
+          out[index ? index[j] : j] = (float)a[t * L + l];
         }
       }
       if (jb->rho) store(jb->rho, 4, g, rho[l]);
@@ -654,6 +697,18 @@ static void run_range(const pkpo_desc* d, const pkpo__plan* p, const job* jb, in
                       int64_t g0, int64_t g1, scratch* s) {
   block open[PKPO__OPEN_BLOCKS];
   int num_open = 0;
+  if (use_blocks && !d->offsets && !d->k_per_group && !jb->ks && p->uniform_n >= 2 &&
+      p->uniform_n <= PKPO__BLOCK_MAX_N) { /* one size and one k: consecutive groups fill blocks */
+    block b;
+    b.n = p->uniform_n;
+    b.k = d->k < b.n ? d->k : b.n;
+    for (int64_t g = g0; g < g1; g += PKPO__LANES) {
+      b.count = (int)(g1 - g < PKPO__LANES ? g1 - g : PKPO__LANES);
+      for (int l = 0; l < b.count; ++l) b.g[l] = g + l;
+      flush_block(d, p, jb, &b, s);
+    }
+    return;
+  }
   for (int64_t g = g0; g < g1; ++g) {
     const int64_t n = group_count(d, p, g);
     if (!use_blocks || n < 2 || n > PKPO__BLOCK_MAX_N) {
