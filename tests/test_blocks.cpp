@@ -223,4 +223,36 @@ TEST(Blocks, EveryZeroOneInputUpToFourteen) {
   }
 }
 
+// The baseline (SSE2) network against the dispatched one (AVX on machines that have it) and the
+// one-group road, on the sizes and ties above; run_lib compares the default with the one-group road.
+TEST(Blocks, BaselineAndDispatchedNetworksAgree) {
+  Handle h;
+  std::mt19937_64 rng(1305);
+  for (int64_t n : block_sizes()) {
+    Batch b;
+    b.dtype = PKPO_FLOAT32;
+    b.group_size = n;
+    b.num_groups = 13;
+    b.k = 3;
+    for (int64_t g = 0; g < b.num_groups; ++g) {
+      auto v = pt::gen_group((Kind)(g % (int)Kind::Kinds), n, rng);
+      b.rewards.insert(b.rewards.end(), v.begin(), v.end());
+    }
+    pt::round_rewards(&b);
+    for (pkpo_estimator est : {PKPO_S, PKPO_SLOO, PKPO_L2O}) {
+      SCOPED_TRACE("seed 1305 n " + std::to_string(n) + " " + oracle::est_name(est));
+      b.est = est;
+      const pt::LibResult dispatched = pt::run_lib(h, b);
+      ASSERT_EQ(pkpo__cpu_set_blocks(h, 1), PKPO_SUCCESS);
+      const pt::LibResult baseline = pt::run_lib(h, b);
+      ASSERT_EQ(pkpo__cpu_set_blocks(h, 2), PKPO_SUCCESS);
+      ASSERT_EQ(baseline.status, PKPO_SUCCESS);
+      ASSERT_TRUE(pt::bitwise_equal(baseline.out, dispatched.out));
+      ASSERT_TRUE(pt::bitwise_equal(baseline.rho, dispatched.rho));
+      EXPECT_EQ(baseline.flags, dispatched.flags);
+    }
+  }
+  EXPECT_EQ(pkpo__cpu_set_blocks(h, 3), PKPO_ERROR_INVALID_ARGUMENT);
+}
+
 }  // namespace

@@ -49,7 +49,7 @@ Curve run_curve(pkpo_handle h, const Batch& b, const std::vector<int64_t>& ks) {
   const Curve c = run_curve_once(h, b, ks);
   EXPECT_EQ(pkpo__cpu_set_blocks(h, 0), PKPO_SUCCESS);
   const Curve one = run_curve_once(h, b, ks);
-  EXPECT_EQ(pkpo__cpu_set_blocks(h, 1), PKPO_SUCCESS);
+  EXPECT_EQ(pkpo__cpu_set_blocks(h, 2), PKPO_SUCCESS);
   EXPECT_EQ(one.status, c.status);
   EXPECT_EQ(one.flags, c.flags);
   EXPECT_EQ(one.rho.size(), c.rho.size());

@@ -14,9 +14,10 @@
 #include "oracle.hpp"
 #include "pkpo.h"
 
-// Test hook of the CPU backend (src/host/internal.h, not public): enable = 0 sends every group down
-// the one-group road instead of the block road for small float32 groups.
-extern "C" pkpo_status pkpo__cpu_set_blocks(pkpo_handle h, int enable);
+// Test hook of the CPU backend (src/host/internal.h, not public): which road small float32 groups
+// take: 0 one by one, 1 blocks with the baseline instruction set (SSE2), 2 blocks with AVX where
+// the CPU has it (the default).
+extern "C" pkpo_status pkpo__cpu_set_blocks(pkpo_handle h, int mode);
 
 namespace pt {
 

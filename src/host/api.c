@@ -101,7 +101,7 @@ pkpo_status pkpo_create(pkpo_handle* handle, const pkpo_handle_options* options)
   if (!h) return PKPO_ERROR_OUT_OF_MEMORY;
   h->backend = o->backend;
   h->ws_owned = 1;
-  h->cpu_blocks = 1;
+  h->cpu_blocks = PKPO__BLOCKS_DISPATCH;
   h->num_threads = o->num_threads > 0 ? o->num_threads : available_cores();
 #ifndef _OPENMP
   h->num_threads = 1;

@@ -561,14 +561,15 @@ __attribute__((target("avx"))) static void sort_block_avx(double* key, const int
 }
 #endif
 
-static void sort_block(double* key, const int32_t* net, int64_t count) {
+static void sort_block(double* key, const int32_t* net, int64_t count, int allow_dispatch) {
 #if PKPO__X86_SIMD
-  if (__builtin_cpu_supports("avx")) {
+  if (allow_dispatch && __builtin_cpu_supports("avx")) {
     sort_block_avx(key, net, count);
   } else {
     sort_block_sse2(key, net, count);
   }
 #else
+  (void)allow_dispatch;
   sort_block_c(key, net, count);
 #endif
 }
@@ -616,8 +617,8 @@ static inline uint64_t pack_key(float x, int64_t j) {
 
 /* Computes the groups of b (every one of its rewards finite; the others are sent to one_group)
  * and empties it. Lanes beyond b->count repeat group 0 and are not written. */
-static void flush_block(const pkpo_desc* d, const pkpo__plan* p, const job* jb, block* b,
-                        scratch* s) {
+static void flush_block(const pkpo_desc* d, const pkpo__plan* p, const job* jb, int use_blocks,
+                        block* b, scratch* s) {
   enum { L = PKPO__LANES };
   const int64_t n = b->n;
   const int64_t* index = d->index;
@@ -641,7 +642,7 @@ static void flush_block(const pkpo_desc* d, const pkpo__plan* p, const job* jb, 
     s->bnet_count = build_network(n, s->bnet);
     s->bnet_n = n;
   }
-  sort_block(s->bkey, s->bnet, s->bnet_count);
+  sort_block(s->bkey, s->bnet, s->bnet_count, use_blocks == PKPO__BLOCKS_DISPATCH);
   uint64_t* vbits = (uint64_t*)(void*)s->bv;
   for (int64_t r = 0; r < n * L; ++r) vbits[r] = key[r] & ~PKPO__POS_MASK;
   const double* v = s->bv;
@@ -705,7 +706,7 @@ static void run_range(const pkpo_desc* d, const pkpo__plan* p, const job* jb, in
     for (int64_t g = g0; g < g1; g += PKPO__LANES) {
       b.count = (int)(g1 - g < PKPO__LANES ? g1 - g : PKPO__LANES);
       for (int l = 0; l < b.count; ++l) b.g[l] = g + l;
-      flush_block(d, p, jb, &b, s);
+      flush_block(d, p, jb, use_blocks, &b, s);
     }
     return;
   }
@@ -734,17 +735,17 @@ static void run_range(const pkpo_desc* d, const pkpo__plan* p, const job* jb, in
     if (!b) {
       b = &open[0];
       for (int i = 1; i < num_open; ++i) b = open[i].count > b->count ? &open[i] : b;
-      flush_block(d, p, jb, b, s);
+      flush_block(d, p, jb, use_blocks, b, s);
     }
     if (b->count == 0) {
       b->n = n;
       b->k = k;
     }
     b->g[b->count++] = g;
-    if (b->count == PKPO__LANES) flush_block(d, p, jb, b, s);
+    if (b->count == PKPO__LANES) flush_block(d, p, jb, use_blocks, b, s);
   }
   for (int i = 0; i < num_open; ++i) {
-    if (open[i].count > 0) flush_block(d, p, jb, &open[i], s);
+    if (open[i].count > 0) flush_block(d, p, jb, use_blocks, &open[i], s);
   }
 }
 
@@ -768,7 +769,7 @@ static pkpo_status run(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan
   st = validate(h, d, &p, jb->rewards, jb->ks == NULL, d->k_policy, max_k);
   if (st != PKPO_SUCCESS) return st;
 
-  const int use_blocks = h->cpu_blocks && block_n(&p) > 0;
+  const int use_blocks = block_n(&p) > 0 ? h->cpu_blocks : PKPO__BLOCKS_OFF;
   const int64_t chunk = chunk_groups(&p);
   const int64_t num_chunks = (p.num_groups + chunk - 1) / chunk;
 #ifdef _OPENMP
@@ -790,9 +791,10 @@ static pkpo_status run(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan
   return PKPO_SUCCESS;
 }
 
-pkpo_status pkpo__cpu_set_blocks(pkpo_handle h, int enable) {
+pkpo_status pkpo__cpu_set_blocks(pkpo_handle h, int mode) {
   if (!h) return PKPO_ERROR_NULL_POINTER;
-  h->cpu_blocks = enable != 0;
+  if (mode < PKPO__BLOCKS_OFF || mode > PKPO__BLOCKS_DISPATCH) return PKPO_ERROR_INVALID_ARGUMENT;
+  h->cpu_blocks = mode;
   return PKPO_SUCCESS;
 }
 
