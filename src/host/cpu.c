@@ -416,7 +416,7 @@ static gathered gather_sort(const pkpo_desc* d, const pkpo__plan* p, const void*
     const int64_t i = d->index ? d->index[begin + j] : begin + j;
     const double x = load(rewards, p->elem_bytes, i);
     if (isfinite(x)) {
-      s->items[r.m].v = x + 0.0; /* -0.0 becomes +0.0: tied rewards have identical bits */
+      s->items[r.m].v = x == 0.0 ? 0.0 : x; /* -0.0 becomes +0.0: ties have identical bits */
       s->items[r.m].pos = i;
       ++r.m;
     } else {
@@ -632,7 +632,7 @@ static void ensure_block_table(scratch* s, int64_t m, int64_t k) {
 /* The key of sample j of a group: its reward widened to double, -0.0 made +0.0 (as on the
  * one-group road), with j in the low bits that the widening leaves zero. */
 static inline uint64_t pack_key(float x, int64_t j) {
-  const double y = (double)x + 0.0;
+  const double y = x == 0.0f ? 0.0 : (double)x;
   uint64_t bits;
   memcpy(&bits, &y, sizeof bits);
   return bits | (uint64_t)j;
