@@ -208,13 +208,15 @@ uint32_t pkpo__transform_sorted(pkpo_estimator estimator, int64_t m, int64_t k, 
 
 /* ---- PKPO__LANES groups at once ---- */
 
-void pkpo__rho_block(int64_t m, const double* v, const double* mu, double* rho) {
+void pkpo__rho_block(int64_t m, const double* restrict v, const double* restrict mu,
+                     double* restrict rho) {
   double acc[PKPO__LANES];
   rho_lanes(PKPO__LANES, m, v, mu, rho, acc);
 }
 
-uint32_t pkpo__transform_block(pkpo_estimator estimator, int64_t m, int64_t k, const double* v,
-                               const double* mu, double* a, double* work) {
+uint32_t pkpo__transform_block(pkpo_estimator estimator, int64_t m, int64_t k,
+                               const double* restrict v, const double* restrict mu,
+                               double* restrict a, double* restrict work) {
   double acc[3 * PKPO__LANES];
   return transform_lanes(PKPO__LANES, estimator, m, k, v, mu, a, work, acc);
 }

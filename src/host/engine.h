@@ -47,12 +47,14 @@ uint32_t pkpo__transform_sorted(pkpo_estimator estimator, int64_t m, int64_t k, 
                                 const double* mu, double* a, double* work);
 
 /* rho of PKPO__LANES groups of m >= 1 sorted rewards each (block layout above), into rho[l]. */
-void pkpo__rho_block(int64_t m, const double* v, const double* mu, double* rho);
+void pkpo__rho_block(int64_t m, const double* restrict v, const double* restrict mu,
+                     double* restrict rho);
 
 /* pkpo__transform_sorted for PKPO__LANES groups of the same (m, k) (block layout above): a holds
  * m * PKPO__LANES doubles, work m doubles. The returned flags hold for every group of the block. */
-uint32_t pkpo__transform_block(pkpo_estimator estimator, int64_t m, int64_t k, const double* v,
-                               const double* mu, double* a, double* work);
+uint32_t pkpo__transform_block(pkpo_estimator estimator, int64_t m, int64_t k,
+                               const double* restrict v, const double* restrict mu,
+                               double* restrict a, double* restrict work);
 
 #ifdef __cplusplus
 }
