@@ -120,7 +120,8 @@ static int64_t group_count(const pkpo_desc* d, const pkpo__plan* p, int64_t g) {
  * calling thread and gives each extra thread >= 0.2 ms of work. */
 #define PKPO__REWARDS_PER_THREAD 65536
 
-int pkpo__cpu_threads(const pkpo_handle h, int64_t num_groups, int64_t num_samples) {
+static int threads_for(const pkpo_handle h, const pkpo__plan* p) {
+  const int64_t num_groups = p->num_groups, num_samples = p->num_samples;
   int64_t t = h->num_threads;
   if (t == 0) {
 #ifdef _OPENMP
@@ -133,10 +134,6 @@ int pkpo__cpu_threads(const pkpo_handle h, int64_t num_groups, int64_t num_sampl
   }
   if (t > num_groups) t = num_groups;
   return t < 1 ? 1 : (int)t;
-}
-
-static int threads_for(const pkpo_handle h, const pkpo__plan* p) {
-  return pkpo__cpu_threads(h, p->num_groups, p->num_samples);
 }
 
 /* ---- sorting (stable: ties keep input order; outputs are tie-invariant anyway) ---------------- */

@@ -73,8 +73,6 @@ pkpo_status pkpo__cpu_group_by_id(pkpo_handle h, const int64_t* ids, int64_t num
  * has it. */
 enum { PKPO__BLOCKS_OFF = 0, PKPO__BLOCKS_BASELINE = 1, PKPO__BLOCKS_DISPATCH = 2 };
 pkpo_status pkpo__cpu_set_blocks(pkpo_handle h, int mode);
-/* CPU worker threads for a batch of `num_groups` groups and `num_samples` rewards (see cpu.c). */
-int pkpo__cpu_threads(const pkpo_handle h, int64_t num_groups, int64_t num_samples);
 /* Makes sure the handle's host workspace holds `bytes`: grows an owned one, fails for a caller's. */
 pkpo_status pkpo__cpu_ensure_workspace(pkpo_handle h, size_t bytes);
 
