@@ -140,8 +140,13 @@ typedef struct pkpo_handle_s* pkpo_handle;
 typedef struct pkpo_handle_options {
   size_t struct_size;   /* sizeof(pkpo_handle_options) */
   pkpo_backend backend; /* default PKPO_BACKEND_CPU */
-  int num_threads;      /* CPU: worker threads across groups; 0 = all available cores.
-                           Results are bitwise identical for every thread count. */
+  int num_threads;      /* CPU: worker threads across groups (OpenMP). 0 (default) = chosen per
+                           call: at most omp_get_max_threads() (so OMP_NUM_THREADS and
+                           omp_set_num_threads are respected) and at most one thread per 65536
+                           rewards, so a trainer-sized batch runs on the calling thread and never
+                           waits for cores that the trainer's own threads occupy. N > 0 = N threads
+                           (at most one per group). Results are bitwise identical for every
+                           thread count. The workspace size counts the threads a call would use. */
   int cuda_device;      /* CUDA: device ordinal; -1 = the calling thread's current device */
 } pkpo_handle_options;
 

@@ -53,6 +53,32 @@ TEST(Api, HandleLifeCycle) {
   EXPECT_NE(a.get(), b.get());
 }
 
+// num_threads = 0 leaves the count to the library: one thread per 65536 rewards at most, so a
+// trainer-sized batch runs on the calling thread. Observable through the workspace size, which
+// holds one scratch area per thread the call would use.
+TEST(Api, DefaultThreadCountIsOneForSmallBatches) {
+  auto ws = [](int threads, int64_t groups, int64_t n) {
+    Handle h(threads);
+    pkpo_desc d = PKPO_DESC_INIT;
+    d.num_groups = groups;
+    d.group_size = n;
+    d.k = 4;
+    size_t bytes = 0;
+    EXPECT_EQ(pkpo_workspace_size(h, &d, &bytes), PKPO_SUCCESS);
+    return bytes;
+  };
+  // 32768 groups of 4 (131072 rewards, at most 2 threads) down to a trainer-sized 2048 x 16.
+  for (auto [groups, n] : {std::pair<int64_t, int64_t>{2048, 16}, {4096, 16}, {1024, 63},
+                           {16, 4096}}) {
+    SCOPED_TRACE("G " + std::to_string(groups) + " n " + std::to_string(n));
+    EXPECT_EQ(ws(0, groups, n), ws(1, groups, n));
+    EXPECT_LT(ws(1, groups, n), ws(2, groups, n));  // the measure sees a second thread
+  }
+  // Larger batches may use more threads, never more than one per 65536 rewards.
+  EXPECT_LE(ws(0, 32768, 4), ws(2, 32768, 4));
+  EXPECT_GE(ws(0, 32768, 4), ws(1, 32768, 4));
+}
+
 TEST(Api, DescDefaults) {
   const pkpo_desc d = PKPO_DESC_INIT;
   EXPECT_EQ(d.struct_size, sizeof(pkpo_desc));

@@ -303,7 +303,7 @@ TEST(Properties, ThreadCountIndependence) {
       b.est = (pkpo_estimator)e;
       pt::round_rewards(&b);
       pt::LibResult ref;
-      for (int threads : {1, 2, 3, 7}) {
+      for (int threads : {1, 2, 3, 7, 0}) {
         Handle h(threads);
         ASSERT_EQ(h.status(), PKPO_SUCCESS);
         const pt::LibResult r = pt::run_lib(h, b);

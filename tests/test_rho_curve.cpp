@@ -22,7 +22,7 @@ struct Curve {
   bool guard_ok = true;
 };
 
-Curve run_curve(pkpo_handle h, const Batch& b, const std::vector<int64_t>& ks) {
+Curve run_curve_once(pkpo_handle h, const Batch& b, const std::vector<int64_t>& ks) {
   const pkpo_desc d = b.desc();
   const int64_t G = b.num_groups, K = (int64_t)ks.size();
   Curve c;
@@ -41,6 +41,24 @@ Curve run_curve(pkpo_handle h, const Batch& b, const std::vector<int64_t>& ks) {
     if (out64[i] != -7.0 || out32[i] != -7.0f) c.guard_ok = false;
   for (int64_t g = G; g < G + guard; ++g)
     if (flags[g] != 0xdeadu) c.guard_ok = false;
+  return c;
+}
+
+// The curve, checked to be bitwise identical with the block road of the CPU backend off.
+Curve run_curve(pkpo_handle h, const Batch& b, const std::vector<int64_t>& ks) {
+  const Curve c = run_curve_once(h, b, ks);
+  EXPECT_EQ(pkpo__cpu_set_blocks(h, 0), PKPO_SUCCESS);
+  const Curve one = run_curve_once(h, b, ks);
+  EXPECT_EQ(pkpo__cpu_set_blocks(h, 2), PKPO_SUCCESS);
+  EXPECT_EQ(one.status, c.status);
+  EXPECT_EQ(one.flags, c.flags);
+  EXPECT_EQ(one.rho.size(), c.rho.size());
+  for (size_t i = 0; i < c.rho.size() && i < one.rho.size(); ++i) {
+    if (std::memcmp(&c.rho[i], &one.rho[i], sizeof(double)) != 0) {
+      ADD_FAILURE() << "block road and one-group road differ at curve entry " << i;
+      break;
+    }
+  }
   return c;
 }
 

@@ -103,7 +103,9 @@ struct TypedBuf {
 };
 }  // namespace
 
-LibResult run_lib(pkpo_handle h, const Batch& b, bool want_rho, bool want_flags, bool in_place) {
+namespace {
+LibResult run_lib_once(pkpo_handle h, const Batch& b, bool want_rho, bool want_flags,
+                       bool in_place) {
   LibResult r;
   const int64_t N = b.num_samples();
   const int64_t G = b.num_groups;
@@ -152,6 +154,38 @@ LibResult run_lib(pkpo_handle h, const Batch& b, bool want_rho, bool want_flags,
       const double v = in.get(i);
       if (!(std::memcmp(&v, &b.rewards[i], 8) == 0 || (std::isnan(v) && std::isnan(b.rewards[i]))))
         r.guards_intact = false;
+    }
+  }
+  return r;
+}
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+}  // namespace
+
+LibResult run_lib(pkpo_handle h, const Batch& b, bool want_rho, bool want_flags, bool in_place) {
+  LibResult r = run_lib_once(h, b, want_rho, want_flags, in_place);
+  pkpo_backend backend = PKPO_BACKEND_CUDA;
+  if (pkpo_get_backend(h, &backend) != PKPO_SUCCESS || backend != PKPO_BACKEND_CPU) return r;
+  // Every CPU call of the suites also runs with the block road of src/host/cpu.c turned off; both
+  // roads must give the same bits (and the same status, flags and untouched outputs).
+  EXPECT_EQ(pkpo__cpu_set_blocks(h, 0), PKPO_SUCCESS);
+  const LibResult one = run_lib_once(h, b, want_rho, want_flags, in_place);
+  EXPECT_EQ(pkpo__cpu_set_blocks(h, 2), PKPO_SUCCESS);
+  EXPECT_EQ(one.status, r.status);
+  EXPECT_EQ(one.flags, r.flags);
+  EXPECT_EQ(one.untouched, r.untouched);
+  for (size_t i = 0; i < r.out.size() && i < one.out.size(); ++i) {
+    if (!same_bits(r.out[i], one.out[i])) {
+      ADD_FAILURE() << "block road and one-group road differ at sample " << i << ": " << r.out[i]
+                    << " vs " << one.out[i];
+      break;
+    }
+  }
+  for (size_t g = 0; g < r.rho.size() && g < one.rho.size(); ++g) {
+    if (!same_bits(r.rho[g], one.rho[g])) {
+      ADD_FAILURE() << "block road and one-group road differ in rho of group " << g << ": "
+                    << r.rho[g] << " vs " << one.rho[g];
+      break;
     }
   }
   return r;

@@ -14,6 +14,11 @@
 #include "oracle.hpp"
 #include "pkpo.h"
 
+// Test hook of the CPU backend (src/host/internal.h, not public): which road small float32 groups
+// take: 0 one by one, 1 blocks with the baseline instruction set (SSE2), 2 blocks with AVX where
+// the CPU has it (the default).
+extern "C" pkpo_status pkpo__cpu_set_blocks(pkpo_handle h, int mode);
+
 namespace pt {
 
 // SPEC section 4 targets.
@@ -81,6 +86,8 @@ struct LibResult {
 
 // Runs pkpo_transform with out/rho/flags allocated with guard elements (and poisoned with a
 // sentinel). in_place: out aliases a copy of the rewards. want_rho/want_flags: pass NULL if false.
+// On a CPU handle it runs the call a second time with the block road off and fails the test unless
+// both give bitwise-identical outputs, rho, flags and status.
 LibResult run_lib(pkpo_handle h, const Batch& b, bool want_rho = true, bool want_flags = true,
                   bool in_place = false);
 

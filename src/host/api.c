@@ -12,10 +12,6 @@
 
 #include "internal.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #define PKPO__STR2(x) #x
 #define PKPO__STR(x) PKPO__STR2(x)
 
@@ -75,14 +71,6 @@ int pkpo_backend_available(pkpo_backend backend) {
   return 0;
 }
 
-static int available_cores(void) {
-#ifdef _OPENMP
-  return omp_get_num_procs();
-#else
-  return 1; /* built without OpenMP: the CPU backend runs on the calling thread */
-#endif
-}
-
 pkpo_status pkpo_create(pkpo_handle* handle, const pkpo_handle_options* options) {
   if (!handle) return PKPO_ERROR_NULL_POINTER;
   *handle = NULL;
@@ -101,9 +89,10 @@ pkpo_status pkpo_create(pkpo_handle* handle, const pkpo_handle_options* options)
   if (!h) return PKPO_ERROR_OUT_OF_MEMORY;
   h->backend = o->backend;
   h->ws_owned = 1;
-  h->num_threads = o->num_threads > 0 ? o->num_threads : available_cores();
+  h->cpu_blocks = PKPO__BLOCKS_DISPATCH;
+  h->num_threads = o->num_threads; /* 0: chosen per call (cpu.c, threads_for) */
 #ifndef _OPENMP
-  h->num_threads = 1;
+  h->num_threads = 1; /* built without OpenMP: the CPU backend runs on the calling thread */
 #endif
   h->cuda_device = o->cuda_device;
 #ifdef PKPO_HAVE_CUDA

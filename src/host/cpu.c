@@ -6,6 +6,13 @@
  * engine, and scatter the outputs back to the positions. Groups are independent, each is computed by
  * exactly one thread with the same operations, so results do not depend on the thread count.
  *
+ * Small float32 groups take a faster road to the same numbers (see "blocks" below): PKPO__LANES
+ * groups of the same size and k are transposed into one block, sorted together by a sorting network
+ * whose compare-exchanges act on all of them at once, and run through the block form of the engine,
+ * which performs for each group exactly the operations of the one-group form. The sorted values are
+ * the same whichever sort produced them (rewards are canonicalised so that -0.0 and +0.0 cannot
+ * tie with different bits), so both roads give bitwise-identical outputs; the tests check it.
+ *
  * Data errors (bad offsets, index, k, strict policies) are found by validate() before anything is
  * written, so a failing call leaves every output untouched.
  */
@@ -18,6 +25,13 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+
+#if defined(__x86_64__) && defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#define PKPO__X86_SIMD 1
+#include <immintrin.h>
+#else
+#define PKPO__X86_SIMD 0
 #endif
 
 typedef struct item {
@@ -34,6 +48,15 @@ typedef struct scratch {
   double* a;
   double* work;
   int64_t table_m, table_k; /* (m, k) of the table in mu, 0 if none */
+  /* Blocks (NULL when the batch has none): rank-major [n][PKPO__LANES] arrays, see below. */
+  double* bkey;    /* packed keys; sorted, their low bits give each value's position */
+  double* bv;      /* the sorted values (keys with the position bits cleared) */
+  double* ba;      /* outputs */
+  double* bmu;     /* the block's weight table */
+  double* bwork;   /* n doubles */
+  int32_t* bnet;   /* the sorting network of bnet_n rows (pairs of offsets into bkey) */
+  int64_t bnet_n, bnet_count;
+  int64_t btable_m, btable_k;
 } scratch;
 
 #define PKPO__ALIGN 64
@@ -50,8 +73,33 @@ typedef struct scratch {
 
 static size_t align_up(size_t x) { return (x + PKPO__ALIGN - 1) / PKPO__ALIGN * PKPO__ALIGN; }
 
-static size_t per_thread_bytes(int64_t max_n) {
-  return max_n > 0 ? align_up((size_t)max_n * PKPO__SCRATCH_DOUBLES_PER_ELEM * sizeof(double)) : 0;
+/* Groups of 2..PKPO__BLOCK_MAX_N float32 rewards are computed in blocks (see "blocks" below). */
+#define PKPO__BLOCK_MAX_N 256
+/* A float32 widened to double leaves the low 29 bits of the mantissa zero: room for a position. */
+#define PKPO__POS_MASK ((UINT64_C(1) << 29) - 1)
+/* Blocks being filled at once: a ragged batch mixing a few sizes (or per-group k values) still
+ * fills its blocks; a new (n, k) beyond these flushes the fullest one, partly empty. */
+#define PKPO__OPEN_BLOCKS 8
+/* Comparators of the network for 256 rows (Batcher: (p^2 - p + 4) 2^(p-2) - 1 at n = 2^p). */
+#define PKPO__NETWORK_MAX 3839
+
+static int64_t block_n(const pkpo__plan* p) {
+  if (p->elem_bytes != 4 || p->max_group_size < 2) return 0;
+  return p->max_group_size < PKPO__BLOCK_MAX_N ? p->max_group_size : PKPO__BLOCK_MAX_N;
+}
+
+static size_t block_bytes(const pkpo__plan* p) {
+  const size_t n = (size_t)block_n(p), L = PKPO__LANES;
+  if (n == 0) return 0;
+  return align_up(n * L * sizeof(double)) * 3 + align_up(n * sizeof(double)) * 2 +
+         align_up(2 * PKPO__NETWORK_MAX * sizeof(int32_t));
+}
+
+static size_t per_thread_bytes(const pkpo__plan* p) {
+  const int64_t max_n = p->max_group_size;
+  return (max_n > 0 ? align_up((size_t)max_n * PKPO__SCRATCH_DOUBLES_PER_ELEM * sizeof(double))
+                    : 0) +
+         block_bytes(p);
 }
 
 static int64_t group_begin(const pkpo_desc* d, const pkpo__plan* p, int64_t g) {
@@ -62,9 +110,29 @@ static int64_t group_count(const pkpo_desc* d, const pkpo__plan* p, int64_t g) {
   return d->offsets ? d->offsets[g + 1] - d->offsets[g] : p->uniform_n;
 }
 
+/* Rewards per worker thread when the handle leaves the count to the library (num_threads = 0).
+ * Measured 2026-11-25 on this 2-core AMD EPYC (float32, k = 4, sloo_minus_one, wall-clock median
+ * of 201 calls, 1 vs 2 threads): with the second core free, 2 threads first win at 32768 rewards
+ * (1.36x at n = 16, 1.52x at n = 256; below that a call is one PKPO__CHUNK_ELEMS chunk anyway);
+ * with the machine loaded by other processes (load average ~7), 2 threads were 5x to 100x slower
+ * than 1 from 32768 to 262144 rewards (the fork waits for a busy core), which is what a trainer
+ * process busy with torch sees. One thread per 64k rewards keeps trainer-sized batches on the
+ * calling thread and gives each extra thread >= 0.2 ms of work. */
+#define PKPO__REWARDS_PER_THREAD 65536
+
 static int threads_for(const pkpo_handle h, const pkpo__plan* p) {
+  const int64_t num_groups = p->num_groups, num_samples = p->num_samples;
   int64_t t = h->num_threads;
-  if (t > p->num_groups) t = p->num_groups;
+  if (t == 0) {
+#ifdef _OPENMP
+    t = omp_get_max_threads(); /* OMP_NUM_THREADS, omp_set_num_threads */
+#else
+    t = 1;
+#endif
+    const int64_t by_size = num_samples / PKPO__REWARDS_PER_THREAD;
+    if (t > by_size) t = by_size;
+  }
+  if (t > num_groups) t = num_groups;
   return t < 1 ? 1 : (int)t;
 }
 
@@ -185,8 +253,8 @@ static pkpo_status total_bytes(pkpo_handle h, const pkpo_desc* d, const pkpo__pl
   const size_t elem = PKPO__SCRATCH_DOUBLES_PER_ELEM * sizeof(double);
   size_t per = 0, all = 0;
   if (__builtin_mul_overflow((size_t)p->max_group_size, elem, &per) ||
-      per > SIZE_MAX - PKPO__ALIGN ||
-      __builtin_mul_overflow((size_t)threads_for(h, p), align_up(per), &all) ||
+      per > SIZE_MAX - PKPO__ALIGN - block_bytes(p) ||
+      __builtin_mul_overflow((size_t)threads_for(h, p), per_thread_bytes(p), &all) ||
       all > SIZE_MAX - bitmap_bytes(d, p)) {
     return pkpo__error(h, PKPO_ERROR_SIZE_OVERFLOW,
                        "the scratch for groups of %lld samples does not fit in size_t",
@@ -254,7 +322,7 @@ pkpo_status pkpo__cpu_workspace_size(pkpo_handle h, const pkpo_desc* d, const pk
 }
 
 static scratch thread_scratch(const pkpo_handle h, const pkpo__plan* p, int thread) {
-  const size_t per = per_thread_bytes(p->max_group_size);
+  const size_t per = per_thread_bytes(p);
   scratch s;
   memset(&s, 0, sizeof s);
   if (per == 0) return s; /* every group is empty: no scratch, and h->ws may be NULL */
@@ -268,6 +336,18 @@ static scratch thread_scratch(const pkpo_handle h, const pkpo__plan* p, int thre
   s.work = s.a + n;
   s.table_m = 0;
   s.table_k = 0;
+  const size_t bn = (size_t)block_n(p), L = PKPO__LANES;
+  char* b = base + per - block_bytes(p);
+  s.bkey = bn ? (double*)b : NULL;
+  s.ba = bn ? (double*)(b + align_up(bn * L * sizeof(double))) : NULL;
+  s.bv = bn ? (double*)(b + 2 * align_up(bn * L * sizeof(double))) : NULL;
+  s.bmu = bn ? (double*)((char*)s.bv + align_up(bn * L * sizeof(double))) : NULL;
+  s.bwork = bn ? (double*)((char*)s.bmu + align_up(bn * sizeof(double))) : NULL;
+  s.bnet = bn ? (int32_t*)((char*)s.bwork + align_up(bn * sizeof(double))) : NULL;
+  s.bnet_n = 0;
+  s.bnet_count = 0;
+  s.btable_m = 0;
+  s.btable_k = 0;
   return s;
 }
 
@@ -277,8 +357,7 @@ static pkpo_status validate(pkpo_handle h, const pkpo_desc* d, const pkpo__plan*
                             const void* rewards, int check_k_array, pkpo_k_policy k_policy,
                             int64_t max_k) {
   if (d->index && p->num_samples > 0) { /* no samples: nothing to check, and no bitmap exists */
-    unsigned char* seen = (unsigned char*)h->ws + (size_t)threads_for(h, p) *
-                                                      per_thread_bytes(p->max_group_size);
+    unsigned char* seen = (unsigned char*)h->ws + (size_t)threads_for(h, p) * per_thread_bytes(p);
     memset(seen, 0, ((size_t)p->num_samples + 7) / 8);
     for (int64_t j = 0; j < p->num_samples; ++j) {
       const int64_t i = d->index[j];
@@ -351,7 +430,7 @@ static gathered gather_sort(const pkpo_desc* d, const pkpo__plan* p, const void*
     const int64_t i = d->index ? d->index[begin + j] : begin + j;
     const double x = load(rewards, p->elem_bytes, i);
     if (isfinite(x)) {
-      s->items[r.m].v = x + 0.0; /* -0.0 -> +0.0: tied zeros get identical outputs (as on CUDA) */
+      s->items[r.m].v = x == 0.0 ? 0.0 : x; /* -0.0 becomes +0.0: ties have identical bits */
       s->items[r.m].pos = i;
       ++r.m;
     } else {
@@ -435,12 +514,108 @@ static void curve_group(const pkpo_desc* d, const pkpo__plan* p, const void* rew
   if (flags) flags[g] = f;
 }
 
-/* ---- batch drivers ---------------------------------------------------------------------------- */
+/* ---- blocks: many small groups at once ---------------------------------------------------------
+ *
+ * PKPO__LANES groups of the same size n and the same (clamped) k are computed together. Their
+ * rewards are laid out rank-major, key[j*L + l] = sample j of group l, so that one operation on the
+ * row j acts on every group of the block, and this is what the compiler vectorises (SSE2 and up).
+ *
+ * Each key is the reward widened to double with the sample's position j in the 29 low mantissa
+ * bits that widening leaves zero. Keys are then all distinct, their order is the rewards' order
+ * (positions only break ties), and a compare-exchange is a min and a max: no position array to
+ * carry along. Batcher's odd-even merge sort network sorts the rows; the positions are read back
+ * from the sorted keys, the values recovered by clearing those bits.
+ *
+ * Groups holding a non-finite reward leave the block and take the one-group road. Results do not
+ * depend on which groups share a block. */
 
-static int64_t chunk_groups(const pkpo__plan* p) {
-  const int64_t per = p->max_group_size > 0 ? PKPO__CHUNK_ELEMS / p->max_group_size : 1;
-  return per < 1 ? 1 : per;
+/* Batcher's odd-even merge sort network for n rows (any n >= 1), as pairs of row offsets into
+ * net[]: the network for the next power of two with the comparators that reach beyond row n-1
+ * left out, which is exact because those comparators would only meet +infinity padding. Returns
+ * the number of comparators (at most PKPO__NETWORK_MAX for n <= PKPO__BLOCK_MAX_N). */
+static int64_t build_network(int64_t n, int32_t* net) {
+  int64_t count = 0;
+  for (int64_t p = 1; p < n; p += p) {
+    for (int64_t k = p; k > 0; k /= 2) {
+      for (int64_t j = k % p; j + k < n; j += 2 * k) {
+        for (int64_t i = 0; i < k && i + j + k < n; ++i) {
+          if ((i + j) / (2 * p) == (i + j + k) / (2 * p)) {
+            net[2 * count] = (int32_t)((i + j) * PKPO__LANES);
+            net[2 * count + 1] = (int32_t)((i + j + k) * PKPO__LANES);
+            ++count;
+          }
+        }
+      }
+    }
+  }
+  return count;
 }
+
+/* The comparators of a block: rows a and b, a gets the smaller key of each group, b the larger.
+ * Keys are distinct, so this is a min and a max; were two equal (only zeros under
+ * denormals-are-zero can be), a keeps x and b gets y, so nothing is lost. Instruction selection:
+ * measured 2026-11-25 on this machine (AMD EPYC, 2 cores, n = 16..256, float32, k = 4), GCC 12
+ * leaves the plain C selects as branches unless the lane loop is in a function of its own with
+ * -fno-trapping-math, and its AVX2 clone of that function spills through the stack (6x slower than
+ * SSE2), so on x86-64 the min/max are written as SSE2 (baseline) and AVX (dispatched at run time)
+ * intrinsics; other targets use the plain C form. */
+#if !PKPO__X86_SIMD
+static void sort_block_c(double* key, const int32_t* net, int64_t count) {
+  for (int64_t c = 0; c < count; ++c) {
+    double* a = key + net[2 * c];
+    double* b = key + net[2 * c + 1];
+    for (int l = 0; l < PKPO__LANES; ++l) {
+      const double x = a[l], y = b[l];
+      a[l] = y < x ? y : x;
+      b[l] = y < x ? x : y;
+    }
+  }
+}
+#else
+static void sort_block_sse2(double* key, const int32_t* net, int64_t count) {
+  for (int64_t c = 0; c < count; ++c) {
+    double* a = key + net[2 * c];
+    double* b = key + net[2 * c + 1];
+    for (int l = 0; l < PKPO__LANES; l += 2) {
+      const __m128d x = _mm_loadu_pd(a + l), y = _mm_loadu_pd(b + l);
+      _mm_storeu_pd(a + l, _mm_min_pd(y, x)); /* y < x ? y : x */
+      _mm_storeu_pd(b + l, _mm_max_pd(x, y)); /* x > y ? x : y */
+    }
+  }
+}
+
+__attribute__((target("avx"))) static void sort_block_avx(double* key, const int32_t* net,
+                                                          int64_t count) {
+  for (int64_t c = 0; c < count; ++c) {
+    double* a = key + net[2 * c];
+    double* b = key + net[2 * c + 1];
+    for (int l = 0; l < PKPO__LANES; l += 4) {
+      const __m256d x = _mm256_loadu_pd(a + l), y = _mm256_loadu_pd(b + l);
+      _mm256_storeu_pd(a + l, _mm256_min_pd(y, x));
+      _mm256_storeu_pd(b + l, _mm256_max_pd(x, y));
+    }
+  }
+}
+#endif
+
+static void sort_block(double* key, const int32_t* net, int64_t count, int allow_dispatch) {
+#if PKPO__X86_SIMD
+  if (allow_dispatch && __builtin_cpu_supports("avx")) {
+    sort_block_avx(key, net, count);
+  } else {
+    sort_block_sse2(key, net, count);
+  }
+#else
+  (void)allow_dispatch;
+  sort_block_c(key, net, count);
+#endif
+}
+
+typedef struct block {
+  int64_t n, k;              /* group size; clamped k (0 for a rho curve) */
+  int count;                 /* groups in g[] */
+  int64_t g[PKPO__LANES];
+} block;
 
 /* What a batch call computes: transformed rewards (ks == NULL) or a pass@k curve. */
 typedef struct job {
@@ -451,6 +626,172 @@ typedef struct job {
   const int64_t* ks;
   int64_t num_ks;
 } job;
+
+static void one_group(const pkpo_desc* d, const pkpo__plan* p, const job* jb, int64_t g,
+                      scratch* s) {
+  if (jb->ks) {
+    curve_group(d, p, jb->rewards, jb->ks, jb->num_ks, jb->rho, jb->flags, g, s);
+  } else {
+    transform_group(d, p, jb->rewards, jb->out, jb->rho, jb->flags, g, s);
+  }
+}
+
+static void ensure_block_table(scratch* s, int64_t m, int64_t k) {
+  if (s->btable_m == m && s->btable_k == k) return;
+  pkpo__weights(m, k, s->bmu);
+  s->btable_m = m;
+  s->btable_k = k;
+}
+
+/* The key of sample j of a group: its reward widened to double, -0.0 made +0.0 (as on the
+ * one-group road), with j in the low bits that the widening leaves zero. */
+static inline uint64_t pack_key(float x, int64_t j) {
+  const double y = x == 0.0f ? 0.0 : (double)x;
+  uint64_t bits;
+  memcpy(&bits, &y, sizeof bits);
+  return bits | (uint64_t)j;
+}
+
+/* Computes the groups of b (every one of its rewards finite; the others are sent to one_group)
+ * and empties it. Lanes beyond b->count repeat group 0 and are not written. */
+static void flush_block(const pkpo_desc* d, const pkpo__plan* p, const job* jb, int use_blocks,
+                        block* b, scratch* s) {
+  enum { L = PKPO__LANES };
+  const int64_t n = b->n;
+  const int64_t* index = d->index;
+  const float* rewards = (const float*)jb->rewards;
+  uint64_t* key = (uint64_t*)(void*)s->bkey; /* the keys' bits */
+  int finite[L];
+  for (int l = 0; l < L; ++l) {
+    const int64_t begin = group_begin(d, p, b->g[l < b->count ? l : 0]);
+    int ok = 1;
+    for (int64_t j = 0; j < n; ++j) {
+      const float x = index ? rewards[index[begin + j]] : rewards[begin + j];
+      ok &= isfinite(x) != 0;
+      key[j * L + l] = pack_key(x, j);
+    }
+    finite[l] = ok;
+    if (!ok) { /* keys must stay ordered (no NaN); this lane is not written */
+      for (int64_t j = 0; j < n; ++j) key[j * L + l] = (uint64_t)j;
+    }
+  }
+  if (s->bnet_n != n) {
+    s->bnet_count = build_network(n, s->bnet);
+    s->bnet_n = n;
+  }
+  sort_block(s->bkey, s->bnet, s->bnet_count, use_blocks == PKPO__BLOCKS_DISPATCH);
+  uint64_t* vbits = (uint64_t*)(void*)s->bv;
+  for (int64_t r = 0; r < n * L; ++r) vbits[r] = key[r] & ~PKPO__POS_MASK;
+  const double* v = s->bv;
+
+  if (jb->ks) {
+    uint32_t clamped = 0;
+    for (int64_t j = 0; j < jb->num_ks; ++j) {
+      const int64_t k = jb->ks[j] < n ? jb->ks[j] : n;
+      if (jb->ks[j] > n) clamped = PKPO_FLAG_K_CLAMPED;
+      double rho[L];
+      ensure_block_table(s, n, k);
+      pkpo__rho_block(n, v, s->bmu, rho);
+      for (int l = 0; l < b->count; ++l) {
+        if (finite[l]) store(jb->rho, 4, b->g[l] * jb->num_ks + j, rho[l]);
+      }
+    }
+    for (int l = 0; l < b->count; ++l) {
+      if (finite[l] && jb->flags) jb->flags[b->g[l]] = clamped;
+    }
+  } else {
+    const int write_out = d->estimator != PKPO_RHO;
+    double rho[L];
+    uint32_t f = 0;
+    ensure_block_table(s, n, b->k);
+    if (jb->rho) pkpo__rho_block(n, v, s->bmu, rho);
+    if (write_out) f = pkpo__transform_block(d->estimator, n, b->k, v, s->bmu, s->ba, s->bwork);
+    float* out = (float*)jb->out;
+    const double* a = s->ba;
+    for (int l = 0; l < b->count; ++l) {
+      if (!finite[l]) continue;
+      const int64_t g = b->g[l], begin = group_begin(d, p, g);
+      if (write_out) {
+        for (int64_t t = 0; t < n; ++t) {
+          const int64_t j = begin + (int64_t)(key[t * L + l] & PKPO__POS_MASK);
+          out[index ? index[j] : j] = (float)a[t * L + l];
+        }
+      }
+      if (jb->rho) store(jb->rho, 4, g, rho[l]);
+      if (jb->flags) {
+        const int64_t k = d->k_per_group ? d->k_per_group[g] : d->k;
+        jb->flags[g] = f | (k > n ? PKPO_FLAG_K_CLAMPED : 0);
+      }
+    }
+  }
+  for (int l = 0; l < b->count; ++l) {
+    if (!finite[l]) one_group(d, p, jb, b->g[l], s);
+  }
+  b->count = 0;
+}
+
+/* Groups [g0, g1): the small ones into blocks by (n, k), the others one by one. */
+static void run_range(const pkpo_desc* d, const pkpo__plan* p, const job* jb, int use_blocks,
+                      int64_t g0, int64_t g1, scratch* s) {
+  block open[PKPO__OPEN_BLOCKS];
+  int num_open = 0;
+  if (use_blocks && !d->offsets && !d->k_per_group && !jb->ks && p->uniform_n >= 2 &&
+      p->uniform_n <= PKPO__BLOCK_MAX_N) { /* one size and one k: consecutive groups fill blocks */
+    block b;
+    b.n = p->uniform_n;
+    b.k = d->k < b.n ? d->k : b.n;
+    for (int64_t g = g0; g < g1; g += PKPO__LANES) {
+      b.count = (int)(g1 - g < PKPO__LANES ? g1 - g : PKPO__LANES);
+      for (int l = 0; l < b.count; ++l) b.g[l] = g + l;
+      flush_block(d, p, jb, use_blocks, &b, s);
+    }
+    return;
+  }
+  for (int64_t g = g0; g < g1; ++g) {
+    const int64_t n = group_count(d, p, g);
+    if (!use_blocks || n < 2 || n > PKPO__BLOCK_MAX_N) {
+      one_group(d, p, jb, g, s);
+      continue;
+    }
+    int64_t k = 0;
+    if (!jb->ks) {
+      k = d->k_per_group ? d->k_per_group[g] : d->k;
+      if (k > n) k = n;
+    }
+    block* b = NULL;
+    for (int i = 0; i < num_open && !b; ++i) {
+      if (open[i].n == n && open[i].k == k) b = &open[i];
+    }
+    for (int i = 0; i < num_open && !b; ++i) {
+      if (open[i].count == 0) b = &open[i];
+    }
+    if (!b && num_open < PKPO__OPEN_BLOCKS) {
+      b = &open[num_open++];
+      b->count = 0;
+    }
+    if (!b) {
+      b = &open[0];
+      for (int i = 1; i < num_open; ++i) b = open[i].count > b->count ? &open[i] : b;
+      flush_block(d, p, jb, use_blocks, b, s);
+    }
+    if (b->count == 0) {
+      b->n = n;
+      b->k = k;
+    }
+    b->g[b->count++] = g;
+    if (b->count == PKPO__LANES) flush_block(d, p, jb, use_blocks, b, s);
+  }
+  for (int i = 0; i < num_open; ++i) {
+    if (open[i].count > 0) flush_block(d, p, jb, use_blocks, &open[i], s);
+  }
+}
+
+/* ---- batch drivers ---------------------------------------------------------------------------- */
+
+static int64_t chunk_groups(const pkpo__plan* p) {
+  const int64_t per = p->max_group_size > 0 ? PKPO__CHUNK_ELEMS / p->max_group_size : 1;
+  return per < 1 ? 1 : per;
+}
 
 static pkpo_status run(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, const job* jb) {
   pkpo__plan p = *plan;
@@ -467,27 +808,32 @@ static pkpo_status run(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan
   st = validate(h, d, &p, jb->rewards, jb->ks == NULL, d->k_policy, max_k);
   if (st != PKPO_SUCCESS) return st;
 
-  const int64_t num_groups = p.num_groups;
+  const int use_blocks = block_n(&p) > 0 ? h->cpu_blocks : PKPO__BLOCKS_OFF;
+  const int64_t chunk = chunk_groups(&p);
+  const int64_t num_chunks = (p.num_groups + chunk - 1) / chunk;
 #ifdef _OPENMP
   const int threads = threads_for(h, &p);
-  const int64_t chunk = chunk_groups(&p);
 #pragma omp parallel num_threads(threads) if (threads > 1)
 #endif
   {
 #ifdef _OPENMP
     scratch s = thread_scratch(h, &p, omp_get_thread_num());
-#pragma omp for schedule(dynamic, chunk)
+#pragma omp for schedule(dynamic, 1)
 #else
     scratch s = thread_scratch(h, &p, 0);
 #endif
-    for (int64_t g = 0; g < num_groups; ++g) {
-      if (jb->ks) {
-        curve_group(d, &p, jb->rewards, jb->ks, jb->num_ks, jb->rho, jb->flags, g, &s);
-      } else {
-        transform_group(d, &p, jb->rewards, jb->out, jb->rho, jb->flags, g, &s);
-      }
+    for (int64_t c = 0; c < num_chunks; ++c) {
+      const int64_t g1 = (c + 1) * chunk < p.num_groups ? (c + 1) * chunk : p.num_groups;
+      run_range(d, &p, jb, use_blocks, c * chunk, g1, &s);
     }
   }
+  return PKPO_SUCCESS;
+}
+
+pkpo_status pkpo__cpu_set_blocks(pkpo_handle h, int mode) {
+  if (!h) return PKPO_ERROR_NULL_POINTER;
+  if (mode < PKPO__BLOCKS_OFF || mode > PKPO__BLOCKS_DISPATCH) return PKPO_ERROR_INVALID_ARGUMENT;
+  h->cpu_blocks = mode;
   return PKPO_SUCCESS;
 }
 

@@ -8,6 +8,11 @@
  * Every output is built from the differences d_t with non-negative weights (the stable forms of
  * SPEC.md section 4), in float64. Each scan adds w * d_t, so a tie (d_t = 0) adds exactly zero and
  * tied samples receive bitwise-identical outputs.
+ *
+ * Blocks: the _block calls compute PKPO__LANES groups of the same (m, k) at once, rank-major
+ * (v[t*PKPO__LANES + l] is rank t+1 of group l), with exactly the operations of the one-group
+ * calls for each group (engine.c writes each estimator once for both), so the outputs are
+ * bitwise identical to the one-group calls'.
  */
 #ifndef PKPO_ENGINE_H
 #define PKPO_ENGINE_H
@@ -23,6 +28,9 @@ extern "C" {
 /* Weights below this are dropped (SPEC.md section 4: they contribute nothing). */
 #define PKPO__WEIGHT_FLOOR 1e-300
 
+/* Groups per block: 8 doubles are one AVX-512 register, two AVX2 or four SSE2 registers. */
+#define PKPO__LANES 8
+
 /* mu_t = C(t-1, k-1) / C(m, k) for t = 1..m (1 <= k <= m), built top-down from mu_m = k/m with
  * mu_{t-1} = mu_t (t-k)/(t-1), so no binomial coefficient is ever formed (no overflow, no underflow
  * until the values themselves are negligible). */
@@ -37,6 +45,16 @@ double pkpo__rho_sorted(int64_t m, const double* v, const double* mu);
  * Returns the PKPO_FLAG_* bits these rules raise (SINGLETON, FALLBACK). */
 uint32_t pkpo__transform_sorted(pkpo_estimator estimator, int64_t m, int64_t k, const double* v,
                                 const double* mu, double* a, double* work);
+
+/* rho of PKPO__LANES groups of m >= 1 sorted rewards each (block layout above), into rho[l]. */
+void pkpo__rho_block(int64_t m, const double* restrict v, const double* restrict mu,
+                     double* restrict rho);
+
+/* pkpo__transform_sorted for PKPO__LANES groups of the same (m, k) (block layout above): a holds
+ * m * PKPO__LANES doubles, work m doubles. The returned flags hold for every group of the block. */
+uint32_t pkpo__transform_block(pkpo_estimator estimator, int64_t m, int64_t k,
+                               const double* restrict v, const double* restrict mu,
+                               double* restrict a, double* restrict work);
 
 #ifdef __cplusplus
 }

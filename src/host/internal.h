@@ -22,7 +22,8 @@ extern "C" {
 
 struct pkpo_handle_s {
   pkpo_backend backend;
-  int num_threads; /* CPU: resolved worker count (>= 1) */
+  int num_threads; /* CPU: worker count as given (>= 1), or 0 = chosen per call */
+  int cpu_blocks;  /* CPU: PKPO__BLOCKS_* (default PKPO__BLOCKS_DISPATCH) */
   int cuda_device; /* CUDA: resolved device ordinal */
   char last_error[PKPO__ERROR_CAPACITY];
 
@@ -66,6 +67,12 @@ pkpo_status pkpo__cpu_rho_curve(pkpo_handle h, const pkpo_desc* d, const pkpo__p
 pkpo_status pkpo__cpu_group_by_id(pkpo_handle h, const int64_t* ids, int64_t num_samples,
                                   int64_t* offsets, int64_t* index, int64_t* num_groups,
                                   int64_t* max_group_size);
+/* Test hook, not in pkpo.h: which road cpu.c takes for small float32 groups, so that the tests can
+ * compare the roads bitwise. OFF: every group one by one; BASELINE: blocks, with the baseline
+ * instruction set only (SSE2 on x86-64); DISPATCH (the default): blocks, with AVX where the CPU
+ * has it. */
+enum { PKPO__BLOCKS_OFF = 0, PKPO__BLOCKS_BASELINE = 1, PKPO__BLOCKS_DISPATCH = 2 };
+pkpo_status pkpo__cpu_set_blocks(pkpo_handle h, int mode);
 /* Makes sure the handle's host workspace holds `bytes`: grows an owned one, fails for a caller's. */
 pkpo_status pkpo__cpu_ensure_workspace(pkpo_handle h, size_t bytes);
 
