@@ -255,5 +255,24 @@ def handle(backend: int = BACKEND_CPU, device: int = -1) -> Handle:
     key = (backend, device)
     h = cache.get(key)
     if h is None:
-        h = cache[key] = Handle(backend, device)
+        h = cache[key] = Handle(backend, device, cpu_threads() if backend == BACKEND_CPU else 0)
     return h
+
+
+def cpu_threads() -> int:
+    """Worker threads of the package's CPU handles: $PKPO_NUM_THREADS, default 1 (0 = the C
+    library's choice: OMP_NUM_THREADS, at most one thread per 64k rewards).
+
+    One thread by default because the package runs inside processes busy with torch: measured
+    2026-11-25 on the 2-core dev VM (bench/python_in_trainer.py), a [16384, 8] float32 call timed
+    right after torch matmuls took 0.9 ms on one thread and 7-10 ms on two, whose second thread
+    waits for a core that torch's OpenMP threads still spin on; one thread does 131k rewards in
+    0.55 ms, so a trainer's batch gains little from more."""
+    try:
+        n = int(os.environ.get("PKPO_NUM_THREADS", "1"))
+    except ValueError:
+        raise ValueError("PKPO_NUM_THREADS must be an integer >= 0, got %r"
+                         % os.environ["PKPO_NUM_THREADS"]) from None
+    if n < 0:
+        raise ValueError("PKPO_NUM_THREADS must be >= 0, got %d" % n)
+    return n
