@@ -278,3 +278,20 @@ def test_threads_share_nothing():
     [t.start() for t in ts]
     [t.join() for t in ts]
     assert not errors
+
+
+def test_pkpo_num_threads_env():
+    import subprocess
+    import sys
+    code = ("import numpy as np, pkpo; g = np.random.default_rng(0).random((70000, 2)); "
+            "print(pkpo.transform(g, k=2).tobytes().hex()[:64])")
+    outs = []
+    for env in ("1", "2", "0"):
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={**__import__("os").environ, "PKPO_NUM_THREADS": env})
+        assert p.returncode == 0, p.stderr
+        outs.append(p.stdout)
+    assert outs[0] == outs[1] == outs[2]  # bitwise identical for any thread count
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**__import__("os").environ, "PKPO_NUM_THREADS": "x"})
+    assert p.returncode != 0 and "PKPO_NUM_THREADS must be an integer" in p.stderr
