@@ -14,6 +14,7 @@
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/iterator/transform_iterator.h>
 
+#include "kernel_launch.cuh"
 #include "launch.h"
 #include "transform_kernels.cuh"
 
@@ -22,9 +23,6 @@
     const cudaError_t pkpo_e_ = (expr);  \
     if (pkpo_e_ != cudaSuccess) return pkpo_e_; \
   } while (0)
-
-/* After a <<<>>> launch. */
-#define PKPO_CUDA_TRY_LAUNCH() PKPO_CUDA_TRY(cudaGetLastError())
 
 namespace pkpo_cuda {
 
@@ -103,15 +101,9 @@ T* at(void* ws, size_t off) {
 template <typename Key>
 cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, cudaStream_t stream) {
   const unsigned grid = grid_for(p.num_groups);
-  if (max_n <= 32) {
-    block_kernel<32, 1, Key><<<grid, 32, 0, stream>>>(p, kc);
-  } else if (max_n <= 512) {
-    block_kernel<128, 4, Key><<<grid, 128, 0, stream>>>(p, kc);
-  } else {
-    block_kernel<256, 8, Key><<<grid, 256, 0, stream>>>(p, kc);
-  }
-  PKPO_CUDA_TRY_LAUNCH();
-  return cudaSuccess;
+  if (max_n <= 32) return launch_kernel(block_kernel<32, 1, Key>, grid, 32, stream)(p, kc);
+  if (max_n <= 512) return launch_kernel(block_kernel<128, 4, Key>, grid, 128, stream)(p, kc);
+  return launch_kernel(block_kernel<256, 8, Key>, grid, 256, stream)(p, kc);
 }
 
 /* ---- large path ---------------------------------------------------------------------------------- */
@@ -130,9 +122,8 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   int64_t* tile_base = at<int64_t>(ws, L.tile_base);
   int64_t* seg_begin = at<int64_t>(ws, L.seg_begin);
   int64_t* seg_end = at<int64_t>(ws, L.seg_end);
-  large_plan_kernel<<<grid_for((G + 1 + kHelperBlock - 1) / kHelperBlock), kHelperBlock, 0, stream>>>(
-      p, ntiles, seg_begin, seg_end);
-  PKPO_CUDA_TRY_LAUNCH();
+  PKPO_CUDA_TRY(launch_kernel(large_plan_kernel, grid_for((G + 1 + kHelperBlock - 1) / kHelperBlock),
+                              kHelperBlock, stream)(p, ntiles, seg_begin, seg_end));
   size_t scan_bytes = L.scan_tmp_bytes;
   PKPO_CUDA_TRY(cub::DeviceScan::ExclusiveSum(at<void>(ws, L.scan_tmp), scan_bytes, ntiles, tile_base,
                                               G + 1, stream));
@@ -140,8 +131,8 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
                                 (size_t)L.tiles_bound * kCurveSlots * sizeof(TileAgg), stream));
   Key* keys_a = at<Key>(ws, L.keys_a);
   Key* keys_b = at<Key>(ws, L.keys_b);
-  large_keys_kernel<Key><<<grid_for(L.tiles_bound), kLargeBlock, 0, stream>>>(p, tile_base, keys_a);
-  PKPO_CUDA_TRY_LAUNCH();
+  PKPO_CUDA_TRY(launch_kernel(large_keys_kernel<Key>, grid_for(L.tiles_bound), kLargeBlock, stream)(
+      p, tile_base, keys_a));
   int selector = 0;
   if (L.whole_sort) {
     /* One group covering [0, N): CUB's onesweep radix sort uses the whole GPU, where the segmented
@@ -184,12 +175,10 @@ cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const
   const dim3 tiles(grid_for(L.tiles_bound), slots);
   const dim3 groups(grid_for(p.num_groups), slots);
   for (int stage = STAGE_PROD; stage <= STAGE_TERMS; ++stage) {
-    large_tile_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, out_sorted,
-                                                              stage, ks, L.tiles_bound);
-    PKPO_CUDA_TRY_LAUNCH();
-    large_carry_kernel<Key><<<groups, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, stage, ks,
-                                                                k_flags, L.tiles_bound);
-    PKPO_CUDA_TRY_LAUNCH();
+    PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
+        p, tile_base, sorted, agg, out_sorted, stage, ks, L.tiles_bound));
+    PKPO_CUDA_TRY(launch_kernel(large_carry_kernel<Key>, groups, kLargeBlock, stream)(
+        p, tile_base, sorted, agg, stage, ks, k_flags, L.tiles_bound));
   }
   return cudaSuccess;
 }
@@ -211,12 +200,10 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   const Key* sorted = static_cast<const Key*>(b.sorted);
   V* out_sorted = static_cast<V*>(b.other);
   const unsigned tiles = grid_for(L.tiles_bound);
-  large_tile_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, out_sorted,
-                                                            STAGE_OUT, own_k, L.tiles_bound);
-  PKPO_CUDA_TRY_LAUNCH();
-  large_scatter_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, out_sorted,
-                                                               L.tiles_bound);
-  PKPO_CUDA_TRY_LAUNCH();
+  PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
+      p, tile_base, sorted, agg, out_sorted, STAGE_OUT, own_k, L.tiles_bound));
+  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(
+      p, tile_base, sorted, out_sorted, L.tiles_bound));
   return cudaSuccess;
 }
 
@@ -325,8 +312,7 @@ cudaError_t launch_max_group(Params p, void* ws, cudaStream_t stream) {
   p.status = static_cast<DevStatus*>(ws);
   PKPO_CUDA_TRY(reset_status(ws, stream));
   const int64_t blocks = std::min<int64_t>((p.num_groups + kHelperBlock - 1) / kHelperBlock, 4096);
-  max_group_kernel<<<grid_for(blocks), kHelperBlock, 0, stream>>>(p);
-  PKPO_CUDA_TRY_LAUNCH();
+  PKPO_CUDA_TRY(launch_kernel(max_group_kernel, grid_for(blocks), kHelperBlock, stream)(p));
   return cudaSuccess;
 }
 

@@ -1,0 +1,197 @@
+// test_cuda_emu.cpp -- the emulated device's own semantics (tests/cuda/emu): barriers, warp
+// collectives, misuse reported as launch failures, the CUB stand-ins' poisoning, capture rules.
+// Built only into test_cuda_emu (ctest label cuda-emu), next to test_cuda.cpp.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <cub/block/block_radix_sort.cuh>
+
+#include "pkpo.h"
+
+namespace {
+
+// A failed launch is sticky (as on a device): misuse tests clear it afterwards with
+// cudaDeviceReset, which on the emulator keeps allocations valid.
+void expect_launch_fails(cudaError_t launch) {
+  EXPECT_EQ(launch == cudaSuccess ? cudaDeviceSynchronize() : launch, cudaErrorLaunchFailure);
+  EXPECT_EQ(cudaDeviceReset(), cudaSuccess);
+}
+
+__global__ void scan_kernel(int* out) {
+  __shared__ int buf[64];
+  const int t = threadIdx.x;
+  buf[t] = t + 1;
+  __syncthreads();
+  int s = 0;
+  for (int i = 0; i <= t; ++i) s += buf[i];
+  out[blockIdx.x * 64 + t] = s;
+}
+
+TEST(Emu, SharedMemoryIsPerBlockAndBarriersOrderIt) {
+  int* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 3 * 64 * sizeof(int)), cudaSuccess);
+  ASSERT_EQ(pkpo_emu::launch(scan_kernel, dim3(3), dim3(64), 0, nullptr, "test", d), cudaSuccess);
+  std::vector<int> h(3 * 64);
+  ASSERT_EQ(cudaMemcpy(h.data(), d, h.size() * sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
+  for (int b = 0; b < 3; ++b) {
+    for (int t = 0; t < 64; ++t) EXPECT_EQ(h[(size_t)(b * 64 + t)], (t + 1) * (t + 2) / 2);
+  }
+  cudaFree(d);
+}
+
+__global__ void warp_kernel(double* out, unsigned* ballots) {
+  const int lane = threadIdx.x & 31;
+  const double v = 10.0 * threadIdx.x;
+  out[threadIdx.x * 4 + 0] = __shfl_up_sync(0xFFFFFFFFu, v, 3);
+  out[threadIdx.x * 4 + 1] = __shfl_down_sync(0xFFFFFFFFu, v, 5);
+  out[threadIdx.x * 4 + 2] = __shfl_xor_sync(0xFFFFFFFFu, v, 1);
+  out[threadIdx.x * 4 + 3] = __shfl_sync(0xFFFFFFFFu, v, 7, 8);
+  const unsigned b = __ballot_sync(0xFFFFFFFFu, lane % 3 == 0);
+  if (lane == 0) ballots[threadIdx.x / 32] = b;
+  const int c = __syncthreads_count(lane < 4);
+  const int o = __syncthreads_or(threadIdx.x == 63);
+  const int a = __syncthreads_and(threadIdx.x < 64);
+  if (threadIdx.x == 0) ballots[2] = (unsigned)(c * 100 + o * 10 + a);
+}
+
+TEST(Emu, WarpCollectivesHaveCudaSemantics) {
+  double* d = nullptr;
+  unsigned* bal = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 64 * 4 * sizeof(double)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc((void**)&bal, 3 * sizeof(unsigned)), cudaSuccess);
+  ASSERT_EQ(pkpo_emu::launch(warp_kernel, dim3(1), dim3(64), 0, nullptr, "test", d, bal), cudaSuccess);
+  std::vector<double> h(64 * 4);
+  unsigned hb[3];
+  cudaMemcpy(h.data(), d, h.size() * 8, cudaMemcpyDeviceToHost);
+  cudaMemcpy(hb, bal, sizeof hb, cudaMemcpyDeviceToHost);
+  for (int t = 0; t < 64; ++t) {
+    const int lane = t % 32, w = t - lane;
+    EXPECT_EQ(h[(size_t)t * 4 + 0], 10.0 * (lane >= 3 ? t - 3 : t));
+    EXPECT_EQ(h[(size_t)t * 4 + 1], 10.0 * (lane + 5 < 32 ? t + 5 : t));
+    EXPECT_EQ(h[(size_t)t * 4 + 2], 10.0 * (w + (lane ^ 1)));
+    EXPECT_EQ(h[(size_t)t * 4 + 3], 10.0 * (w + (lane & ~7) + 7));
+  }
+  unsigned want = 0;
+  for (int l = 0; l < 32; l += 3) want |= 1u << l;
+  EXPECT_EQ(hb[0], want);
+  EXPECT_EQ(hb[1], want);
+  EXPECT_EQ(hb[2], 8u * 100 + 10 + 1);
+  cudaFree(d);
+  cudaFree(bal);
+}
+
+__global__ void early_exit_kernel(int* out) {
+  if (threadIdx.x == 5) return;  // never reaches the barrier
+  __syncthreads();
+  out[threadIdx.x] = 1;
+}
+__global__ void divergent_barrier_kernel(int* out) {
+  if (threadIdx.x < 16) {
+    __syncthreads();
+  } else {
+    __syncthreads();
+  }
+  out[threadIdx.x] = 1;
+}
+__global__ void partial_mask_kernel(int* out) {
+  // Lanes 0..15 shuffle with a full mask: lanes 16..31 never arrive.
+  if ((threadIdx.x & 31) < 16) out[threadIdx.x] = __shfl_sync(0xFFFFFFFFu, (int)threadIdx.x, 0);
+}
+__global__ void outside_mask_kernel(double* out) {
+  // Mask of the low half; lane 3 reads lane 20, which is not in the mask: undefined (poisoned).
+  if (threadIdx.x < 16) out[threadIdx.x] = __shfl_sync(0x0000FFFFu, 1.0, threadIdx.x == 3 ? 20 : 0);
+}
+
+// Misuse is a launch failure with a diagnostic on stderr, never a hang.
+TEST(Emu, ThreadThatNeverArrivesIsReported) {
+  int* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(int)), cudaSuccess);
+  expect_launch_fails(pkpo_emu::launch(early_exit_kernel, dim3(1), dim3(64), 0, nullptr, "test", d));
+}
+TEST(Emu, DivergentBarrierIsReported) {
+  int* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(int)), cudaSuccess);
+  expect_launch_fails(pkpo_emu::launch(divergent_barrier_kernel, dim3(1), dim3(32), 0, nullptr, "test", d));
+}
+TEST(Emu, LaneMissingFromShuffleIsReported) {
+  int* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(int)), cudaSuccess);
+  expect_launch_fails(pkpo_emu::launch(partial_mask_kernel, dim3(1), dim3(32), 0, nullptr, "test", d));
+}
+TEST(Emu, ReadingALaneOutsideTheMaskIsPoisoned) {
+  double* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 32 * sizeof(double)), cudaSuccess);
+  ASSERT_EQ(pkpo_emu::launch(outside_mask_kernel, dim3(1), dim3(32), 0, nullptr, "test", d), cudaSuccess);
+  std::vector<double> h(16);
+  cudaMemcpy(h.data(), d, 16 * 8, cudaMemcpyDeviceToHost);
+  EXPECT_TRUE(std::isnan(h[3]));
+  EXPECT_EQ(h[0], 1.0);
+}
+
+typedef cub::BlockRadixSort<uint32_t, 32, 2> Sort32;
+__global__ void sort_twice_kernel(uint32_t* out, int barrier_between) {
+  __shared__ typename Sort32::TempStorage ts;
+  uint32_t k[2] = {1000u - threadIdx.x, 7u * threadIdx.x};
+  Sort32(ts).Sort(k);
+  if (barrier_between) __syncthreads();
+  Sort32(ts).Sort(k);
+  out[threadIdx.x * 2] = k[0];
+  out[threadIdx.x * 2 + 1] = k[1];
+}
+__global__ void sort_then_alias_kernel(uint32_t* out) {
+  __shared__ union {
+    typename Sort32::TempStorage sort;
+    uint32_t other[64];
+  } u;
+  uint32_t k[2] = {1000u - threadIdx.x, 7u * threadIdx.x};
+  Sort32(u.sort).Sort(k);
+  __syncthreads();
+  u.other[threadIdx.x] = 5;  // repurposed after the barrier: fine
+  __syncthreads();
+  out[threadIdx.x] = u.other[threadIdx.x ^ 1] + k[0] * 0;
+}
+
+TEST(Emu, BlockRadixSortSortsAndNeedsABarrierBeforeReuse) {
+  uint32_t* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(uint32_t)), cudaSuccess);
+  ASSERT_EQ(pkpo_emu::launch(sort_twice_kernel, dim3(1), dim3(32), 0, nullptr, "test", d, 1), cudaSuccess);
+  std::vector<uint32_t> h(64);
+  cudaMemcpy(h.data(), d, 64 * 4, cudaMemcpyDeviceToHost);
+  EXPECT_TRUE(std::is_sorted(h.begin(), h.end()));
+  EXPECT_EQ(h[0], 0u);
+  EXPECT_EQ(h[63], 1000u);
+  ASSERT_EQ(pkpo_emu::launch(sort_then_alias_kernel, dim3(1), dim3(32), 0, nullptr, "test", d), cudaSuccess);
+  cudaMemcpy(h.data(), d, 32 * 4, cudaMemcpyDeviceToHost);
+  for (int t = 0; t < 32; ++t) EXPECT_EQ(h[(size_t)t], 5u);
+}
+TEST(Emu, BlockRadixSortReuseWithoutBarrierIsReported) {
+  uint32_t* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(uint32_t)), cudaSuccess);
+  expect_launch_fails(pkpo_emu::launch(sort_twice_kernel, dim3(1), dim3(32), 0, nullptr, "test", d, 0));
+}
+
+// Global-mode capture: calls that may synchronise or allocate are refused and invalidate it.
+TEST(Emu, UnsafeCallsInvalidateAGlobalCapture) {
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, 16), cudaErrorStreamCaptureUnsupported);
+  cudaGraph_t g = nullptr;
+  EXPECT_EQ(cudaStreamEndCapture(s, &g), cudaErrorStreamCaptureInvalidated);
+  (void)cudaGetLastError();
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  EXPECT_EQ(cudaMalloc(&p, 16), cudaSuccess);
+  EXPECT_EQ(cudaStreamEndCapture(s, &g), cudaSuccess);
+  cudaGraphDestroy(g);
+  cudaFree(p);
+  cudaStreamDestroy(s);
+}
+
+}  // namespace
