@@ -8,6 +8,7 @@
  * max_group_size = 0, and a workspace that must grow (cudaMalloc). None of these is allowed while
  * the stream is capturing; they return an error instead of breaking the capture.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,15 +211,14 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
   }
   WsLayout L;
   e = pkpo_cuda::plan_workspace(sh, &L);
-  if (e == cudaErrorInvalidValue) {
-    (void)cudaGetLastError();
+  if (e == cudaErrorNotSupported) {
     return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
                        "the CUDA backend supports groups of at most %lld samples and at most "
                        "2^31-1 groups when a group exceeds %d samples (largest group: %lld)",
                        (long long)pkpo_cuda::kMaxLargeGroup, pkpo_cuda::kLargeTile,
                        (long long)sh.max_n);
   }
-  PKPO_CHECK_CUDA(h, e, "planning the workspace");
+  PKPO_CHECK_CUDA(h, e, "planning the workspace (CUB temporary storage query)");
   pkpo_status st = ensure_workspace(h, L.total, capturing);
   if (st != PKPO_SUCCESS) return st;
   if (kind == CALL_TRANSFORM) {
@@ -234,6 +234,56 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
   return status_from_bits(h, ds);
 }
 
+/* The architectures this build has device code for: CMake's CUDA_ARCHITECTURES with commas,
+ * e.g. "80-real,90-real,90-virtual" (set by CMakeLists.txt). */
+#ifndef PKPO_CUDA_ARCHS
+#define PKPO_CUDA_ARCHS ""
+#endif
+
+/* Whether a device of compute capability major.minor can run this build's kernels: machine code
+ * for X.Y ("XY-real", or plain "XY") runs on X.y with y >= Y; PTX ("XY-virtual", or plain "XY") is
+ * JIT-compiled for any device of X.Y or newer. A list that names no number ("all", "native", empty)
+ * counts as runnable everywhere: the launch itself then reports a missing image. */
+bool arch_runs(int major, int minor) {
+  const char* p = PKPO_CUDA_ARCHS;
+  bool any_number = false;
+  const int cc = major * 10 + minor;
+  while (*p) {
+    int v = 0;
+    bool digits = false;
+    while (*p >= '0' && *p <= '9') {
+      v = v * 10 + (*p++ - '0');
+      digits = true;
+    }
+    const bool real = strncmp(p, "-real", 5) == 0;
+    const bool virt = strncmp(p, "-virtual", 8) == 0;
+    while (*p && *p != ',') ++p;
+    if (*p == ',') ++p;
+    if (!digits) continue;
+    any_number = true;
+    if (!virt && v / 10 == major && v % 10 <= minor) return true; /* machine code */
+    if (!real && v <= cc) return true;                             /* PTX */
+  }
+  return !any_number;
+}
+
+/* cudaSuccess if device `d` can run this build's kernels; else fills `why`. */
+bool device_runs(int d, char* why, size_t why_bytes) {
+  cudaDeviceProp prop;
+  const cudaError_t e = cudaGetDeviceProperties(&prop, d);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    snprintf(why, why_bytes, "cudaGetDeviceProperties(%d): %s", d, cudaGetErrorString(e));
+    return false;
+  }
+  if (arch_runs(prop.major, prop.minor)) return true;
+  snprintf(why, why_bytes,
+           "device %d (%s, compute capability %d.%d) cannot run this build's kernels, built for "
+           "CUDA architectures %s",
+           d, prop.name, prop.major, prop.minor, PKPO_CUDA_ARCHS);
+  return false;
+}
+
 }  // namespace
 
 extern "C" {
@@ -245,7 +295,11 @@ int pkpo__cuda_available(void) {
     (void)cudaGetLastError();
     return 0;
   }
-  return n > 0;
+  char why[512];
+  for (int d = 0; d < n; ++d) {
+    if (device_runs(d, why, sizeof why)) return 1;
+  }
+  return 0;
 }
 
 pkpo_status pkpo__cuda_create(pkpo_handle h, int device) {
@@ -263,6 +317,8 @@ pkpo_status pkpo__cuda_create(pkpo_handle h, int device) {
     return pkpo__error(h, PKPO_ERROR_NO_DEVICE, "cuda_device %d, but only %d devices are visible",
                        device, count);
   }
+  char why[512];
+  if (!device_runs(device, why, sizeof why)) return pkpo__error(h, PKPO_ERROR_NO_DEVICE, "%s", why);
   h->cuda_device = device;
   h->ws = NULL;
   h->ws_bytes = 0;
@@ -309,13 +365,12 @@ pkpo_status pkpo__cuda_workspace_size(pkpo_handle h, const pkpo_desc* d, const p
   }
   WsLayout L;
   const cudaError_t e = pkpo_cuda::plan_workspace(sh, &L);
-  if (e == cudaErrorInvalidValue) {
-    (void)cudaGetLastError();
+  if (e == cudaErrorNotSupported) {
     return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
                        "groups of %lld samples exceed the CUDA backend's limit of %lld",
                        (long long)sh.max_n, (long long)pkpo_cuda::kMaxLargeGroup);
   }
-  PKPO_CHECK_CUDA(h, e, "planning the workspace");
+  PKPO_CHECK_CUDA(h, e, "planning the workspace (CUB temporary storage query)");
   *bytes = L.total;
   return PKPO_SUCCESS;
 }

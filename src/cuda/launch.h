@@ -42,9 +42,10 @@ struct WsLayout {
 /* Largest group the large path supports (the segmented sort's int offsets, per window). */
 constexpr int64_t kMaxLargeGroup = (int64_t(1) << 30) - 1;
 
-/* Fills *L for `sh`. cudaErrorInvalidValue if the sizes are beyond what the kernels support
+/* Fills *L for `sh`. cudaErrorNotSupported if the sizes are beyond what the kernels support
  * (a group over kMaxLargeGroup on the large path, or more than INT_MAX groups there) or size_t
- * arithmetic would overflow. No device work, no synchronisation. */
+ * arithmetic would overflow; any other error comes from a CUB size query and is returned as is.
+ * No device work, no synchronisation. */
 cudaError_t plan_workspace(const Shape& sh, WsLayout* L);
 
 /* Queues the transform of `p` (pointers, layout, policies; status/gbad/large are filled here) on

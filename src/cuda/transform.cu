@@ -256,7 +256,7 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
     return cudaSuccess;
   }
   if (sh.max_n > kMaxLargeGroup || G > INT_MAX || N > (int64_t)(SIZE_MAX / 64)) {
-    return cudaErrorInvalidValue;
+    return cudaErrorNotSupported; /* our own limits; errors of CUB's size queries pass through */
   }
   const size_t n = (size_t)N, g = (size_t)G;
   L->keys_a = off;

@@ -586,7 +586,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
     } else if (!fin) {
       value = 0.0;
     } else if (r.action == ACT_SINGLE) {
-      value = single_output(p.estimator, (double)x);
+      value = single_output(p.estimator, KT::to_double(KT::to_key(x))); /* -0.0 -> +0.0, as the CPU */
     } else {
       const Key key = KT::to_key(x);
       /* The key is among the m sorted ones unless overlapping (invalid) offsets made two segments

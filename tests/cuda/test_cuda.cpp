@@ -499,6 +499,55 @@ TEST(Cuda, DeterministicAndInPlace) {
   }
 }
 
+// Signed zeros: every output and rho bit-identical to the CPU backend (-0.0 kept where the CPU keeps
+// it), on the block path and the large path, for every estimator and dtype.
+TEST(Cuda, SignedZerosBitwiseAsCpu) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  const double nz = -0.0;
+  std::vector<std::vector<double>> groups = {{nz}, {0.0}, {nz, nz}, {nz, 0.0}, {0.0, nz}, {nz, 1.0},
+                                             {-1.0, nz}, {nz, NAN}, {nz, nz, nz, 2.0}};
+  for (int64_t big : {int64_t(2100), int64_t(5000)}) {  // large path; one of them all -0.0
+    std::vector<double> g((size_t)big, nz);
+    if (big == 5000) g[17] = 0.0;
+    groups.push_back(g);
+  }
+  groups.push_back(std::vector<double>((size_t)2100, nz));
+  std::vector<double> single_large((size_t)2100, NAN);  // large path, one finite sample: -0.0
+  single_large[1000] = nz;
+  groups.push_back(single_large);
+  for (pkpo_estimator est : kEsts) {
+    for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+      for (int64_t k : {int64_t(1), int64_t(2)}) {
+        pt::Batch b;
+        b.est = est;
+        b.dtype = dt;
+        b.k = k;
+        std::vector<int64_t> sizes;
+        for (const auto& g : groups) {
+          sizes.push_back((int64_t)g.size());
+          b.rewards.insert(b.rewards.end(), g.begin(), g.end());
+        }
+        b.num_groups = (int64_t)sizes.size();
+        b.offsets = pt::offsets_from_sizes(sizes);
+        b.max_group_size = *std::max_element(sizes.begin(), sizes.end());
+        const pt::LibResult g = run_cuda(gpu, b);
+        const pt::LibResult c = pt::run_lib(cpu, b);
+        ASSERT_EQ(g.status, PKPO_SUCCESS) << g.last_error;
+        EXPECT_TRUE(pt::bitwise_equal(g.out, c.out)) << "est " << est << " dt " << dt << " k " << k;
+        EXPECT_TRUE(pt::bitwise_equal(g.rho, c.rho)) << "est " << est << " dt " << dt << " k " << k;
+        for (size_t j = 0; j < g.rho.size(); ++j) {
+          EXPECT_EQ(std::signbit(g.rho[j]), std::signbit(c.rho[j])) << "rho of group " << j << " est " << est;
+        }
+        for (size_t j = 0; j < g.out.size() && j < 40; ++j) {
+          EXPECT_EQ(std::signbit(g.out[j]), std::signbit(c.out[j])) << "sample " << j << " est " << est << " dt " << dt;
+        }
+      }
+    }
+  }
+}
+
 // ---- streams, graphs, workspace ----------------------------------------------------------------------
 
 // Capture one transform into a CUDA graph, then replay it with new rewards, new k_per_group and

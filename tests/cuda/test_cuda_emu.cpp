@@ -194,4 +194,56 @@ TEST(Emu, UnsafeCallsInvalidateAGlobalCapture) {
   cudaStreamDestroy(s);
 }
 
+// ---- defects of issue 9 that need the emulator's hooks ----------------------------------------------
+
+// A GPU the build has no code for (below sm_80 with the default architectures) is not available,
+// and creating a handle on it names the device and the architectures built.
+TEST(EmuDefects, DeviceWithoutCodeIsUnavailable) {
+  struct Restore {
+    ~Restore() { pkpo_emu::set_compute_capability(9, 0); }
+  } restore;
+  const struct {
+    int major, minor;
+    bool runs;
+  } cases[] = {{7, 5, false}, {7, 0, false}, {8, 0, true}, {8, 6, true}, {9, 0, true}, {10, 0, true}, {12, 0, true}};
+  for (const auto& c : cases) {
+    pkpo_emu::set_compute_capability(c.major, c.minor);
+    EXPECT_EQ(pkpo_backend_available(PKPO_BACKEND_CUDA), c.runs ? 1 : 0) << c.major << "." << c.minor;
+    pkpo_handle h = nullptr;
+    pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
+    o.backend = PKPO_BACKEND_CUDA;
+    const pkpo_status st = pkpo_create(&h, &o);
+    if (c.runs) {
+      EXPECT_EQ(st, PKPO_SUCCESS);
+    } else {
+      EXPECT_EQ(st, PKPO_ERROR_NO_DEVICE);
+      EXPECT_EQ(h, nullptr);
+      const std::string msg = pkpo_last_error(nullptr);
+      EXPECT_NE(msg.find("compute capability 7."), std::string::npos) << msg;
+      EXPECT_NE(msg.find("80-real"), std::string::npos) << msg;
+    }
+    pkpo_destroy(h);
+  }
+}
+
+// An error of a CUB temporary-storage query is a CUDA error, not "group too large".
+TEST(EmuDefects, CubSizeQueryErrorIsNotUnsupported) {
+  pkpo_handle h = nullptr;
+  pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
+  o.backend = PKPO_BACKEND_CUDA;
+  ASSERT_EQ(pkpo_create(&h, &o), PKPO_SUCCESS);
+  pkpo_desc d = PKPO_DESC_INIT;
+  d.estimator = PKPO_S;
+  d.dtype = PKPO_FLOAT32;
+  d.num_groups = 3;
+  d.group_size = 5000;  // the large path: CUB sizes are queried
+  d.k = 2;
+  size_t bytes = 0;
+  pkpo_emu::inject_cub_error(cudaErrorInvalidValue);
+  EXPECT_EQ(pkpo_workspace_size(h, &d, &bytes), PKPO_ERROR_CUDA) << pkpo_last_error(h);
+  EXPECT_NE(std::string(pkpo_last_error(h)).find("cudaErrorInvalidValue"), std::string::npos);
+  EXPECT_EQ(pkpo_workspace_size(h, &d, &bytes), PKPO_SUCCESS);
+  pkpo_destroy(h);
+}
+
 }  // namespace
