@@ -232,7 +232,13 @@ pkpo_status pkpo_reserve(pkpo_handle handle, const pkpo_desc* desc);
  * bytes at `workspace` (handle's memory space, 256-byte aligned) instead of its own; the handle
  * then never allocates and calls that need more return PKPO_ERROR_WORKSPACE_TOO_SMALL.
  * workspace == NULL returns to handle-owned scratch. The memory must stay valid, and must not be
- * used by anything else, until the work queued with it is complete. */
+ * used by anything else, until the work queued with it is complete (and, if a call using it was
+ * captured into a CUDA graph, for as long as that graph may be launched).
+ *
+ * CUDA graphs: once a call of this handle has been captured, a handle-owned workspace is never
+ * freed before pkpo_destroy: growing it (a larger call or pkpo_reserve, pkpo_set_workspace)
+ * allocates a new buffer and keeps the old one for the graphs that point to it. A graph must not
+ * be launched after pkpo_destroy of the handle it was captured with. */
 pkpo_status pkpo_set_workspace(pkpo_handle handle, void* workspace, size_t bytes);
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include <algorithm>
+#include <new>
+#include <vector>
 
 #include <cuda_runtime.h>
 
@@ -29,7 +31,11 @@ namespace {
 
 /* Private state of a CUDA handle (h->cuda). */
 struct CudaState {
-  void* h_pinned; /* small page-locked buffer for device-to-host reads of status words */
+  void* h_pinned = nullptr; /* small page-locked buffer for device-to-host reads of status words */
+  /* A call was captured into a graph: the graph holds the workspace's address, so an owned
+   * workspace is never freed before pkpo_destroy; growing keeps the old buffer here. */
+  bool captured = false;
+  std::vector<void*> retired;
 };
 
 constexpr size_t kPinnedBytes = 256;
@@ -83,15 +89,31 @@ bool is_capturing(cudaStream_t s, cudaError_t* err) {
   return cs != cudaStreamCaptureStatusNone;
 }
 
-/* Grows the handle-owned workspace to `bytes` (cudaFree + cudaMalloc: synchronises the device). */
-pkpo_status grow_owned(pkpo_handle h, size_t bytes) {
-  if (h->ws) {
-    /* Work queued earlier (on any stream) may still use the old buffer. */
+/* Releases the handle-owned workspace: freed (after the device is idle: work queued earlier on any
+ * stream may still use it), or kept until pkpo_destroy if a captured graph may point to it. */
+pkpo_status release_owned(pkpo_handle h) {
+  if (!h->ws) return PKPO_SUCCESS;
+  CudaState* cs = state_of(h);
+  if (cs->captured) {
+    try {
+      cs->retired.push_back(h->ws);
+    } catch (const std::bad_alloc&) {
+      return pkpo__error(h, PKPO_ERROR_OUT_OF_MEMORY, "keeping a captured workspace alive");
+    }
+  } else {
     PKPO_CHECK_CUDA(h, cudaDeviceSynchronize(), "cudaDeviceSynchronize before freeing the workspace");
     PKPO_CHECK_CUDA(h, cudaFree(h->ws), "cudaFree(workspace)");
-    h->ws = NULL;
-    h->ws_bytes = 0;
   }
+  h->ws = NULL;
+  h->ws_bytes = 0;
+  return PKPO_SUCCESS;
+}
+
+/* Grows the handle-owned workspace to `bytes` (cudaMalloc, and cudaFree of the old one unless a
+ * graph may use it: both synchronise the device). */
+pkpo_status grow_owned(pkpo_handle h, size_t bytes) {
+  const pkpo_status rs = release_owned(h);
+  if (rs != PKPO_SUCCESS) return rs;
   void* mem = NULL;
   const cudaError_t e = cudaMalloc(&mem, bytes);
   if (e != cudaSuccess) {
@@ -221,6 +243,7 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
   PKPO_CHECK_CUDA(h, e, "planning the workspace (CUB temporary storage query)");
   pkpo_status st = ensure_workspace(h, L.total, capturing);
   if (st != PKPO_SUCCESS) return st;
+  if (capturing && h->ws_owned) state_of(h)->captured = true;
   if (kind == CALL_TRANSFORM) {
     PKPO_CHECK_CUDA(h, pkpo_cuda::launch_transform(prm, sh, L, h->ws, stream), "queuing the transform");
   } else {
@@ -323,16 +346,16 @@ pkpo_status pkpo__cuda_create(pkpo_handle h, int device) {
   h->ws = NULL;
   h->ws_bytes = 0;
   h->ws_owned = 1;
-  CudaState* s = static_cast<CudaState*>(calloc(1, sizeof(CudaState)));
+  CudaState* s = new (std::nothrow) CudaState();
   if (!s) return PKPO_ERROR_OUT_OF_MEMORY;
   DeviceGuard guard(device);
   if (guard.error() != cudaSuccess) {
-    free(s);
+    delete s;
     return cuda_status(h, guard.error(), "selecting the device");
   }
   e = cudaMallocHost(&s->h_pinned, kPinnedBytes);
   if (e != cudaSuccess) {
-    free(s);
+    delete s;
     return cuda_status(h, e, "cudaMallocHost");
   }
   h->cuda = s;
@@ -347,8 +370,9 @@ void pkpo__cuda_destroy(pkpo_handle h) {
   h->ws = NULL;
   h->ws_bytes = 0;
   if (s) {
+    for (void* old : s->retired) (void)cudaFree(old);
     if (s->h_pinned) (void)cudaFreeHost(s->h_pinned);
-    free(s);
+    delete s;
   }
   h->cuda = NULL;
   (void)cudaGetLastError();
@@ -390,8 +414,8 @@ pkpo_status pkpo__cuda_set_workspace(pkpo_handle h, void* workspace, size_t byte
   DeviceGuard guard(h->cuda_device);
   PKPO_CHECK_CUDA(h, guard.error(), "selecting the handle's device");
   if (h->ws_owned && h->ws) {
-    PKPO_CHECK_CUDA(h, cudaDeviceSynchronize(), "cudaDeviceSynchronize before freeing the workspace");
-    PKPO_CHECK_CUDA(h, cudaFree(h->ws), "cudaFree(workspace)");
+    const pkpo_status rs = release_owned(h);
+    if (rs != PKPO_SUCCESS) return rs;
   }
   h->ws = workspace;
   h->ws_bytes = workspace ? bytes : 0;

@@ -564,6 +564,9 @@ TEST(Cuda, GraphCaptureAndReplay) {
     DevMem in(N * 8), out(N * 8), rho(G * 8), flags(G * 4);
     DevBatch db(b);
     cudaMemcpy(in.p, b.rewards.data(), N * 8, cudaMemcpyHostToDevice);
+    // The copies above ran on the legacy stream; the non-blocking stream below does not wait for
+    // them.
+    CUDA_OK(cudaDeviceSynchronize());
     const pkpo_desc d = db.desc(b);
     ASSERT_EQ(pkpo_reserve(gpu, &d), PKPO_SUCCESS);
     cudaStream_t s;
@@ -586,9 +589,11 @@ TEST(Cuda, GraphCaptureAndReplay) {
         nb.rewards.insert(nb.rewards.end(), v.begin(), v.end());
       }
       for (auto& k : nb.k_per_group) k = 1 + (int64_t)(rng() % 40);
-      cudaMemcpy(in.p, nb.rewards.data(), N * 8, cudaMemcpyHostToDevice);
-      cudaMemcpy(db.offsets.p, nb.offsets.data(), (G + 1) * 8, cudaMemcpyHostToDevice);
-      cudaMemcpy(db.kpg.p, nb.k_per_group.data(), G * 8, cudaMemcpyHostToDevice);
+      // On the replay stream: a copy on the legacy stream would not be ordered before a launch on
+      // a non-blocking stream (the emulated device runs them in the order that shows it).
+      CUDA_OK(cudaMemcpyAsync(in.p, nb.rewards.data(), N * 8, cudaMemcpyHostToDevice, s));
+      CUDA_OK(cudaMemcpyAsync(db.offsets.p, nb.offsets.data(), (G + 1) * 8, cudaMemcpyHostToDevice, s));
+      CUDA_OK(cudaMemcpyAsync(db.kpg.p, nb.k_per_group.data(), G * 8, cudaMemcpyHostToDevice, s));
       CUDA_OK(cudaGraphLaunch(exec, s));
       CUDA_OK(cudaStreamSynchronize(s));
       pt::LibResult g;
@@ -609,6 +614,58 @@ TEST(Cuda, GraphCaptureAndReplay) {
     cudaGraphDestroy(graph);
     cudaStreamDestroy(s);
   }
+}
+
+// A graph keeps working after the handle's workspace grows (a larger eager call, pkpo_reserve,
+// pkpo_set_workspace): the buffer the graph points to is kept until pkpo_destroy. (On the emulated
+// device freed memory is inaccessible, so a replay into it faults.)
+TEST(Cuda, WorkspaceGrowthAfterCaptureKeepsGraphsValid) {
+  PKPO_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(13);
+  CudaHandle gpu;
+  const pt::Batch small = uniform_batch(PKPO_SLOO, PKPO_FLOAT64, 3000, 3, 4, rng);  // large path
+  const pt::Batch big = uniform_batch(PKPO_SLOO, PKPO_FLOAT64, 7000, 4, 4, rng);
+  const int64_t N = small.num_samples(), G = small.num_groups;
+  DevMem in(N * 8), out(N * 8), rho(G * 8);
+  cudaMemcpy(in.p, small.rewards.data(), N * 8, cudaMemcpyHostToDevice);
+  CUDA_OK(cudaDeviceSynchronize());
+  const pkpo_desc d = small.desc();
+  ASSERT_EQ(pkpo_reserve(gpu, &d), PKPO_SUCCESS);
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  const pkpo_status st = pkpo_transform(gpu, &d, in.p, out.p, rho.p, nullptr, s);
+  cudaGraph_t graph;
+  CUDA_OK(cudaStreamEndCapture(s, &graph));
+  ASSERT_EQ(st, PKPO_SUCCESS) << pkpo_last_error(gpu);
+  cudaGraphExec_t exec;
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  const pt::LibResult direct = run_cuda(gpu, small);
+  for (int round = 0; round < 3; ++round) {
+    if (round == 0) {
+      ASSERT_EQ(run_cuda(gpu, big).status, PKPO_SUCCESS);  // grows the workspace
+    } else if (round == 1) {
+      const pkpo_desc db = big.desc();
+      size_t need = 0;
+      ASSERT_EQ(pkpo_workspace_size(gpu, &db, &need), PKPO_SUCCESS);
+      pt::Batch bigger = uniform_batch(PKPO_SLOO, PKPO_FLOAT64, 7000, 8, 4, rng);
+      const pkpo_desc d2 = bigger.desc();
+      ASSERT_EQ(pkpo_reserve(gpu, &d2), PKPO_SUCCESS);
+    } else {
+      ASSERT_EQ(pkpo_set_workspace(gpu, nullptr, 0), PKPO_SUCCESS);
+    }
+    CUDA_OK(cudaMemsetAsync(out.p, 0, N * 8, s));
+    CUDA_OK(cudaGraphLaunch(exec, s));
+    CUDA_OK(cudaStreamSynchronize(s));
+    std::vector<double> o((size_t)N), r((size_t)G);
+    CUDA_OK(cudaMemcpy(o.data(), out.p, N * 8, cudaMemcpyDeviceToHost));
+    CUDA_OK(cudaMemcpy(r.data(), rho.p, G * 8, cudaMemcpyDeviceToHost));
+    EXPECT_TRUE(pt::bitwise_equal(o, direct.out)) << "round " << round;
+    EXPECT_TRUE(pt::bitwise_equal(r, direct.rho)) << "round " << round;
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(s);
 }
 
 TEST(Cuda, WorkspaceTooSmallUnderCaptureAndCallerWorkspace) {

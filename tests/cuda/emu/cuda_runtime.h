@@ -14,9 +14,11 @@
  *   a mask that differs between lanes is an error; reading a lane that is not in the mask returns
  *   a poison value.
  * - Device memory is host memory (page-aligned mappings with a guard page; freed memory stays
- *   inaccessible for a while, so a use after free faults). Streams execute in order at the time
- *   of the call; stream capture records the calls and a graph launch replays them. Capture rules
- *   that matter to pkpo are enforced (see emu_runtime.cpp).
+ *   inaccessible for a while, so a use after free faults). Work on a stream runs in order; work
+ *   on the legacy (NULL) stream is held back until something orders it (a synchronising call,
+ *   work on a blocking stream, cudaFree), while non-blocking streams run at once: a missing
+ *   dependency between them shows as stale data. Stream capture records the calls and a graph
+ *   launch replays them. Capture rules that matter to pkpo are enforced (see emu_runtime.cpp).
  * - Under ThreadSanitizer (PKPO_EMU_TSAN) every CUDA thread is a TSan fiber and only barriers,
  *   __syncwarp, atomics and the launch boundaries order memory, so a missing barrier is a
  *   reported data race.

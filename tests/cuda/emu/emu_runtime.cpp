@@ -160,6 +160,7 @@ ucontext_t g_host_uc;
 const std::function<void()>* g_body = nullptr;
 [[maybe_unused]] char g_launch_sync, g_block_end;
 std::vector<char*> g_stacks;
+[[maybe_unused]] std::vector<void*> g_tsan_fibers;
 
 void switch_to_fiber(Fiber* f) {
   g_cur = f;
@@ -220,9 +221,6 @@ void init_fiber(Fiber* f, char* stack) {
   f->uc.uc_link = nullptr;
   const uintptr_t a = reinterpret_cast<uintptr_t>(f);
   makecontext(&f->uc, (void (*)())fiber_entry_uc, 2, (unsigned)a, (unsigned)(a >> 32));
-#endif
-#ifdef PKPO_EMU_TSAN
-  f->tsan = __tsan_create_fiber(0);
 #endif
 }
 
@@ -389,6 +387,12 @@ void run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 b
     f.ctx.bdim = block;
     f.ctx.gdim = grid;
     init_fiber(&f, stack_at((size_t)i));
+#ifdef PKPO_EMU_TSAN
+    /* TSan fibers are reused by the same thread index across blocks (creating one per CUDA thread
+     * costs a system call or more each); blocks are ordered anyway (see the file comment). */
+    while (g_tsan_fibers.size() <= (size_t)i) g_tsan_fibers.push_back(__tsan_create_fiber(0));
+    f.tsan = g_tsan_fibers[(size_t)i];
+#endif
   }
   TSAN_RELEASE(&g_launch_sync);
   for (;;) {
@@ -427,9 +431,6 @@ void run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 b
     }
   }
   TSAN_ACQUIRE(&g_block_end);
-#ifdef PKPO_EMU_TSAN
-  for (int i = 0; i < n; ++i) __tsan_destroy_fiber(fibers[(size_t)i].tsan);
-#endif
   g_block = nullptr;
   g_cur = nullptr;
 }
@@ -530,8 +531,14 @@ int syncthreads_reduce(int op, int pred, const char* file, int line) {
     B.res[2] = B.acc[2];
     B.bar_arrived = 0;
     ++B.bar_gen;
-    for (auto& pz : B.poison_at_barrier) memset(pz.first, kPoisonByte, pz.second);
-    B.poison_at_barrier.clear();
+    if (!B.poison_at_barrier.empty()) {
+      /* Every thread has arrived (and released): the poison comes after all their accesses and
+       * before any access after the barrier. */
+      TSAN_ACQUIRE(&B.bar_sync[gen & 1]);
+      for (auto& pz : B.poison_at_barrier) memset(pz.first, kPoisonByte, pz.second);
+      TSAN_RELEASE(&B.bar_sync[gen & 1]);
+      B.poison_at_barrier.clear();
+    }
     for (Fiber& o : *B.fibers) {
       if (o.state == WAIT_BAR) o.state = RUN;
     }
@@ -628,6 +635,25 @@ uint64_t warp_op(int op, unsigned mask, uint64_t value, int arg, int width, cons
   return W.res[lane];
 }
 
+namespace {
+/* Work queued on the legacy stream and not yet run. Streams created with cudaStreamNonBlocking do
+ * not synchronise with the legacy stream, so their work runs at once while legacy work waits for
+ * the next point that does order the two (a synchronising call, work on a blocking stream): the
+ * emulator picks the legal order that exposes a missing dependency. */
+std::vector<std::function<void()>> g_legacy;
+
+void flush_legacy() {
+  while (!g_legacy.empty()) {
+    std::vector<std::function<void()>> q;
+    q.swap(g_legacy);
+    for (auto& w : q) {
+      if (g_sticky != cudaSuccess) break;
+      w();
+    }
+  }
+}
+}  // namespace
+
 cudaError_t submit(cudaStream_t s, std::function<void()> work, const char* what) {
   if (!known_stream(s)) return set_error(cudaErrorInvalidResourceHandle);
   if (s && s->capturing) {
@@ -638,7 +664,11 @@ cudaError_t submit(cudaStream_t s, std::function<void()> work, const char* what)
   if (!s) {
     const cudaError_t e = legacy_stream_use(what);
     if (e != cudaSuccess) return e;
+    if (g_sticky != cudaSuccess) return g_sticky;
+    g_legacy.push_back(std::move(work));
+    return cudaSuccess;
   }
+  if (!(s->flags & cudaStreamNonBlocking)) flush_legacy(); /* a blocking stream waits for it */
   if (g_sticky != cudaSuccess) return g_sticky;
   work();
   return g_sticky;
@@ -782,10 +812,12 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int d) {
 cudaError_t cudaDeviceSynchronize(void) {
   const cudaError_t e = unsafe_call("cudaDeviceSynchronize");
   if (e != cudaSuccess) return e;
+  flush_legacy();
   return g_sticky;
 }
 
 cudaError_t cudaDeviceReset(void) {
+  g_legacy.clear();
   g_sticky = cudaSuccess;
   g_last = cudaSuccess;
   return cudaSuccess;
@@ -811,6 +843,7 @@ cudaError_t cudaFree(void* p) {
   const cudaError_t e = unsafe_call("cudaFree");
   if (e != cudaSuccess) return e;
   if (!p) return cudaSuccess;
+  flush_legacy(); /* cudaFree synchronises the device */
   auto it = g_allocs.find(reinterpret_cast<uintptr_t>(p));
   if (it == g_allocs.end()) return set_error(cudaErrorInvalidDevicePointer);
   /* Quarantine: the pages stay mapped but inaccessible, so a later use (e.g. a graph replay that
@@ -839,6 +872,7 @@ cudaError_t cudaFreeHost(void* p) {
   const cudaError_t e = unsafe_call("cudaFreeHost");
   if (e != cudaSuccess) return e;
   if (!p) return cudaSuccess;
+  flush_legacy();
   if (!g_host_allocs.erase(p)) return set_error(cudaErrorInvalidValue);
   free(p);
   return cudaSuccess;
@@ -858,14 +892,39 @@ cudaError_t cudaMemset(void* p, int v, size_t bytes) {
   if (e != cudaSuccess) return e;
   return cudaMemsetAsync(p, v, bytes, nullptr);
 }
+namespace pkpo_emu {
+namespace {
+bool is_device(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  auto it = g_allocs.upper_bound(a);
+  if (it == g_allocs.begin()) return false;
+  --it;
+  return a < it->first + it->second.bytes;
+}
+}  // namespace
+}  // namespace pkpo_emu
+
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
   (void)kind;
+  if (!s && !is_device(src) && !g_host_allocs.count(const_cast<void*>(src))) {
+    /* From pageable host memory the source is staged before the call returns (the caller may
+     * reuse it at once); the copy to the destination happens in stream order. */
+    auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src),
+                                                      static_cast<const char*>(src) + bytes);
+    return set_error(submit(s, [dst, staged, bytes]() { memmove(dst, staged->data(), bytes); }, "cudaMemcpyAsync"));
+  }
   return set_error(submit(s, [dst, src, bytes]() { memmove(dst, src, bytes); }, "cudaMemcpyAsync"));
 }
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   const cudaError_t e = unsafe_call("cudaMemcpy");
   if (e != cudaSuccess) return e;
-  return cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
+  const cudaError_t r = cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
+  /* Returns once the data is at its destination, except from pageable host memory to the device
+   * (CUDA returns once the source is staged: the transfer is not ordered with non-blocking
+   * streams). */
+  if (r == cudaSuccess && is_device(src)) flush_legacy();
+  if (r == cudaSuccess && !is_device(dst)) flush_legacy();
+  return r != cudaSuccess ? r : g_sticky;
 }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int flags) {
@@ -891,11 +950,13 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     const cudaError_t e = unsafe_call("cudaStreamSynchronize(legacy stream)");
     if (e != cudaSuccess) return e;
   }
+  if (!s || !(s->flags & cudaStreamNonBlocking)) flush_legacy();
   return g_sticky;
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flags) {
   (void)flags;
   if (!e) return set_error(cudaErrorInvalidResourceHandle);
+  if (!(s && s->capturing)) flush_legacy(); /* the event may be pending on the legacy stream */
   return set_error(submit(s, []() {}, "cudaStreamWaitEvent"));
 }
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
@@ -957,10 +1018,12 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   if (!e) return set_error(cudaErrorInvalidResourceHandle);
+  flush_legacy();
   return g_sticky;
 }
 cudaError_t cudaEventQuery(cudaEvent_t e) {
   if (!e) return set_error(cudaErrorInvalidResourceHandle);
+  flush_legacy();
   return g_sticky;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
