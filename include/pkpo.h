@@ -156,8 +156,9 @@ int pkpo_backend_available(pkpo_backend backend);
  * CUDA, OUT_OF_MEMORY. On failure *handle is set to NULL. */
 pkpo_status pkpo_create(pkpo_handle* handle, const pkpo_handle_options* options);
 
-/* Releases the handle and every buffer it owns. NULL is a no-op. The CUDA backend synchronises the
- * device first, so that no queued work still uses the handle's workspace. */
+/* Releases the handle and every buffer it owns. NULL is a no-op. The CUDA backend first waits for
+ * the handle's queued work (an event recorded after each call; not a device-wide synchronisation),
+ * so that none still uses the handle's workspace. */
 void pkpo_destroy(pkpo_handle handle);
 
 /* The message of the last failing call on this handle (more specific than pkpo_status_string: it
@@ -304,7 +305,12 @@ pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void
  * Groups are numbered in order of first appearance of their id; within a group, samples keep their
  * input order. So group g of the result is the g-th distinct id met when reading ids in order.
  * This is a set-up call: on the CUDA backend it synchronises the stream (the host needs the group
- * count) and is not capturable; reuse its outputs while the ids stay the same. */
+ * count) and is not capturable; reuse its outputs while the ids stay the same. Its scratch (about
+ * 80 bytes per sample) comes from the handle's workspace, grown as for a transform (a caller
+ * workspace that is too small gives PKPO_ERROR_WORKSPACE_TOO_SMALL).
+ *
+ * CUDA ordering: the calls of one handle share its workspace, so each call's work is ordered
+ * after the previous call's (an event), whatever the streams. */
 pkpo_status pkpo_group_by_id(pkpo_handle handle, const int64_t* ids, int64_t num_samples,
                              int64_t* offsets, int64_t* index, int64_t* num_groups,
                              int64_t* max_group_size, pkpo_stream stream);

@@ -36,6 +36,12 @@ struct CudaState {
    * workspace is never freed before pkpo_destroy; growing keeps the old buffer here. */
   bool captured = false;
   std::vector<void*> retired;
+  /* Recorded after the work of every call that is not captured, and waited for by the next call's
+   * stream: the calls of one handle (which share its workspace) run in order whatever their
+   * streams, and the workspace is idle once this event has completed. No call synchronises the
+   * whole device, which would break another stream's capture. */
+  cudaEvent_t last = nullptr;
+  bool last_recorded = false;
 };
 
 constexpr size_t kPinnedBytes = 256;
@@ -89,8 +95,25 @@ bool is_capturing(cudaStream_t s, cudaError_t* err) {
   return cs != cudaStreamCaptureStatusNone;
 }
 
-/* Releases the handle-owned workspace: freed (after the device is idle: work queued earlier on any
- * stream may still use it), or kept until pkpo_destroy if a captured graph may point to it. */
+/* Orders this call's work after the handle's previous call (on whatever stream). Not while
+ * capturing: a graph cannot depend on work outside it. */
+pkpo_status order_after_last(pkpo_handle h, cudaStream_t stream, bool capturing) {
+  CudaState* cs = state_of(h);
+  if (capturing || !cs->last_recorded) return PKPO_SUCCESS;
+  PKPO_CHECK_CUDA(h, cudaStreamWaitEvent(stream, cs->last, 0), "cudaStreamWaitEvent");
+  return PKPO_SUCCESS;
+}
+
+pkpo_status record_last(pkpo_handle h, cudaStream_t stream, bool capturing) {
+  CudaState* cs = state_of(h);
+  if (capturing) return PKPO_SUCCESS;
+  PKPO_CHECK_CUDA(h, cudaEventRecord(cs->last, stream), "cudaEventRecord");
+  cs->last_recorded = true;
+  return PKPO_SUCCESS;
+}
+
+/* Releases the handle-owned workspace: freed once the handle's queued work is complete, or kept
+ * until pkpo_destroy if a captured graph may point to it. */
 pkpo_status release_owned(pkpo_handle h) {
   if (!h->ws) return PKPO_SUCCESS;
   CudaState* cs = state_of(h);
@@ -101,7 +124,9 @@ pkpo_status release_owned(pkpo_handle h) {
       return pkpo__error(h, PKPO_ERROR_OUT_OF_MEMORY, "keeping a captured workspace alive");
     }
   } else {
-    PKPO_CHECK_CUDA(h, cudaDeviceSynchronize(), "cudaDeviceSynchronize before freeing the workspace");
+    if (cs->last_recorded) {
+      PKPO_CHECK_CUDA(h, cudaEventSynchronize(cs->last), "waiting for the handle's queued work");
+    }
     PKPO_CHECK_CUDA(h, cudaFree(h->ws), "cudaFree(workspace)");
   }
   h->ws = NULL;
@@ -224,6 +249,8 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
   if (unknown_max) {
     pkpo_status st = ensure_workspace(h, sizeof(DevStatus), capturing);
     if (st != PKPO_SUCCESS) return st;
+    st = order_after_last(h, stream, capturing);
+    if (st != PKPO_SUCCESS) return st;
     PKPO_CHECK_CUDA(h, pkpo_cuda::launch_max_group(prm, h->ws, stream), "max_group_size kernel");
     DevStatus ds;
     st = read_status(h, h->ws, stream, &ds);
@@ -244,12 +271,16 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
   pkpo_status st = ensure_workspace(h, L.total, capturing);
   if (st != PKPO_SUCCESS) return st;
   if (capturing && h->ws_owned) state_of(h)->captured = true;
+  st = order_after_last(h, stream, capturing);
+  if (st != PKPO_SUCCESS) return st;
   if (kind == CALL_TRANSFORM) {
     PKPO_CHECK_CUDA(h, pkpo_cuda::launch_transform(prm, sh, L, h->ws, stream), "queuing the transform");
   } else {
     PKPO_CHECK_CUDA(h, pkpo_cuda::launch_rho_curve(prm, sh, L, h->ws, h_ks, num_ks, stream),
                     "queuing the rho curve");
   }
+  st = record_last(h, stream, capturing);
+  if (st != PKPO_SUCCESS) return st;
   if (!sync_policy) return PKPO_SUCCESS;
   DevStatus ds;
   st = read_status(h, static_cast<char*>(h->ws) + L.status, stream, &ds);
@@ -358,6 +389,12 @@ pkpo_status pkpo__cuda_create(pkpo_handle h, int device) {
     delete s;
     return cuda_status(h, e, "cudaMallocHost");
   }
+  e = cudaEventCreateWithFlags(&s->last, cudaEventDisableTiming);
+  if (e != cudaSuccess) {
+    (void)cudaFreeHost(s->h_pinned);
+    delete s;
+    return cuda_status(h, e, "cudaEventCreateWithFlags");
+  }
   h->cuda = s;
   return PKPO_SUCCESS;
 }
@@ -365,13 +402,14 @@ pkpo_status pkpo__cuda_create(pkpo_handle h, int device) {
 void pkpo__cuda_destroy(pkpo_handle h) {
   CudaState* s = state_of(h);
   DeviceGuard guard(h->cuda_device);
-  (void)cudaDeviceSynchronize(); /* queued work may still use the workspace */
+  if (s && s->last_recorded) (void)cudaEventSynchronize(s->last); /* queued work may use the workspace */
   if (h->ws_owned && h->ws) (void)cudaFree(h->ws);
   h->ws = NULL;
   h->ws_bytes = 0;
   if (s) {
     for (void* old : s->retired) (void)cudaFree(old);
     if (s->h_pinned) (void)cudaFreeHost(s->h_pinned);
+    if (s->last) (void)cudaEventDestroy(s->last);
     delete s;
   }
   h->cuda = NULL;
@@ -458,25 +496,21 @@ pkpo_status pkpo__cuda_group_by_id(pkpo_handle h, const int64_t* ids, int64_t nu
   }
   size_t bytes = 0;
   PKPO_CHECK_CUDA(h, pkpo_cuda::group_by_id_scratch(num_samples, &bytes), "sizing group_by_id scratch");
-  /* A set-up call: its scratch (about 80 bytes per sample) is allocated for the call and freed, so
-   * that the handle's workspace stays sized for the transforms. */
-  void* scratch = NULL;
-  e = cudaMalloc(&scratch, bytes);
-  if (e != cudaSuccess) {
-    (void)cudaGetLastError();
-    return pkpo__error(h, PKPO_ERROR_OUT_OF_MEMORY, "cudaMalloc of %zu bytes for group_by_id: %s",
-                       bytes, cudaGetErrorString(e));
-  }
+  /* Scratch (about 80 bytes per sample) from the handle's workspace, grown like a transform's:
+   * repeated calls allocate nothing and never synchronise more than their stream. */
+  pkpo_status st = ensure_workspace(h, bytes, false);
+  if (st != PKPO_SUCCESS) return st;
+  st = order_after_last(h, s, false);
+  if (st != PKPO_SUCCESS) return st;
   int64_t* d_counts = NULL;
-  e = pkpo_cuda::launch_group_by_id(ids, num_samples, offsets, index, scratch, bytes, &d_counts, s);
+  PKPO_CHECK_CUDA(h, pkpo_cuda::launch_group_by_id(ids, num_samples, offsets, index, h->ws, bytes, &d_counts, s),
+                  "queuing group_by_id");
   void* pinned = state_of(h)->h_pinned;
-  if (e == cudaSuccess) {
-    e = cudaMemcpyAsync(pinned, d_counts, 2 * sizeof(int64_t), cudaMemcpyDeviceToHost, s);
-  }
-  if (e == cudaSuccess) e = cudaStreamSynchronize(s);
-  const cudaError_t ef = cudaFree(scratch);
-  if (e == cudaSuccess) e = ef;
-  PKPO_CHECK_CUDA(h, e, "group_by_id");
+  PKPO_CHECK_CUDA(h, cudaMemcpyAsync(pinned, d_counts, 2 * sizeof(int64_t), cudaMemcpyDeviceToHost, s),
+                  "reading the group count");
+  st = record_last(h, s, false);
+  if (st != PKPO_SUCCESS) return st;
+  PKPO_CHECK_CUDA(h, cudaStreamSynchronize(s), "cudaStreamSynchronize");
   int64_t counts[2];
   memcpy(counts, pinned, sizeof counts);
   *h_num_groups = counts[0];

@@ -789,6 +789,54 @@ TEST(Cuda, GroupByIdEqualsCpu) {
   }
 }
 
+// pkpo_group_by_id and a pkpo_reserve that needs nothing neither allocate, free nor synchronise the
+// device, so another stream's capture in global mode survives them.
+TEST(Cuda, GroupByIdKeepsAnotherStreamsCapture) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  std::mt19937_64 rng(14);
+  const int64_t n = 3000;
+  std::vector<int64_t> ids((size_t)n);
+  for (auto& x : ids) x = (int64_t)(rng() % 37);
+  DevMem d_ids(n * 8), d_off((n + 1) * 8), d_idx(n * 8);
+  CUDA_OK(cudaMemcpy(d_ids.p, ids.data(), n * 8, cudaMemcpyHostToDevice));
+  cudaStream_t s1, s2;
+  CUDA_OK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
+  CUDA_OK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking));
+  int64_t G = -1, maxn = -1;
+  ASSERT_EQ(pkpo_group_by_id(gpu, d_ids.as<int64_t>(), n, d_off.as<int64_t>(), d_idx.as<int64_t>(), &G, &maxn, s1),
+            PKPO_SUCCESS)
+      << pkpo_last_error(gpu);  // first call: the workspace grows
+  CUDA_OK(cudaStreamBeginCapture(s2, cudaStreamCaptureModeGlobal));
+  G = maxn = -1;
+  const pkpo_status st =
+      pkpo_group_by_id(gpu, d_ids.as<int64_t>(), n, d_off.as<int64_t>(), d_idx.as<int64_t>(), &G, &maxn, s1);
+  pkpo_desc d = PKPO_DESC_INIT;
+  d.estimator = PKPO_S;
+  d.dtype = PKPO_FLOAT32;
+  d.num_groups = 1;
+  d.group_size = 16;
+  d.k = 2;
+  const pkpo_status st_reserve = pkpo_reserve(gpu, &d);
+  cudaGraph_t graph = nullptr;
+  const cudaError_t end = cudaStreamEndCapture(s2, &graph);
+  EXPECT_EQ(st, PKPO_SUCCESS) << pkpo_last_error(gpu);
+  EXPECT_EQ(st_reserve, PKPO_SUCCESS) << pkpo_last_error(gpu);
+  EXPECT_EQ(end, cudaSuccess) << "the other stream's capture was invalidated";
+  if (graph) cudaGraphDestroy(graph);
+  (void)cudaGetLastError();
+  int64_t Gc = 0, maxc = 0;
+  std::vector<int64_t> offc((size_t)n + 1), idxc((size_t)n), idx((size_t)n);
+  ASSERT_EQ(pkpo_group_by_id(cpu, ids.data(), n, offc.data(), idxc.data(), &Gc, &maxc, nullptr), PKPO_SUCCESS);
+  EXPECT_EQ(G, Gc);
+  EXPECT_EQ(maxn, maxc);
+  CUDA_OK(cudaMemcpy(idx.data(), d_idx.p, n * 8, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(idx, idxc);
+  cudaStreamDestroy(s1);
+  cudaStreamDestroy(s2);
+}
+
 // More than 2^31 rewards (int64 indexing end to end): uniform groups of 4096 (the large path, whose
 // segmented sort runs in windows of 2^30 positions). Needs about 40 GB of device memory; skipped
 // (with the reason) where there is less. Checks groups at the start, across the 2^30 and 2^31

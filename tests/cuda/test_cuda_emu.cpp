@@ -246,4 +246,45 @@ TEST(EmuDefects, CubSizeQueryErrorIsNotUnsupported) {
   pkpo_destroy(h);
 }
 
+// pkpo_group_by_id allocates only when its scratch must grow, and no handle call synchronises the
+// whole device (pkpo_destroy and a growing workspace wait for the handle's own work).
+TEST(EmuDefects, NoPerCallAllocationOrDeviceSync) {
+  pkpo_handle h = nullptr;
+  pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
+  o.backend = PKPO_BACKEND_CUDA;
+  ASSERT_EQ(pkpo_create(&h, &o), PKPO_SUCCESS);
+  const int64_t n = 1000;
+  std::vector<int64_t> ids((size_t)n);
+  for (int64_t i = 0; i < n; ++i) ids[(size_t)i] = (i * 7919) % 13;
+  int64_t *d_ids = nullptr, *d_off = nullptr, *d_idx = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d_ids, n * 8), cudaSuccess);
+  ASSERT_EQ(cudaMalloc((void**)&d_off, (n + 1) * 8), cudaSuccess);
+  ASSERT_EQ(cudaMalloc((void**)&d_idx, n * 8), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(d_ids, ids.data(), n * 8, cudaMemcpyHostToDevice), cudaSuccess);
+  int64_t G = 0, maxn = 0;
+  ASSERT_EQ(pkpo_group_by_id(h, d_ids, n, d_off, d_idx, &G, &maxn, nullptr), PKPO_SUCCESS) << pkpo_last_error(h);
+  const pkpo_emu::Counters before = pkpo_emu::counters();
+  for (int rep = 0; rep < 3; ++rep) {
+    ASSERT_EQ(pkpo_group_by_id(h, d_ids, n, d_off, d_idx, &G, &maxn, nullptr), PKPO_SUCCESS);
+  }
+  EXPECT_EQ(G, 13);
+  pkpo_emu::Counters after = pkpo_emu::counters();
+  EXPECT_EQ(after.mallocs, before.mallocs);
+  EXPECT_EQ(after.frees, before.frees);
+  pkpo_desc d = PKPO_DESC_INIT;
+  d.estimator = PKPO_S;
+  d.dtype = PKPO_FLOAT64;
+  d.num_groups = 2;
+  d.group_size = 1 << 20;  // far more than the group_by_id scratch: grows
+  d.k = 2;
+  ASSERT_EQ(pkpo_reserve(h, &d), PKPO_SUCCESS);
+  ASSERT_EQ(pkpo_set_workspace(h, nullptr, 0), PKPO_SUCCESS);
+  pkpo_destroy(h);
+  after = pkpo_emu::counters();
+  EXPECT_EQ(after.device_syncs, before.device_syncs);
+  cudaFree(d_ids);
+  cudaFree(d_off);
+  cudaFree(d_idx);
+}
+
 }  // namespace

@@ -185,8 +185,13 @@ struct ThreadCtx {
   uint3 tid, bid;
   dim3 bdim, gdim;
 };
-/* The running CUDA thread (undefined outside a kernel). */
+/* The running CUDA thread (undefined outside a kernel). Returned by value: the emulator's own
+ * memory stays out of ThreadSanitizer's view. */
 ThreadCtx* current();
+uint3 thread_idx();
+uint3 block_idx();
+dim3 block_dim();
+dim3 grid_dim();
 
 void syncthreads(const char* file, int line);
 int syncthreads_reduce(int op, int pred, const char* file, int line); /* 0 count, 1 or, 2 and */
@@ -204,6 +209,7 @@ cudaError_t launch_raw(dim3 grid, dim3 block, size_t smem, cudaStream_t s,
 /* Statistics of the emulated device (tests of launch cost). */
 struct Counters {
   uint64_t launches, blocks, threads;
+  uint64_t mallocs, frees, device_syncs; /* cudaMalloc, cudaFree, cudaDeviceSynchronize calls */
 };
 Counters counters();
 /* Emulated compute capability (default 9.0; PKPO_EMU_CC=75 in the environment gives 7.5). */
@@ -238,10 +244,10 @@ enum WarpOp { W_SYNC = 0, W_SHFL = 1, W_SHFL_UP = 2, W_SHFL_DOWN = 3, W_SHFL_XOR
 
 }  // namespace pkpo_emu
 
-#define threadIdx (pkpo_emu::current()->tid)
-#define blockIdx (pkpo_emu::current()->bid)
-#define blockDim (pkpo_emu::current()->bdim)
-#define gridDim (pkpo_emu::current()->gdim)
+#define threadIdx (pkpo_emu::thread_idx())
+#define blockIdx (pkpo_emu::block_idx())
+#define blockDim (pkpo_emu::block_dim())
+#define gridDim (pkpo_emu::grid_dim())
 static constexpr int warpSize = 32;
 
 #define PKPO_EMU_SITE const char* file_ = __builtin_FILE(), int line_ = __builtin_LINE()

@@ -266,7 +266,7 @@ const char* base_name(const char* path) {
 
 cudaError_t g_last = cudaSuccess;
 cudaError_t g_sticky = cudaSuccess;
-Counters g_counters = {0, 0, 0};
+Counters g_counters = {0, 0, 0, 0, 0, 0};
 int g_cc_major = -1, g_cc_minor = 0;
 
 cudaError_t set_error(cudaError_t e) {
@@ -430,6 +430,16 @@ void run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 b
       break;
     }
   }
+#ifdef PKPO_EMU_TSAN
+  /* Threads of a failed block never finish: release on their behalf (TSan's current fiber is
+   * switched, the stack is not), so that the host may free what they touched. */
+  for (int i = 0; i < n; ++i) {
+    if (fibers[(size_t)i].state == DONE) continue;
+    __tsan_switch_to_fiber(fibers[(size_t)i].tsan, 1);
+    __tsan_release(&g_block_end);
+    __tsan_switch_to_fiber(g_host_tsan, 1);
+  }
+#endif
   TSAN_ACQUIRE(&g_block_end);
   g_block = nullptr;
   g_cur = nullptr;
@@ -490,6 +500,11 @@ ThreadCtx* current() {
   return &g_cur->ctx;
 }
 
+uint3 thread_idx() { return current()->tid; }
+uint3 block_idx() { return current()->bid; }
+dim3 block_dim() { return current()->bdim; }
+dim3 grid_dim() { return current()->gdim; }
+
 uint64_t barrier_generation() { return g_block ? g_block->bar_gen : 0; }
 
 void device_error(const char* file, int line, const char* fmt, ...) {
@@ -499,6 +514,7 @@ void device_error(const char* file, int line, const char* fmt, ...) {
   va_end(ap);
   fail_block(msg);
   g_cur->state = DONE;
+  TSAN_RELEASE(&g_block_end);
   yield_to_host();
   abort();
 }
@@ -810,6 +826,7 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int d) {
 }
 
 cudaError_t cudaDeviceSynchronize(void) {
+  ++g_counters.device_syncs;
   const cudaError_t e = unsafe_call("cudaDeviceSynchronize");
   if (e != cudaSuccess) return e;
   flush_legacy();
@@ -824,6 +841,7 @@ cudaError_t cudaDeviceReset(void) {
 }
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
+  ++g_counters.mallocs;
   *p = nullptr;
   const cudaError_t e = unsafe_call("cudaMalloc");
   if (e != cudaSuccess) return e;
@@ -840,6 +858,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
 }
 
 cudaError_t cudaFree(void* p) {
+  ++g_counters.frees;
   const cudaError_t e = unsafe_call("cudaFree");
   if (e != cudaSuccess) return e;
   if (!p) return cudaSuccess;
