@@ -117,8 +117,8 @@ enum {
   PKPO_FLAG_NONFINITE = 1u << 2, /* the group held NaN/Inf rewards (excluded or propagated) */
   PKPO_FLAG_FALLBACK = 1u << 3,  /* l2o at k = n: computed as sloo_minus_one */
   PKPO_FLAG_EMPTY = 1u << 4,     /* no (finite) samples: nothing to estimate, rho written as 0 */
-  PKPO_FLAG_INVALID = 1u << 5    /* CUDA only: the group's k or offsets were invalid on the device;
-                                    its outputs were left untouched and rho written as NaN */
+  PKPO_FLAG_INVALID = 1u << 5    /* CUDA only: the group's k, offsets or index entries were invalid
+                                    on the device; its outputs were left untouched, rho NaN */
 };
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -266,7 +266,9 @@ pkpo_status pkpo_set_workspace(pkpo_handle handle, void* workspace, size_t bytes
  * in k_per_group, K_EXCEEDS_N under PKPO_K_STRICT, NON_FINITE under PKPO_NONFINITE_ERROR) are also
  * found before anything is written; pkpo_last_error names the group or sample.
  * On the CUDA backend, values in device memory are checked on the device: a group with invalid
- * offsets or k, an out-of-range index entry, or more samples than desc->max_group_size is flagged
+ * offsets or k, an out-of-range index entry, an index entry naming a sample that another entry
+ * also names (every group holding such an entry; the CPU rejects the call with
+ * PKPO_ERROR_INVALID_LAYOUT), or more samples than desc->max_group_size is flagged
  * PKPO_FLAG_INVALID (rho NaN) and its outputs are not written, so nothing outside the group is
  * touched. PKPO_NONFINITE_ERROR, PKPO_K_STRICT and a ragged max_group_size of 0 need the host to
  * see a device-side result, so with them the CUDA call synchronises the stream (and may have

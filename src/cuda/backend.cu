@@ -168,13 +168,13 @@ pkpo_status ensure_workspace(pkpo_handle h, size_t bytes, bool capturing) {
 }
 
 Shape shape_of(const pkpo_desc* d, const pkpo__plan* p) {
-  (void)d;
   Shape sh;
   sh.num_groups = p->num_groups;
   sh.num_samples = p->num_samples;
   sh.max_n = p->max_group_size;
   sh.uniform_n = p->uniform_n;
   sh.elem_bytes = p->elem_bytes;
+  sh.has_index = d->index != NULL;
   return sh;
 }
 

@@ -21,10 +21,11 @@ struct Shape {
   int64_t max_n;
   int64_t uniform_n; /* 0 for ragged */
   size_t elem_bytes; /* 4 or 8 */
+  bool has_index;    /* desc->index != NULL: the duplicate-entry check needs num_samples counters */
 };
 
-/* Byte offsets of the workspace regions (all 256-byte aligned) and the total. Regions after
- * `status` exist only when the large path is needed (max_n > kLargeTile). */
+/* Byte offsets of the workspace regions (all 256-byte aligned) and the total. `refs` exists only
+ * with an index; the regions after it only when the large path is needed (max_n > kLargeTile). */
 struct WsLayout {
   bool large;
   int64_t tiles_bound; /* upper bound on the tiles of all large groups */
@@ -33,7 +34,7 @@ struct WsLayout {
   int sort_items;      /* num_items of each segmented-sort call */
   bool whole_sort;     /* uniform layout with one group: a multi-block cub::DeviceRadixSort of all
                           N keys instead of the one-block-per-segment segmented sort */
-  size_t status, keys_a, keys_b, gbad, seg_begin, seg_end, ntiles, tile_base, agg, scan_tmp,
+  size_t status, refs, keys_a, keys_b, gbad, seg_begin, seg_end, ntiles, tile_base, agg, scan_tmp,
       sort_tmp;
   size_t scan_tmp_bytes, sort_tmp_bytes;
   size_t total;

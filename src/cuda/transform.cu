@@ -235,12 +235,23 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
 
 void finish_params(Params* p, const Shape& sh, const WsLayout& L, void* ws) {
   p->status = at<DevStatus>(ws, L.status);
+  p->refs = sh.has_index ? at<unsigned int>(ws, L.refs) : nullptr;
   p->gbad = L.large ? at<unsigned int>(ws, L.gbad) : nullptr;
   p->large = L.large ? 1 : 0;
   p->max_n = sh.max_n;
 }
 
 }  // namespace
+
+/* Counts the index entries naming each sample (the duplicate check of the kernels). */
+cudaError_t count_index_refs(const Params& p, const Shape& sh, const WsLayout& L, void* ws,
+                             cudaStream_t stream) {
+  if (!sh.has_index || sh.num_samples == 0) return cudaSuccess;
+  unsigned int* refs = at<unsigned int>(ws, L.refs);
+  PKPO_CUDA_TRY(cudaMemsetAsync(refs, 0, (size_t)sh.num_samples * sizeof(unsigned int), stream));
+  const int64_t blocks = std::min<int64_t>((sh.num_samples + kHelperBlock - 1) / kHelperBlock, 65535);
+  return launch_kernel(index_refs_kernel, grid_for(blocks), kHelperBlock, stream)(p, refs);
+}
 
 /* ---- public launchers ------------------------------------------------------------------------------- */
 
@@ -250,6 +261,11 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
   size_t off = 0;
   L->status = off;
   off += align_up(sizeof(DevStatus));
+  L->refs = off;
+  if (sh.has_index) {
+    if (N > (int64_t)(SIZE_MAX / 64)) return cudaErrorNotSupported;
+    off += align_up((size_t)N * sizeof(unsigned int));
+  }
   L->large = sh.max_n > kLargeTile;
   if (!L->large) {
     L->total = off;
@@ -321,6 +337,7 @@ cudaError_t launch_transform(Params p, const Shape& sh, const WsLayout& L, void*
   finish_params(&p, sh, L, ws);
   p.rho_stride = 1;
   PKPO_CUDA_TRY(reset_status(at<void>(ws, L.status), stream));
+  PKPO_CUDA_TRY(count_index_refs(p, sh, L, ws, stream));
   return sh.elem_bytes == 4 ? transform_typed<uint32_t>(p, sh, L, ws, stream)
                             : transform_typed<uint64_t>(p, sh, L, ws, stream);
 }
@@ -334,6 +351,7 @@ cudaError_t launch_rho_curve(Params p, const Shape& sh, const WsLayout& L, void*
   p.k_per_group = nullptr;
   p.k = 1;
   PKPO_CUDA_TRY(reset_status(at<void>(ws, L.status), stream));
+  PKPO_CUDA_TRY(count_index_refs(p, sh, L, ws, stream));
   return sh.elem_bytes == 4 ? curve_typed<uint32_t>(p, sh, L, ws, h_ks, num_ks, stream)
                             : curve_typed<uint64_t>(p, sh, L, ws, h_ks, num_ks, stream);
 }

@@ -73,6 +73,22 @@ __device__ __forceinline__ int64_t sample_of(const Params& p, int64_t pos) {
   return p.index ? p.index[pos] : pos;
 }
 
+/* A sample reference of the grouped layout is usable: in range, and (with an index) named by no
+ * other index entry. */
+__device__ __forceinline__ bool sample_ok(const Params& p, int64_t src) {
+  if (src < 0 || src >= p.num_samples) return false;
+  return !p.refs || p.refs[src] == 1;
+}
+
+/* refs[i] = number of index entries equal to i (refs zeroed before). */
+__global__ void index_refs_kernel(const Params p, unsigned int* refs) {
+  for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < p.num_samples;
+       j += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t i = p.index[j];
+    if (i >= 0 && i < p.num_samples) atomicAdd(&refs[i], 1u);
+  }
+}
+
 template <typename V>
 __device__ __forceinline__ void store_value(void* base, int64_t i, double x) {
   static_cast<V*>(base)[i] = static_cast<V>(x);
@@ -239,7 +255,7 @@ __global__ void __launch_bounds__(BLOCK) block_kernel(const Params p, const KChu
       nonfinite_mine[j] = 0;
       if (s.valid && fits && lp < s.n) {
         const int64_t src = sample_of(p, s.begin + lp);
-        if (src < 0 || src >= p.num_samples) {
+        if (!sample_ok(p, src)) {
           bad = true;
         } else {
           const V x = static_cast<const V*>(p.rewards)[src];
@@ -383,7 +399,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_keys_kernel(const Params p,
   for (int64_t lp = lo + threadIdx.x; lp < hi; lp += kLargeBlock) {
     const int64_t src = sample_of(p, s.begin + lp);
     Key key = KT::kNone;
-    if (src < 0 || src >= p.num_samples) {
+    if (!sample_ok(p, src)) {
       bad = true;
     } else {
       const V x = static_cast<const V*>(p.rewards)[src];

@@ -413,6 +413,57 @@ TEST(Cuda, InvalidDeviceDataIsFlaggedAndContained) {
   }
 }
 
+// A repeated index entry (the CPU rejects it) makes every group holding one INVALID on the device:
+// their outputs are never written, so two groups cannot write the same output; the other groups
+// are computed as in a clean run. Both paths, transform and curve.
+TEST(Cuda, DuplicateIndexEntriesFlagTheirGroups) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  std::mt19937_64 rng(15);
+  for (int64_t n : {5, 300, 3000}) {
+    pt::Batch b = ragged_batch(PKPO_SLOO_MINUS_ONE, PKPO_FLOAT64, {n, n, n, n}, rng, false, true);
+    const pt::Batch clean = b;
+    const int64_t a = b.offsets[0] + 1, c = b.offsets[2] + 2;
+    const int64_t lost = b.index[(size_t)c];
+    b.index[(size_t)c] = b.index[(size_t)a];  // groups 0 and 2 both name this sample
+    EXPECT_EQ(pt::run_lib(cpu, b).status, PKPO_ERROR_INVALID_LAYOUT);
+    const pt::LibResult r = run_cuda(gpu, b);
+    ASSERT_EQ(r.status, PKPO_SUCCESS) << r.last_error;
+    EXPECT_EQ(r.flags[0], (uint32_t)PKPO_FLAG_INVALID) << "n=" << n;
+    EXPECT_EQ(r.flags[2], (uint32_t)PKPO_FLAG_INVALID) << "n=" << n;
+    EXPECT_TRUE(std::isnan(r.rho[0]) && std::isnan(r.rho[2]));
+    EXPECT_TRUE(r.guards_intact);
+    const pt::LibResult ok = run_cuda(gpu, clean);
+    for (int64_t g : {int64_t(0), int64_t(2)}) {
+      for (int64_t j = b.offsets[(size_t)g]; j < b.offsets[(size_t)g + 1]; ++j) {
+        EXPECT_TRUE(untouched(b.dtype, r.out[(size_t)b.index[(size_t)j]])) << "group " << g << " position " << j;
+      }
+    }
+    EXPECT_TRUE(untouched(b.dtype, r.out[(size_t)lost]));  // named by no entry now
+    for (int64_t g : {int64_t(1), int64_t(3)}) {
+      EXPECT_EQ(r.flags[(size_t)g], ok.flags[(size_t)g]);
+      EXPECT_EQ(std::memcmp(&r.rho[(size_t)g], &ok.rho[(size_t)g], 8), 0);
+      for (int64_t j = b.offsets[(size_t)g]; j < b.offsets[(size_t)g + 1]; ++j) {
+        const size_t i = (size_t)b.index[(size_t)j];
+        EXPECT_EQ(std::memcmp(&r.out[i], &ok.out[i], 8), 0) << "group " << g;
+      }
+    }
+    // The rho curve flags the same groups.
+    const int64_t ks[] = {1, 2, 3};
+    DevMem in(b.rewards.size() * 8), rho(4 * 3 * 8), flags(4 * 4);
+    CUDA_OK(cudaMemcpy(in.p, b.rewards.data(), b.rewards.size() * 8, cudaMemcpyHostToDevice));
+    DevBatch db(b);
+    const pkpo_desc d = db.desc(b);
+    ASSERT_EQ(pkpo_rho_curve(gpu, &d, in.p, ks, 3, rho.p, flags.as<uint32_t>(), nullptr), PKPO_SUCCESS);
+    std::vector<uint32_t> hf(4);
+    CUDA_OK(cudaMemcpy(hf.data(), flags.p, 16, cudaMemcpyDeviceToHost));
+    EXPECT_EQ(hf[0], (uint32_t)PKPO_FLAG_INVALID);
+    EXPECT_EQ(hf[2], (uint32_t)PKPO_FLAG_INVALID);
+    EXPECT_EQ(hf[1] & PKPO_FLAG_INVALID, 0u);
+  }
+}
+
 // Offsets valid group by group but overlapping (0, N, 0, N, ...: every even group is [0, N), every
 // odd one decreasing) put more large-path tiles on the device than the workspace's per-tile tables
 // hold. The groups past the bound must be flagged INVALID and nothing outside the caller's workspace
