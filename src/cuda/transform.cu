@@ -131,6 +131,11 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
                                 (size_t)L.tiles_bound * kCurveSlots * sizeof(TileAgg), stream));
   Key* keys_a = at<Key>(ws, L.keys_a);
   Key* keys_b = at<Key>(ws, L.keys_b);
+  if (L.whole_sort) {
+    /* The whole-array sort reads all N keys, but the keys kernel writes only a valid large group's
+     * (none if the one group is invalid, e.g. k < 1): the rest become kNone (all ones). */
+    PKPO_CUDA_TRY(cudaMemsetAsync(keys_a, 0xFF, (size_t)sh.num_samples * sizeof(Key), stream));
+  }
   PKPO_CUDA_TRY(launch_kernel(large_keys_kernel<Key>, grid_for(L.tiles_bound), kLargeBlock, stream)(
       p, tile_base, keys_a));
   int selector = 0;

@@ -464,6 +464,24 @@ TEST(Cuda, DuplicateIndexEntriesFlagTheirGroups) {
   }
 }
 
+// One uniform group (the whole-array sort of the large path) that is invalid (k < 1): the sort must
+// not read keys that were never written (compute-sanitizer initcheck on a GPU; the emulated device
+// fails the call), and the group is flagged.
+TEST(Cuda, WholeSortOfAnInvalidOnlyGroup) {
+  PKPO_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(16);
+  for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+    CudaHandle gpu;  // fresh workspace
+    pt::Batch b = uniform_batch(PKPO_SLOO, dt, 5000, 1, 3, rng);
+    b.k_per_group = {0};
+    const pt::LibResult r = run_cuda(gpu, b);
+    ASSERT_EQ(r.status, PKPO_SUCCESS) << r.last_error;
+    EXPECT_EQ(r.flags[0], (uint32_t)PKPO_FLAG_INVALID);
+    EXPECT_TRUE(std::isnan(r.rho[0]));
+    EXPECT_TRUE(r.guards_intact);
+  }
+}
+
 // Offsets valid group by group but overlapping (0, N, 0, N, ...: every even group is [0, N), every
 // odd one decreasing) put more large-path tiles on the device than the workspace's per-tile tables
 // hold. The groups past the bound must be flagged INVALID and nothing outside the caller's workspace

@@ -13,6 +13,8 @@
  *   sorted range is poisoned ("both buffers may be altered").
  * - Temporary storage is checked for size (cudaErrorInvalidValue if too small, as CUB) and
  *   poisoned after every use.
+ * - The device-wide sorts refuse keys still holding the poison of fresh device memory (never
+ *   written), as compute-sanitizer initcheck would report them.
  */
 #ifndef PKPO_EMU_CUB_STANDIN_H
 #define PKPO_EMU_CUB_STANDIN_H
@@ -31,6 +33,18 @@ namespace pkpo_emu {
 /* Block-collective temporary storage bookkeeping (emu_runtime.cpp). */
 void collective_enter(const void* storage, size_t bytes, const char* what, const char* file, int line);
 void collective_exit(const void* storage, size_t bytes);
+/* Device-wide stand-ins: a key whose every byte is the poison of fresh device memory was never
+ * written (compute-sanitizer initcheck's finding on a GPU): the operation fails (sticky
+ * cudaErrorLaunchFailure) with a diagnostic. */
+void report_uninitialized(const char* what, int64_t position);
+template <typename K>
+inline bool never_written(const K& k) {
+  const unsigned char* b = reinterpret_cast<const unsigned char*>(&k);
+  for (size_t i = 0; i < sizeof(K); ++i) {
+    if (b[i] != kPoisonByte) return false;
+  }
+  return true;
+}
 /* Makes the next CUB size query fail with `e` (fault injection for tests of error mapping). */
 void inject_cub_error(cudaError_t e);
 cudaError_t take_injected_cub_error();
@@ -145,6 +159,9 @@ struct DeviceRadixSort {
     return pkpo_emu::submit(
         stream,
         [=]() {
+          for (int64_t i = 0; i < n; ++i) {
+            if (pkpo_emu::never_written(in[i])) return pkpo_emu::report_uninitialized("cub::DeviceRadixSort::SortKeys", i);
+          }
           std::vector<KeyT> v(in, in + n);
           std::stable_sort(v.begin(), v.end(), [=](const KeyT& a, const KeyT& b) {
             return pkpo_emu::radix_digits(a, begin_bit, end_bit) < pkpo_emu::radix_digits(b, begin_bit, end_bit);
@@ -221,6 +238,11 @@ struct DeviceSegmentedRadixSort {
           for (int s = 0; s < num_segments; ++s) {
             const int b = (int)d_begin_offsets[s], en = (int)d_end_offsets[s];
             if (en <= b) continue;
+            for (int i = b; i < en; ++i) {
+              if (pkpo_emu::never_written(in[i])) {
+                return pkpo_emu::report_uninitialized("cub::DeviceSegmentedRadixSort::SortKeys", i);
+              }
+            }
             std::vector<KeyT> v(in + b, in + en);
             std::stable_sort(v.begin(), v.end(), [=](const KeyT& x, const KeyT& y) {
               return pkpo_emu::radix_digits(x, begin_bit, end_bit) < pkpo_emu::radix_digits(y, begin_bit, end_bit);

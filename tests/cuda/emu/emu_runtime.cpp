@@ -721,6 +721,13 @@ void collective_exit(const void* storage, size_t bytes) {
   B.poison_at_barrier.emplace_back(const_cast<void*>(storage), bytes);
 }
 
+void report_uninitialized(const char* what, int64_t position) {
+  fprintf(stderr, "pkpo emu: %s reads key %lld, which was never written (fresh device memory)\n", what,
+          (long long)position);
+  g_sticky = cudaErrorLaunchFailure;
+  g_last = cudaErrorLaunchFailure;
+}
+
 namespace {
 cudaError_t g_injected_cub = cudaSuccess;
 }
