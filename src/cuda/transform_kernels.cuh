@@ -227,7 +227,7 @@ __device__ __forceinline__ void write_rho(const Params& p, int64_t g, int64_t co
 }
 
 template <int BLOCK, int IPT, typename Key>
-__global__ void __launch_bounds__(BLOCK) block_kernel(const Params p, const KChunk kc) {
+__global__ void __launch_bounds__(BLOCK) block_kernel(const Params p, const KChunk kc, int64_t lower) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
   constexpr int TILE = BLOCK * IPT;
@@ -243,6 +243,11 @@ __global__ void __launch_bounds__(BLOCK) block_kernel(const Params p, const KChu
   for (int64_t g = blockIdx.x; g < p.num_groups; g += gridDim.x) {
     const GroupSpan s = group_span(p, g);
     if (goes_large(p, s)) continue; /* uniform across the block */
+    /* Each group is handled by the configuration of its own size: (lower, TILE], where lower is
+     * the next smaller configuration's tile (invalid groups, n = 0, by the smallest). Larger valid
+     * groups belong to a larger configuration or the large path. */
+    if (s.valid && ((lower > 0 && s.n <= lower) || (s.n > TILE && TILE < kLargeTile))) continue;
+    if (!s.valid && lower > 0) continue;
     const bool fits = s.n <= TILE;  /* false only if the host broke its own plan */
 
     Key keys[IPT], orig[IPT];

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -243,6 +244,63 @@ TEST(EmuDefects, CubSizeQueryErrorIsNotUnsupported) {
   EXPECT_EQ(pkpo_workspace_size(h, &d, &bytes), PKPO_ERROR_CUDA) << pkpo_last_error(h);
   EXPECT_NE(std::string(pkpo_last_error(h)).find("cudaErrorInvalidValue"), std::string::npos);
   EXPECT_EQ(pkpo_workspace_size(h, &d, &bytes), PKPO_SUCCESS);
+  pkpo_destroy(h);
+}
+
+// One large group among many small ones costs about what the small ones cost: each group runs on
+// the configuration of its own size, the segmented sort gets ~N/1024 segments (not one per group),
+// the carry kernel at most N/2049 blocks. Measured in emulated CUDA threads and sort segments.
+TEST(EmuDefects, OneLargeGroupDoesNotSlowTheSmallOnes) {
+  pkpo_handle h = nullptr;
+  pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
+  o.backend = PKPO_BACKEND_CUDA;
+  ASSERT_EQ(pkpo_create(&h, &o), PKPO_SUCCESS);
+  const int64_t G = 20000, n = 16, big = 4096;
+  auto run = [&](bool with_big, pkpo_emu::Counters* used) {
+    std::vector<int64_t> offsets(1, 0);
+    for (int64_t g = 0; g < G; ++g) offsets.push_back(offsets.back() + n);
+    if (with_big) offsets.push_back(offsets.back() + big);
+    const int64_t groups = (int64_t)offsets.size() - 1, N = offsets.back();
+    std::vector<double> r((size_t)N);
+    for (int64_t i = 0; i < N; ++i) r[(size_t)i] = (double)((i * 7919) % 1000) * 1e-3;
+    double *d_r = nullptr, *d_out = nullptr;
+    int64_t* d_off = nullptr;
+    ASSERT_EQ(cudaMalloc((void**)&d_r, N * 8), cudaSuccess);
+    ASSERT_EQ(cudaMalloc((void**)&d_out, N * 8), cudaSuccess);
+    ASSERT_EQ(cudaMalloc((void**)&d_off, (groups + 1) * 8), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(d_r, r.data(), N * 8, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(d_off, offsets.data(), (groups + 1) * 8, cudaMemcpyHostToDevice), cudaSuccess);
+    pkpo_desc d = PKPO_DESC_INIT;
+    d.estimator = PKPO_SLOO_MINUS_ONE;
+    d.dtype = PKPO_FLOAT64;
+    d.num_groups = groups;
+    d.num_samples = N;
+    d.offsets = d_off;
+    d.max_group_size = with_big ? big : n;
+    d.k = 4;
+    ASSERT_EQ(pkpo_reserve(h, &d), PKPO_SUCCESS);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const pkpo_emu::Counters c0 = pkpo_emu::counters();
+    ASSERT_EQ(pkpo_transform(h, &d, d_r, d_out, nullptr, nullptr, nullptr), PKPO_SUCCESS) << pkpo_last_error(h);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const pkpo_emu::Counters c1 = pkpo_emu::counters();
+    used->threads = c1.threads - c0.threads;
+    used->blocks = c1.blocks - c0.blocks;
+    used->segments = c1.segments - c0.segments;
+    cudaFree(d_r);
+    cudaFree(d_out);
+    cudaFree(d_off);
+  };
+  pkpo_emu::Counters small = {}, mixed = {};
+  run(false, &small);
+  run(true, &mixed);
+  // The large group itself needs a few kernels over its 2 tiles; everything else must not scale
+  // with the number of groups beyond the one block each that the small groups need.
+  printf("emulated CUDA threads: %d groups of %d: %llu; plus one of %d: %llu (sort segments %llu)\n", (int)G,
+         (int)n, (unsigned long long)small.threads, (int)big, (unsigned long long)mixed.threads,
+         (unsigned long long)mixed.segments);
+  EXPECT_LE(mixed.threads, 3 * small.threads) << "small " << small.threads << " mixed " << mixed.threads;
+  EXPECT_LE(mixed.segments, (uint64_t)((G * n + big) / 1024 + 2)) << mixed.segments;
   pkpo_destroy(h);
 }
 

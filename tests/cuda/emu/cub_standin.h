@@ -232,6 +232,7 @@ struct DeviceSegmentedRadixSort {
     KeyT* in = keys.Current();
     KeyT* out = keys.Alternate();
     keys.selector ^= 1;
+    pkpo_emu::count_segments(num_segments);
     return pkpo_emu::submit(
         stream,
         [=]() {

@@ -210,7 +210,9 @@ cudaError_t launch_raw(dim3 grid, dim3 block, size_t smem, cudaStream_t s,
 struct Counters {
   uint64_t launches, blocks, threads;
   uint64_t mallocs, frees, device_syncs; /* cudaMalloc, cudaFree, cudaDeviceSynchronize calls */
+  uint64_t segments; /* segments given to cub::DeviceSegmentedRadixSort (one CTA each per pass) */
 };
+void count_segments(int64_t n);
 Counters counters();
 /* Emulated compute capability (default 9.0; PKPO_EMU_CC=75 in the environment gives 7.5). */
 void set_compute_capability(int major, int minor);
