@@ -117,8 +117,8 @@ enum {
   PKPO_FLAG_NONFINITE = 1u << 2, /* the group held NaN/Inf rewards (excluded or propagated) */
   PKPO_FLAG_FALLBACK = 1u << 3,  /* l2o at k = n: computed as sloo_minus_one */
   PKPO_FLAG_EMPTY = 1u << 4,     /* no (finite) samples: nothing to estimate, rho written as 0 */
-  PKPO_FLAG_INVALID = 1u << 5    /* CUDA only: the group's k or offsets were invalid on the device;
-                                    its outputs were left untouched and rho written as NaN */
+  PKPO_FLAG_INVALID = 1u << 5    /* CUDA only: the group's k, offsets or index entries were invalid
+                                    on the device; its outputs were left untouched, rho NaN */
 };
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -161,12 +161,15 @@ int pkpo_backend_available(pkpo_backend backend);
  * CUDA, OUT_OF_MEMORY. On failure *handle is set to NULL. */
 pkpo_status pkpo_create(pkpo_handle* handle, const pkpo_handle_options* options);
 
-/* Releases the handle and every buffer it owns. NULL is a no-op. The CUDA backend synchronises the
- * device first, so that no queued work still uses the handle's workspace. */
+/* Releases the handle and every buffer it owns. NULL is a no-op. The CUDA backend first waits for
+ * the handle's queued work (an event recorded after each call; not a device-wide synchronisation),
+ * so that none still uses the handle's workspace. */
 void pkpo_destroy(pkpo_handle handle);
 
 /* The message of the last failing call on this handle (more specific than pkpo_status_string: it
- * names the argument, group or sample). "" if no call failed yet. Never NULL; NULL handle gives "". */
+ * names the argument, group or sample). "" if no call failed yet. Never NULL. A NULL handle gives
+ * the message of the last pkpo_create of a CUDA handle that failed on this thread (e.g. which
+ * device has no code in this build), or "". */
 const char* pkpo_last_error(pkpo_handle handle);
 
 /* The backend of a handle. */
@@ -235,7 +238,13 @@ pkpo_status pkpo_reserve(pkpo_handle handle, const pkpo_desc* desc);
  * bytes at `workspace` (handle's memory space, 256-byte aligned) instead of its own; the handle
  * then never allocates and calls that need more return PKPO_ERROR_WORKSPACE_TOO_SMALL.
  * workspace == NULL returns to handle-owned scratch. The memory must stay valid, and must not be
- * used by anything else, until the work queued with it is complete. */
+ * used by anything else, until the work queued with it is complete (and, if a call using it was
+ * captured into a CUDA graph, for as long as that graph may be launched).
+ *
+ * CUDA graphs: once a call of this handle has been captured, a handle-owned workspace is never
+ * freed before pkpo_destroy: growing it (a larger call or pkpo_reserve, pkpo_set_workspace)
+ * allocates a new buffer and keeps the old one for the graphs that point to it. A graph must not
+ * be launched after pkpo_destroy of the handle it was captured with. */
 pkpo_status pkpo_set_workspace(pkpo_handle handle, void* workspace, size_t bytes);
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -262,7 +271,9 @@ pkpo_status pkpo_set_workspace(pkpo_handle handle, void* workspace, size_t bytes
  * in k_per_group, K_EXCEEDS_N under PKPO_K_STRICT, NON_FINITE under PKPO_NONFINITE_ERROR) are also
  * found before anything is written; pkpo_last_error names the group or sample.
  * On the CUDA backend, values in device memory are checked on the device: a group with invalid
- * offsets or k, an out-of-range index entry, or more samples than desc->max_group_size is flagged
+ * offsets or k, an out-of-range index entry, an index entry naming a sample that another entry
+ * also names (every group holding such an entry; the CPU rejects the call with
+ * PKPO_ERROR_INVALID_LAYOUT), or more samples than desc->max_group_size is flagged
  * PKPO_FLAG_INVALID (rho NaN) and its outputs are not written, so nothing outside the group is
  * touched. PKPO_NONFINITE_ERROR, PKPO_K_STRICT and a ragged max_group_size of 0 need the host to
  * see a device-side result, so with them the CUDA call synchronises the stream (and may have
@@ -301,7 +312,12 @@ pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void
  * Groups are numbered in order of first appearance of their id; within a group, samples keep their
  * input order. So group g of the result is the g-th distinct id met when reading ids in order.
  * This is a set-up call: on the CUDA backend it synchronises the stream (the host needs the group
- * count) and is not capturable; reuse its outputs while the ids stay the same. */
+ * count) and is not capturable; reuse its outputs while the ids stay the same. Its scratch (about
+ * 80 bytes per sample) comes from the handle's workspace, grown as for a transform (a caller
+ * workspace that is too small gives PKPO_ERROR_WORKSPACE_TOO_SMALL).
+ *
+ * CUDA ordering: the calls of one handle share its workspace, so each call's work is ordered
+ * after the previous call's (an event), whatever the streams. */
 pkpo_status pkpo_group_by_id(pkpo_handle handle, const int64_t* ids, int64_t num_samples,
                              int64_t* offsets, int64_t* index, int64_t* num_groups,
                              int64_t* max_group_size, pkpo_stream stream);

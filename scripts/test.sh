@@ -5,12 +5,16 @@
 #                                     into a fresh venv + pytest) and the embedding checks
 #                                     (scripts/check_embedding.sh: add_subdirectory, CMake 3.22, nm)
 #   bash scripts/test.sh --sanitize   CPU-only Debug build under AddressSanitizer + UBSan, all tests
-# GPU tests (ctest label "gpu") skip themselves when no GPU is present.
+#   bash scripts/test.sh --tsan       the CUDA kernels on the emulated device under ThreadSanitizer
+#                                     (scripts/test_emu_tsan.sh)
+# GPU tests (ctest label "gpu") skip themselves when no GPU is present. The CUDA kernels also run on
+# the emulated device (tests/cuda/emu, label "cuda-emu") in the default mode, with or without nvcc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=release
 [ "${1:-}" = "--sanitize" ] && mode=sanitize
+[ "${1:-}" = "--tsan" ] && exec bash scripts/test_emu_tsan.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 
 need_pkgs=()
@@ -31,7 +35,9 @@ fi
 
 if [ "$mode" = sanitize ]; then
   build=build-sanitize
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DPKPO_CUDA=OFF \
+  # The emulated device switches stacks without ASan's fiber annotations: it runs in the default
+  # mode and under TSan (--tsan), not here.
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DPKPO_CUDA=OFF -DPKPO_CUDA_EMU=OFF \
         -DPKPO_SANITIZE=address,undefined -DPKPO_BUILD_TESTS=ON
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 else

@@ -8,10 +8,13 @@
  * max_group_size = 0, and a workspace that must grow (cudaMalloc). None of these is allowed while
  * the stream is capturing; they return an error instead of breaking the capture.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <algorithm>
+#include <new>
+#include <vector>
 
 #include <cuda_runtime.h>
 
@@ -28,7 +31,17 @@ namespace {
 
 /* Private state of a CUDA handle (h->cuda). */
 struct CudaState {
-  void* h_pinned; /* small page-locked buffer for device-to-host reads of status words */
+  void* h_pinned = nullptr; /* small page-locked buffer for device-to-host reads of status words */
+  /* A call was captured into a graph: the graph holds the workspace's address, so an owned
+   * workspace is never freed before pkpo_destroy; growing keeps the old buffer here. */
+  bool captured = false;
+  std::vector<void*> retired;
+  /* Recorded after the work of every call that is not captured, and waited for by the next call's
+   * stream: the calls of one handle (which share its workspace) run in order whatever their
+   * streams, and the workspace is idle once this event has completed. No call synchronises the
+   * whole device, which would break another stream's capture. */
+  cudaEvent_t last = nullptr;
+  bool last_recorded = false;
 };
 
 constexpr size_t kPinnedBytes = 256;
@@ -82,15 +95,50 @@ bool is_capturing(cudaStream_t s, cudaError_t* err) {
   return cs != cudaStreamCaptureStatusNone;
 }
 
-/* Grows the handle-owned workspace to `bytes` (cudaFree + cudaMalloc: synchronises the device). */
-pkpo_status grow_owned(pkpo_handle h, size_t bytes) {
-  if (h->ws) {
-    /* Work queued earlier (on any stream) may still use the old buffer. */
-    PKPO_CHECK_CUDA(h, cudaDeviceSynchronize(), "cudaDeviceSynchronize before freeing the workspace");
+/* Orders this call's work after the handle's previous call (on whatever stream). Not while
+ * capturing: a graph cannot depend on work outside it. */
+pkpo_status order_after_last(pkpo_handle h, cudaStream_t stream, bool capturing) {
+  CudaState* cs = state_of(h);
+  if (capturing || !cs->last_recorded) return PKPO_SUCCESS;
+  PKPO_CHECK_CUDA(h, cudaStreamWaitEvent(stream, cs->last, 0), "cudaStreamWaitEvent");
+  return PKPO_SUCCESS;
+}
+
+pkpo_status record_last(pkpo_handle h, cudaStream_t stream, bool capturing) {
+  CudaState* cs = state_of(h);
+  if (capturing) return PKPO_SUCCESS;
+  PKPO_CHECK_CUDA(h, cudaEventRecord(cs->last, stream), "cudaEventRecord");
+  cs->last_recorded = true;
+  return PKPO_SUCCESS;
+}
+
+/* Releases the handle-owned workspace: freed once the handle's queued work is complete, or kept
+ * until pkpo_destroy if a captured graph may point to it. */
+pkpo_status release_owned(pkpo_handle h) {
+  if (!h->ws) return PKPO_SUCCESS;
+  CudaState* cs = state_of(h);
+  if (cs->captured) {
+    try {
+      cs->retired.push_back(h->ws);
+    } catch (const std::bad_alloc&) {
+      return pkpo__error(h, PKPO_ERROR_OUT_OF_MEMORY, "keeping a captured workspace alive");
+    }
+  } else {
+    if (cs->last_recorded) {
+      PKPO_CHECK_CUDA(h, cudaEventSynchronize(cs->last), "waiting for the handle's queued work");
+    }
     PKPO_CHECK_CUDA(h, cudaFree(h->ws), "cudaFree(workspace)");
-    h->ws = NULL;
-    h->ws_bytes = 0;
   }
+  h->ws = NULL;
+  h->ws_bytes = 0;
+  return PKPO_SUCCESS;
+}
+
+/* Grows the handle-owned workspace to `bytes` (cudaMalloc, and cudaFree of the old one unless a
+ * graph may use it: both synchronise the device). */
+pkpo_status grow_owned(pkpo_handle h, size_t bytes) {
+  const pkpo_status rs = release_owned(h);
+  if (rs != PKPO_SUCCESS) return rs;
   void* mem = NULL;
   const cudaError_t e = cudaMalloc(&mem, bytes);
   if (e != cudaSuccess) {
@@ -120,13 +168,13 @@ pkpo_status ensure_workspace(pkpo_handle h, size_t bytes, bool capturing) {
 }
 
 Shape shape_of(const pkpo_desc* d, const pkpo__plan* p) {
-  (void)d;
   Shape sh;
   sh.num_groups = p->num_groups;
   sh.num_samples = p->num_samples;
   sh.max_n = p->max_group_size;
   sh.uniform_n = p->uniform_n;
   sh.elem_bytes = p->elem_bytes;
+  sh.has_index = d->index != NULL;
   return sh;
 }
 
@@ -209,6 +257,8 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
   if (unknown_max) {
     pkpo_status st = ensure_workspace(h, sizeof(DevStatus), capturing);
     if (st != PKPO_SUCCESS) return st;
+    st = order_after_last(h, stream, capturing);
+    if (st != PKPO_SUCCESS) return st;
     PKPO_CHECK_CUDA(h, pkpo_cuda::launch_max_group(prm, h->ws, stream), "max_group_size kernel");
     DevStatus ds;
     st = read_status(h, h->ws, stream, &ds);
@@ -218,16 +268,18 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
   }
   WsLayout L;
   e = pkpo_cuda::plan_workspace(sh, &L);
-  if (e == cudaErrorInvalidValue) {
-    (void)cudaGetLastError();
+  if (e == cudaErrorNotSupported) {
     return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
                        "the CUDA backend supports groups of at most %lld samples and at most "
                        "2^31-1 groups when a group exceeds %d samples (largest group: %lld)",
                        (long long)pkpo_cuda::kMaxLargeGroup, pkpo_cuda::kLargeTile,
                        (long long)sh.max_n);
   }
-  PKPO_CHECK_CUDA(h, e, "planning the workspace");
+  PKPO_CHECK_CUDA(h, e, "planning the workspace (CUB temporary storage query)");
   pkpo_status st = ensure_workspace(h, L.total, capturing);
+  if (st != PKPO_SUCCESS) return st;
+  if (capturing && h->ws_owned) state_of(h)->captured = true;
+  st = order_after_last(h, stream, capturing);
   if (st != PKPO_SUCCESS) return st;
   if (kind == CALL_TRANSFORM) {
     PKPO_CHECK_CUDA(h, pkpo_cuda::launch_transform(prm, sh, L, h->ws, stream), "queuing the transform");
@@ -235,11 +287,63 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
     PKPO_CHECK_CUDA(h, pkpo_cuda::launch_rho_curve(prm, sh, L, h->ws, h_ks, num_ks, stream),
                     "queuing the rho curve");
   }
+  st = record_last(h, stream, capturing);
+  if (st != PKPO_SUCCESS) return st;
   if (!sync_policy) return PKPO_SUCCESS;
   DevStatus ds;
   st = read_status(h, static_cast<char*>(h->ws) + L.status, stream, &ds);
   if (st != PKPO_SUCCESS) return st;
   return status_from_bits(h, ds);
+}
+
+/* The architectures this build has device code for: CMake's CUDA_ARCHITECTURES with commas,
+ * e.g. "80-real,90-real,90-virtual" (set by CMakeLists.txt). */
+#ifndef PKPO_CUDA_ARCHS
+#define PKPO_CUDA_ARCHS ""
+#endif
+
+/* Whether a device of compute capability major.minor can run this build's kernels: machine code
+ * for X.Y ("XY-real", or plain "XY") runs on X.y with y >= Y; PTX ("XY-virtual", or plain "XY") is
+ * JIT-compiled for any device of X.Y or newer. A list that names no number ("all", "native", empty)
+ * counts as runnable everywhere: the launch itself then reports a missing image. */
+bool arch_runs(int major, int minor) {
+  const char* p = PKPO_CUDA_ARCHS;
+  bool any_number = false;
+  const int cc = major * 10 + minor;
+  while (*p) {
+    int v = 0;
+    bool digits = false;
+    while (*p >= '0' && *p <= '9') {
+      v = v * 10 + (*p++ - '0');
+      digits = true;
+    }
+    const bool real = strncmp(p, "-real", 5) == 0;
+    const bool virt = strncmp(p, "-virtual", 8) == 0;
+    while (*p && *p != ',') ++p;
+    if (*p == ',') ++p;
+    if (!digits) continue;
+    any_number = true;
+    if (!virt && v / 10 == major && v % 10 <= minor) return true; /* machine code */
+    if (!real && v <= cc) return true;                             /* PTX */
+  }
+  return !any_number;
+}
+
+/* cudaSuccess if device `d` can run this build's kernels; else fills `why`. */
+bool device_runs(int d, char* why, size_t why_bytes) {
+  cudaDeviceProp prop;
+  const cudaError_t e = cudaGetDeviceProperties(&prop, d);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    snprintf(why, why_bytes, "cudaGetDeviceProperties(%d): %s", d, cudaGetErrorString(e));
+    return false;
+  }
+  if (arch_runs(prop.major, prop.minor)) return true;
+  snprintf(why, why_bytes,
+           "device %d (%s, compute capability %d.%d) cannot run this build's kernels, built for "
+           "CUDA architectures %s",
+           d, prop.name, prop.major, prop.minor, PKPO_CUDA_ARCHS);
+  return false;
 }
 
 }  // namespace
@@ -253,7 +357,11 @@ int pkpo__cuda_available(void) {
     (void)cudaGetLastError();
     return 0;
   }
-  return n > 0;
+  char why[512];
+  for (int d = 0; d < n; ++d) {
+    if (device_runs(d, why, sizeof why)) return 1;
+  }
+  return 0;
 }
 
 pkpo_status pkpo__cuda_create(pkpo_handle h, int device) {
@@ -271,21 +379,29 @@ pkpo_status pkpo__cuda_create(pkpo_handle h, int device) {
     return pkpo__error(h, PKPO_ERROR_NO_DEVICE, "cuda_device %d, but only %d devices are visible",
                        device, count);
   }
+  char why[512];
+  if (!device_runs(device, why, sizeof why)) return pkpo__error(h, PKPO_ERROR_NO_DEVICE, "%s", why);
   h->cuda_device = device;
   h->ws = NULL;
   h->ws_bytes = 0;
   h->ws_owned = 1;
-  CudaState* s = static_cast<CudaState*>(calloc(1, sizeof(CudaState)));
+  CudaState* s = new (std::nothrow) CudaState();
   if (!s) return PKPO_ERROR_OUT_OF_MEMORY;
   DeviceGuard guard(device);
   if (guard.error() != cudaSuccess) {
-    free(s);
+    delete s;
     return cuda_status(h, guard.error(), "selecting the device");
   }
   e = cudaMallocHost(&s->h_pinned, kPinnedBytes);
   if (e != cudaSuccess) {
-    free(s);
+    delete s;
     return cuda_status(h, e, "cudaMallocHost");
+  }
+  e = cudaEventCreateWithFlags(&s->last, cudaEventDisableTiming);
+  if (e != cudaSuccess) {
+    (void)cudaFreeHost(s->h_pinned);
+    delete s;
+    return cuda_status(h, e, "cudaEventCreateWithFlags");
   }
   h->cuda = s;
   return PKPO_SUCCESS;
@@ -294,13 +410,15 @@ pkpo_status pkpo__cuda_create(pkpo_handle h, int device) {
 void pkpo__cuda_destroy(pkpo_handle h) {
   CudaState* s = state_of(h);
   DeviceGuard guard(h->cuda_device);
-  (void)cudaDeviceSynchronize(); /* queued work may still use the workspace */
+  if (s && s->last_recorded) (void)cudaEventSynchronize(s->last); /* queued work may use the workspace */
   if (h->ws_owned && h->ws) (void)cudaFree(h->ws);
   h->ws = NULL;
   h->ws_bytes = 0;
   if (s) {
+    for (void* old : s->retired) (void)cudaFree(old);
     if (s->h_pinned) (void)cudaFreeHost(s->h_pinned);
-    free(s);
+    if (s->last) (void)cudaEventDestroy(s->last);
+    delete s;
   }
   h->cuda = NULL;
   (void)cudaGetLastError();
@@ -317,13 +435,12 @@ pkpo_status pkpo__cuda_workspace_size(pkpo_handle h, const pkpo_desc* d, const p
   }
   WsLayout L;
   const cudaError_t e = pkpo_cuda::plan_workspace(sh, &L);
-  if (e == cudaErrorInvalidValue) {
-    (void)cudaGetLastError();
+  if (e == cudaErrorNotSupported) {
     return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
                        "groups of %lld samples exceed the CUDA backend's limit of %lld",
                        (long long)sh.max_n, (long long)pkpo_cuda::kMaxLargeGroup);
   }
-  PKPO_CHECK_CUDA(h, e, "planning the workspace");
+  PKPO_CHECK_CUDA(h, e, "planning the workspace (CUB temporary storage query)");
   *bytes = L.total;
   return PKPO_SUCCESS;
 }
@@ -343,8 +460,8 @@ pkpo_status pkpo__cuda_set_workspace(pkpo_handle h, void* workspace, size_t byte
   DeviceGuard guard(h->cuda_device);
   PKPO_CHECK_CUDA(h, guard.error(), "selecting the handle's device");
   if (h->ws_owned && h->ws) {
-    PKPO_CHECK_CUDA(h, cudaDeviceSynchronize(), "cudaDeviceSynchronize before freeing the workspace");
-    PKPO_CHECK_CUDA(h, cudaFree(h->ws), "cudaFree(workspace)");
+    const pkpo_status rs = release_owned(h);
+    if (rs != PKPO_SUCCESS) return rs;
   }
   h->ws = workspace;
   h->ws_bytes = workspace ? bytes : 0;
@@ -387,25 +504,21 @@ pkpo_status pkpo__cuda_group_by_id(pkpo_handle h, const int64_t* ids, int64_t nu
   }
   size_t bytes = 0;
   PKPO_CHECK_CUDA(h, pkpo_cuda::group_by_id_scratch(num_samples, &bytes), "sizing group_by_id scratch");
-  /* A set-up call: its scratch (about 80 bytes per sample) is allocated for the call and freed, so
-   * that the handle's workspace stays sized for the transforms. */
-  void* scratch = NULL;
-  e = cudaMalloc(&scratch, bytes);
-  if (e != cudaSuccess) {
-    (void)cudaGetLastError();
-    return pkpo__error(h, PKPO_ERROR_OUT_OF_MEMORY, "cudaMalloc of %zu bytes for group_by_id: %s",
-                       bytes, cudaGetErrorString(e));
-  }
+  /* Scratch (about 80 bytes per sample) from the handle's workspace, grown like a transform's:
+   * repeated calls allocate nothing and never synchronise more than their stream. */
+  pkpo_status st = ensure_workspace(h, bytes, false);
+  if (st != PKPO_SUCCESS) return st;
+  st = order_after_last(h, s, false);
+  if (st != PKPO_SUCCESS) return st;
   int64_t* d_counts = NULL;
-  e = pkpo_cuda::launch_group_by_id(ids, num_samples, offsets, index, scratch, bytes, &d_counts, s);
+  PKPO_CHECK_CUDA(h, pkpo_cuda::launch_group_by_id(ids, num_samples, offsets, index, h->ws, bytes, &d_counts, s),
+                  "queuing group_by_id");
   void* pinned = state_of(h)->h_pinned;
-  if (e == cudaSuccess) {
-    e = cudaMemcpyAsync(pinned, d_counts, 2 * sizeof(int64_t), cudaMemcpyDeviceToHost, s);
-  }
-  if (e == cudaSuccess) e = cudaStreamSynchronize(s);
-  const cudaError_t ef = cudaFree(scratch);
-  if (e == cudaSuccess) e = ef;
-  PKPO_CHECK_CUDA(h, e, "group_by_id");
+  PKPO_CHECK_CUDA(h, cudaMemcpyAsync(pinned, d_counts, 2 * sizeof(int64_t), cudaMemcpyDeviceToHost, s),
+                  "reading the group count");
+  st = record_last(h, s, false);
+  if (st != PKPO_SUCCESS) return st;
+  PKPO_CHECK_CUDA(h, cudaStreamSynchronize(s), "cudaStreamSynchronize");
   int64_t counts[2];
   memcpy(counts, pinned, sizeof counts);
   *h_num_groups = counts[0];

@@ -12,6 +12,7 @@
 #include <cub/device/device_scan.cuh>
 
 #include "group_by_id_kernels.cuh"
+#include "kernel_launch.cuh"
 #include "launch.h"
 
 #define PKPO_CUDA_TRY(expr)                          \
@@ -103,34 +104,31 @@ cudaError_t launch_group_by_id(const int64_t* ids, int64_t n, int64_t* offsets, 
   const unsigned grid = blocks_for(n + 1);
 
   /* 1. stable sort of (id, position): runs of equal ids with ascending positions */
-  gbi_iota_kernel<<<grid, kBlock, 0, stream>>>(iota_runid, n);
-  PKPO_CUDA_TRY(cudaGetLastError());
+  PKPO_CUDA_TRY(launch_kernel(gbi_iota_kernel, grid, kBlock, stream)(iota_runid, n));
   PKPO_CUDA_TRY(cub::DeviceRadixSort::SortPairs(tmp, tmp_bytes, ids, sid, iota_runid, spos, n, 0, 64,
                                                 stream));
   /* 2. run ids (1-based inclusive count of heads), first position and start of each run */
-  gbi_heads_kernel<<<grid, kBlock, 0, stream>>>(sid, n, first_pos /* scratch */);
-  PKPO_CUDA_TRY(cudaGetLastError());
+  PKPO_CUDA_TRY(launch_kernel(gbi_heads_kernel, grid, kBlock, stream)(sid, n, first_pos)); /* scratch */
   tmp_bytes = L.tmp_bytes;
   PKPO_CUDA_TRY(cub::DeviceScan::InclusiveSum(tmp, tmp_bytes, first_pos, iota_runid, n, stream));
-  gbi_fill_kernel<<<grid, kBlock, 0, stream>>>(first_pos, n, INT64_MAX); /* runs >= R sort last */
-  PKPO_CUDA_TRY(cudaGetLastError());
-  gbi_runs_kernel<<<grid, kBlock, 0, stream>>>(sid, spos, iota_runid, n, first_pos, run_start);
-  PKPO_CUDA_TRY(cudaGetLastError());
+  /* runs >= R sort last */
+  PKPO_CUDA_TRY(launch_kernel(gbi_fill_kernel, grid, kBlock, stream)(first_pos, n, INT64_MAX));
+  PKPO_CUDA_TRY(launch_kernel(gbi_runs_kernel, grid, kBlock, stream)(sid, spos, iota_runid, n, first_pos,
+                                                                      run_start));
   /* 3. runs in order of first appearance: sort (first position, run) over all n slots */
-  gbi_iota_kernel<<<grid, kBlock, 0, stream>>>(sid, n); /* sid is free now: run numbers 0..n-1 */
-  PKPO_CUDA_TRY(cudaGetLastError());
+  /* sid is free now: run numbers 0..n-1 */
+  PKPO_CUDA_TRY(launch_kernel(gbi_iota_kernel, grid, kBlock, stream)(sid, n));
   tmp_bytes = L.tmp_bytes;
   PKPO_CUDA_TRY(cub::DeviceRadixSort::SortPairs(tmp, tmp_bytes, first_pos, sorted_first, sid, order, n,
                                                 0, 64, stream));
   /* 4. sizes, offsets, index */
   PKPO_CUDA_TRY(cudaMemsetAsync(counts, 0, 2 * sizeof(unsigned long long), stream));
-  gbi_sizes_kernel<<<grid, kBlock, 0, stream>>>(order, run_start, iota_runid, n, inv, first_pos, counts);
-  PKPO_CUDA_TRY(cudaGetLastError());
+  PKPO_CUDA_TRY(launch_kernel(gbi_sizes_kernel, grid, kBlock, stream)(order, run_start, iota_runid, n, inv,
+                                                                       first_pos, counts));
   tmp_bytes = L.tmp_bytes;
   PKPO_CUDA_TRY(cub::DeviceScan::ExclusiveSum(tmp, tmp_bytes, first_pos, offs, n + 1, stream));
-  gbi_scatter_kernel<<<grid, kBlock, 0, stream>>>(spos, iota_runid, run_start, inv, offs, n, index,
-                                                  offsets);
-  PKPO_CUDA_TRY(cudaGetLastError());
+  PKPO_CUDA_TRY(launch_kernel(gbi_scatter_kernel, grid, kBlock, stream)(spos, iota_runid, run_start, inv,
+                                                                         offs, n, index, offsets));
   *d_counts = reinterpret_cast<int64_t*>(counts);
   return cudaSuccess;
 }

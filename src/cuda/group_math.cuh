@@ -1,8 +1,8 @@
 /*
  * group_math.cuh -- the per-group arithmetic of the CUDA backend, shared by every kernel path.
  *
- * __host__ __device__ and free of CUDA intrinsics, so that tests/cuda/test_group_math.cpp can compile
- * it with a plain C++ compiler and check it against the CPU backend on a machine without a GPU.
+ * __host__ __device__ and free of CUDA intrinsics. Tested through the kernels themselves, on a GPU
+ * or on the emulated device of tests/cuda/emu (ctest label cuda-emu).
  *
  * The formulas are those of src/host/engine.c (SPEC.md section 4 stable forms), rearranged so that
  * each sorted rank t (1-based) contributes terms that depend only on its own weight mu_t, its tail

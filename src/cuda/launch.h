@@ -21,10 +21,11 @@ struct Shape {
   int64_t max_n;
   int64_t uniform_n; /* 0 for ragged */
   size_t elem_bytes; /* 4 or 8 */
+  bool has_index;    /* desc->index != NULL: the duplicate-entry check needs num_samples counters */
 };
 
-/* Byte offsets of the workspace regions (all 256-byte aligned) and the total. Regions after
- * `status` exist only when the large path is needed (max_n > kLargeTile). */
+/* Byte offsets of the workspace regions (all 256-byte aligned) and the total. `refs` exists only
+ * with an index; the regions after it only when the large path is needed (max_n > kLargeTile). */
 struct WsLayout {
   bool large;
   int64_t tiles_bound; /* upper bound on the tiles of all large groups */
@@ -33,7 +34,7 @@ struct WsLayout {
   int sort_items;      /* num_items of each segmented-sort call */
   bool whole_sort;     /* uniform layout with one group: a multi-block cub::DeviceRadixSort of all
                           N keys instead of the one-block-per-segment segmented sort */
-  size_t status, keys_a, keys_b, gbad, seg_begin, seg_end, ntiles, tile_base, agg, scan_tmp,
+  size_t status, refs, keys_a, keys_b, gbad, seg_begin, seg_end, ntiles, tile_base, agg, scan_tmp,
       sort_tmp;
   size_t scan_tmp_bytes, sort_tmp_bytes;
   size_t total;
@@ -42,9 +43,10 @@ struct WsLayout {
 /* Largest group the large path supports (the segmented sort's int offsets, per window). */
 constexpr int64_t kMaxLargeGroup = (int64_t(1) << 30) - 1;
 
-/* Fills *L for `sh`. cudaErrorInvalidValue if the sizes are beyond what the kernels support
+/* Fills *L for `sh`. cudaErrorNotSupported if the sizes are beyond what the kernels support
  * (a group over kMaxLargeGroup on the large path, or more than INT_MAX groups there) or size_t
- * arithmetic would overflow. No device work, no synchronisation. */
+ * arithmetic would overflow; any other error comes from a CUB size query and is returned as is.
+ * No device work, no synchronisation. */
 cudaError_t plan_workspace(const Shape& sh, WsLayout* L);
 
 /* Queues the transform of `p` (pointers, layout, policies; status/gbad/large are filled here) on

@@ -14,6 +14,7 @@
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/iterator/transform_iterator.h>
 
+#include "kernel_launch.cuh"
 #include "launch.h"
 #include "transform_kernels.cuh"
 
@@ -22,9 +23,6 @@
     const cudaError_t pkpo_e_ = (expr);  \
     if (pkpo_e_ != cudaSuccess) return pkpo_e_; \
   } while (0)
-
-/* After a <<<>>> launch. */
-#define PKPO_CUDA_TRY_LAUNCH() PKPO_CUDA_TRY(cudaGetLastError())
 
 namespace pkpo_cuda {
 
@@ -42,26 +40,45 @@ constexpr int64_t kMaxGrid = INT_MAX;
 
 size_t align_up(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 
-/* Segment begin/end of group g relative to the window [base, limit): groups that do not begin in
- * the window (or are not large) get an empty segment. */
+/* Segment t of the segmented sort is the large group whose first tile is t (tile_base: exclusive
+ * scan of the tiles of each group), so that the sort has one segment per tile bound rather than
+ * one per group: 4M small groups and one large group make ~N/1024 mostly empty segments, not 4M.
+ * Begin/end are relative to the window [base, limit); groups that do not begin in the window (or
+ * are not large) and tiles that are not a group's first get an empty segment. */
 struct SegOffset {
   const int64_t* begin;
   const int64_t* end;
+  const int64_t* tile_base;
+  int64_t num_groups;
   int64_t base;
   int64_t limit;
   int want_end;
-  __host__ __device__ int operator()(int g) const {
-    const int64_t b = begin[g], e = end[g];
+  __host__ __device__ int operator()(int t) const {
+    if (t >= tile_base[num_groups]) return 0;
+    int64_t lo = 0, hi = num_groups; /* last g with tile_base[g] <= t */
+    while (hi - lo > 1) {
+      const int64_t mid = lo + ((hi - lo) >> 1);
+      if (tile_base[mid] <= t) {
+        lo = mid;
+      } else {
+        hi = mid;
+      }
+    }
+    if (tile_base[lo] != t) return 0;
+    const int64_t b = begin[lo], e = end[lo];
     if (e <= b || b < base || b >= limit) return 0;
     return (int)((want_end ? e : b) - base);
   }
 };
 typedef thrust::transform_iterator<SegOffset, thrust::counting_iterator<int>> SegIter;
 
-SegIter seg_iter(const int64_t* b, const int64_t* e, int64_t base, int want_end) {
+SegIter seg_iter(const int64_t* b, const int64_t* e, const int64_t* tile_base, int64_t num_groups,
+                 int64_t base, int want_end) {
   SegOffset f;
   f.begin = b;
   f.end = e;
+  f.tile_base = tile_base;
+  f.num_groups = num_groups;
   f.base = base;
   f.limit = base + kWindow;
   f.want_end = want_end;
@@ -71,7 +88,7 @@ SegIter seg_iter(const int64_t* b, const int64_t* e, int64_t base, int want_end)
 template <typename Key>
 cudaError_t segmented_sort_bytes(int items, int segments, size_t* bytes) {
   cub::DoubleBuffer<Key> db(nullptr, nullptr);
-  SegIter it = seg_iter(nullptr, nullptr, 0, 0);
+  SegIter it = seg_iter(nullptr, nullptr, nullptr, 0, 0, 0);
   *bytes = 0;
   return cub::DeviceSegmentedRadixSort::SortKeys(nullptr, *bytes, db, items, segments, it, it, 0,
                                                   (int)sizeof(Key) * 8, (cudaStream_t)0);
@@ -100,17 +117,32 @@ T* at(void* ws, size_t off) {
  * nothing for the common RL sizes (n <= 32), 128x4 holds 512 ranks with 4 float64 of each per-rank
  * array per thread, and 256x8 (the large-path tile) tops out at 2048 ranks within 48 KiB of static
  * shared memory for 64-bit keys (keys + outputs + CUB sort storage aliased with the outputs). */
+/* Each group runs on the configuration of its own size (issue 9: one large group or a loose
+ * max_group_size must not put every small group on 256x8). The smallest configuration needed gets
+ * one block per group; each larger one a grid bounded by how many groups of its size the batch can
+ * hold (N / (lower + 1)) and by kRouteGrid, striding over the groups and skipping the others.
+ * kRouteGrid: unmeasured; chosen because 1024 blocks of 128-256 threads fill an H100 (132 SMs,
+ * register-bound at 1-4 blocks per SM) several times over, while the skipping costs two offset
+ * reads per group per block. */
+constexpr int64_t kRouteGrid = 1024;
+
+unsigned route_grid(int64_t groups, int64_t samples, int64_t lower, bool smallest) {
+  if (smallest) return grid_for(groups);
+  return grid_for(std::min<int64_t>(std::min<int64_t>(groups, samples / (lower + 1) + 1), kRouteGrid));
+}
+
 template <typename Key>
 cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, cudaStream_t stream) {
-  const unsigned grid = grid_for(p.num_groups);
-  if (max_n <= 32) {
-    block_kernel<32, 1, Key><<<grid, 32, 0, stream>>>(p, kc);
-  } else if (max_n <= 512) {
-    block_kernel<128, 4, Key><<<grid, 128, 0, stream>>>(p, kc);
-  } else {
-    block_kernel<256, 8, Key><<<grid, 256, 0, stream>>>(p, kc);
+  const int64_t G = p.num_groups, N = p.num_samples;
+  PKPO_CUDA_TRY(launch_kernel(block_kernel<32, 1, Key>, route_grid(G, N, 0, true), 32, stream)(p, kc, 0));
+  if (max_n > 32) {
+    PKPO_CUDA_TRY(launch_kernel(block_kernel<128, 4, Key>, route_grid(G, N, 32, false), 128, stream)(
+        p, kc, int64_t(32)));
   }
-  PKPO_CUDA_TRY_LAUNCH();
+  if (max_n > 512) {
+    PKPO_CUDA_TRY(launch_kernel(block_kernel<256, 8, Key>, route_grid(G, N, 512, false), 256, stream)(
+        p, kc, int64_t(512)));
+  }
   return cudaSuccess;
 }
 
@@ -130,9 +162,8 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   int64_t* tile_base = at<int64_t>(ws, L.tile_base);
   int64_t* seg_begin = at<int64_t>(ws, L.seg_begin);
   int64_t* seg_end = at<int64_t>(ws, L.seg_end);
-  large_plan_kernel<<<grid_for((G + 1 + kHelperBlock - 1) / kHelperBlock), kHelperBlock, 0, stream>>>(
-      p, ntiles, seg_begin, seg_end);
-  PKPO_CUDA_TRY_LAUNCH();
+  PKPO_CUDA_TRY(launch_kernel(large_plan_kernel, grid_for((G + 1 + kHelperBlock - 1) / kHelperBlock),
+                              kHelperBlock, stream)(p, ntiles, seg_begin, seg_end));
   size_t scan_bytes = L.scan_tmp_bytes;
   PKPO_CUDA_TRY(cub::DeviceScan::ExclusiveSum(at<void>(ws, L.scan_tmp), scan_bytes, ntiles, tile_base,
                                               G + 1, stream));
@@ -140,8 +171,13 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
                                 (size_t)L.tiles_bound * kCurveSlots * sizeof(TileAgg), stream));
   Key* keys_a = at<Key>(ws, L.keys_a);
   Key* keys_b = at<Key>(ws, L.keys_b);
-  large_keys_kernel<Key><<<grid_for(L.tiles_bound), kLargeBlock, 0, stream>>>(p, tile_base, keys_a);
-  PKPO_CUDA_TRY_LAUNCH();
+  if (L.whole_sort) {
+    /* The whole-array sort reads all N keys, but the keys kernel writes only a valid large group's
+     * (none if the one group is invalid, e.g. k < 1): the rest become kNone (all ones). */
+    PKPO_CUDA_TRY(cudaMemsetAsync(keys_a, 0xFF, (size_t)sh.num_samples * sizeof(Key), stream));
+  }
+  PKPO_CUDA_TRY(launch_kernel(large_keys_kernel<Key>, grid_for(L.tiles_bound), kLargeBlock, stream)(
+      p, tile_base, keys_a));
   int selector = 0;
   if (L.whole_sort) {
     /* One group covering [0, N): CUB's onesweep radix sort uses the whole GPU, where the segmented
@@ -160,9 +196,9 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
     cub::DoubleBuffer<Key> db(keys_a + base, keys_b + base);
     size_t sort_bytes = L.sort_tmp_bytes;
     PKPO_CUDA_TRY(cub::DeviceSegmentedRadixSort::SortKeys(
-        at<void>(ws, L.sort_tmp), sort_bytes, db, (int)items, (int)G,
-        seg_iter(seg_begin, seg_end, base, 0), seg_iter(seg_begin, seg_end, base, 1), 0,
-        (int)sizeof(Key) * 8, stream));
+        at<void>(ws, L.sort_tmp), sort_bytes, db, (int)items, (int)L.tiles_bound,
+        seg_iter(seg_begin, seg_end, tile_base, G, base, 0), seg_iter(seg_begin, seg_end, tile_base, G, base, 1),
+        0, (int)sizeof(Key) * 8, stream));
     selector = db.selector; /* the same for every window: same key width, same passes */
   }
   out->sorted = selector ? keys_b : keys_a;
@@ -182,14 +218,14 @@ cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const
   V* out_sorted = static_cast<V*>(b.other);
   const unsigned slots = (unsigned)std::max(1, ks.count);
   const dim3 tiles(grid_for(L.tiles_bound), slots);
-  const dim3 groups(grid_for(p.num_groups), slots);
+  /* One block per large group at most: there are at most N / (kLargeTile + 1) of them (the carry
+   * kernel strides over the groups and skips the others). */
+  const dim3 groups(grid_for(std::min<int64_t>(p.num_groups, p.num_samples / (kLargeTile + 1) + 1)), slots);
   for (int stage = STAGE_PROD; stage <= STAGE_TERMS; ++stage) {
-    large_tile_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, out_sorted,
-                                                              stage, ks, L.tiles_bound);
-    PKPO_CUDA_TRY_LAUNCH();
-    large_carry_kernel<Key><<<groups, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, stage, ks,
-                                                                k_flags, L.tiles_bound);
-    PKPO_CUDA_TRY_LAUNCH();
+    PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
+        p, tile_base, sorted, agg, out_sorted, stage, ks, L.tiles_bound));
+    PKPO_CUDA_TRY(launch_kernel(large_carry_kernel<Key>, groups, kLargeBlock, stream)(
+        p, tile_base, sorted, agg, stage, ks, k_flags, L.tiles_bound));
   }
   return cudaSuccess;
 }
@@ -211,12 +247,10 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   const Key* sorted = static_cast<const Key*>(b.sorted);
   V* out_sorted = static_cast<V*>(b.other);
   const unsigned tiles = grid_for(L.tiles_bound);
-  large_tile_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, agg, out_sorted,
-                                                            STAGE_OUT, own_k, L.tiles_bound);
-  PKPO_CUDA_TRY_LAUNCH();
-  large_scatter_kernel<Key><<<tiles, kLargeBlock, 0, stream>>>(p, tile_base, sorted, out_sorted,
-                                                               L.tiles_bound);
-  PKPO_CUDA_TRY_LAUNCH();
+  PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
+      p, tile_base, sorted, agg, out_sorted, STAGE_OUT, own_k, L.tiles_bound));
+  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(
+      p, tile_base, sorted, out_sorted, L.tiles_bound));
   return cudaSuccess;
 }
 
@@ -248,12 +282,23 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
 
 void finish_params(Params* p, const Shape& sh, const WsLayout& L, void* ws) {
   p->status = at<DevStatus>(ws, L.status);
+  p->refs = sh.has_index ? at<unsigned int>(ws, L.refs) : nullptr;
   p->gbad = L.large ? at<unsigned int>(ws, L.gbad) : nullptr;
   p->large = L.large ? 1 : 0;
   p->max_n = sh.max_n;
 }
 
 }  // namespace
+
+/* Counts the index entries naming each sample (the duplicate check of the kernels). */
+cudaError_t count_index_refs(const Params& p, const Shape& sh, const WsLayout& L, void* ws,
+                             cudaStream_t stream) {
+  if (!sh.has_index || sh.num_samples == 0) return cudaSuccess;
+  unsigned int* refs = at<unsigned int>(ws, L.refs);
+  PKPO_CUDA_TRY(cudaMemsetAsync(refs, 0, (size_t)sh.num_samples * sizeof(unsigned int), stream));
+  const int64_t blocks = std::min<int64_t>((sh.num_samples + kHelperBlock - 1) / kHelperBlock, 65535);
+  return launch_kernel(index_refs_kernel, grid_for(blocks), kHelperBlock, stream)(p, refs);
+}
 
 /* ---- public launchers ------------------------------------------------------------------------------- */
 
@@ -263,13 +308,19 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
   size_t off = 0;
   L->status = off;
   off += align_up(sizeof(DevStatus));
+  L->refs = off;
+  if (sh.has_index) {
+    if (N > (int64_t)(SIZE_MAX / 64)) return cudaErrorNotSupported;
+    off += align_up((size_t)N * sizeof(unsigned int));
+  }
   L->large = sh.max_n > kLargeTile;
   if (!L->large) {
     L->total = off;
     return cudaSuccess;
   }
-  if (sh.max_n > kMaxLargeGroup || G > INT_MAX || N > (int64_t)(SIZE_MAX / 64)) {
-    return cudaErrorInvalidValue;
+  if (sh.max_n > kMaxLargeGroup || G > INT_MAX || N > (int64_t)(SIZE_MAX / 64) ||
+      large_tiles_bound(N, G, sh.uniform_n, kLargeTile) > INT_MAX) {
+    return cudaErrorNotSupported; /* our own limits; errors of CUB's size queries pass through */
   }
   const size_t n = (size_t)N, g = (size_t)G;
   L->keys_a = off;
@@ -302,8 +353,8 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
     e = sh.elem_bytes == 4 ? whole_sort_bytes<uint32_t>(N, &L->sort_tmp_bytes)
                            : whole_sort_bytes<uint64_t>(N, &L->sort_tmp_bytes);
   } else {
-    e = sh.elem_bytes == 4 ? segmented_sort_bytes<uint32_t>(L->sort_items, (int)G, &L->sort_tmp_bytes)
-                           : segmented_sort_bytes<uint64_t>(L->sort_items, (int)G, &L->sort_tmp_bytes);
+    e = sh.elem_bytes == 4 ? segmented_sort_bytes<uint32_t>(L->sort_items, (int)L->tiles_bound, &L->sort_tmp_bytes)
+                           : segmented_sort_bytes<uint64_t>(L->sort_items, (int)L->tiles_bound, &L->sort_tmp_bytes);
   }
   if (e != cudaSuccess) return e;
   L->scan_tmp = off;
@@ -325,8 +376,7 @@ cudaError_t launch_max_group(Params p, void* ws, cudaStream_t stream) {
   p.status = static_cast<DevStatus*>(ws);
   PKPO_CUDA_TRY(reset_status(ws, stream));
   const int64_t blocks = std::min<int64_t>((p.num_groups + kHelperBlock - 1) / kHelperBlock, 4096);
-  max_group_kernel<<<grid_for(blocks), kHelperBlock, 0, stream>>>(p);
-  PKPO_CUDA_TRY_LAUNCH();
+  PKPO_CUDA_TRY(launch_kernel(max_group_kernel, grid_for(blocks), kHelperBlock, stream)(p));
   return cudaSuccess;
 }
 
@@ -335,6 +385,7 @@ cudaError_t launch_transform(Params p, const Shape& sh, const WsLayout& L, void*
   finish_params(&p, sh, L, ws);
   p.rho_stride = 1;
   PKPO_CUDA_TRY(reset_status(at<void>(ws, L.status), stream));
+  PKPO_CUDA_TRY(count_index_refs(p, sh, L, ws, stream));
   return sh.elem_bytes == 4 ? transform_typed<uint32_t>(p, sh, L, ws, stream)
                             : transform_typed<uint64_t>(p, sh, L, ws, stream);
 }
@@ -348,6 +399,7 @@ cudaError_t launch_rho_curve(Params p, const Shape& sh, const WsLayout& L, void*
   p.k_per_group = nullptr;
   p.k = 1;
   PKPO_CUDA_TRY(reset_status(at<void>(ws, L.status), stream));
+  PKPO_CUDA_TRY(count_index_refs(p, sh, L, ws, stream));
   return sh.elem_bytes == 4 ? curve_typed<uint32_t>(p, sh, L, ws, h_ks, num_ks, stream)
                             : curve_typed<uint64_t>(p, sh, L, ws, h_ks, num_ks, stream);
 }

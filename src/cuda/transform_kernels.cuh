@@ -73,6 +73,22 @@ __device__ __forceinline__ int64_t sample_of(const Params& p, int64_t pos) {
   return p.index ? p.index[pos] : pos;
 }
 
+/* A sample reference of the grouped layout is usable: in range, and (with an index) named by no
+ * other index entry. */
+__device__ __forceinline__ bool sample_ok(const Params& p, int64_t src) {
+  if (src < 0 || src >= p.num_samples) return false;
+  return !p.refs || p.refs[src] == 1;
+}
+
+/* refs[i] = number of index entries equal to i (refs zeroed before). */
+__global__ void index_refs_kernel(const Params p, unsigned int* refs) {
+  for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < p.num_samples;
+       j += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t i = p.index[j];
+    if (i >= 0 && i < p.num_samples) atomicAdd(&refs[i], 1u);
+  }
+}
+
 template <typename V>
 __device__ __forceinline__ void store_value(void* base, int64_t i, double x) {
   static_cast<V*>(base)[i] = static_cast<V>(x);
@@ -211,7 +227,7 @@ __device__ __forceinline__ void write_rho(const Params& p, int64_t g, int64_t co
 }
 
 template <int BLOCK, int IPT, typename Key>
-__global__ void __launch_bounds__(BLOCK) block_kernel(const Params p, const KChunk kc) {
+__global__ void __launch_bounds__(BLOCK) block_kernel(const Params p, const KChunk kc, int64_t lower) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
   constexpr int TILE = BLOCK * IPT;
@@ -227,6 +243,11 @@ __global__ void __launch_bounds__(BLOCK) block_kernel(const Params p, const KChu
   for (int64_t g = blockIdx.x; g < p.num_groups; g += gridDim.x) {
     const GroupSpan s = group_span(p, g);
     if (goes_large(p, s)) continue; /* uniform across the block */
+    /* Each group is handled by the configuration of its own size: (lower, TILE], where lower is
+     * the next smaller configuration's tile (invalid groups, n = 0, by the smallest). Larger valid
+     * groups belong to a larger configuration or the large path. */
+    if (s.valid && ((lower > 0 && s.n <= lower) || (s.n > TILE && TILE < kLargeTile))) continue;
+    if (!s.valid && lower > 0) continue;
     const bool fits = s.n <= TILE;  /* false only if the host broke its own plan */
 
     Key keys[IPT], orig[IPT];
@@ -239,7 +260,7 @@ __global__ void __launch_bounds__(BLOCK) block_kernel(const Params p, const KChu
       nonfinite_mine[j] = 0;
       if (s.valid && fits && lp < s.n) {
         const int64_t src = sample_of(p, s.begin + lp);
-        if (src < 0 || src >= p.num_samples) {
+        if (!sample_ok(p, src)) {
           bad = true;
         } else {
           const V x = static_cast<const V*>(p.rewards)[src];
@@ -383,7 +404,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_keys_kernel(const Params p,
   for (int64_t lp = lo + threadIdx.x; lp < hi; lp += kLargeBlock) {
     const int64_t src = sample_of(p, s.begin + lp);
     Key key = KT::kNone;
-    if (src < 0 || src >= p.num_samples) {
+    if (!sample_ok(p, src)) {
       bad = true;
     } else {
       const V x = static_cast<const V*>(p.rewards)[src];
@@ -586,7 +607,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
     } else if (!fin) {
       value = 0.0;
     } else if (r.action == ACT_SINGLE) {
-      value = single_output(p.estimator, (double)x);
+      value = single_output(p.estimator, KT::to_double(KT::to_key(x))); /* -0.0 -> +0.0, as the CPU */
     } else {
       const Key key = KT::to_key(x);
       /* The key is among the m sorted ones unless overlapping (invalid) offsets made two segments

@@ -45,7 +45,10 @@ pkpo_status pkpo__error(pkpo_handle h, pkpo_status status, const char* fmt, ...)
   return status;
 }
 
-const char* pkpo_last_error(pkpo_handle handle) { return handle ? handle->last_error : ""; }
+/* The message of the last pkpo_create that failed on this thread (there is no handle to hold it). */
+static _Thread_local char pkpo__create_error[PKPO__ERROR_CAPACITY];
+
+const char* pkpo_last_error(pkpo_handle handle) { return handle ? handle->last_error : pkpo__create_error; }
 
 int pkpo__mul_overflow(int64_t a, int64_t b, int64_t* out) {
   return __builtin_mul_overflow(a, b, out);
@@ -99,6 +102,7 @@ pkpo_status pkpo_create(pkpo_handle* handle, const pkpo_handle_options* options)
   if (h->backend == PKPO_BACKEND_CUDA) {
     const pkpo_status st = pkpo__cuda_create(h, o->cuda_device);
     if (st != PKPO_SUCCESS) {
+      memcpy(pkpo__create_error, h->last_error, sizeof pkpo__create_error);
       free(h);
       return st;
     }

@@ -174,7 +174,7 @@ static void merge_sort(item* x, item* tmp, int64_t n) {
 }
 
 /* Unsigned key with the order of the (finite) double: flip all bits of negatives, set the sign bit
- * of the rest. -0.0 sorts just before +0.0, which is harmless: they are tied values (d = 0). */
+ * of the rest. (-0.0 never arrives here: gather_sort makes it +0.0.) */
 static uint64_t order_key(double v) {
   uint64_t b;
   memcpy(&b, &v, sizeof b);
@@ -430,7 +430,10 @@ static gathered gather_sort(const pkpo_desc* d, const pkpo__plan* p, const void*
     const int64_t i = d->index ? d->index[begin + j] : begin + j;
     const double x = load(rewards, p->elem_bytes, i);
     if (isfinite(x)) {
-      s->items[r.m].v = x == 0.0 ? 0.0 : x; /* -0.0 becomes +0.0: ties have identical bits */
+      /* -0.0 becomes +0.0 and nothing else changes: the two zeros are one tied value, and every
+       * backend gives them identical, +0.0-based outputs (bitwise as the CUDA kernels, whose sort
+       * keys cannot tell them apart). */
+      s->items[r.m].v = x == 0.0 ? 0.0 : x;
       s->items[r.m].pos = i;
       ++r.m;
     } else {

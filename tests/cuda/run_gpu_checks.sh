@@ -4,7 +4,7 @@
 #   tests/cuda/run_gpu_checks.sh bench/results/$(date -u +%Y-%m-%d)-<device> [build-dir]
 #
 # Builds pkpo with CUDA (Release, sm_80 + sm_90 + compute_90 PTX), runs the ctest suites labelled
-# gpu and cuda-host, then compute-sanitizer (memcheck, racecheck, synccheck, initcheck) on the
+# gpu and cuda-emu, then compute-sanitizer (memcheck, racecheck, synccheck, initcheck) on the
 # device test binary, and writes every log plus summary.txt (one PASS/FAIL line per step, with the
 # machine, driver, toolkit and commit) into the results folder. Exit status: 0 only if every step
 # passed. Nothing here is run by CI (CI has no GPU).
@@ -43,9 +43,9 @@ step() { # step <name> <log> <command...>
 
 step configure configure.log cmake -S "$root" -B "$build" -DPKPO_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
   -DPKPO_BUILD_TESTS=ON || { cat "$summary"; exit 1; }
-step build build.log cmake --build "$build" -j "$(nproc)" --target test_cuda test_cuda_math \
+step build build.log cmake --build "$build" -j "$(nproc)" --target test_cuda test_cuda_emu \
   || { cat "$summary"; exit 1; }
-step "ctest -L cuda-host" ctest_cuda_host.log ctest --test-dir "$build" -L cuda-host --output-on-failure
+step "ctest -L cuda-emu" ctest_cuda_emu.log ctest --test-dir "$build" -L cuda-emu --output-on-failure
 step "ctest -L gpu" ctest_gpu.log ctest --test-dir "$build" -L gpu --output-on-failure
 # A run must not skip: a GPU test that skips here means the device was not usable.
 if grep -q "SKIPPED\|Skipped" "$out/ctest_gpu.log"; then

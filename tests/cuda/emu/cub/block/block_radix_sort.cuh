@@ -1,0 +1,2 @@
+/* Emulated device: CUB stand-in (see cub_standin.h). */
+#include "../../cub_standin.h"

@@ -1,0 +1,308 @@
+/*
+ * cub_standin.h -- stand-ins with CUB's API for the CUB primitives src/cuda uses, on the emulated
+ * device (cuda_runtime.h). Included through the same header paths as CUB itself
+ * (cub/block/block_radix_sort.cuh, cub/device/...), which exist only on the emulator's include
+ * path; production builds use real CUB.
+ *
+ * What CUB leaves undefined is poisoned here, so that relying on it fails a test:
+ * - BlockRadixSort: its TempStorage is filled with poison at the first block barrier after a
+ *   Sort (the storage may be reused or repurposed only after a barrier, so nothing may read it
+ *   then); a Sort that starts before any barrier since the previous Sort on the same storage is
+ *   reported as a launch failure. The block must have exactly BLOCK_DIM_X*Y*Z threads.
+ * - DoubleBuffer sorts: the result is in the alternate buffer (selector flips); the input buffer's
+ *   sorted range is poisoned ("both buffers may be altered").
+ * - Temporary storage is checked for size (cudaErrorInvalidValue if too small, as CUB) and
+ *   poisoned after every use.
+ * - The device-wide sorts refuse keys still holding the poison of fresh device memory (never
+ *   written), as compute-sanitizer initcheck would report them.
+ */
+#ifndef PKPO_EMU_CUB_STANDIN_H
+#define PKPO_EMU_CUB_STANDIN_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include <algorithm>
+#include <iterator>
+#include <type_traits>
+#include <vector>
+
+#include "cuda_runtime.h"
+
+namespace pkpo_emu {
+/* Block-collective temporary storage bookkeeping (emu_runtime.cpp). */
+void collective_enter(const void* storage, size_t bytes, const char* what, const char* file, int line);
+void collective_exit(const void* storage, size_t bytes);
+/* Device-wide stand-ins: a key whose every byte is the poison of fresh device memory was never
+ * written (compute-sanitizer initcheck's finding on a GPU): the operation fails (sticky
+ * cudaErrorLaunchFailure) with a diagnostic. */
+void report_uninitialized(const char* what, int64_t position);
+template <typename K>
+inline bool never_written(const K& k) {
+  const unsigned char* b = reinterpret_cast<const unsigned char*>(&k);
+  for (size_t i = 0; i < sizeof(K); ++i) {
+    if (b[i] != kPoisonByte) return false;
+  }
+  return true;
+}
+/* Makes the next CUB size query fail with `e` (fault injection for tests of error mapping). */
+void inject_cub_error(cudaError_t e);
+cudaError_t take_injected_cub_error();
+
+/* Radix-sort order of a key restricted to bits [begin, end): signed integers with the sign bit
+ * flipped, as CUB does. */
+template <typename K>
+inline uint64_t radix_digits(K k, int begin, int end) {
+  static_assert(std::is_integral<K>::value, "stand-in sorts integer keys only");
+  typedef typename std::make_unsigned<K>::type U;
+  U u;
+  memcpy(&u, &k, sizeof u);
+  if (std::is_signed<K>::value) u ^= (U)((U)1 << (sizeof(U) * 8 - 1));
+  uint64_t x = (uint64_t)u >> begin;
+  const int w = end - begin;
+  if (w < 64) x &= ((uint64_t)1 << w) - 1;
+  return x;
+}
+template <typename T>
+inline void poison(T* p, size_t n) {
+  if (p && n) memset((void*)p, kPoisonByte, n * sizeof(T));
+}
+}  // namespace pkpo_emu
+
+namespace cub {
+
+struct NullType {};
+
+template <typename T>
+struct DoubleBuffer {
+  T* d_buffers[2];
+  int selector;
+  DoubleBuffer() : selector(0) { d_buffers[0] = d_buffers[1] = nullptr; }
+  DoubleBuffer(T* current, T* alternate) : selector(0) {
+    d_buffers[0] = current;
+    d_buffers[1] = alternate;
+  }
+  T* Current() { return d_buffers[selector]; }
+  T* Alternate() { return d_buffers[selector ^ 1]; }
+};
+
+template <typename KeyT, int BLOCK_DIM_X, int ITEMS_PER_THREAD, typename ValueT = NullType, int RADIX_BITS = 4,
+          bool MEMOIZE_OUTER_SCAN = true, int INNER_SCAN_ALGORITHM = 0, int SMEM_CONFIG = 0, int BLOCK_DIM_Y = 1,
+          int BLOCK_DIM_Z = 1, int LEGACY_PTX_ARCH = 0>
+class BlockRadixSort {
+  static constexpr int kThreads = BLOCK_DIM_X * BLOCK_DIM_Y * BLOCK_DIM_Z;
+  static constexpr int kItems = kThreads * ITEMS_PER_THREAD;
+
+ public:
+  struct TempStorage {
+    KeyT keys[kItems];
+  };
+  explicit BlockRadixSort(TempStorage& storage) : t_(storage) {}
+
+  /* Ascending sort of the block's keys (blocked arrangement in, blocked arrangement out). */
+  void Sort(KeyT (&keys)[ITEMS_PER_THREAD], int begin_bit = 0, int end_bit = (int)sizeof(KeyT) * 8,
+            const char* file_ = __builtin_FILE(), int line_ = __builtin_LINE()) {
+    const dim3 bd = blockDim;
+    if ((int)(bd.x * bd.y * bd.z) != kThreads) {
+      pkpo_emu::device_error(file_, line_, "cub::BlockRadixSort for %d threads run by a block of %u", kThreads,
+                             bd.x * bd.y * bd.z);
+    }
+    const int tid = (int)(threadIdx.x + bd.x * (threadIdx.y + bd.y * threadIdx.z));
+    pkpo_emu::collective_enter(&t_, sizeof t_, "cub::BlockRadixSort::Sort", file_, line_);
+    for (int j = 0; j < ITEMS_PER_THREAD; ++j) t_.keys[tid * ITEMS_PER_THREAD + j] = keys[j];
+    __syncthreads(file_, line_);
+    if (tid == 0) {
+      std::stable_sort(t_.keys, t_.keys + kItems, [begin_bit, end_bit](const KeyT& a, const KeyT& b) {
+        return pkpo_emu::radix_digits(a, begin_bit, end_bit) < pkpo_emu::radix_digits(b, begin_bit, end_bit);
+      });
+    }
+    __syncthreads(file_, line_);
+    for (int j = 0; j < ITEMS_PER_THREAD; ++j) keys[j] = t_.keys[tid * ITEMS_PER_THREAD + j];
+    pkpo_emu::collective_exit(&t_, sizeof t_);
+  }
+
+ private:
+  TempStorage& t_;
+};
+
+namespace emu_detail {
+constexpr size_t kBaseTemp = 4096;
+inline cudaError_t check_temp(void* d_temp, size_t bytes, size_t need, bool* query) {
+  *query = d_temp == nullptr;
+  if (*query) {
+    const cudaError_t e = pkpo_emu::take_injected_cub_error();
+    return e;
+  }
+  return bytes < need ? cudaErrorInvalidValue : cudaSuccess;
+}
+}  // namespace emu_detail
+
+struct DeviceRadixSort {
+  template <typename KeyT, typename NumItemsT>
+  static cudaError_t SortKeys(void* d_temp, size_t& bytes, DoubleBuffer<KeyT>& keys, NumItemsT num_items,
+                              int begin_bit = 0, int end_bit = (int)sizeof(KeyT) * 8, cudaStream_t stream = 0) {
+    if (num_items < 0 || begin_bit < 0 || end_bit > (int)sizeof(KeyT) * 8 || begin_bit > end_bit) {
+      return cudaErrorInvalidValue;
+    }
+    const size_t need = emu_detail::kBaseTemp;
+    bool query = false;
+    const cudaError_t e = emu_detail::check_temp(d_temp, bytes, need, &query);
+    if (query) {
+      bytes = need;
+      return e;
+    }
+    if (e != cudaSuccess) return e;
+    KeyT* in = keys.Current();
+    KeyT* out = keys.Alternate();
+    keys.selector ^= 1;
+    const int64_t n = (int64_t)num_items;
+    return pkpo_emu::submit(
+        stream,
+        [=]() {
+          for (int64_t i = 0; i < n; ++i) {
+            if (pkpo_emu::never_written(in[i])) return pkpo_emu::report_uninitialized("cub::DeviceRadixSort::SortKeys", i);
+          }
+          std::vector<KeyT> v(in, in + n);
+          std::stable_sort(v.begin(), v.end(), [=](const KeyT& a, const KeyT& b) {
+            return pkpo_emu::radix_digits(a, begin_bit, end_bit) < pkpo_emu::radix_digits(b, begin_bit, end_bit);
+          });
+          std::copy(v.begin(), v.end(), out);
+          pkpo_emu::poison(in, (size_t)n);
+          pkpo_emu::poison(static_cast<char*>(d_temp), need);
+        },
+        "cub::DeviceRadixSort::SortKeys");
+  }
+
+  template <typename KeyT, typename ValueT, typename NumItemsT>
+  static cudaError_t SortPairs(void* d_temp, size_t& bytes, const KeyT* keys_in, KeyT* keys_out,
+                               const ValueT* values_in, ValueT* values_out, NumItemsT num_items, int begin_bit = 0,
+                               int end_bit = (int)sizeof(KeyT) * 8, cudaStream_t stream = 0) {
+    if (num_items < 0 || begin_bit < 0 || end_bit > (int)sizeof(KeyT) * 8 || begin_bit > end_bit) {
+      return cudaErrorInvalidValue;
+    }
+    const int64_t n = (int64_t)num_items;
+    /* The pairs are staged in the temporary storage, as CUB's internal double buffers are. */
+    const size_t need = emu_detail::kBaseTemp + (size_t)n * (sizeof(KeyT) + sizeof(ValueT));
+    bool query = false;
+    const cudaError_t e = emu_detail::check_temp(d_temp, bytes, need, &query);
+    if (query) {
+      bytes = need;
+      return e;
+    }
+    if (e != cudaSuccess) return e;
+    return pkpo_emu::submit(
+        stream,
+        [=]() {
+          KeyT* tk = reinterpret_cast<KeyT*>(static_cast<char*>(d_temp) + emu_detail::kBaseTemp);
+          ValueT* tv = reinterpret_cast<ValueT*>(tk + n);
+          std::vector<int64_t> order((size_t)n);
+          for (int64_t i = 0; i < n; ++i) order[(size_t)i] = i;
+          std::copy(keys_in, keys_in + n, tk);
+          std::copy(values_in, values_in + n, tv);
+          std::stable_sort(order.begin(), order.end(), [=](int64_t a, int64_t b) {
+            return pkpo_emu::radix_digits(tk[a], begin_bit, end_bit) < pkpo_emu::radix_digits(tk[b], begin_bit, end_bit);
+          });
+          for (int64_t i = 0; i < n; ++i) {
+            keys_out[i] = tk[order[(size_t)i]];
+            values_out[i] = tv[order[(size_t)i]];
+          }
+          pkpo_emu::poison(static_cast<char*>(d_temp), need);
+        },
+        "cub::DeviceRadixSort::SortPairs");
+  }
+};
+
+struct DeviceSegmentedRadixSort {
+  template <typename KeyT, typename BeginOffsetIteratorT, typename EndOffsetIteratorT>
+  static cudaError_t SortKeys(void* d_temp, size_t& bytes, DoubleBuffer<KeyT>& keys, int num_items, int num_segments,
+                              BeginOffsetIteratorT d_begin_offsets, EndOffsetIteratorT d_end_offsets,
+                              int begin_bit = 0, int end_bit = (int)sizeof(KeyT) * 8, cudaStream_t stream = 0) {
+    if (num_items < 0 || num_segments < 0 || begin_bit < 0 || end_bit > (int)sizeof(KeyT) * 8 ||
+        begin_bit > end_bit) {
+      return cudaErrorInvalidValue;
+    }
+    const size_t need = emu_detail::kBaseTemp;
+    bool query = false;
+    const cudaError_t e = emu_detail::check_temp(d_temp, bytes, need, &query);
+    if (query) {
+      bytes = need;
+      return e;
+    }
+    if (e != cudaSuccess) return e;
+    KeyT* in = keys.Current();
+    KeyT* out = keys.Alternate();
+    keys.selector ^= 1;
+    pkpo_emu::count_segments(num_segments);
+    return pkpo_emu::submit(
+        stream,
+        [=]() {
+          for (int s = 0; s < num_segments; ++s) {
+            const int b = (int)d_begin_offsets[s], en = (int)d_end_offsets[s];
+            if (en <= b) continue;
+            for (int i = b; i < en; ++i) {
+              if (pkpo_emu::never_written(in[i])) {
+                return pkpo_emu::report_uninitialized("cub::DeviceSegmentedRadixSort::SortKeys", i);
+              }
+            }
+            std::vector<KeyT> v(in + b, in + en);
+            std::stable_sort(v.begin(), v.end(), [=](const KeyT& x, const KeyT& y) {
+              return pkpo_emu::radix_digits(x, begin_bit, end_bit) < pkpo_emu::radix_digits(y, begin_bit, end_bit);
+            });
+            std::copy(v.begin(), v.end(), out + b);
+          }
+          for (int s = 0; s < num_segments; ++s) {
+            const int b = (int)d_begin_offsets[s], en = (int)d_end_offsets[s];
+            if (en > b) pkpo_emu::poison(in + b, (size_t)(en - b));
+          }
+          pkpo_emu::poison(static_cast<char*>(d_temp), need);
+        },
+        "cub::DeviceSegmentedRadixSort::SortKeys");
+  }
+};
+
+struct DeviceScan {
+  template <typename InputIt, typename OutputIt, typename NumItemsT>
+  static cudaError_t ExclusiveSum(void* d_temp, size_t& bytes, InputIt in, OutputIt out, NumItemsT num_items,
+                                  cudaStream_t stream = 0) {
+    return scan(d_temp, bytes, in, out, (int64_t)num_items, stream, false);
+  }
+  template <typename InputIt, typename OutputIt, typename NumItemsT>
+  static cudaError_t InclusiveSum(void* d_temp, size_t& bytes, InputIt in, OutputIt out, NumItemsT num_items,
+                                  cudaStream_t stream = 0) {
+    return scan(d_temp, bytes, in, out, (int64_t)num_items, stream, true);
+  }
+
+ private:
+  template <typename InputIt, typename OutputIt>
+  static cudaError_t scan(void* d_temp, size_t& bytes, InputIt in, OutputIt out, int64_t n, cudaStream_t stream,
+                          bool inclusive) {
+    if (n < 0) return cudaErrorInvalidValue;
+    typedef typename std::iterator_traits<InputIt>::value_type T;
+    const size_t need = emu_detail::kBaseTemp + (size_t)n * sizeof(T);
+    bool query = false;
+    const cudaError_t e = emu_detail::check_temp(d_temp, bytes, need, &query);
+    if (query) {
+      bytes = need;
+      return e;
+    }
+    if (e != cudaSuccess) return e;
+    return pkpo_emu::submit(
+        stream,
+        [=]() {
+          T* t = reinterpret_cast<T*>(static_cast<char*>(d_temp) + emu_detail::kBaseTemp);
+          T run = T();
+          for (int64_t i = 0; i < n; ++i) {
+            const T x = in[i];
+            t[i] = inclusive ? run + x : run;
+            run = run + x;
+          }
+          for (int64_t i = 0; i < n; ++i) out[i] = t[i];
+          pkpo_emu::poison(static_cast<char*>(d_temp), need);
+        },
+        inclusive ? "cub::DeviceScan::InclusiveSum" : "cub::DeviceScan::ExclusiveSum");
+  }
+};
+
+}  // namespace cub
+
+#endif /* PKPO_EMU_CUB_STANDIN_H */

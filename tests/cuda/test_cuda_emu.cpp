@@ -1,0 +1,348 @@
+// test_cuda_emu.cpp -- the emulated device's own semantics (tests/cuda/emu): barriers, warp
+// collectives, misuse reported as launch failures, the CUB stand-ins' poisoning, capture rules.
+// Built only into test_cuda_emu (ctest label cuda-emu), next to test_cuda.cpp.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <cub/block/block_radix_sort.cuh>
+
+#include "pkpo.h"
+
+namespace {
+
+// A failed launch is sticky (as on a device): misuse tests clear it afterwards with
+// cudaDeviceReset, which on the emulator keeps allocations valid.
+void expect_launch_fails(cudaError_t launch) {
+  EXPECT_EQ(launch == cudaSuccess ? cudaDeviceSynchronize() : launch, cudaErrorLaunchFailure);
+  EXPECT_EQ(cudaDeviceReset(), cudaSuccess);
+}
+
+__global__ void scan_kernel(int* out) {
+  __shared__ int buf[64];
+  const int t = threadIdx.x;
+  buf[t] = t + 1;
+  __syncthreads();
+  int s = 0;
+  for (int i = 0; i <= t; ++i) s += buf[i];
+  out[blockIdx.x * 64 + t] = s;
+}
+
+TEST(Emu, SharedMemoryIsPerBlockAndBarriersOrderIt) {
+  int* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 3 * 64 * sizeof(int)), cudaSuccess);
+  ASSERT_EQ(pkpo_emu::launch(scan_kernel, dim3(3), dim3(64), 0, nullptr, "test", d), cudaSuccess);
+  std::vector<int> h(3 * 64);
+  ASSERT_EQ(cudaMemcpy(h.data(), d, h.size() * sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
+  for (int b = 0; b < 3; ++b) {
+    for (int t = 0; t < 64; ++t) EXPECT_EQ(h[(size_t)(b * 64 + t)], (t + 1) * (t + 2) / 2);
+  }
+  cudaFree(d);
+}
+
+__global__ void warp_kernel(double* out, unsigned* ballots) {
+  const int lane = threadIdx.x & 31;
+  const double v = 10.0 * threadIdx.x;
+  out[threadIdx.x * 4 + 0] = __shfl_up_sync(0xFFFFFFFFu, v, 3);
+  out[threadIdx.x * 4 + 1] = __shfl_down_sync(0xFFFFFFFFu, v, 5);
+  out[threadIdx.x * 4 + 2] = __shfl_xor_sync(0xFFFFFFFFu, v, 1);
+  out[threadIdx.x * 4 + 3] = __shfl_sync(0xFFFFFFFFu, v, 7, 8);
+  const unsigned b = __ballot_sync(0xFFFFFFFFu, lane % 3 == 0);
+  if (lane == 0) ballots[threadIdx.x / 32] = b;
+  const int c = __syncthreads_count(lane < 4);
+  const int o = __syncthreads_or(threadIdx.x == 63);
+  const int a = __syncthreads_and(threadIdx.x < 64);
+  if (threadIdx.x == 0) ballots[2] = (unsigned)(c * 100 + o * 10 + a);
+}
+
+TEST(Emu, WarpCollectivesHaveCudaSemantics) {
+  double* d = nullptr;
+  unsigned* bal = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 64 * 4 * sizeof(double)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc((void**)&bal, 3 * sizeof(unsigned)), cudaSuccess);
+  ASSERT_EQ(pkpo_emu::launch(warp_kernel, dim3(1), dim3(64), 0, nullptr, "test", d, bal), cudaSuccess);
+  std::vector<double> h(64 * 4);
+  unsigned hb[3];
+  cudaMemcpy(h.data(), d, h.size() * 8, cudaMemcpyDeviceToHost);
+  cudaMemcpy(hb, bal, sizeof hb, cudaMemcpyDeviceToHost);
+  for (int t = 0; t < 64; ++t) {
+    const int lane = t % 32, w = t - lane;
+    EXPECT_EQ(h[(size_t)t * 4 + 0], 10.0 * (lane >= 3 ? t - 3 : t));
+    EXPECT_EQ(h[(size_t)t * 4 + 1], 10.0 * (lane + 5 < 32 ? t + 5 : t));
+    EXPECT_EQ(h[(size_t)t * 4 + 2], 10.0 * (w + (lane ^ 1)));
+    EXPECT_EQ(h[(size_t)t * 4 + 3], 10.0 * (w + (lane & ~7) + 7));
+  }
+  unsigned want = 0;
+  for (int l = 0; l < 32; l += 3) want |= 1u << l;
+  EXPECT_EQ(hb[0], want);
+  EXPECT_EQ(hb[1], want);
+  EXPECT_EQ(hb[2], 8u * 100 + 10 + 1);
+  cudaFree(d);
+  cudaFree(bal);
+}
+
+__global__ void early_exit_kernel(int* out) {
+  if (threadIdx.x == 5) return;  // never reaches the barrier
+  __syncthreads();
+  out[threadIdx.x] = 1;
+}
+__global__ void divergent_barrier_kernel(int* out) {
+  if (threadIdx.x < 16) {
+    __syncthreads();
+  } else {
+    __syncthreads();
+  }
+  out[threadIdx.x] = 1;
+}
+__global__ void partial_mask_kernel(int* out) {
+  // Lanes 0..15 shuffle with a full mask: lanes 16..31 never arrive.
+  if ((threadIdx.x & 31) < 16) out[threadIdx.x] = __shfl_sync(0xFFFFFFFFu, (int)threadIdx.x, 0);
+}
+__global__ void outside_mask_kernel(double* out) {
+  // Mask of the low half; lane 3 reads lane 20, which is not in the mask: undefined (poisoned).
+  if (threadIdx.x < 16) out[threadIdx.x] = __shfl_sync(0x0000FFFFu, 1.0, threadIdx.x == 3 ? 20 : 0);
+}
+
+// Misuse is a launch failure with a diagnostic on stderr, never a hang.
+TEST(Emu, ThreadThatNeverArrivesIsReported) {
+  int* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(int)), cudaSuccess);
+  expect_launch_fails(pkpo_emu::launch(early_exit_kernel, dim3(1), dim3(64), 0, nullptr, "test", d));
+}
+TEST(Emu, DivergentBarrierIsReported) {
+  int* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(int)), cudaSuccess);
+  expect_launch_fails(pkpo_emu::launch(divergent_barrier_kernel, dim3(1), dim3(32), 0, nullptr, "test", d));
+}
+TEST(Emu, LaneMissingFromShuffleIsReported) {
+  int* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(int)), cudaSuccess);
+  expect_launch_fails(pkpo_emu::launch(partial_mask_kernel, dim3(1), dim3(32), 0, nullptr, "test", d));
+}
+TEST(Emu, ReadingALaneOutsideTheMaskIsPoisoned) {
+  double* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 32 * sizeof(double)), cudaSuccess);
+  ASSERT_EQ(pkpo_emu::launch(outside_mask_kernel, dim3(1), dim3(32), 0, nullptr, "test", d), cudaSuccess);
+  std::vector<double> h(16);
+  cudaMemcpy(h.data(), d, 16 * 8, cudaMemcpyDeviceToHost);
+  EXPECT_TRUE(std::isnan(h[3]));
+  EXPECT_EQ(h[0], 1.0);
+}
+
+typedef cub::BlockRadixSort<uint32_t, 32, 2> Sort32;
+__global__ void sort_twice_kernel(uint32_t* out, int barrier_between) {
+  __shared__ typename Sort32::TempStorage ts;
+  uint32_t k[2] = {1000u - threadIdx.x, 7u * threadIdx.x};
+  Sort32(ts).Sort(k);
+  if (barrier_between) __syncthreads();
+  Sort32(ts).Sort(k);
+  out[threadIdx.x * 2] = k[0];
+  out[threadIdx.x * 2 + 1] = k[1];
+}
+__global__ void sort_then_alias_kernel(uint32_t* out) {
+  __shared__ union {
+    typename Sort32::TempStorage sort;
+    uint32_t other[64];
+  } u;
+  uint32_t k[2] = {1000u - threadIdx.x, 7u * threadIdx.x};
+  Sort32(u.sort).Sort(k);
+  __syncthreads();
+  u.other[threadIdx.x] = 5;  // repurposed after the barrier: fine
+  __syncthreads();
+  out[threadIdx.x] = u.other[threadIdx.x ^ 1] + k[0] * 0;
+}
+
+TEST(Emu, BlockRadixSortSortsAndNeedsABarrierBeforeReuse) {
+  uint32_t* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(uint32_t)), cudaSuccess);
+  ASSERT_EQ(pkpo_emu::launch(sort_twice_kernel, dim3(1), dim3(32), 0, nullptr, "test", d, 1), cudaSuccess);
+  std::vector<uint32_t> h(64);
+  cudaMemcpy(h.data(), d, 64 * 4, cudaMemcpyDeviceToHost);
+  EXPECT_TRUE(std::is_sorted(h.begin(), h.end()));
+  EXPECT_EQ(h[0], 0u);
+  EXPECT_EQ(h[63], 1000u);
+  ASSERT_EQ(pkpo_emu::launch(sort_then_alias_kernel, dim3(1), dim3(32), 0, nullptr, "test", d), cudaSuccess);
+  cudaMemcpy(h.data(), d, 32 * 4, cudaMemcpyDeviceToHost);
+  for (int t = 0; t < 32; ++t) EXPECT_EQ(h[(size_t)t], 5u);
+}
+TEST(Emu, BlockRadixSortReuseWithoutBarrierIsReported) {
+  uint32_t* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(uint32_t)), cudaSuccess);
+  expect_launch_fails(pkpo_emu::launch(sort_twice_kernel, dim3(1), dim3(32), 0, nullptr, "test", d, 0));
+}
+
+// Global-mode capture: calls that may synchronise or allocate are refused and invalidate it.
+TEST(Emu, UnsafeCallsInvalidateAGlobalCapture) {
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, 16), cudaErrorStreamCaptureUnsupported);
+  cudaGraph_t g = nullptr;
+  EXPECT_EQ(cudaStreamEndCapture(s, &g), cudaErrorStreamCaptureInvalidated);
+  (void)cudaGetLastError();
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  EXPECT_EQ(cudaMalloc(&p, 16), cudaSuccess);
+  EXPECT_EQ(cudaStreamEndCapture(s, &g), cudaSuccess);
+  cudaGraphDestroy(g);
+  cudaFree(p);
+  cudaStreamDestroy(s);
+}
+
+// ---- defects of issue 9 that need the emulator's hooks ----------------------------------------------
+
+// A GPU the build has no code for (below sm_80 with the default architectures) is not available,
+// and creating a handle on it names the device and the architectures built.
+TEST(EmuDefects, DeviceWithoutCodeIsUnavailable) {
+  struct Restore {
+    ~Restore() { pkpo_emu::set_compute_capability(9, 0); }
+  } restore;
+  const struct {
+    int major, minor;
+    bool runs;
+  } cases[] = {{7, 5, false}, {7, 0, false}, {8, 0, true}, {8, 6, true}, {9, 0, true}, {10, 0, true}, {12, 0, true}};
+  for (const auto& c : cases) {
+    pkpo_emu::set_compute_capability(c.major, c.minor);
+    EXPECT_EQ(pkpo_backend_available(PKPO_BACKEND_CUDA), c.runs ? 1 : 0) << c.major << "." << c.minor;
+    pkpo_handle h = nullptr;
+    pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
+    o.backend = PKPO_BACKEND_CUDA;
+    const pkpo_status st = pkpo_create(&h, &o);
+    if (c.runs) {
+      EXPECT_EQ(st, PKPO_SUCCESS);
+    } else {
+      EXPECT_EQ(st, PKPO_ERROR_NO_DEVICE);
+      EXPECT_EQ(h, nullptr);
+      const std::string msg = pkpo_last_error(nullptr);
+      EXPECT_NE(msg.find("compute capability 7."), std::string::npos) << msg;
+      EXPECT_NE(msg.find("80-real"), std::string::npos) << msg;
+    }
+    pkpo_destroy(h);
+  }
+}
+
+// An error of a CUB temporary-storage query is a CUDA error, not "group too large".
+TEST(EmuDefects, CubSizeQueryErrorIsNotUnsupported) {
+  pkpo_handle h = nullptr;
+  pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
+  o.backend = PKPO_BACKEND_CUDA;
+  ASSERT_EQ(pkpo_create(&h, &o), PKPO_SUCCESS);
+  pkpo_desc d = PKPO_DESC_INIT;
+  d.estimator = PKPO_S;
+  d.dtype = PKPO_FLOAT32;
+  d.num_groups = 3;
+  d.group_size = 5000;  // the large path: CUB sizes are queried
+  d.k = 2;
+  size_t bytes = 0;
+  pkpo_emu::inject_cub_error(cudaErrorInvalidValue);
+  EXPECT_EQ(pkpo_workspace_size(h, &d, &bytes), PKPO_ERROR_CUDA) << pkpo_last_error(h);
+  EXPECT_NE(std::string(pkpo_last_error(h)).find("cudaErrorInvalidValue"), std::string::npos);
+  EXPECT_EQ(pkpo_workspace_size(h, &d, &bytes), PKPO_SUCCESS);
+  pkpo_destroy(h);
+}
+
+// One large group among many small ones costs about what the small ones cost: each group runs on
+// the configuration of its own size, the segmented sort gets ~N/1024 segments (not one per group),
+// the carry kernel at most N/2049 blocks. Measured in emulated CUDA threads and sort segments.
+TEST(EmuDefects, OneLargeGroupDoesNotSlowTheSmallOnes) {
+  pkpo_handle h = nullptr;
+  pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
+  o.backend = PKPO_BACKEND_CUDA;
+  ASSERT_EQ(pkpo_create(&h, &o), PKPO_SUCCESS);
+  const int64_t G = 20000, n = 16, big = 4096;
+  auto run = [&](bool with_big, pkpo_emu::Counters* used) {
+    std::vector<int64_t> offsets(1, 0);
+    for (int64_t g = 0; g < G; ++g) offsets.push_back(offsets.back() + n);
+    if (with_big) offsets.push_back(offsets.back() + big);
+    const int64_t groups = (int64_t)offsets.size() - 1, N = offsets.back();
+    std::vector<double> r((size_t)N);
+    for (int64_t i = 0; i < N; ++i) r[(size_t)i] = (double)((i * 7919) % 1000) * 1e-3;
+    double *d_r = nullptr, *d_out = nullptr;
+    int64_t* d_off = nullptr;
+    ASSERT_EQ(cudaMalloc((void**)&d_r, N * 8), cudaSuccess);
+    ASSERT_EQ(cudaMalloc((void**)&d_out, N * 8), cudaSuccess);
+    ASSERT_EQ(cudaMalloc((void**)&d_off, (groups + 1) * 8), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(d_r, r.data(), N * 8, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(d_off, offsets.data(), (groups + 1) * 8, cudaMemcpyHostToDevice), cudaSuccess);
+    pkpo_desc d = PKPO_DESC_INIT;
+    d.estimator = PKPO_SLOO_MINUS_ONE;
+    d.dtype = PKPO_FLOAT64;
+    d.num_groups = groups;
+    d.num_samples = N;
+    d.offsets = d_off;
+    d.max_group_size = with_big ? big : n;
+    d.k = 4;
+    ASSERT_EQ(pkpo_reserve(h, &d), PKPO_SUCCESS);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const pkpo_emu::Counters c0 = pkpo_emu::counters();
+    ASSERT_EQ(pkpo_transform(h, &d, d_r, d_out, nullptr, nullptr, nullptr), PKPO_SUCCESS) << pkpo_last_error(h);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const pkpo_emu::Counters c1 = pkpo_emu::counters();
+    used->threads = c1.threads - c0.threads;
+    used->blocks = c1.blocks - c0.blocks;
+    used->segments = c1.segments - c0.segments;
+    cudaFree(d_r);
+    cudaFree(d_out);
+    cudaFree(d_off);
+  };
+  pkpo_emu::Counters small = {}, mixed = {};
+  run(false, &small);
+  run(true, &mixed);
+  // The large group itself needs a few kernels over its 2 tiles; everything else must not scale
+  // with the number of groups beyond the one block each that the small groups need.
+  printf("emulated CUDA threads: %d groups of %d: %llu; plus one of %d: %llu (sort segments %llu)\n", (int)G,
+         (int)n, (unsigned long long)small.threads, (int)big, (unsigned long long)mixed.threads,
+         (unsigned long long)mixed.segments);
+  EXPECT_LE(mixed.threads, 3 * small.threads) << "small " << small.threads << " mixed " << mixed.threads;
+  EXPECT_LE(mixed.segments, (uint64_t)((G * n + big) / 1024 + 2)) << mixed.segments;
+  pkpo_destroy(h);
+}
+
+// pkpo_group_by_id allocates only when its scratch must grow, and no handle call synchronises the
+// whole device (pkpo_destroy and a growing workspace wait for the handle's own work).
+TEST(EmuDefects, NoPerCallAllocationOrDeviceSync) {
+  pkpo_handle h = nullptr;
+  pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
+  o.backend = PKPO_BACKEND_CUDA;
+  ASSERT_EQ(pkpo_create(&h, &o), PKPO_SUCCESS);
+  const int64_t n = 1000;
+  std::vector<int64_t> ids((size_t)n);
+  for (int64_t i = 0; i < n; ++i) ids[(size_t)i] = (i * 7919) % 13;
+  int64_t *d_ids = nullptr, *d_off = nullptr, *d_idx = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d_ids, n * 8), cudaSuccess);
+  ASSERT_EQ(cudaMalloc((void**)&d_off, (n + 1) * 8), cudaSuccess);
+  ASSERT_EQ(cudaMalloc((void**)&d_idx, n * 8), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(d_ids, ids.data(), n * 8, cudaMemcpyHostToDevice), cudaSuccess);
+  int64_t G = 0, maxn = 0;
+  ASSERT_EQ(pkpo_group_by_id(h, d_ids, n, d_off, d_idx, &G, &maxn, nullptr), PKPO_SUCCESS) << pkpo_last_error(h);
+  const pkpo_emu::Counters before = pkpo_emu::counters();
+  for (int rep = 0; rep < 3; ++rep) {
+    ASSERT_EQ(pkpo_group_by_id(h, d_ids, n, d_off, d_idx, &G, &maxn, nullptr), PKPO_SUCCESS);
+  }
+  EXPECT_EQ(G, 13);
+  pkpo_emu::Counters after = pkpo_emu::counters();
+  EXPECT_EQ(after.mallocs, before.mallocs);
+  EXPECT_EQ(after.frees, before.frees);
+  pkpo_desc d = PKPO_DESC_INIT;
+  d.estimator = PKPO_S;
+  d.dtype = PKPO_FLOAT64;
+  d.num_groups = 2;
+  d.group_size = 1 << 20;  // far more than the group_by_id scratch: grows
+  d.k = 2;
+  ASSERT_EQ(pkpo_reserve(h, &d), PKPO_SUCCESS);
+  ASSERT_EQ(pkpo_set_workspace(h, nullptr, 0), PKPO_SUCCESS);
+  pkpo_destroy(h);
+  after = pkpo_emu::counters();
+  EXPECT_EQ(after.device_syncs, before.device_syncs);
+  cudaFree(d_ids);
+  cudaFree(d_off);
+  cudaFree(d_idx);
+}
+
+}  // namespace
