@@ -1,11 +1,11 @@
 /*
  * bench_common.h -- shared by bench_cpu.c and bench_gpu.cu (C99 and C++17 compatible, header-only).
  *
- * - an independent float64 oracle for every estimator, written from the definitions of SPEC.md
+ * - an independent float64 oracle for every estimator, written from the definitions of docs/math.md
  *   section 2 (weights mu, nu and the leave-one-out U_k terms as prefix/suffix sums on ranks), NOT
  *   from the stable scan forms the library uses, so that a bug in one form is not hidden by the same
  *   bug in the other;
- * - the SPEC.md section 4 accuracy measure (err = max |a - exact| / scale);
+ * - the docs/math.md §4 accuracy measure (err = max |a - exact| / scale);
  * - a fixed-seed generator, a median, a timer and CSV helpers.
  *
  * Nothing here is part of the library; it only uses the public header.
@@ -22,7 +22,7 @@
 
 #include "pkpo.h"
 
-/* SPEC.md section 4: float32 outputs must be within 4e-6 * scale of the exact value. */
+/* docs/math.md §4: float32 outputs must be within 4e-6 * scale of the exact value. */
 #define BENCH_TOL_F32 4e-6
 
 static inline const char* bench_estimator_name(pkpo_estimator e) {
@@ -83,7 +83,7 @@ static inline double bench_median(double* v, int count) {
 
 /* ---- Oracle ------------------------------------------------------------------------------------ */
 
-/* mu[i] = C(i-1, k-1) / C(m, k) for i = 1..m (mu[0] unused), built top-down as SPEC.md section 4
+/* mu[i] = C(i-1, k-1) / C(m, k) for i = 1..m (mu[0] unused), built top-down as docs/math.md §4
  * prescribes (mu_m = k/m, mu_{i-1} = mu_i (i-k)/(i-1)); entries below k, or after underflow, are 0.
  * k < 1 or k > m gives all zeros (used for U_0, which is never needed with a non-zero weight). */
 static inline void bench_mu_table(int64_t m, int64_t k, double* mu) {
@@ -127,7 +127,7 @@ static inline void bench_leave_one_out_u(int64_t n, const double* gs, const doub
 
 /*
  * Exact (float64) outputs of one group of n >= 2 finite rewards with 1 <= k <= n, in input order,
- * from the definitions of SPEC.md section 2:
+ * from the definitions of docs/math.md §2:
  *   rho = sum mu_i g(i);  s(i) = mu_i g(i) + sum_{j>i} nu_j g(j);
  *   sloo = s - k/(n-1) U_k(g \ i) (k = n: s);  sloo_minus_one = s - (k/n) U_{k-1}(g \ i) (k = 1:
  *   the l2o value);  l2o = s - (k/n) U_k(g \ i) (k = n: sloo_minus_one).
@@ -192,7 +192,7 @@ done:
   return rc;
 }
 
-/* SPEC.md section 4 scale of one group: (k/n)(max - min) for sloo_minus_one and l2o, (k/n) max|g|
+/* docs/math.md §4 scale of one group: (k/n)(max - min) for sloo_minus_one and l2o, (k/n) max|g|
  * for s, sloo and rho. A zero scale (constant group) is returned as 0; callers then need exact 0. */
 static inline double bench_scale(pkpo_estimator est, int64_t n, int64_t k, const float* g) {
   double lo = g[0], hi = g[0], amax = fabs((double)g[0]);
@@ -208,7 +208,7 @@ static inline double bench_scale(pkpo_estimator est, int64_t n, int64_t k, const
 
 /*
  * Checks one group of float32 outputs (out may be NULL for rho-only) and its rho against the
- * oracle. Returns the SPEC.md error (max |a - exact| / scale, over outputs and rho), or a negative
+ * oracle. Returns the docs/math.md error (max |a - exact| / scale, over outputs and rho), or a negative
  * value when the oracle could not run, or INFINITY when scale is 0 and an output is not exactly 0.
  */
 static inline double bench_check_group(pkpo_estimator est, int64_t n, int64_t k, const float* g,
@@ -228,9 +228,8 @@ static inline double bench_check_group(pkpo_estimator est, int64_t n, int64_t k,
       worst = e > worst ? e : worst;
     }
   }
-  /* rho is measured against max|g|, its own magnitude. SPEC.md section 4 says (k/n) max|g|, but
-   * float32 rounding of rho alone (2^-24 max|g|) exceeds 4e-6 (k/n) max|g| once n/k > ~67, so that
-   * scale cannot be met by any float32 output; see the bench README note. */
+  /* rho is measured against max|g|, its own magnitude (docs/math.md §4): float32 rounding of rho
+   * alone (2^-24 max|g|) would exceed 4e-6 (k/n) max|g| once n/k > ~67. */
   const double rho_scale = bench_scale(PKPO_RHO, n, n, g);
   double erho = fabs((double)rho - exact_rho);
   free(exact);
@@ -244,7 +243,7 @@ static inline double bench_check_group(pkpo_estimator est, int64_t n, int64_t k,
 }
 
 /*
- * Checks the oracle itself against the worked examples of SPEC.md section 2 (exact fractions):
+ * Checks the oracle itself against the worked examples of docs/math.md §2 (exact fractions):
  * g = (1/2, 0, 1, 1/4, 3/4) for k = 1..5 and every estimator, and the binary group
  * (1,0,0,1,0,0,0,1) at k = 4. Returns 0, or -1 after printing the first mismatch to stderr.
  */
@@ -277,7 +276,7 @@ static inline int bench_oracle_selftest(void) {
       if (bench_oracle_group(ests[e], 5, k, g5, out, &rho) != 0) return -1;
       for (int i = 0; i < 5; ++i) {
         if (fabs(out[i] - t5[k - 1][e][i]) > 1e-14 || fabs(rho - rho5[k - 1]) > 1e-14) {
-          fprintf(stderr, "oracle self-test: %s k=%d sample %d: %.17g, SPEC says %.17g\n",
+          fprintf(stderr, "oracle self-test: %s k=%d sample %d: %.17g, math says %.17g\n",
                   bench_estimator_name(ests[e]), k, i, out[i], t5[k - 1][e][i]);
           return -1;
         }
@@ -293,7 +292,7 @@ static inline int bench_oracle_selftest(void) {
     for (int i = 0; i < 8; ++i) {
       const double want = tb[e][gb[i] == 1.0f ? 0 : 1];
       if (fabs(out[i] - want) > 1e-14 || fabs(rho - 13.0 / 14) > 1e-14) {
-        fprintf(stderr, "oracle self-test: binary %s sample %d: %.17g, SPEC says %.17g\n",
+        fprintf(stderr, "oracle self-test: binary %s sample %d: %.17g, math says %.17g\n",
                 bench_estimator_name(ests[e]), i, out[i], want);
         return -1;
       }

@@ -8,8 +8,8 @@
  *  1. outputs and rho for every thread count are bitwise identical to the 1-thread call
  *     (pkpo.h promises this);
  *  2. a few groups (first, middle, last and some random ones) are checked against the independent
- *     float64 oracle of bench_common.h with the SPEC.md float32 target, err <= 4e-6 * scale;
- *  3. SPEC invariants on every group: sloo_minus_one >= 0; l2o sums to 0 and s sums to k*rho within
+ *     float64 oracle of bench_common.h with the docs/math.md float32 target, err <= 4e-6 * scale;
+ *  3. docs/math.md invariants on every group: sloo_minus_one >= 0; l2o sums to 0 and s sums to k*rho within
  *     rounding; min g <= rho <= max g; finite everywhere.
  * Timing: one untimed warm-up call, then `runs` calls of pkpo_transform over the whole batch
  * (N ~ 2^22 elements = 16 MiB in + 16 MiB out, larger than this machine's caches), wall clock,
@@ -161,7 +161,7 @@ static pkpo_status run_once(pkpo_handle h, const pkpo_desc* d, const float* in, 
   return st;
 }
 
-/* SPEC invariants on every group; returns 0 or -1 with a message. */
+/* docs/math.md invariants on every group; returns 0 or -1 with a message. */
 static int check_invariants(const pkpo_desc* d, const float* in, const float* out,
                             const float* rho, char* msg, size_t cap) {
   const int64_t n = d->group_size, k = d->k < n ? d->k : n;
@@ -196,7 +196,7 @@ static int check_invariants(const pkpo_desc* d, const float* in, const float* ou
       sum += a[i];
     }
     const double kn = (double)k / (double)n;
-    /* Each output carries at most 4e-6 * scale of error (SPEC.md section 4), so a sum of n of them
+    /* Each output carries at most 4e-6 * scale of error (docs/math.md §4), so a sum of n of them
      * is within n * 4e-6 * scale; rho carries 2^-24 max|g| of rounding (scaled by k for s). */
     if (d->estimator == PKPO_L2O && k < n) {
       const double tol = (double)n * BENCH_TOL_F32 * kn * (hi - lo);
@@ -227,7 +227,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (bench_oracle_selftest() != 0) {
-    fprintf(stderr, "bench_cpu: the oracle disagrees with the SPEC.md worked examples\n");
+    fprintf(stderr, "bench_cpu: the oracle disagrees with the docs/math.md worked examples\n");
     return 1;
   }
   FILE* csv = o.csv ? fopen(o.csv, "w") : stdout;

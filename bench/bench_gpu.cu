@@ -18,7 +18,7 @@
  * Every configuration is validated before it is timed: the GPU output of a subset of groups (the
  * first groups up to 2^20 samples, and the last group) is compared with pkpo's CPU backend on the
  * same inputs, and the first and last groups with the float64 oracle of bench_common.h. pkpo must be
- * within SPEC.md's float32 target of both (|gpu - cpu| <= 2 * 4e-6 * scale, |gpu - exact| <= 4e-6 *
+ * within docs/math.md's float32 target of both (|gpu - cpu| <= 2 * 4e-6 * scale, |gpu - exact| <= 4e-6 *
  * scale); the CUB peer accumulates in float32 and gets 1e-4 * scale. A failing row is printed with
  * the reason and written with valid=FAIL and no timing; the exit status is then 1.
  * Timing: 3 untimed warm-up calls, then `runs` (>= 20) calls each between two cudaEvents on a
@@ -195,7 +195,7 @@ __global__ void peer_offsets(int* __restrict__ off, int64_t groups, int n) {
 
 /* w[j] = mu_{r+2} (g(r+1) - g(r)) for sorted rank r = j mod n (0-based) < n-1; 0 for the top rank.
  * mu is 1-based (mu[1..n]). The exclusive scan of w within a group is sloo_minus_one in rank order
- * (SPEC.md: a(i) = sum_{t<i} mu_{t+1} d_t). */
+ * (docs/math.md: a(i) = sum_{t<i} mu_{t+1} d_t). */
 __global__ void peer_weights(const float* __restrict__ sorted, const float* __restrict__ mu,
                              float* __restrict__ w, int64_t count, int n) {
   for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < count;
@@ -295,7 +295,7 @@ struct CubPeer {
 
 struct Check {
   bool ok = true;
-  double max_err = 0.0; /* vs the oracle (SPEC.md measure) */
+  double max_err = 0.0; /* vs the oracle (docs/math.md measure) */
   std::string msg;
 };
 
@@ -446,7 +446,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (bench_oracle_selftest() != 0) {
-    std::fprintf(stderr, "bench_gpu: the oracle disagrees with the SPEC.md worked examples\n");
+    std::fprintf(stderr, "bench_gpu: the oracle disagrees with the docs/math.md worked examples\n");
     return 1;
   }
   if (!pkpo_backend_available(PKPO_BACKEND_CUDA)) {

@@ -2,7 +2,7 @@
 """The paper's reference algorithm (Walder & Karkhanis, arXiv 2505.15201, Listing 1 structure) in
 numpy, validated against pkpo's CPU backend and timed against it on the same inputs.
 
-The Listing 1 structure, written from SPEC.md section 2 (not copied from the paper):
+The Listing 1 structure, written from docs/math.md §2 (not copied from the paper):
   * per-group argsort along the last axis of a [G, n] array;
   * binomial-product weights per entry, mu_i = C(i-1, k-1) / C(n, k), as a running product
     mu_{i-1} = mu_i (i-k)/(i-1) from mu_n = k/n (numpy cumprod), nu_j = mu_j (k-1)/(j-1);
@@ -10,9 +10,9 @@ The Listing 1 structure, written from SPEC.md section 2 (not copied from the pap
     sloo_minus_one the baseline (k/n) U_{k-1}(g without i) from a prefix and a suffix cumsum with
     the (n-1, k-1) weights; then a_i = s_i - baseline_i, scattered back to input order;
   * rho = sum_i mu_i g(i).
-This is the "difference of two quantities of the rewards' size" form that SPEC.md section 4 warns
+This is the "difference of two quantities of the rewards' size" form that docs/math.md §4 warns
 about; here it runs in float64 on rewards in [0, 1), where it is accurate to ~1e-12, so the
-comparison with pkpo's float32 outputs uses SPEC.md's float32 target (4e-6 * scale).
+comparison with pkpo's float32 outputs uses docs/math.md's float32 target (4e-6 * scale).
 
 Two ways of running it are timed:
   numpy_ref   batched: one call on the whole [G, n] array (argsort along the last axis) -- the
@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pkpo_min  # noqa: E402
 
-TOL_F32 = 4e-6  # SPEC.md section 4, float32 outputs
+TOL_F32 = 4e-6  # docs/math.md §4, float32 outputs
 
 
 def binomial_weights(n, k):
@@ -87,7 +87,7 @@ def sloo_minus_one_ref(g, k):
 
 
 def spec_error(est, g, k, got, exact):
-    """SPEC.md section 4 error per group: max |got - exact| / scale; max over groups."""
+    """docs/math.md §4 error per group: max |got - exact| / scale; max over groups."""
     g64 = g.astype(np.float64)
     n = g.shape[-1]
     if est == "rho":
@@ -112,7 +112,7 @@ def median_time(fn, runs):
 
 
 def self_test():
-    """SPEC.md worked example, g = (1/2, 0, 1, 1/4, 3/4)."""
+    """docs/math.md worked example, g = (1/2, 0, 1, 1/4, 3/4)."""
     g = np.array([[0.5, 0, 1, 0.25, 0.75]], dtype=np.float32)
     want = {2: [3 / 40, 0, 1 / 4, 1 / 40, 3 / 20], 3: [1 / 40, 0, 1 / 4, 0, 1 / 10],
             4: [0, 0, 1 / 4, 0, 1 / 20], 5: [0, 0, 1 / 4, 0, 0]}

@@ -3,11 +3,11 @@
 write without pkpo, on the GPU, at the sizes of bench_gpu's sweep.
 
     v, idx = torch.sort(x, dim=-1)                # x: [G, n] float32 on the GPU
-    w      = torch.diff(v, dim=-1) * mu[2:]       # mu_{t+1} d_t,  t = 1..n-1  (SPEC.md stable form)
+    w      = torch.diff(v, dim=-1) * mu[2:]       # mu_{t+1} d_t,  t = 1..n-1  (docs/math.md stable form)
     a      = zeros; a[:, 1:] = torch.cumsum(w, dim=-1)   # exclusive scan in sorted order
     out    = torch.empty_like(x).scatter_(-1, idx, a)    # back to input order
 
-The weights mu (float64 on the host, top-down as SPEC.md section 4 prescribes, then float32) are
+The weights mu (float64 on the host, top-down as docs/math.md §4 prescribes, then float32) are
 built once per n outside the timed region, as a trainer would cache them.
 
 Validated before timing against pkpo's CPU backend on the same inputs (the first groups up to 2^20
@@ -54,7 +54,7 @@ def sloo_minus_one_torch(torch, x, mu_next):
 
 
 def peer_error(h_x, got, cpu, k_arg):
-    """SPEC.md error (max over groups) of peer outputs `got` vs pkpo's CPU backend."""
+    """docs/math.md error (max over groups) of peer outputs `got` vs pkpo's CPU backend."""
     G, n = h_x.shape
     k = min(k_arg, n)
     ref = np.empty_like(h_x)

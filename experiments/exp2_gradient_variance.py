@@ -9,7 +9,7 @@ of ghat over the R groups, and test unbiasedness against the exact gradient of m
 differentiated under the integral, toy.py): z = (mean ghat - exact) / (sd / sqrt(R)).
 
 Boundary cases included on purpose: at k = n, sloo equals s (the baseline is 0) and l2o falls back
-to sloo_minus_one (SPEC.md); at k = 1, sloo_minus_one uses the l2o value.
+to sloo_minus_one (docs/math.md); at k = 1, sloo_minus_one uses the l2o value.
 
 Run:  python3 experiments/exp2_gradient_variance.py   [--reps 200000]
 Writes results/exp2_variance.csv and figures/exp2_variance.png.

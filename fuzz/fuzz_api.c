@@ -12,7 +12,7 @@
  * - on success: the per-group flags, excluded samples 0, propagated groups NaN, empty groups
  *   rho 0, tied samples bitwise equal, sloo_minus_one >= 0 (k >= 2), l2o summing to ~0, rho within
  *   [min, max]; groups of at most BRUTE_MAX finite samples agree with a brute-force average over
- *   k-subsets in long double (tolerance of SPEC.md section 4); replacing the non-finite rewards of
+ *   k-subsets in long double (tolerance of docs/math.md §4); replacing the non-finite rewards of
  *   some groups by finite values leaves every other group's outputs bitwise unchanged; in-place and
  *   out-of-place results are bitwise equal; pkpo_group_by_id's outputs match a quadratic
  *   re-derivation.
@@ -165,7 +165,7 @@ static int all_guard(const void* p, size_t from, size_t to) {
   return 1;
 }
 
-/* ---- brute-force reference (long double, from the definitions of SPEC.md section 2) ---------- */
+/* ---- brute-force reference (long double, from the definitions of docs/math.md §2) ---------- */
 
 static long double choose_ld(int n, int k) {
   long double c = 1;
@@ -214,7 +214,7 @@ static long double brute_u_without(const long double* x, int n, int i, int kk) {
   return brute_u(rest, r, kk);
 }
 
-/* Outputs of `est` at 2 <= n, 1 <= k <= n, with SPEC's rules for sloo at k = n, sloo_minus_one at
+/* Outputs of `est` at 2 <= n, 1 <= k <= n, with docs/math.md's rules for sloo at k = n, sloo_minus_one at
  * k = 1 and l2o at k = n. Shift-invariant estimators are computed on x - min for accuracy. */
 static void brute_outputs(int est, const long double* x, int n, int k, long double* a) {
   long double lo = x[0];

@@ -6,7 +6,7 @@
  * pkpo turns the rewards of the n samples drawn for each prompt (a "group") into transformed rewards
  * whose policy gradient is an unbiased, low-variance estimate of the gradient of pass@k (binary
  * rewards) or maxg@k (continuous rewards), for any k <= n. The estimators are defined exactly in
- * SPEC.md (Walder & Karkhanis, "Pass@K Policy Optimization", arXiv 2505.15201).
+ * docs/math.md (Walder & Karkhanis, "Pass@K Policy Optimization", arXiv 2505.15201).
  *
  * Conventions
  * - Every fallible call returns a pkpo_status. The library never prints and never exits.
@@ -87,7 +87,7 @@ typedef enum pkpo_backend {
 /* Element type of rewards, transformed rewards and rho. Computation is always float64 inside. */
 typedef enum pkpo_dtype { PKPO_FLOAT32 = 0, PKPO_FLOAT64 = 1 } pkpo_dtype;
 
-/* The transforms of SPEC.md section 2. */
+/* The transforms of docs/math.md §2. */
 typedef enum pkpo_estimator {
   PKPO_RHO = 0,            /* no per-sample output; only the per-group estimate rho (out unused) */
   PKPO_S = 1,              /* unbiased gradient weights, no baseline (eq. 19) */
@@ -96,14 +96,14 @@ typedef enum pkpo_estimator {
   PKPO_L2O = 4             /* leave-two-out, exactly centred; k = n falls back to sloo_minus_one */
 } pkpo_estimator;
 
-/* What to do with NaN / +-Inf rewards (SPEC.md section 3). */
+/* What to do with NaN / +-Inf rewards (docs/math.md §3). */
 typedef enum pkpo_nonfinite_policy {
   PKPO_NONFINITE_EXCLUDE = 0,   /* default: the sample leaves its group and gets output 0 */
   PKPO_NONFINITE_PROPAGATE = 1, /* every output of the group (and its rho) becomes NaN */
   PKPO_NONFINITE_ERROR = 2      /* the call fails with PKPO_ERROR_NON_FINITE */
 } pkpo_nonfinite_policy;
 
-/* What to do with a group that has fewer (finite) samples than k (SPEC.md section 3). */
+/* What to do with a group that has fewer (finite) samples than k (docs/math.md §3). */
 typedef enum pkpo_k_policy {
   PKPO_K_CLAMP = 0, /* default: use k = n for that group and flag it PKPO_FLAG_K_CLAMPED */
   PKPO_K_STRICT = 1 /* the call fails with PKPO_ERROR_K_EXCEEDS_N */
@@ -321,6 +321,13 @@ pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void
 pkpo_status pkpo_group_by_id(pkpo_handle handle, const int64_t* ids, int64_t num_samples,
                              int64_t* offsets, int64_t* index, int64_t* num_groups,
                              int64_t* max_group_size, pkpo_stream stream);
+
+/* Bytes of handle workspace pkpo_group_by_id needs for num_samples ids (0 on the CPU backend, which
+ * allocates its own). With a caller workspace of at least this size (pkpo_set_workspace), the call
+ * allocates nothing, e.g. scratch from a framework's caching allocator. Statuses: NULL_POINTER,
+ * INVALID_ARGUMENT (num_samples < 0), SIZE_OVERFLOW. */
+pkpo_status pkpo_group_by_id_workspace_size(pkpo_handle handle, int64_t num_samples,
+                                            size_t* bytes);
 
 #ifdef __cplusplus
 } /* extern "C" */

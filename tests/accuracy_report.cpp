@@ -1,4 +1,4 @@
-// accuracy_report.cpp -- prints a markdown table of the SPEC section 4 error (max over the samples
+// accuracy_report.cpp -- prints a markdown table of the docs/math.md §4 error (max over the samples
 // of all groups of |a_i - exact_i| / scale) of the CPU backend, per estimator, at n = 12, 1024,
 // 65536, for float32 and float64 outputs, uniform U(0,1) and offset 100 + 0.01*U(0,1) rewards, and
 // k in {1, 2, n/2, n-1, n}; exact values from the __float128 oracle (tests/oracle.hpp).
@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const pkpo_estimator ests[] = {PKPO_RHO, PKPO_S, PKPO_SLOO, PKPO_SLOO_MINUS_ONE, PKPO_L2O};
-  std::printf("pkpo %s CPU backend, SPEC section 4 error vs the __float128 oracle, seed %" PRIu64
+  std::printf("pkpo %s CPU backend, docs/math.md §4 error vs the __float128 oracle, seed %" PRIu64
               ".\n\n",
               pkpo_version_string(), seed);
   std::printf("err = max_i |a_i - exact_i| / scale; scale = (k/n)(max g - min g) for "

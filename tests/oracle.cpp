@@ -348,7 +348,7 @@ long double binary_value(int est, int64_t n, int64_t c, int64_t k, bool correct)
   return 0;
 }
 
-// ---- SPEC section 3 ------------------------------------------------------------------------------
+// ---- docs/math.md §3 ------------------------------------------------------------------------------
 GroupResult spec_group(const std::vector<long double>& g, int64_t k_requested, int est,
                        Method method, NonFinite nonfinite) {
   ORACLE_REQUIRE(k_requested >= 1);
@@ -409,7 +409,7 @@ GroupResult spec_group(const std::vector<long double>& g, int64_t k_requested, i
   } else {
     a = large_regular(fin, (int)ke, e, &rho);
     // SMO and L2O outputs are sums of differences of values: exactly 0 when every value is equal.
-    // The __float128 route leaves a residual of ~1e-35 there, which the SPEC measure (scale
+    // The __float128 route leaves a residual of ~1e-35 there, which docs/math.md measure (scale
     // (k/n)(max - min) = 0) cannot absorb.
     if ((e == SMO || e == L2O) && std::all_of(fin.begin(), fin.end(), [&](long double v) { return v == fin[0]; })) {
       std::fill(a.begin(), a.end(), 0.0L);

@@ -1,10 +1,10 @@
 // oracle.hpp -- an independent reference for the pkpo estimators (test-only code; never calls pkpo).
 //
-// Two routes, both different from the library's stable difference/scan forms (SPEC.md section 2):
+// Two routes, both different from the library's stable difference/scan forms (docs/math.md §2):
 //
 // 1. Brute force (n <= 12 or so): every quantity from its DEFINITION, by enumerating k-subsets.
 //    Templated on the number type: long double for the sweeps, an exact rational for checking the
-//    SPEC's worked examples with zero tolerance.
+//    docs/math.md's worked examples with zero tolerance.
 //      rho  = U_k(g) = mean over k-subsets S of max_S
 //      s_i  = (1/C(n,k)) sum_{S containing i} max_S
 //      sloo_i = s_i - (1/(n-1)) sum_{j != i} s_j[group without i]
@@ -21,7 +21,7 @@
 //    These are differences of quantities of the rewards' absolute size -- exactly what the library
 //    must NOT do in float64 -- but 113 bits leave ~1e-25 relative error even for 100 + 0.01*U(0,1).
 //
-// On top of either route, spec_group() applies the boundary rules of SPEC.md section 3 (non-finite
+// On top of either route, spec_group() applies the boundary rules of docs/math.md §3 (non-finite
 // exclusion/propagation, k clamping, n = 1, k = 1 rule of sloo_minus_one, l2o fallback at k = n,
 // sloo at k = n, empty groups) and returns the outputs, rho and flags one group should get.
 #ifndef PKPO_TESTS_ORACLE_HPP
@@ -87,12 +87,12 @@ std::vector<long double> large_regular(const std::vector<long double>& g, int k,
 // long double (exposed for the oracle's own self-check).
 std::vector<long double> weights_ld(int64_t n, int64_t k);
 
-// ---- SPEC section 2 binary closed forms (c correct samples out of n) ------------------------
+// ---- docs/math.md §2 binary closed forms (c correct samples out of n) ------------------------
 // Valid in the regular ranges of the brute-force functions. Long double, products of ratios.
 long double binary_rho(int64_t n, int64_t c, int64_t k);
 long double binary_value(int est, int64_t n, int64_t c, int64_t k, bool correct);
 
-// ---- SPEC section 3 rules --------------------------------------------------------------------
+// ---- docs/math.md §3 rules --------------------------------------------------------------------
 enum Method { BRUTE, LARGE };
 enum NonFinite { EXCLUDE = 0, PROPAGATE = 1 };
 
@@ -110,10 +110,9 @@ struct GroupResult {
 GroupResult spec_group(const std::vector<long double>& g, int64_t k_requested, int est,
                        Method method, NonFinite nonfinite = EXCLUDE);
 
-// SPEC section 4 error scale of one group for estimator est at (n, k) over finite values g:
-// (k/n)(max g - min g) for sloo_minus_one and l2o, (k/n) max|g| for s and sloo. For rho the SPEC
-// says (k/n) max|g|, which is unattainable for any implementation (rounding the output alone costs
-// eps * |rho| ~ eps * max|g|, i.e. n/k times the target), so rho uses max|g|.
+// docs/math.md §4 error scale of one group for estimator est at (n, k) over finite values g:
+// (k/n)(max g - min g) for sloo_minus_one and l2o, (k/n) max|g| for s and sloo, max|g| for rho
+// (rounding rho alone costs eps * |rho| ~ eps * max|g|, so a smaller scale could not be met).
 long double spec_scale(const std::vector<long double>& finite_g, int64_t n, int64_t k, int est);
 
 }  // namespace oracle

@@ -1,4 +1,4 @@
-// spec_examples.hpp -- the worked examples of SPEC.md section 2, transcribed as exact fractions.
+// spec_examples.hpp -- the worked examples of docs/math.md §2, transcribed as exact fractions.
 // Used twice: to check the oracle exactly (test_oracle.cpp) and the library (test_examples.cpp).
 #ifndef PKPO_TESTS_SPEC_EXAMPLES_HPP
 #define PKPO_TESTS_SPEC_EXAMPLES_HPP
@@ -24,7 +24,7 @@ struct Row {
   bool l2o_fallback;  // k = n: l2o is computed as sloo_minus_one and flagged
 };
 
-// The table of SPEC.md section 2. Row k = 5: sloo "= s", l2o "(falls back to sloo_minus_one)".
+// The table of docs/math.md §2. Row k = 5: sloo "= s", l2o "(falls back to sloo_minus_one)".
 constexpr std::array<Row, 5> kTable = {{
     {1, {1, 2},
      {{{1, 10}, {0, 1}, {1, 5}, {1, 20}, {3, 20}}},

@@ -46,7 +46,7 @@ std::vector<int64_t> block_sizes() {
 
 // Uniform batches of 11 groups (a full block and a partial one) of every kind, every size the
 // block road covers, k in {1, 2, n-1, n, n+3}, every estimator, both dtypes: bitwise equal to the
-// one-group road (run_lib) and within the SPEC tolerance of the exact oracle.
+// one-group road (run_lib) and within docs/math.md tolerance of the exact oracle.
 TEST(Blocks, EverySizeEveryEstimatorMatchesOneGroupRoadAndOracle) {
   Handle h;
   ASSERT_EQ(h.status(), PKPO_SUCCESS);
@@ -108,7 +108,7 @@ TEST(Blocks, SignedZerosAndTiesGiveTheSameBits) {
           ASSERT_EQ(r.status, PKPO_SUCCESS) << r.last_error;
           ASSERT_TRUE(pt::matches(b, r, pt::expected_for(b, method_for(n))));
           if (est == PKPO_RHO) continue;
-          // Tied samples get identical bits (SPEC.md section 1), zeros of either sign included.
+          // Tied samples get identical bits (docs/math.md §1), zeros of either sign included.
           for (int64_t g = 0; g < b.num_groups; ++g) {
             for (int64_t i = g * n + 1; i < (g + 1) * n; ++i) {
               if (b.rewards[i] != b.rewards[g * n]) continue;

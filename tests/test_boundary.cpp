@@ -1,4 +1,4 @@
-// test_boundary.cpp -- SPEC.md section 3: n = 1, k > n (clamp and strict), non-finite rewards under
+// test_boundary.cpp -- docs/math.md §3: n = 1, k > n (clamp and strict), non-finite rewards under
 // EXCLUDE / PROPAGATE / ERROR, empty groups, all-NaN groups, isolation between groups.
 #include <gtest/gtest.h>
 
@@ -76,8 +76,8 @@ TEST(Boundary, KAboveNClampsToN) {
           EXPECT_EQ(r.flags[0] & ~(uint32_t)PKPO_FLAG_K_CLAMPED, at_n.flags[0]);
           EXPECT_TRUE(pt::bitwise_equal(r.out, at_n.out));
           EXPECT_TRUE(pt::bitwise_equal(r.rho, at_n.rho));
-          // rho at k = n is the max (SPEC section 2); the stable form telescopes the differences,
-          // so allow the SPEC rounding budget rather than bitwise equality.
+          // rho at k = n is the max (docs/math.md §2); the stable form telescopes the differences,
+          // so allow docs/math.md rounding budget rather than bitwise equality.
           const double mx = *std::max_element(b.rewards.begin(), b.rewards.end());
           EXPECT_NEAR(r.rho[0], mx, pt::tol_for(dt) * std::fabs(mx)) << "rho at k = n is the max";
         }

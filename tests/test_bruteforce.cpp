@@ -1,7 +1,7 @@
 // test_bruteforce.cpp -- the library against the brute-force oracle (averages over all k-subsets,
-// SPEC.md section 2 definitions + section 3 rules) for every n in 1..12, every k in 1..n+2 (k > n
+// docs/math.md §2 definitions + section 3 rules) for every n in 1..12, every k in 1..n+2 (k > n
 // clamps), every estimator, both dtypes, all reward kinds, several seeds; uniform, ragged (with
-// empty and singleton groups), per-group k and index-permuted layouts. Tolerances: SPEC section 4.
+// empty and singleton groups), per-group k and index-permuted layouts. Tolerances: docs/math.md §4.
 #include <gtest/gtest.h>
 
 #include <random>

@@ -1,4 +1,4 @@
-// test_examples.cpp -- the worked examples of SPEC.md section 2 through the public API, for every
+// test_examples.cpp -- the worked examples of docs/math.md §2 through the public API, for every
 // estimator and k: float64 to 1e-15 absolute, float32 to its rounding of the exact value.
 #include <gtest/gtest.h>
 

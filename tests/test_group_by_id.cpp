@@ -129,3 +129,15 @@ TEST(GroupById, TransformThroughLayoutEqualsGatheredByHand) {
 }
 
 }  // namespace
+
+// The CPU backend needs no handle workspace for grouping; the query still checks its arguments.
+TEST(GroupById, WorkspaceSizeQuery) {
+  Handle h;
+  size_t bytes = 7;
+  ASSERT_EQ(pkpo_group_by_id_workspace_size(h, 1000, &bytes), PKPO_SUCCESS);
+  EXPECT_EQ(bytes, 0u);
+  EXPECT_EQ(pkpo_group_by_id_workspace_size(h, -1, &bytes), PKPO_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(pkpo_group_by_id_workspace_size(h, 1000, nullptr), PKPO_ERROR_NULL_POINTER);
+  EXPECT_EQ(pkpo_group_by_id_workspace_size(nullptr, 1000, &bytes), PKPO_ERROR_NULL_POINTER);
+  EXPECT_EQ(pkpo_group_by_id_workspace_size(h, INT64_MAX / 8, &bytes), PKPO_ERROR_SIZE_OVERFLOW);
+}

@@ -1,7 +1,7 @@
 // test_large.cpp -- large groups against the __float128 oracle (a different route from the
 // library's stable forms): n in {1024, 4096, 65536} and a ragged batch mixing sizes, k in {1, 2,
 // small, n/2, n-1, n}, uniform rewards, offset rewards 100 + 0.01*U(0,1), binary with large k,
-// float32 and float64 outputs, every estimator -- asserting the SPEC section 4 targets.
+// float32 and float64 outputs, every estimator -- asserting the docs/math.md §4 targets.
 //
 // The rewards are drawn float32-representable, so one oracle evaluation serves both dtypes.
 #include <gtest/gtest.h>
@@ -75,7 +75,7 @@ TEST_P(LargeN, AllEstimatorsBothDtypes) {
         b.dtype = dt;
         const pt::LibResult r = pt::run_lib(h, b);
         EXPECT_TRUE(pt::matches(b, r, exp));
-        // SPEC section 4: sloo_minus_one never negative; l2o sums to 0 within rounding.
+        // docs/math.md §4: sloo_minus_one never negative; l2o sums to 0 within rounding.
         if ((e == PKPO_SLOO_MINUS_ONE && c.k >= 2) || (e == PKPO_L2O && c.k == n)) {  // k=1: l2o rule
           for (double v : r.out) ASSERT_GE(v, 0.0);
         }

@@ -1,4 +1,4 @@
-// test_oracle.cpp -- the oracle checked against the SPEC before it is allowed to judge the library:
+// test_oracle.cpp -- the oracle checked against docs/math.md before it is allowed to judge the library:
 // the worked examples exactly (rational arithmetic), the binary closed forms, and the two oracle
 // routes (brute force from the definitions vs __float128 weighted sums) against each other.
 #include <gtest/gtest.h>
@@ -15,7 +15,7 @@ namespace {
 
 Rational R(const spec::Frac& f) { return Rational(f.num, f.den); }
 
-// SPEC section 2/3 rules for the worked example, in exact arithmetic.
+// docs/math.md §2/3 rules for the worked example, in exact arithmetic.
 std::vector<Rational> exact_est(const std::vector<Rational>& g, int k, int est) {
   const int n = (int)g.size();
   Rational rho;
@@ -109,7 +109,7 @@ TEST(Oracle, BruteVsLargeAgree) {
   }
 }
 
-// Binary closed forms of SPEC section 2 vs both oracle routes.
+// Binary closed forms of docs/math.md §2 vs both oracle routes.
 TEST(Oracle, BinaryClosedForms) {
   for (int n = 2; n <= 12; ++n) {
     for (int c = 0; c <= n; ++c) {

@@ -1,6 +1,6 @@
 // test_properties.cpp -- properties every correct implementation has, checked on the library's
 // outputs: permutation equivariance, tie invariance (bitwise), sloo_minus_one >= 0 with exact zeros
-// for the k-1 lowest ranks, l2o sums to 0, sum_i s_i = k rho, binary closed forms (SPEC section 2),
+// for the k-1 lowest ranks, l2o sums to 0, sum_i s_i = k rho, binary closed forms (docs/math.md §2),
 // shift behaviour, exact zeros for constant groups, in-place == out-of-place, and bitwise
 // independence of the thread count.
 #include <gtest/gtest.h>
@@ -134,7 +134,7 @@ TEST(Properties, L2oSumsToZeroAndSumOfSIsKRho) {
               sum += v;
               mag += std::fabs(v);
             }
-            // Rounding of each output plus a few float64 eps of the SPEC scale per output.
+            // Rounding of each output plus a few float64 eps of docs/math.md scale per output.
             const double range = *std::max_element(g.begin(), g.end()) -
                                  *std::min_element(g.begin(), g.end());
             const double bound = 4 * eps * (double)mag + 8 * 0x1p-52 * (double)k * 2 * range;
@@ -166,7 +166,7 @@ TEST(Properties, BinaryClosedForms) {
         for (int e = PKPO_RHO; e <= PKPO_L2O; ++e) {
           SCOPED_TRACE("seed 9 n " + std::to_string(n) + " c " + std::to_string(c) + " k " +
                        std::to_string(k) + " " + oracle::est_name(e));
-          int re = e;  // closed form of the estimator actually computed (SPEC section 3)
+          int re = e;  // closed form of the estimator actually computed (docs/math.md §3)
           if (e == PKPO_SLOO && k == n) re = PKPO_S;
           if (e == PKPO_SLOO_MINUS_ONE && k == 1) re = PKPO_L2O;
           if (e == PKPO_L2O && k == n) re = PKPO_SLOO_MINUS_ONE;

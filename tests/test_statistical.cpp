@@ -1,4 +1,4 @@
-// test_statistical.cpp -- unbiasedness (SPEC.md section 4, last bullet), tested statistically with
+// test_statistical.cpp -- unbiasedness (docs/math.md §4, last bullet), tested statistically with
 // fixed seeds. Every tolerance is 5 standard errors of the mean, the standard error computed from
 // the sample variance of the per-group statistic; nothing is tuned to the library's output.
 //

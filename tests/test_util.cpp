@@ -226,7 +226,7 @@ Expected expected_for(const Batch& b, oracle::Method m) {
 }
 
 namespace {
-// Flags the SPEC does not pin down: K_CLAMPED on an empty group (is k > 0 = n a clamp?), FALLBACK
+// Flags docs/math.md does not pin down: K_CLAMPED on an empty group (is k > 0 = n a clamp?), FALLBACK
 // on a group with < 2 finite samples, and under PROPAGATE anything but NONFINITE.
 uint32_t flag_mask(const Batch& b, uint32_t expected) {
   uint32_t mask = ~0u;
@@ -362,7 +362,7 @@ std::vector<double> gen_group(Kind kind, int64_t n, std::mt19937_64& rng) {
       const double pool[] = {4.9e-324, 1e-310, -1e-310, 2.2e-308, 0.0, -0.0, 0.5, -0.25, 1e-40};
       std::uniform_int_distribution<int> d(0, 8);
       for (auto& v : g) v = pool[d(rng)];
-      // One ordinary value per group keeps the SPEC scale O(1): a group of denormals alone has no
+      // One ordinary value per group keeps docs/math.md scale O(1): a group of denormals alone has no
       // relative accuracy left after rounding its outputs (float32 denormals carry few bits).
       std::uniform_int_distribution<int64_t> at(0, n - 1);
       if (n > 0) g[(size_t)at(rng)] = 0.5;

@@ -1,6 +1,6 @@
 // test_util.hpp -- shared harness of the CPU suites: run a batch through the public API (with guard
-// elements after every output array), compute what SPEC.md says it should give (oracle.hpp), and
-// compare with the SPEC section 4 error measure.
+// elements after every output array), compute what docs/math.md says it should give (oracle.hpp), and
+// compare with the docs/math.md §4 error measure.
 #ifndef PKPO_TESTS_TEST_UTIL_HPP
 #define PKPO_TESTS_TEST_UTIL_HPP
 
@@ -21,7 +21,7 @@ extern "C" pkpo_status pkpo__cpu_set_blocks(pkpo_handle h, int mode);
 
 namespace pt {
 
-// SPEC section 4 targets.
+// docs/math.md §4 targets.
 constexpr double kTolF64 = 1e-12;
 constexpr double kTolF32 = 4e-6;
 inline double tol_for(pkpo_dtype dt) { return dt == PKPO_FLOAT64 ? kTolF64 : kTolF32; }
@@ -100,15 +100,15 @@ struct Expected {
   std::vector<long double> out;  // per sample, input positions
   std::vector<long double> rho;
   std::vector<uint32_t> flags;
-  std::vector<long double> scale;      // per group, SPEC section 4 scale for the outputs
+  std::vector<long double> scale;      // per group, docs/math.md §4 scale for the outputs
   std::vector<long double> rho_scale;  // per group, scale for rho
   std::vector<int64_t> group_of;       // per sample position, its group
 };
 Expected expected_for(const Batch& b, oracle::Method m);
 
-// Compares; returns failure with a description of the worst offender. tol defaults to the SPEC
+// Compares; returns failure with a description of the worst offender. tol defaults to docs/math.md
 // target of the batch's dtype. Outputs: err <= tol; exact where the scale is 0; NaN where expected
-// NaN. rho likewise (with its own scale). Flags exactly, except bits the SPEC leaves open (see
+// NaN. rho likewise (with its own scale). Flags exactly, except bits docs/math.md leaves open (see
 // test_util.cpp).
 ::testing::AssertionResult matches(const Batch& b, const LibResult& lib, const Expected& e,
                                    double tol = -1.0, double* max_err_out = nullptr,

@@ -152,6 +152,7 @@ def lib():
             "pkpo_transform": (st, [vp, descp, vp, vp, vp, vp, vp]),
             "pkpo_rho_curve": (st, [vp, descp, vp, vp, ctypes.c_int64, vp, vp, vp]),
             "pkpo_group_by_id": (st, [vp, vp, ctypes.c_int64, vp, vp, i64p, i64p, vp]),
+            "pkpo_group_by_id_workspace_size": (st, [vp, ctypes.c_int64, ctypes.POINTER(sz)]),
         }
         for name, (restype, argtypes) in sigs.items():
             fn = getattr(L, name)
@@ -213,6 +214,13 @@ class Handle:
         n = ctypes.c_size_t()
         self.check(self._lib.pkpo_workspace_size(self._h, ctypes.byref(desc), ctypes.byref(n)),
                    "pkpo_workspace_size")
+        return int(n.value)
+
+    def group_by_id_workspace_size(self, num_samples: int) -> int:
+        n = ctypes.c_size_t()
+        self.check(self._lib.pkpo_group_by_id_workspace_size(self._h, int(num_samples),
+                                                             ctypes.byref(n)),
+                   "pkpo_group_by_id_workspace_size")
         return int(n.value)
 
     def set_workspace(self, ptr: int, nbytes: int) -> None:

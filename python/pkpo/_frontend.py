@@ -338,7 +338,12 @@ class _Batch:
                 raise ValueError("group_ids has %d entries, rewards %d" % (A.shape(ids)[0], N))
             offsets = A.empty_i64(N + 1)
             index = A.empty_i64(max(N, 1))
-            G, M = h.group_by_id(A.ptr(ids), N, A.ptr(offsets), A.ptr(index), A.stream)
+            if A.backend == BACKEND_CUDA:  # grouping scratch from the framework's allocator too
+                self.use_scratch(A, h, h.group_by_id_workspace_size(N))
+            try:
+                G, M = h.group_by_id(A.ptr(ids), N, A.ptr(offsets), A.ptr(index), A.stream)
+            finally:
+                self.release(h)
             self.keep += [ids, offsets, index]
             self.offsets, self.index = offsets, index
             d.num_groups, d.num_samples, d.max_group_size = G, N, M
@@ -363,10 +368,12 @@ class _Batch:
             # ordered after this call's kernels) and capture-aware. The handle owns no workspace,
             # so pointing it at caller scratch (and back to none in release()) never
             # synchronises; with its own scratch per call, one handle serves every stream.
-            nbytes = h.workspace_size(d)
-            ws = A.empty_bytes(max(nbytes, 256))
-            self.keep.append(ws)
-            h.set_workspace(A.ptr(ws), nbytes)
+            self.use_scratch(A, h, h.workspace_size(d))
+
+    def use_scratch(self, A, h, nbytes):
+        ws = A.empty_bytes(max(nbytes, 256))
+        self.keep.append(ws)
+        h.set_workspace(A.ptr(ws), nbytes)
 
     def release(self, h):
         """The handle forgets this call's scratch (its queued work still uses it: the framework's

@@ -483,6 +483,14 @@ pkpo_status pkpo__cuda_rho_curve(pkpo_handle h, const pkpo_desc* d, const pkpo__
                   reinterpret_cast<cudaStream_t>(stream));
 }
 
+pkpo_status pkpo__cuda_group_by_id_workspace_size(pkpo_handle h, int64_t num_samples,
+                                                  size_t* bytes) {
+  *bytes = 0;
+  if (num_samples == 0) return PKPO_SUCCESS;
+  PKPO_CHECK_CUDA(h, pkpo_cuda::group_by_id_scratch(num_samples, bytes), "sizing group_by_id scratch");
+  return PKPO_SUCCESS;
+}
+
 pkpo_status pkpo__cuda_group_by_id(pkpo_handle h, const int64_t* ids, int64_t num_samples,
                                    int64_t* offsets, int64_t* index, int64_t* h_num_groups,
                                    int64_t* h_max_group_size, pkpo_stream stream) {

@@ -4,7 +4,7 @@
  * __host__ __device__ and free of CUDA intrinsics. Tested through the kernels themselves, on a GPU
  * or on the emulated device of tests/cuda/emu (ctest label cuda-emu).
  *
- * The formulas are those of src/host/engine.c (SPEC.md section 4 stable forms), rearranged so that
+ * The formulas are those of src/host/engine.c (docs/math.md §4 stable forms), rearranged so that
  * each sorted rank t (1-based) contributes terms that depend only on its own weight mu_t, its tail
  * T'_t = sum_{j=t+1}^{m-1} mu_j and the neighbouring values v_{t-1}, v_t, v_{t+1}. Every output is
  * then one forward (prefix) and one backward (suffix) sum of these terms, which the kernels compute
@@ -36,7 +36,7 @@
 #define PKPO_HD inline
 #endif
 
-/* Same floor as engine.h's PKPO__WEIGHT_FLOOR (SPEC.md section 4). */
+/* Same floor as engine.h's PKPO__WEIGHT_FLOOR (docs/math.md §4). */
 #define PKPO__CUDA_WEIGHT_FLOOR 1e-300
 
 namespace pkpo_cuda {
@@ -109,7 +109,7 @@ enum Action {
   ACT_GENERAL = 5    /* m >= 2 */
 };
 
-/* The formula actually computed (after the boundary rules of SPEC.md section 2). */
+/* The formula actually computed (after the boundary rules of docs/math.md §2). */
 enum Mode { MODE_RHO = 0, MODE_S = 1, MODE_SLOO = 2, MODE_SMO = 3, MODE_L2O = 4 };
 
 enum ErrorBits { ERR_K_STRICT = 1u, ERR_NONFINITE = 2u };
@@ -298,7 +298,7 @@ PKPO_HD double rank_output(int mode, int64_t m, int64_t k, double v, double v1, 
   }
 }
 
-/* Output of the single finite sample of an ACT_SINGLE group (SPEC.md section 3). */
+/* Output of the single finite sample of an ACT_SINGLE group (docs/math.md §3). */
 PKPO_HD double single_output(int estimator, double v) { return estimator == PKPO_S ? v : 0.0; }
 
 }  // namespace pkpo_cuda

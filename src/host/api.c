@@ -327,6 +327,29 @@ pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void
   return pkpo__cpu_rho_curve(handle, desc, &p, rewards, ks, num_ks, rho, flags);
 }
 
+pkpo_status pkpo_group_by_id_workspace_size(pkpo_handle handle, int64_t num_samples,
+                                            size_t* bytes) {
+  if (!handle) return PKPO_ERROR_NULL_POINTER;
+  handle->last_error[0] = '\0';
+  if (!bytes) return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "bytes is NULL");
+  if (num_samples < 0) {
+    return pkpo__error(handle, PKPO_ERROR_INVALID_ARGUMENT, "num_samples is %lld, must be >= 0",
+                       (long long)num_samples);
+  }
+  int64_t total;
+  if (pkpo__mul_overflow(num_samples, 32, &total)) {
+    return pkpo__error(handle, PKPO_ERROR_SIZE_OVERFLOW, "num_samples %lld is too large",
+                       (long long)num_samples);
+  }
+  *bytes = 0;
+#ifdef PKPO_HAVE_CUDA
+  if (handle->backend == PKPO_BACKEND_CUDA) {
+    return pkpo__cuda_group_by_id_workspace_size(handle, num_samples, bytes);
+  }
+#endif
+  return PKPO_SUCCESS;
+}
+
 pkpo_status pkpo_group_by_id(pkpo_handle handle, const int64_t* ids, int64_t num_samples,
                              int64_t* offsets, int64_t* index, int64_t* num_groups,
                              int64_t* max_group_size, pkpo_stream stream) {

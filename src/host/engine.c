@@ -1,5 +1,5 @@
 /*
- * engine.c -- the estimators of SPEC.md on sorted groups. See engine.h for conventions.
+ * engine.c -- the estimators of docs/math.md on sorted groups. See engine.h for conventions.
  *
  * Each estimator is written once, over L groups side by side (v[t*L + l] is rank t+1 of group l):
  * every loop over l repeats, for each group, exactly the operations of the one-group computation.
@@ -172,7 +172,7 @@ static inline uint32_t transform_lanes(int64_t L, pkpo_estimator estimator, int6
       return 0;
     case PKPO_SLOO_MINUS_ONE:
       if (k == 1) {
-        estimator_l2o(L, m, k, v, mu, a, acc); /* eq. 33 is undefined at k = 1: SPEC's convention */
+        estimator_l2o(L, m, k, v, mu, a, acc); /* eq. 33 is undefined at k = 1: docs/math.md's convention */
       } else {
         estimator_sloo_minus_one(L, m, v, mu, a, acc);
       }

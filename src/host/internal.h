@@ -92,6 +92,8 @@ pkpo_status pkpo__cuda_transform(pkpo_handle h, const pkpo_desc* d, const pkpo__
 pkpo_status pkpo__cuda_rho_curve(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* p,
                                  const void* rewards, const int64_t* h_ks, int64_t num_ks,
                                  void* rho, uint32_t* flags, pkpo_stream stream);
+pkpo_status pkpo__cuda_group_by_id_workspace_size(pkpo_handle h, int64_t num_samples,
+                                                  size_t* bytes);
 pkpo_status pkpo__cuda_group_by_id(pkpo_handle h, const int64_t* ids, int64_t num_samples,
                                    int64_t* offsets, int64_t* index, int64_t* h_num_groups,
                                    int64_t* h_max_group_size, pkpo_stream stream);

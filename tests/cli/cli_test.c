@@ -5,7 +5,7 @@
  *
  * Runs the tool as a child process (stdin/stdout/stderr redirected to files in a scratch directory)
  * and checks exit statuses, messages, files left behind and every number written. Expected values
- * come from SPEC.md's worked examples (exact fractions) or from a brute-force oracle in this file
+ * come from docs/math.md's worked examples (exact fractions) or from a brute-force oracle in this file
  * (the average over all k-subsets, straight from the definitions), never from pkpo itself.
  * Each suite is one ctest test (label `cli`).
  */
@@ -149,7 +149,7 @@ static result run(const char* in, ...) {
   return r;
 }
 
-/* ---- brute-force oracle (SPEC section 2, by definition) ---------------------------------------- */
+/* ---- brute-force oracle (docs/math.md §2, by definition) ---------------------------------------- */
 
 enum { EST_S, EST_SLOO, EST_SMO, EST_L2O };
 
@@ -186,7 +186,7 @@ static double oracle_s(const double* g, int n, int k, int i) {
 }
 
 /* The transform of one group of finite rewards, with k already clamped to n. sloo_minus_one and
- * l2o are shift-invariant (SPEC section 4): they are evaluated on g - min(g), which is exact
+ * l2o are shift-invariant (docs/math.md §4): they are evaluated on g - min(g), which is exact
  * (Sterbenz) and keeps the oracle's own cancellation far below the 1e-12 target for offset rewards
  * like 100 + 0.01 u. */
 static void oracle_transform(int est, const double* g_in, int n, int k, double* out) {
@@ -206,8 +206,8 @@ static void oracle_transform(int est, const double* g_in, int n, int k, double* 
       a = k == n ? s : s - (double)k / (n - 1) * oracle_U(g, n, k, i);
     } else {
       int e = est;
-      if (e == EST_L2O && k == n) e = EST_SMO; /* SPEC: l2o falls back at k = n */
-      if (e == EST_SMO && k == 1) e = EST_L2O; /* SPEC: sloo_minus_one's k = 1 rule */
+      if (e == EST_L2O && k == n) e = EST_SMO; /* docs/math.md: l2o falls back at k = n */
+      if (e == EST_SMO && k == 1) e = EST_L2O; /* docs/math.md: sloo_minus_one's k = 1 rule */
       a = e == EST_SMO ? s - (double)k / n * oracle_U(g, n, k - 1, i)
                        : s - (double)k / n * oracle_U(g, n, k, i);
     }
@@ -257,7 +257,7 @@ static double rnd_unit(void) { return (double)(rnd() >> 11) * 0x1.0p-53; }
 
 static const char* const k_est_names[] = {"s", "sloo", "sloo_minus_one", "l2o"};
 
-/* SPEC.md worked examples, exact fractions, to 1e-15. */
+/* docs/math.md worked examples, exact fractions, to 1e-15. */
 static void suite_worked(void) {
   /* g = (1/2, 0, 1, 1/4, 3/4), columns around group/reward to check they are kept */
   write_text(path_in("ex.csv"),
@@ -497,7 +497,7 @@ static void check_batch_transform(const batch* b, const char* file, int est, int
       hi = v > hi ? v : hi;
       amax = fabs(v) > amax ? fabs(v) : amax;
     }
-    /* SPEC section 4 accuracy targets, scale (k/n)*range or (k/n)*max|g| */
+    /* docs/math.md §4 accuracy targets, scale (k/n)*range or (k/n)*max|g| */
     const int m = b->size[q];
     const double kn = (double)(k < m ? k : m) / m;
     double scale = (est == EST_SMO || est == EST_L2O) ? kn * (hi - lo) : kn * amax;

@@ -174,7 +174,7 @@ pt::LibResult run_cuda(pkpo_handle h, const pt::Batch& b, bool want_rho = true, 
   return r;
 }
 
-// Values of both backends within twice the SPEC target of each other (each is within the target
+// Values of both backends within twice docs/math.md target of each other (each is within the target
 // of the exact value), flags equal bit for bit, NaN where the other has NaN.
 ::testing::AssertionResult same_as_cpu(const pt::Batch& b, const pt::LibResult& gpu,
                                        const pt::LibResult& cpu, const pt::Expected& e) {
@@ -246,7 +246,7 @@ pt::Batch ragged_batch(pkpo_estimator est, pkpo_dtype dt, const std::vector<int6
 // ---- accuracy sweeps ----------------------------------------------------------------------------
 
 // Every estimator x dtype x group size (each of the three block configurations and the large path)
-// x k in {1, 2, n-1, n, n+1}: against the oracle at the SPEC target and against the CPU backend.
+// x k in {1, 2, n-1, n, n+1}: against the oracle at docs/math.md target and against the CPU backend.
 TEST(Cuda, UniformSweepAgainstOracleAndCpu) {
   PKPO_SKIP_WITHOUT_GPU();
   CudaHandle gpu;
@@ -856,6 +856,46 @@ TEST(Cuda, GroupByIdEqualsCpu) {
       EXPECT_EQ(idx, idxc) << "n=" << n << " distinct=" << distinct;
     }
   }
+}
+
+// pkpo_group_by_id_workspace_size is exactly what the call needs from a caller workspace: with that
+// many bytes it succeeds (and equals the CPU), with one byte less it refuses, writing nothing.
+TEST(Cuda, GroupByIdCallerWorkspaceOfQueriedSize) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  const int64_t n = 5000;
+  std::vector<int64_t> ids((size_t)n);
+  for (int64_t i = 0; i < n; ++i) ids[(size_t)i] = (i * 7919) % 113;
+  size_t bytes = 0;
+  ASSERT_EQ(pkpo_group_by_id_workspace_size(gpu, n, &bytes), PKPO_SUCCESS) << pkpo_last_error(gpu);
+  ASSERT_GT(bytes, 0u);
+  size_t zero = 1;
+  ASSERT_EQ(pkpo_group_by_id_workspace_size(gpu, 0, &zero), PKPO_SUCCESS);
+  EXPECT_EQ(zero, 0u);
+  EXPECT_EQ(pkpo_group_by_id_workspace_size(gpu, -1, &zero), PKPO_ERROR_INVALID_ARGUMENT);
+  DevMem ws(bytes), d_ids(n * 8), d_off((n + 1) * 8), d_idx(n * 8);
+  CUDA_OK(cudaMemcpy(d_ids.p, ids.data(), n * 8, cudaMemcpyHostToDevice));
+  ASSERT_EQ(pkpo_set_workspace(gpu, ws.p, bytes - 1), PKPO_SUCCESS);
+  int64_t G = -1, maxn = -1;
+  EXPECT_EQ(pkpo_group_by_id(gpu, d_ids.as<int64_t>(), n, d_off.as<int64_t>(), d_idx.as<int64_t>(), &G,
+                             &maxn, nullptr),
+            PKPO_ERROR_WORKSPACE_TOO_SMALL);
+  ASSERT_EQ(pkpo_set_workspace(gpu, ws.p, bytes), PKPO_SUCCESS);
+  ASSERT_EQ(pkpo_group_by_id(gpu, d_ids.as<int64_t>(), n, d_off.as<int64_t>(), d_idx.as<int64_t>(), &G,
+                             &maxn, nullptr),
+            PKPO_SUCCESS)
+      << pkpo_last_error(gpu);
+  int64_t Gc = 0, maxc = 0;
+  std::vector<int64_t> offc((size_t)n + 1), idxc((size_t)n), off((size_t)n + 1), idx((size_t)n);
+  ASSERT_EQ(pkpo_group_by_id(cpu, ids.data(), n, offc.data(), idxc.data(), &Gc, &maxc, nullptr), PKPO_SUCCESS);
+  CUDA_OK(cudaMemcpy(off.data(), d_off.p, (n + 1) * 8, cudaMemcpyDeviceToHost));
+  CUDA_OK(cudaMemcpy(idx.data(), d_idx.p, n * 8, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(G, Gc);
+  EXPECT_EQ(maxn, maxc);
+  EXPECT_TRUE(std::equal(offc.begin(), offc.begin() + Gc + 1, off.begin()));
+  EXPECT_EQ(idx, idxc);
+  ASSERT_EQ(pkpo_set_workspace(gpu, nullptr, 0), PKPO_SUCCESS);
 }
 
 // pkpo_group_by_id and a pkpo_reserve that needs nothing neither allocate, free nor synchronise the

@@ -1,5 +1,5 @@
 /* A downstream project linking pkpo::pkpo (installed + find_package, or add_subdirectory) and calling the API.
- * Run by .ci/run after `cmake --install`. Checks one group against SPEC's binary closed forms. */
+ * Run by .ci/run after `cmake --install`. Checks one group against docs/math.md's binary closed forms. */
 #include <math.h>
 #include <pkpo.h>
 #include <stdio.h>
