@@ -39,6 +39,12 @@ fi
 "$vpy" -c "import pkpo, sys; print('   pkpo', pkpo.__version__, 'from', pkpo.library_path()); \
 sys.exit(0 if pkpo.library_path().startswith('$out/venv') else 1)"
 
+# The package's CUDA path against the emulated device (tests/python/test_cuda_emulated.py), when
+# scripts/test.sh has built it.
+if [ -f "$root/build/tests/cuda/emu/libpkpo_emu.so" ]; then
+  export PKPO_EMU_LIBRARY="$root/build/tests/cuda/emu/libpkpo_emu.so"
+fi
+
 echo "== pytest tests/python"
 cd "$out"  # outside the source tree: the installed package is the one imported
 "$vpy" -m pytest -q -p no:cacheprovider "$root/tests/python"
