@@ -14,8 +14,11 @@
  *   backend's memory space: host memory for PKPO_BACKEND_CPU, device memory for PKPO_BACKEND_CUDA
  *   (unless a parameter says "host" explicitly).
  * - A handle may be used by one host thread at a time. Different handles are independent.
- * - CUDA: the calls of one handle share its workspace, so they must be ordered: queue them on one
- *   stream, or order the streams (events) yourself. Use one handle per concurrent stream.
+ * - CUDA: the calls of one handle share its workspace, so they must be ordered. Outside stream
+ *   capture the library does it: each call waits (cudaStreamWaitEvent) for the handle's previous
+ *   call, so one handle may serve several streams in turn. Calls being captured into a graph are not
+ *   ordered that way: capture one handle's calls on one stream, or order the streams yourself. Use
+ *   one handle per concurrently running stream for overlap.
  * - Launching calls take the stream last. On the CUDA backend they return once work is queued on
  *   that stream; on the CPU backend the stream is ignored (pass NULL) and the call is synchronous.
  */
