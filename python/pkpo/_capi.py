@@ -180,7 +180,7 @@ def cuda_available() -> bool:
 
 class Handle:
     """One pkpo handle (pkpo_create / pkpo_destroy). Not for concurrent use by several threads;
-    the module keeps one per thread, backend, device and stream (handles())."""
+    the module keeps one per thread, backend and device (handle())."""
 
     def __init__(self, backend: int = BACKEND_CPU, device: int = -1, num_threads: int = 0):
         L = lib()

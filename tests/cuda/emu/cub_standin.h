@@ -127,13 +127,17 @@ class BlockRadixSort {
 
 namespace emu_detail {
 constexpr size_t kBaseTemp = 4096;
-inline cudaError_t check_temp(void* d_temp, size_t bytes, size_t need, bool* query) {
-  *query = d_temp == nullptr;
-  if (*query) {
-    const cudaError_t e = pkpo_emu::take_injected_cub_error();
-    return e;
+/* CUB's two-phase temporary storage: with d_temp == NULL the call only reports `need` in `bytes`
+ * (or an error injected by a test); otherwise `bytes` must hold `need`. Returns true when the
+ * caller must return *result now (a size query, or too little storage). */
+inline bool temp_phase(void* d_temp, size_t& bytes, size_t need, cudaError_t* result) {
+  if (d_temp == nullptr) {
+    *result = pkpo_emu::take_injected_cub_error();
+    bytes = need;
+    return true;
   }
-  return bytes < need ? cudaErrorInvalidValue : cudaSuccess;
+  *result = bytes < need ? cudaErrorInvalidValue : cudaSuccess;
+  return *result != cudaSuccess;
 }
 }  // namespace emu_detail
 
@@ -145,13 +149,8 @@ struct DeviceRadixSort {
       return cudaErrorInvalidValue;
     }
     const size_t need = emu_detail::kBaseTemp;
-    bool query = false;
-    const cudaError_t e = emu_detail::check_temp(d_temp, bytes, need, &query);
-    if (query) {
-      bytes = need;
-      return e;
-    }
-    if (e != cudaSuccess) return e;
+    cudaError_t e;
+    if (emu_detail::temp_phase(d_temp, bytes, need, &e)) return e;
     KeyT* in = keys.Current();
     KeyT* out = keys.Alternate();
     keys.selector ^= 1;
@@ -183,13 +182,8 @@ struct DeviceRadixSort {
     const int64_t n = (int64_t)num_items;
     /* The pairs are staged in the temporary storage, as CUB's internal double buffers are. */
     const size_t need = emu_detail::kBaseTemp + (size_t)n * (sizeof(KeyT) + sizeof(ValueT));
-    bool query = false;
-    const cudaError_t e = emu_detail::check_temp(d_temp, bytes, need, &query);
-    if (query) {
-      bytes = need;
-      return e;
-    }
-    if (e != cudaSuccess) return e;
+    cudaError_t e;
+    if (emu_detail::temp_phase(d_temp, bytes, need, &e)) return e;
     return pkpo_emu::submit(
         stream,
         [=]() {
@@ -222,13 +216,8 @@ struct DeviceSegmentedRadixSort {
       return cudaErrorInvalidValue;
     }
     const size_t need = emu_detail::kBaseTemp;
-    bool query = false;
-    const cudaError_t e = emu_detail::check_temp(d_temp, bytes, need, &query);
-    if (query) {
-      bytes = need;
-      return e;
-    }
-    if (e != cudaSuccess) return e;
+    cudaError_t e;
+    if (emu_detail::temp_phase(d_temp, bytes, need, &e)) return e;
     KeyT* in = keys.Current();
     KeyT* out = keys.Alternate();
     keys.selector ^= 1;
@@ -279,13 +268,8 @@ struct DeviceScan {
     if (n < 0) return cudaErrorInvalidValue;
     typedef typename std::iterator_traits<InputIt>::value_type T;
     const size_t need = emu_detail::kBaseTemp + (size_t)n * sizeof(T);
-    bool query = false;
-    const cudaError_t e = emu_detail::check_temp(d_temp, bytes, need, &query);
-    if (query) {
-      bytes = need;
-      return e;
-    }
-    if (e != cudaSuccess) return e;
+    cudaError_t e;
+    if (emu_detail::temp_phase(d_temp, bytes, need, &e)) return e;
     return pkpo_emu::submit(
         stream,
         [=]() {
