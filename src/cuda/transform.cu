@@ -17,6 +17,7 @@
 #include "kernel_launch.cuh"
 #include "launch.h"
 #include "transform_kernels.cuh"
+#include "warp_kernels.cuh"
 
 #define PKPO_CUDA_TRY(expr)              \
   do {                                   \
@@ -113,31 +114,90 @@ T* at(void* ws, size_t off) {
 
 /* ---- block path ---------------------------------------------------------------------------------- */
 
-/* Launch configurations by group size. Unmeasured: chosen because one warp per group wastes
- * nothing for the common RL sizes (n <= 32), 128x4 holds 512 ranks with 4 float64 of each per-rank
- * array per thread, and 256x8 (the large-path tile) tops out at 2048 ranks within 48 KiB of static
- * shared memory for 64-bit keys (keys + outputs + CUB sort storage aliased with the outputs). */
+/* Groups of at most kWarpMaxN rewards run on the warp kernels (warp_kernels.cuh), larger ones up
+ * to kLargeTile on one thread block each: 128x4 (n <= 512) and 256x8 (n <= 2048). Unmeasured:
+ * 128x4 holds 512 ranks with 4 float64 of each per-rank array per thread, and 256x8 (the large-path
+ * tile) tops out at 2048 ranks within 48 KiB of static shared memory for 64-bit keys. */
 /* Each group runs on the configuration of its own size (issue 9: one large group or a loose
- * max_group_size must not put every small group on 256x8). The smallest configuration needed gets
- * one block per group; each larger one a grid bounded by how many groups of its size the batch can
- * hold (N / (lower + 1)) and by kRouteGrid, striding over the groups and skipping the others.
- * kRouteGrid: unmeasured; chosen because 1024 blocks of 128-256 threads fill an H100 (132 SMs,
- * register-bound at 1-4 blocks per SM) several times over, while the skipping costs two offset
- * reads per group per block. */
+ * max_group_size must not put every small group on 256x8). A uniform layout has one size: one
+ * launch, which also takes the groups a device-side check found invalid. A ragged layout gets one
+ * launch per configuration up to its max_group_size, each striding over all groups and skipping
+ * those of other sizes (the smallest takes the invalid ones); a larger block configuration gets a
+ * grid bounded by how many groups of its size the batch can hold (N / (lower + 1)) and by
+ * kRouteGrid. kRouteGrid: unmeasured; chosen because 1024 blocks of 128-256 threads fill an H100
+ * (132 SMs, register-bound at 1-4 blocks per SM) several times over, while the skipping costs two
+ * offset reads per group per block. */
 constexpr int64_t kRouteGrid = 1024;
+/* Largest grid of a warp-kernel launch (grid-stride beyond it). Unmeasured: chosen because 2048
+ * blocks of 8 warps are about two waves of an H100 (132 SMs x 64 warps), and each block builds its
+ * weight table once for all the groups it strides over. */
+constexpr int64_t kWarpGrid = 2048;
 
 unsigned route_grid(int64_t groups, int64_t samples, int64_t lower, bool smallest) {
   if (smallest) return grid_for(groups);
   return grid_for(std::min<int64_t>(std::min<int64_t>(groups, samples / (lower + 1) + 1), kRouteGrid));
 }
 
+/* The warp configuration (sub-warp width W, registers per lane V) of groups of n <= kWarpMaxN. */
+struct WarpClass {
+  int W, V;
+};
+WarpClass warp_class(int64_t n) {
+  if (n <= 4) return {4, 1};
+  if (n <= 8) return {8, 1};
+  if (n <= 16) return {16, 1};
+  if (n <= 32) return {32, 1};
+  return {32, 2};
+}
+
+/* One launch of the warp kernel of class c, for the valid groups with lower < n <= W*V (and the
+ * invalid ones when lower == 0). The weight table covers every m the launch can meet with the
+ * call's k (none for a curve or per-group k). */
+template <typename Key>
+cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t lower, int64_t max_n,
+                        cudaStream_t stream) {
+  WarpTab tab;
+  tab.k = p.k;
+  const int64_t cap = c.W * c.V;
+  tab.m_lo = (int)std::min<int64_t>(cap + 1, std::max<int64_t>(std::max<int64_t>(2, p.k), lower + 1));
+  tab.m_hi = (int)std::min<int64_t>(cap, max_n);
+  if (kc.count > 0 || p.k_per_group) tab.m_hi = tab.m_lo - 1; /* no table */
+  /* Blocks for every group slot, or (a ragged launch above the smallest) for as many groups of
+   * more than `lower` rewards as the batch can hold; grid-stride beyond kWarpGrid / kRouteGrid. */
+  const int64_t groups_per_block = (kWarpBlock / 32) * (32 / c.W);
+  const int64_t slots = lower > 0 ? std::min<int64_t>(p.num_groups, p.num_samples / (lower + 1) + 1) : p.num_groups;
+  const unsigned grid = grid_for(std::min<int64_t>((slots + groups_per_block - 1) / groups_per_block,
+                                                   lower > 0 ? kRouteGrid : kWarpGrid));
+  if (c.V == 2) return launch_kernel(warp_kernel<32, 2, Key>, grid, kWarpBlock, stream)(p, kc, lower, tab);
+  switch (c.W) {
+    case 4: return launch_kernel(warp_kernel<4, 1, Key>, grid, kWarpBlock, stream)(p, kc, lower, tab);
+    case 8: return launch_kernel(warp_kernel<8, 1, Key>, grid, kWarpBlock, stream)(p, kc, lower, tab);
+    case 16: return launch_kernel(warp_kernel<16, 1, Key>, grid, kWarpBlock, stream)(p, kc, lower, tab);
+    default: return launch_kernel(warp_kernel<32, 1, Key>, grid, kWarpBlock, stream)(p, kc, lower, tab);
+  }
+}
+
 template <typename Key>
 cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, cudaStream_t stream) {
   const int64_t G = p.num_groups, N = p.num_samples;
-  PKPO_CUDA_TRY(launch_kernel(block_kernel<32, 1, Key>, route_grid(G, N, 0, true), 32, stream)(p, kc, 0));
-  if (max_n > 32) {
-    PKPO_CUDA_TRY(launch_kernel(block_kernel<128, 4, Key>, route_grid(G, N, 32, false), 128, stream)(
-        p, kc, int64_t(32)));
+  if (p.uniform_n > 0) {
+    /* One size. Groups are invalid only through a per-group k < 1; without one, a uniform batch
+     * on the large path needs no launch here. */
+    const int64_t n = p.uniform_n;
+    if (n <= kWarpMaxN) return launch_warp<Key>(p, kc, warp_class(n), 0, max_n, stream);
+    if (n <= 512) return launch_kernel(block_kernel<128, 4, Key>, grid_for(G), 128, stream)(p, kc, 0);
+    if (n <= kLargeTile) return launch_kernel(block_kernel<256, 8, Key>, grid_for(G), 256, stream)(p, kc, 0);
+    if (p.k_per_group) return launch_warp<Key>(p, kc, warp_class(1), 0, max_n, stream);
+    return cudaSuccess;
+  }
+  /* Ragged: 8x1 (n <= 8 and the invalid groups), 16x1, 32x1, 32x2, then the block kernels. */
+  PKPO_CUDA_TRY(launch_warp<Key>(p, kc, warp_class(8), 0, max_n, stream));
+  for (int64_t lower = 8; lower < kWarpMaxN && max_n > lower; lower *= 2) {
+    PKPO_CUDA_TRY(launch_warp<Key>(p, kc, warp_class(lower + 1), lower, max_n, stream));
+  }
+  if (max_n > kWarpMaxN) {
+    PKPO_CUDA_TRY(launch_kernel(block_kernel<128, 4, Key>, route_grid(G, N, kWarpMaxN, false), 128, stream)(
+        p, kc, int64_t(kWarpMaxN)));
   }
   if (max_n > 512) {
     PKPO_CUDA_TRY(launch_kernel(block_kernel<256, 8, Key>, route_grid(G, N, 512, false), 256, stream)(

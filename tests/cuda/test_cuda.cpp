@@ -245,7 +245,8 @@ pt::Batch ragged_batch(pkpo_estimator est, pkpo_dtype dt, const std::vector<int6
 
 // ---- accuracy sweeps ----------------------------------------------------------------------------
 
-// Every estimator x dtype x group size (each of the three block configurations and the large path)
+// Every estimator x dtype x group size (both edges of each warp class 4/8/16/32/64, the two block
+// configurations and the large path)
 // x k in {1, 2, n-1, n, n+1}: against the oracle at docs/math.md target and against the CPU backend.
 TEST(Cuda, UniformSweepAgainstOracleAndCpu) {
   PKPO_SKIP_WITHOUT_GPU();
@@ -253,7 +254,7 @@ TEST(Cuda, UniformSweepAgainstOracleAndCpu) {
   ASSERT_EQ(gpu.status(), PKPO_SUCCESS);
   pt::Handle cpu;
   std::mt19937_64 rng(1);
-  for (int64_t n : {1, 2, 3, 5, 16, 31, 32, 33, 100, 257, 1000, 2048, 2049, 4096, 65537}) {
+  for (int64_t n : {1, 2, 3, 4, 5, 8, 9, 16, 17, 31, 32, 33, 63, 64, 65, 100, 257, 1000, 2048, 2049, 4096, 65537}) {
     const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(64, 40000 / n));
     const oracle::Method m = n <= 10 ? oracle::BRUTE : oracle::LARGE;
     for (pkpo_estimator est : kEsts) {
@@ -265,6 +266,95 @@ TEST(Cuda, UniformSweepAgainstOracleAndCpu) {
           const pt::LibResult g = run_cuda(gpu, b);
           EXPECT_TRUE(pt::matches(b, g, e)) << "n=" << n << " k=" << k << " est=" << est << " dt=" << dt;
           EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "n=" << n << " k=" << k;
+        }
+      }
+    }
+  }
+}
+
+// Uniform layouts with a k per group (the warp kernels' float64 weight scans instead of their table)
+// and non-finite rewards in some groups (m < n: another row of the table), every warp class and the
+// block path, every estimator and dtype: against the oracle and the CPU backend.
+TEST(Cuda, UniformPerGroupKAndNonFinite) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  std::mt19937_64 rng(21);
+  for (int64_t n : {3, 8, 16, 24, 32, 50, 64, 100}) {
+    const int64_t groups = 40;
+    for (pkpo_estimator est : kEsts) {
+      for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+        for (int variant = 0; variant < 2; ++variant) {
+          pt::Batch b = uniform_batch(est, dt, n, groups, 2, rng);
+          if (variant == 0) {
+            for (int64_t g = 0; g < groups; ++g) b.k_per_group.push_back(1 + (int64_t)(rng() % (uint64_t)(n + 2)));
+          }
+          for (int64_t g = 0; g < groups; g += 3) b.rewards[(size_t)(g * n + (g % n))] = (g % 2) ? NAN : -INFINITY;
+          const pt::Expected e = pt::expected_for(b, n <= 10 ? oracle::BRUTE : oracle::LARGE);
+          const pt::LibResult g = run_cuda(gpu, b);
+          EXPECT_TRUE(pt::matches(b, g, e)) << "n=" << n << " est=" << est << " dt=" << dt << " variant " << variant;
+          EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "n=" << n << " variant " << variant;
+        }
+      }
+    }
+  }
+}
+
+// docs/math.md's per-group properties on every small-group path: tied rewards get bit-identical
+// outputs (the warp kernels search the first rank of a key; their scans alone would not give it),
+// sloo_minus_one outputs are never negative for k >= 2 (k = 1 is the leave-two-out rule), l2o outputs add up to 0 within rounding, a constant
+// group gives exactly 0 for sloo_minus_one and l2o.
+TEST(Cuda, TiesSignsAndSumsOnEveryPath) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  std::mt19937_64 rng(22);
+  for (int64_t n : {2, 4, 7, 8, 13, 16, 29, 32, 40, 64, 65, 300, 2100}) {
+    const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(24, 6000 / n));
+    for (pt::Kind kind : {pt::Kind::Ties, pt::Kind::Binary, pt::Kind::Constant, pt::Kind::Offset}) {
+      for (pkpo_estimator est : {PKPO_S, PKPO_SLOO, PKPO_SLOO_MINUS_ONE, PKPO_L2O}) {
+        for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+          for (int64_t k : {int64_t(1), int64_t(2), n / 2 + 1, n}) {
+            pt::Batch b;
+            b.est = est;
+            b.dtype = dt;
+            b.num_groups = groups;
+            b.group_size = n;
+            b.k = k;
+            for (int64_t g = 0; g < groups; ++g) {
+              const auto v = pt::gen_group(kind, n, rng);
+              b.rewards.insert(b.rewards.end(), v.begin(), v.end());
+            }
+            pt::round_rewards(&b);
+            const pt::LibResult r = run_cuda(gpu, b, false, false);
+            ASSERT_EQ(r.status, PKPO_SUCCESS) << r.last_error;
+            for (int64_t g = 0; g < groups; ++g) {
+              const size_t b0 = (size_t)(g * n);
+              double sum = 0, lo = b.rewards[b0], hi = b.rewards[b0];
+              for (int64_t i = 0; i < n; ++i) {
+                const size_t a = b0 + (size_t)i;
+                sum += r.out[a];
+                lo = std::min(lo, b.rewards[a]);
+                hi = std::max(hi, b.rewards[a]);
+                if (est == PKPO_SLOO_MINUS_ONE && k >= 2) EXPECT_GE(r.out[a], 0.0) << "n=" << n << " k=" << k;
+                for (int64_t j = 0; j < i; ++j) {
+                  const size_t c = b0 + (size_t)j;
+                  if (b.rewards[c] == b.rewards[a]) {
+                    ASSERT_EQ(std::memcmp(&r.out[c], &r.out[a], 8), 0)
+                        << "tied samples " << j << " and " << i << " of group " << g << ": " << r.out[c]
+                        << " vs " << r.out[a] << " n=" << n << " k=" << k << " est=" << est << " dt=" << dt;
+                    break;
+                  }
+                }
+              }
+              if ((est == PKPO_SLOO_MINUS_ONE || est == PKPO_L2O) && lo == hi) {
+                for (int64_t i = 0; i < n; ++i) EXPECT_EQ(r.out[b0 + (size_t)i], 0.0) << "constant group";
+              }
+              if (est == PKPO_L2O && k < n) {
+                EXPECT_LE(std::fabs(sum), (double)n * pt::tol_for(dt) * ((double)k / (double)n) * (hi - lo) + 1e-300)
+                    << "l2o sum, n=" << n << " k=" << k << " dt=" << dt;
+              }
+            }
+          }
         }
       }
     }
@@ -568,8 +658,11 @@ TEST(Cuda, DeterministicAndInPlace) {
   }
 }
 
-// Signed zeros: every output and rho bit-identical to the CPU backend (-0.0 kept where the CPU keeps
-// it), on the block path and the large path, for every estimator and dtype.
+// Signed zeros: every zero output and rho bit-identical to the CPU backend (-0.0 kept where the CPU
+// keeps it, +0.0 where it gives +0.0), on the warp, block and large paths, for every estimator and
+// dtype. Non-zero values: bit-identical in float64; in float32 within docs/math.md's target of the
+// CPU's, because the warp path computes float32 groups in float32 arithmetic (issue 10) while the
+// CPU rounds a float64 result once (e.g. 1/3 comes out one ulp apart).
 TEST(Cuda, SignedZerosBitwiseAsCpu) {
   PKPO_SKIP_WITHOUT_GPU();
   CudaHandle gpu;
@@ -604,8 +697,25 @@ TEST(Cuda, SignedZerosBitwiseAsCpu) {
         const pt::LibResult g = run_cuda(gpu, b);
         const pt::LibResult c = pt::run_lib(cpu, b);
         ASSERT_EQ(g.status, PKPO_SUCCESS) << g.last_error;
-        EXPECT_TRUE(pt::bitwise_equal(g.out, c.out)) << "est " << est << " dt " << dt << " k " << k;
-        EXPECT_TRUE(pt::bitwise_equal(g.rho, c.rho)) << "est " << est << " dt " << dt << " k " << k;
+        if (dt == PKPO_FLOAT64) {
+          EXPECT_TRUE(pt::bitwise_equal(g.out, c.out)) << "est " << est << " dt " << dt << " k " << k;
+          EXPECT_TRUE(pt::bitwise_equal(g.rho, c.rho)) << "est " << est << " dt " << dt << " k " << k;
+        }
+        // Zeros (and NaNs) bit for bit, in both dtypes; other values within the target (scale 1:
+        // every group's rewards here are of size <= 2).
+        auto zeros_same = [&](const std::vector<double>& a, const std::vector<double>& b, const char* what) {
+          ASSERT_EQ(a.size(), b.size());
+          for (size_t j = 0; j < a.size(); ++j) {
+            if (a[j] == 0.0 || b[j] == 0.0 || std::isnan(a[j]) || std::isnan(b[j])) {
+              EXPECT_EQ(std::memcmp(&a[j], &b[j], 8), 0)
+                  << what << " " << j << ": " << a[j] << " vs CPU " << b[j] << " est " << est << " dt " << dt;
+            } else {
+              EXPECT_NEAR(a[j], b[j], 2 * pt::tol_for(dt) * 2.0) << what << " " << j << " est " << est;
+            }
+          }
+        };
+        zeros_same(g.out, c.out, "sample");
+        zeros_same(g.rho, c.rho, "rho of group");
         for (size_t j = 0; j < g.rho.size(); ++j) {
           EXPECT_EQ(std::signbit(g.rho[j]), std::signbit(c.rho[j])) << "rho of group " << j << " est " << est;
         }

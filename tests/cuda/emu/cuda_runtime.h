@@ -319,6 +319,7 @@ inline T atomicCAS(T* a, T expected, T v) {
   return expected;
 }
 
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline double __longlong_as_double(long long x) { return pkpo_emu::from_bits<double>((uint64_t)x); }
 inline long long __double_as_longlong(double x) { return (long long)pkpo_emu::to_bits(x); }
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
