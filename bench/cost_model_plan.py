@@ -51,6 +51,16 @@ LOOP_RULES = [
      "trips": lambda c: 8, "elementwise": True},
     {"name": "carry chunks: ceil(tiles / 256)",
      "match": r"for \(int64_t ch = ", "trips": lambda c: max(1, math.ceil(c["tiles"] / 256))},
+    {"name": "warp kernels: group slots per warp (grid-stride over G / (32/W) slots)",
+     "match": r"for \(int64_t base = ", "trips": lambda c: c["warp_iters"]},
+    {"name": "warp kernels: table rows per thread (rows <= 64 < 256 threads)",
+     "match": r"for \(int i = threadIdx\.x; i < rows; i \+= kWarpBlock\)", "trips": lambda c: 1},
+    {"name": "warp kernels: table row recurrence, once per block: n steps in ceil(n/32) of the 8 "
+             "warps, per warp of the block",
+     "match": r"for \(int t = m; t >= 1; --t\)",
+     "trips": lambda c: c["n"] * math.ceil(c["n"] / 32) / 8.0},
+    {"name": "warp kernels: rho columns of a curve chunk (1 for a transform)",
+     "match": r"for \(int col_i = 0; col_i < ncol; \+\+col_i\)", "trips": lambda c: c.get("ncol", 1)},
     {"name": "one-thread-per-item grid-stride loop",
      "match": r"PKPO_GRID_STRIDE|for \(int64_t g = blockIdx\.x \* \(int64_t\)blockDim\.x \+ threadIdx\.x",
      "trips": lambda c: c["per_thread"], "elementwise": True},
@@ -93,7 +103,30 @@ SKIP_CARRY = {  # large_carry_kernel: the other stage's branch and the non-gener
 }
 SKIP_CARRY["TAIL"] = SKIP_CARRY["PROD"]
 
+WK = "warp_kernels.cuh"
+# warp_kernel, every modelled call: valid groups of n >= 2 finite rewards with k < n (resolve_plain),
+# no error, flags NULL, a uniform layout without an index (group_span's offsets branch and the
+# index permutation are not taken).
+SKIP_WARP_COLD = [(WK, r"/\* the rare cases \*/", r"end of the rare cases"),
+                  (WK, r"if \(p\.index\) \{ /\* through the index", r"end of the index permutation"),
+                  (WK, r"if \(act == ACT_ERROR\) \{", r"p\.flags\[g\] = r\.flags;"),
+                  (WK, r"/\* the rare store cases \*/", r"end of the rare store cases"),
+                  (K, r"^  if \(p\.offsets\) \{", r"s\.n = s\.valid \? e - b : 0;")]
+# warp_kernel transform with the call's k: weights from the table; rho NULL; sloo_minus_one
+# (MODE_SMO, the same in every group: the other modes' passes do not run).
+SKIP_WARP_SMO = SKIP_WARP_COLD + [
+    (WK, r"if \(curve\) \{ /\* a pass@k curve", r"end of the curve"),
+    (WK, r"/\* weights without a table row \*/", r"end of the weights without a table row"),
+    (WK, r"/\* rho = v_1 \+ sum_t", r"end of rho"),
+    (WK, r"/\* mode s \*/", r"if \(mode == MODE_S\) copy_items"),
+    (WK, r"/\* mode sloo \*/", r"if \(mode == MODE_SLOO\) copy_items"),
+    (WK, r"/\* mode l2o \*/", r"if \(mode == MODE_L2O\) copy_items")]
+# warp_kernel curve: every column's weights by the float64 scans, rho, no outputs.
+SKIP_WARP_CURVE = SKIP_WARP_COLD + [
+    (WK, r"/\* weights and constants of \(m, k\)", r"static_cast<A\*>\(p\.out\)\[src\[j\]\] = value;")]
+
 KERN = {
+    "warp": lambda w, v, key: r"warp_kernel<%d, %d, unsigned %s>" % (w, v, key),
     "block": lambda b, i, key: r"block_kernel<%d, %d, unsigned %s>" % (b, i, key),
     "plan": r"large_plan_kernel\(",
     "keys": lambda key: r"large_keys_kernel<unsigned %s>" % key,
@@ -123,12 +156,56 @@ STATUS_MEMSETS = dict(memset("cudaMemsetAsync(status)", lambda c: 12, "24 B in t
 
 
 def block_config(n):
-    """transform.cu launch_block: 32x1 (n <= 32), 128x4 (n <= 512), 256x8."""
-    if n <= 32:
-        return 32, 1
+    """transform.cu launch_block: 128x4 (64 < n <= 512), 256x8 (n <= 2048)."""
     if n <= 512:
         return 128, 4
     return 256, 8
+
+
+WARP_BLOCK = 256     # warp_kernels.cuh kWarpBlock
+WARP_GRID = 2048     # transform.cu kWarpGrid (uniform layout: lower = 0)
+
+
+def warp_config(n):
+    """transform.cu warp_class: sub-warp width W and registers per lane V (n <= 64)."""
+    c = 4
+    while c < n:
+        c *= 2
+    return (2, 2) if c == 4 else (c // 4, 4)
+
+
+def warp_class(n, E, N=N_DEFAULT, curve_ks=0):
+    """Uniform layout, n <= 64: one warp_kernel launch (transform.cu launch_block)."""
+    key = "int" if E == 4 else "long"
+    G = N // n
+    W, V = warp_config(n)
+    S = 32 // W
+    gpb = (WARP_BLOCK // 32) * S
+    blocks = min(math.ceil(G / gpb), WARP_GRID)
+    ctx = {"n": n, "G": G, "N": N, "E": E, "ncol": max(1, min(curve_ks, 64)), "tiles": 0,
+           "warp_iters": G / (S * blocks * (WARP_BLOCK // 32))}
+    launches = [STATUS_MEMSETS]
+    if curve_ks:
+        chunks = math.ceil(curve_ks / 64)
+        launches.append({"kernel": KERN["warp"](W, V, key), "blocks": lambda c, b=blocks: b,
+                         "threads": WARP_BLOCK, "count": lambda c, k=chunks: k,
+                         "note": "x %d chunk(s) of <= 64 ks; %d group slots per warp" % (chunks, round(ctx["warp_iters"])),
+                         "skip": SKIP_WARP_CURVE,
+                         "bytes": lambda c: c["N"] * c["E"] + c["G"] * c["ncol"] * c["E"],
+                         "bytes_formula": "E read per reward (again per chunk) + E per rho value"})
+        copy = N * E + G * curve_ks * E
+        name = "rho curve, warp %dx%d, %d ks" % (W, V, curve_ks)
+    else:
+        launches.append({"kernel": KERN["warp"](W, V, key), "blocks": lambda c, b=blocks: b,
+                         "threads": WARP_BLOCK,
+                         "note": "%d group slots per warp" % round(ctx["warp_iters"]),
+                         "skip": SKIP_WARP_SMO,
+                         "bytes": lambda c: 2 * c["N"] * c["E"],
+                         "bytes_formula": "E read + E written per reward"})
+        copy = 2 * N * E
+        name = "warp %dx%d" % (W, V)
+    return {"name": name, "path": "warp", "dtype": "float32" if E == 4 else "float64", "n": n,
+            "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
 
 
 def block_class(n, E, N=N_DEFAULT, curve_ks=0):
@@ -304,12 +381,14 @@ def group_by_id_class(N=1 << 24, run=16):
 def size_classes():
     out = []
     for E in (4, 8):
-        for n in (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048):
+        for n in (4, 8, 16, 32, 64):
+            out.append(warp_class(n, E))
+        for n in (128, 256, 512, 1024, 2048):
             out.append(block_class(n, E))
         for n in (4096, 65536, 1 << 20):
             out.append(large_class(n, E))
         out.append(large_class(N_DEFAULT, E))
-    out.append(block_class(16, 4, curve_ks=16))
+    out.append(warp_class(16, 4, curve_ks=16))
     out.append(block_class(256, 4, curve_ks=64))
     out.append(large_class(65536, 4, curve_ks=8))
     out.append(group_by_id_class())

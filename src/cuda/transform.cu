@@ -138,16 +138,18 @@ unsigned route_grid(int64_t groups, int64_t samples, int64_t lower, bool smalles
   return grid_for(std::min<int64_t>(std::min<int64_t>(groups, samples / (lower + 1) + 1), kRouteGrid));
 }
 
-/* The warp configuration (sub-warp width W, registers per lane V) of groups of n <= kWarpMaxN. */
+/* The warp configuration of groups of n <= kWarpMaxN: C = W*V ranks (the power of two >= n, at
+ * least 4), V = 4 registers per lane (2 for C = 4) and W = C/V lanes per group. Chosen by the static
+ * cost model (bench/cost_model.md): with one rank per lane the per-group work (bounds, resolve,
+ * table lookups) is repeated by every lane and dominates; four ranks per lane amortise it, and the
+ * bitonic stages with strides >= W compare registers without shuffles. */
 struct WarpClass {
   int W, V;
 };
 WarpClass warp_class(int64_t n) {
-  if (n <= 4) return {4, 1};
-  if (n <= 8) return {8, 1};
-  if (n <= 16) return {16, 1};
-  if (n <= 32) return {32, 1};
-  return {32, 2};
+  int C = 4;
+  while (C < n) C *= 2;
+  return C == 4 ? WarpClass{2, 2} : WarpClass{C / 4, 4};
 }
 
 /* One launch of the warp kernel of class c, for the valid groups with lower < n <= W*V (and the
@@ -161,6 +163,7 @@ cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t 
   const int64_t cap = c.W * c.V;
   tab.m_lo = (int)std::min<int64_t>(cap + 1, std::max<int64_t>(std::max<int64_t>(2, p.k), lower + 1));
   tab.m_hi = (int)std::min<int64_t>(cap, max_n);
+  tab.m_lo = std::max(tab.m_lo, tab.m_hi - warp_tab_rows((int)cap) + 1);
   if (kc.count > 0 || p.k_per_group) tab.m_hi = tab.m_lo - 1; /* no table */
   /* Blocks for every group slot, or (a ragged launch above the smallest) for as many groups of
    * more than `lower` rewards as the batch can hold; grid-stride beyond kWarpGrid / kRouteGrid. */
@@ -168,13 +171,15 @@ cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t 
   const int64_t slots = lower > 0 ? std::min<int64_t>(p.num_groups, p.num_samples / (lower + 1) + 1) : p.num_groups;
   const unsigned grid = grid_for(std::min<int64_t>((slots + groups_per_block - 1) / groups_per_block,
                                                    lower > 0 ? kRouteGrid : kWarpGrid));
-  if (c.V == 2) return launch_kernel(warp_kernel<32, 2, Key>, grid, kWarpBlock, stream)(p, kc, lower, tab);
-  switch (c.W) {
-    case 4: return launch_kernel(warp_kernel<4, 1, Key>, grid, kWarpBlock, stream)(p, kc, lower, tab);
-    case 8: return launch_kernel(warp_kernel<8, 1, Key>, grid, kWarpBlock, stream)(p, kc, lower, tab);
-    case 16: return launch_kernel(warp_kernel<16, 1, Key>, grid, kWarpBlock, stream)(p, kc, lower, tab);
-    default: return launch_kernel(warp_kernel<32, 1, Key>, grid, kWarpBlock, stream)(p, kc, lower, tab);
-  }
+#define PKPO_WARP_CASE(w, v) \
+  if (c.W == w && c.V == v) return launch_kernel(warp_kernel<w, v, Key>, grid, kWarpBlock, stream)(p, kc, lower, tab)
+  PKPO_WARP_CASE(2, 2);
+  PKPO_WARP_CASE(2, 4);
+  PKPO_WARP_CASE(4, 4);
+  PKPO_WARP_CASE(8, 4);
+  PKPO_WARP_CASE(16, 4);
+#undef PKPO_WARP_CASE
+  return cudaErrorInvalidConfiguration;
 }
 
 template <typename Key>
@@ -190,7 +195,8 @@ cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, cudaS
     if (p.k_per_group) return launch_warp<Key>(p, kc, warp_class(1), 0, max_n, stream);
     return cudaSuccess;
   }
-  /* Ragged: 8x1 (n <= 8 and the invalid groups), 16x1, 32x1, 32x2, then the block kernels. */
+  /* Ragged: the warp classes of n <= 8 (and the empty and invalid groups), 9..16, 17..32, 33..64,
+   * then the block kernels. */
   PKPO_CUDA_TRY(launch_warp<Key>(p, kc, warp_class(8), 0, max_n, stream));
   for (int64_t lower = 8; lower < kWarpMaxN && max_n > lower; lower *= 2) {
     PKPO_CUDA_TRY(launch_warp<Key>(p, kc, warp_class(lower + 1), lower, max_n, stream));

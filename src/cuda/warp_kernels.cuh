@@ -53,20 +53,26 @@ struct WarpTab {
 };
 
 /* Entries of the rows 1..m of a triangular table. */
-PKPO_HD int tri(int m) { return m * (m + 1) / 2; }
+PKPO_HD constexpr int tri(int m) { return m * (m + 1) / 2; }
+
+/* Rows of the weight table of a warp configuration of C = W*V ranks: every m <= C up to 32, the
+ * 32 largest above (so that a float64 table of C = 64 fits in 48 KB of shared memory with the tie
+ * search's buffers); groups whose m falls below get the float64 scans instead. */
+PKPO_HD constexpr int warp_tab_rows(int C) { return C < 32 ? C : 32; }
+PKPO_HD constexpr int warp_tab_entries(int C) { return tri(C) - tri(C - warp_tab_rows(C)); }
 
 template <int W, int V, typename Key>
 struct WarpSmem {
   typedef typename KeyTraits<Key>::Value A;
   static constexpr int C = W * V;
   static constexpr int NW = kWarpBlock / 32;
-  A mu[C * (C + 1) / 2]; /* row m (m_lo <= m <= m_hi) at tri(m-1) - tri(m_lo-1): mu_1..mu_m */
-  A tp[C * (C + 1) / 2]; /* T'_1..T'_m likewise */
+  A mu[warp_tab_entries(C)]; /* row m (m_lo <= m <= m_hi) at tri(m-1) - tri(m_lo-1): mu_1..mu_m */
+  A tp[warp_tab_entries(C)]; /* T'_1..T'_m likewise */
   /* per m: k/m, k/(m-1), m/(m-k), 1/(m-k), k/(m(m-1)) */
   A c[C + 1], q[C + 1], w[C + 1], rinv[C + 1], sh[C + 1];
-  /* V > 1: the sorted keys and outputs of each warp's group, for the tie search */
-  Key keys[V > 1 ? NW : 1][V > 1 ? C : 1];
-  A out[V > 1 ? NW : 1][V > 1 ? C : 1];
+  /* V > 1: the sorted keys and outputs of each warp's groups, for the tie search */
+  Key keys[V > 1 ? NW : 1][V > 1 ? 32 * V : 1];
+  A out[V > 1 ? NW : 1][V > 1 ? 32 * V : 1];
 };
 
 /* The value of an orderable key (the inverse of KeyTraits::to_key), in the rewards' own type. */
@@ -77,6 +83,18 @@ __device__ __forceinline__ typename KeyTraits<Key>::Value key_value(Key key) {
   typename KeyTraits<Key>::Value x;
   memcpy(&x, &b, sizeof x);
   return x;
+}
+
+/* KeyTraits::to_key in three integer operations: -0.0 becomes +0.0, then a negative value's bits
+ * are inverted and a positive value gets its sign bit set. */
+template <typename Key>
+__device__ __forceinline__ Key key_of(typename KeyTraits<Key>::Value x) {
+  Key b;
+  memcpy(&b, &x, sizeof b);
+  if ((Key)(b << 1) == 0) b = 0;
+  const Key top = Key(1) << (sizeof(Key) * 8 - 1);
+  const Key neg = (Key)(0 - (b >> (sizeof(Key) * 8 - 1))); /* all ones for a negative value */
+  return b ^ (neg | top);
 }
 
 /* ---- sub-warp building blocks (every lane of the warp calls each of them) ------------------------ */
@@ -250,7 +268,84 @@ __device__ __forceinline__ void weights_by_scan(int l, int64_t m, int64_t k, dou
   elem_next<W, V>(r, tp, l, 0.0); /* exclusive suffix sum T'_t */
 }
 
+template <int V, typename T>
+__device__ __forceinline__ void copy_items(const T (&x)[V], T (&y)[V]) {
+#pragma unroll
+  for (int j = 0; j < V; ++j) y[j] = x[j];
+}
+
+/* The outputs of ranks t = j*W + l + 1 <= m of a group in mode MODE (group_math.cuh's rank_terms
+ * and rank_output, with only the scans MODE needs): v sorted values, v1 the smallest, d the gaps,
+ * mu and tp the weights and tail sums, gc the group's constants. */
+template <int MODE, int W, int V, typename A>
+__device__ __forceinline__ void sorted_outputs(int l, int m, const A (&v)[V], A v1, const A (&d)[V],
+                                               const A (&mu)[V], const A (&tp)[V],
+                                               const GroupConsts<A>& gc, A (&out)[V]) {
+  A f[V], b[V];
+  if (MODE == MODE_SMO) { /* out_t = sum_{j <= t} mu_j d_{j-1}: one forward scan */
+    A dp[V];
+    elem_prev<W, V>(d, dp, l, A(0));
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int t = j * W + l + 1;
+      f[j] = (t > 1 && t <= m) ? mu[j] * dp[j] : A(0);
+    }
+    warp_scan<W, V, false, false>(f, l);
+    copy_items<V>(f, out);
+  } else if (MODE == MODE_S) { /* out_t = (k/m) v_t + sum_{j >= t} (k/m - mu_j) d_j */
+#pragma unroll
+    for (int j = 0; j < V; ++j) b[j] = (gc.c - mu[j]) * d[j];
+    warp_scan<W, V, true, false>(b, l);
+#pragma unroll
+    for (int j = 0; j < V; ++j) out[j] = gc.c * v[j] + b[j];
+  } else if (MODE == MODE_SLOO) {
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      f[j] = (gc.w * tp[j]) * d[j];
+      b[j] = (gc.c - mu[j]) * d[j] - gc.q * ((gc.w * (tp[j] + mu[j])) * d[j]);
+    }
+    warp_scan<W, V, false, false>(f, l);
+    warp_scan<W, V, true, false>(b, l);
+    A fx[V];
+    elem_prev<W, V>(f, fx, l, A(0));
+#pragma unroll
+    for (int j = 0; j < V; ++j) out[j] = gc.c * (v[j] - v1) + b[j] - gc.q * fx[j] - v1 * gc.sh;
+  } else { /* MODE_L2O */
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int t = j * W + l + 1;
+      const A e = mu[j] * d[j] * gc.rinv;
+      f[j] = (A)t * e;
+      b[j] = (A)(m - t) * e;
+    }
+    warp_scan<W, V, false, false>(f, l);
+    warp_scan<W, V, true, false>(b, l);
+    A fx[V];
+    elem_prev<W, V>(f, fx, l, A(0));
+#pragma unroll
+    for (int j = 0; j < V; ++j) out[j] = fx[j] - b[j];
+  }
+}
+
 /* ---- the kernel ------------------------------------------------------------------------------- */
+
+/* resolve_group for the common case, with no branch on the rare ones: a valid group of n >= 2
+ * finite rewards and 1 <= k < n (mode by estimator as resolve_group; no flag). */
+__device__ __forceinline__ bool resolve_plain(int estimator, int64_t n, int64_t nonfinite, int64_t k,
+                                              bool valid, Resolved* r) {
+  if (!(valid && nonfinite == 0 && n >= 2 && k < n)) return false;
+  r->action = ACT_GENERAL;
+  r->m = n;
+  r->k = k;
+  r->flags = 0;
+  r->error_bits = 0;
+  r->mode = estimator == PKPO_S                                 ? (int)MODE_S
+            : estimator == PKPO_SLOO                            ? (int)MODE_SLOO
+            : estimator == PKPO_L2O                             ? (int)MODE_L2O
+            : estimator == PKPO_SLOO_MINUS_ONE                  ? (k == 1 ? (int)MODE_L2O : (int)MODE_SMO)
+                                                                : (int)MODE_RHO;
+  return true;
+}
 
 /* Groups of the launch: valid groups with lower < n <= W*V, and (lower == 0) the empty and the
  * invalid ones. */
@@ -261,7 +356,6 @@ __global__ void __launch_bounds__(kWarpBlock) warp_kernel(const Params p, const 
   typedef typename KT::Value A;
   constexpr int C = W * V;
   constexpr int S = 32 / W; /* groups per warp */
-  static_assert(V == 1 || W == 32, "several registers per lane only with whole warps");
   __shared__ WarpSmem<W, V, Key> sm;
 
   const bool curve = kc.count > 0;
@@ -275,7 +369,6 @@ __global__ void __launch_bounds__(kWarpBlock) warp_kernel(const Params p, const 
   const unsigned seg = W == 32 ? kFullMask : (((1u << W) - 1u) << (sub * W));
   const int wib = threadIdx.x >> 5;
   const int64_t nwarps = (int64_t)gridDim.x * (kWarpBlock / 32);
-  const A nan = (A)__longlong_as_double(0x7FF8000000000000LL);
 
   for (int64_t base = ((int64_t)blockIdx.x * (kWarpBlock / 32) + wib) * S; base < p.num_groups;
        base += nwarps * S) {
@@ -291,29 +384,35 @@ __global__ void __launch_bounds__(kWarpBlock) warp_kernel(const Params p, const 
       mine = s.valid ? ((lower == 0 || s.n > lower) && s.n <= C) : (lower == 0);
     }
     if (!__any_sync(kFullMask, mine)) continue; /* uniform: the warp's groups are all another launch's */
+    const int n = mine ? (int)s.n : 0;
 
-    /* load */
+    /* load: element e = j*W + l is reward e of the group */
     Key keys[V], orig[V];
     int64_t src[V];
     bool bad = false;
-    int64_t nonfinite = 0;
+    int nonfinite = 0;
 #pragma unroll
     for (int j = 0; j < V; ++j) {
-      const int64_t lp = j * W + l;
+      const int e = j * W + l;
       Key key = KT::kNone;
       bool nf = false;
       src[j] = -1;
-      if (mine && lp < s.n) {
-        src[j] = sample_of(p, s.begin + lp);
-        if (!sample_ok(p, src[j])) {
-          bad = true;
-        } else {
+      if (e < n) {
+        bool ok = true;
+        src[j] = s.begin + e;
+        if (p.index) { /* through the index permutation */
+          src[j] = p.index[src[j]];
+          ok = sample_ok(p, src[j]);
+        } /* end of the index permutation */
+        if (ok) {
           const A x = static_cast<const A*>(p.rewards)[src[j]];
           if (KT::finite(KT::bits(x))) {
-            key = KT::to_key(x);
+            key = key_of<Key>(x);
           } else {
             nf = true;
           }
+        } else {
+          bad = true;
         }
       }
       keys[j] = key;
@@ -323,8 +422,17 @@ __global__ void __launch_bounds__(kWarpBlock) warp_kernel(const Params p, const 
     const unsigned bad_lanes = __ballot_sync(kFullMask, bad); /* every lane: no short circuit */
     const bool valid = s.valid && (bad_lanes & seg) == 0;
     const int64_t k_flags = curve ? kc.kmax : s.k_req;
-    const Resolved r = resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_flags,
-                                     valid, p.write_out != 0);
+    Resolved r;
+    r.action = ACT_INVALID;
+    r.mode = MODE_RHO;
+    r.m = 0;
+    r.k = 1;
+    r.flags = 0;
+    r.error_bits = 0;
+    if (mine && !resolve_plain(p.estimator, n, nonfinite, k_flags, valid, &r)) { /* the rare cases */
+      r = resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_flags, valid,
+                        p.write_out != 0);
+    } /* end of the rare cases */
     const int act = mine ? r.action : -1;
     if (l == 0 && mine) {
       if (act == ACT_ERROR) {
@@ -336,162 +444,133 @@ __global__ void __launch_bounds__(kWarpBlock) warp_kernel(const Params p, const 
     const bool gen = act == ACT_GENERAL;
     if (__any_sync(kFullMask, gen || act == ACT_SINGLE)) warp_sort<W, V>(keys, l);
 
-    const int64_t m = r.m;
+    const int m = gen ? (int)r.m : 0;
     A v[V];
 #pragma unroll
     for (int j = 0; j < V; ++j) v[j] = key_value(keys[j]); /* NaN for kNone: never used */
     const A v1 = __shfl_sync(kFullMask, v[0], 0, W);
     A vn[V];
     elem_next<W, V>(v, vn, l, A(0));
-    A d[V];
+    A d[V]; /* d_t = v_{t+1} - v_t, 0 from rank m on */
 #pragma unroll
-    for (int j = 0; j < V; ++j) d[j] = (int64_t)(j * W + l + 1) < m ? vn[j] - v[j] : A(0);
+    for (int j = 0; j < V; ++j) d[j] = j * W + l + 1 < m ? vn[j] - v[j] : A(0);
 
-    const int ncol = curve ? kc.count : 1;
-    for (int col_i = 0; col_i < ncol; ++col_i) {
-      const int64_t col = curve ? kc.first + col_i : 0;
-      const int64_t kk = curve ? (kc.k[col_i] < m ? kc.k[col_i] : m) : r.k;
-      const int mode = gen ? (curve ? (int)MODE_RHO : r.mode) : -1;
-
-      /* weights and constants of (m, kk) */
-      A mu[V], tp[V];
-      GroupConsts<A> gc;
-      const bool from_tab = have_tab && gen && kk == tab.k && m >= tab.m_lo && m <= tab.m_hi;
-      if (from_tab) {
-        const int off = tri((int)m - 1) - tri(tab.m_lo - 1);
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          const int t = j * W + l + 1;
-          mu[j] = t <= m ? sm.mu[off + t - 1] : A(0);
-          tp[j] = t <= m ? sm.tp[off + t - 1] : A(0);
-        }
-        gc.c = sm.c[m];
-        gc.q = sm.q[m];
-        gc.w = sm.w[m];
-        gc.rinv = sm.rinv[m];
-        gc.sh = sm.sh[m];
-      } else {
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          mu[j] = A(0);
-          tp[j] = A(0);
-        }
-        gc = consts_of<A>(gen ? m : 2, gen ? kk : 1);
-      }
-      if (__any_sync(kFullMask, gen && !from_tab)) {
+    if (curve) { /* a pass@k curve: rho at each k of the chunk, float64 weights by scans */
+      for (int col_i = 0; col_i < kc.count; ++col_i) {
+        const int64_t kk = kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m;
         double dmu[V], dtp[V];
-        weights_by_scan<W, V>(l, gen ? m : 0, gen ? kk : 1, dmu, dtp);
-        if (!from_tab) {
-#pragma unroll
-          for (int j = 0; j < V; ++j) {
-            mu[j] = (A)dmu[j];
-            tp[j] = (A)dtp[j];
-          }
-        }
-      }
-
-      /* rho = v_1 + sum_t (T'_t + k/m) d_t */
-      if (p.rho || curve) {
+        weights_by_scan<W, V>(l, m, gen ? kk : 1, dmu, dtp);
+        const A c = gen ? (A)((double)kk / (double)m) : A(0);
         A part = A(0);
 #pragma unroll
-        for (int j = 0; j < V; ++j) part = part + (tp[j] + gc.c) * d[j];
+        for (int j = 0; j < V; ++j) part = part + ((A)dtp[j] + c) * d[j];
         const A total = warp_sum<W>(part);
         if (l == 0 && mine && act != ACT_ERROR) {
-          double rho = 0.0;
-          if (act == ACT_INVALID || act == ACT_PROPAGATE) {
-            rho = __longlong_as_double(0x7FF8000000000000LL);
-          } else if (act == ACT_SINGLE) {
-            rho = (double)v1;
-          } else if (gen) {
-            rho = (double)(v1 + total);
-          }
-          write_rho<A>(p, g, col, rho);
+          write_rho<A>(p, g, kc.first + col_i, act == ACT_GENERAL ? (double)(v1 + total)
+                                               : act == ACT_SINGLE ? (double)v1
+                                               : act == ACT_EMPTY  ? 0.0
+                                                                   : __longlong_as_double(0x7FF8000000000000LL));
         }
       }
-      if (curve || !p.write_out) continue;
+      continue;
+    } /* end of the curve */
 
-      /* outputs in sorted order: only the scans some group of the warp needs */
-      A outs[V];
+    /* weights and constants of (m, k): a table row, or float64 scans where there is none */
+    A mu[V], tp[V];
+    GroupConsts<A> gc;
+    gc.c = gc.q = gc.w = gc.rinv = gc.sh = A(0);
 #pragma unroll
-      for (int j = 0; j < V; ++j) outs[j] = A(0);
-      if (__any_sync(kFullMask, gen)) {
-        const bool need_fw = __any_sync(kFullMask, mode == MODE_SLOO || mode == MODE_SMO || mode == MODE_L2O);
-        const bool need_bw = __any_sync(kFullMask, mode == MODE_S || mode == MODE_SLOO || mode == MODE_L2O);
-        const bool need_ex = __any_sync(kFullMask, mode == MODE_SLOO || mode == MODE_L2O);
-        const bool need_dp = __any_sync(kFullMask, mode == MODE_SMO);
-        A dp[V]; /* d_{t-1} = v_t - v_{t-1} */
-        if (need_dp) {
-          elem_prev<W, V>(d, dp, l, A(0));
-        } else {
+    for (int j = 0; j < V; ++j) mu[j] = tp[j] = A(0);
+    const bool from_tab = have_tab && gen && r.k == tab.k && m >= tab.m_lo && m <= tab.m_hi;
+    if (from_tab) {
+      const int off = tri(m - 1) - tri(tab.m_lo - 1);
 #pragma unroll
-          for (int j = 0; j < V; ++j) dp[j] = A(0);
-        }
-        A fw[V], bw[V];
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          const int64_t t = j * W + l + 1;
-          A f = A(0), b = A(0);
-          if (t <= m) {
-            switch (mode) {
-              case MODE_S: b = (gc.c - mu[j]) * d[j]; break;
-              case MODE_SLOO:
-                f = (gc.w * tp[j]) * d[j];
-                b = (gc.c - mu[j]) * d[j] - gc.q * ((gc.w * (tp[j] + mu[j])) * d[j]);
-                break;
-              case MODE_SMO: f = t > 1 ? mu[j] * dp[j] : A(0); break;
-              case MODE_L2O: {
-                const A e = mu[j] * d[j] * gc.rinv;
-                f = (A)t * e;
-                b = (A)(m - t) * e;
-                break;
-              }
-              default: break;
-            }
-          }
-          fw[j] = f;
-          bw[j] = b;
-        }
-        if (need_fw) warp_scan<W, V, false, false>(fw, l);
-        if (need_bw) warp_scan<W, V, true, false>(bw, l);
-        A fx[V]; /* exclusive forward sums */
-        if (need_ex) {
-          elem_prev<W, V>(fw, fx, l, A(0));
-        } else {
-#pragma unroll
-          for (int j = 0; j < V; ++j) fx[j] = A(0);
-        }
+      for (int j = 0; j < V; ++j) {
+        const int t = j * W + l + 1;
+        mu[j] = t <= m ? sm.mu[off + t - 1] : A(0);
+        tp[j] = t <= m ? sm.tp[off + t - 1] : A(0);
+      }
+      gc.c = sm.c[m];
+      gc.q = sm.q[m];
+      gc.w = sm.w[m];
+      gc.rinv = sm.rinv[m];
+      gc.sh = sm.sh[m];
+    }
+    if (__any_sync(kFullMask, gen && !from_tab)) { /* weights without a table row */
+      double dmu[V], dtp[V];
+      weights_by_scan<W, V>(l, m, gen ? r.k : 1, dmu, dtp);
+      if (gen && !from_tab) {
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          switch (mode) {
-            case MODE_S: outs[j] = gc.c * v[j] + bw[j]; break;
-            case MODE_SLOO: outs[j] = gc.c * (v[j] - v1) + bw[j] - gc.q * fx[j] - v1 * gc.sh; break;
-            case MODE_SMO: outs[j] = fw[j]; break;
-            case MODE_L2O: outs[j] = fx[j] - bw[j]; break;
-            default: break;
-          }
+          mu[j] = (A)dmu[j];
+          tp[j] = (A)dtp[j];
         }
+        gc = consts_of<A>(m, r.k);
+      }
+    } /* end of the weights without a table row */
+
+    /* rho = v_1 + sum_t (T'_t + k/m) d_t */
+    if (p.rho) {
+      A part = A(0);
+#pragma unroll
+      for (int j = 0; j < V; ++j) part = part + (tp[j] + gc.c) * d[j];
+      const A total = warp_sum<W>(part);
+      if (l == 0 && mine && act != ACT_ERROR) {
+        write_rho<A>(p, g, 0, act == ACT_GENERAL ? (double)(v1 + total)
+                            : act == ACT_SINGLE ? (double)v1
+                            : act == ACT_EMPTY  ? 0.0
+                                                : __longlong_as_double(0x7FF8000000000000LL));
+      }
+    } /* end of rho */
+    if (!p.write_out) continue;
+
+    /* outputs in sorted order, by the formula of each group's mode (one pass per mode present in
+     * the warp: one for a uniform batch) */
+    const int mode = gen ? r.mode : -1;
+    A outs[V];
+#pragma unroll
+    for (int j = 0; j < V; ++j) outs[j] = A(0);
+    if (__any_sync(kFullMask, gen)) {
+      if (__any_sync(kFullMask, mode == MODE_S)) { /* mode s */
+        A o[V];
+        sorted_outputs<MODE_S, W, V>(l, m, v, v1, d, mu, tp, gc, o);
+        if (mode == MODE_S) copy_items<V>(o, outs);
+      }
+      if (__any_sync(kFullMask, mode == MODE_SLOO)) { /* mode sloo */
+        A o[V];
+        sorted_outputs<MODE_SLOO, W, V>(l, m, v, v1, d, mu, tp, gc, o);
+        if (mode == MODE_SLOO) copy_items<V>(o, outs);
+      }
+      if (__any_sync(kFullMask, mode == MODE_SMO)) { /* mode sloo_minus_one */
+        A o[V];
+        sorted_outputs<MODE_SMO, W, V>(l, m, v, v1, d, mu, tp, gc, o);
+        if (mode == MODE_SMO) copy_items<V>(o, outs);
+      }
+      if (__any_sync(kFullMask, mode == MODE_L2O)) { /* mode l2o */
+        A o[V];
+        sorted_outputs<MODE_L2O, W, V>(l, m, v, v1, d, mu, tp, gc, o);
+        if (mode == MODE_L2O) copy_items<V>(o, outs);
       }
 
-      /* each element takes the output of the first rank holding its key */
-      A mine_out[V];
-#pragma unroll
-      for (int j = 0; j < V; ++j) mine_out[j] = A(0);
-      if (!__any_sync(kFullMask, gen)) {
-        /* no sorted outputs in this warp */
-      } else if (V == 1) {
+      /* each element takes the output of the first rank holding its key (tied rewards get
+       * bit-identical outputs), found by a branchless binary search over the sorted keys: by
+       * shuffles (V == 1) or in the warp's shared memory */
+      if (V == 1) {
         int pos = 0;
 #pragma unroll
         for (int step = C / 2; step > 0; step >>= 1) {
           const Key probe = __shfl_sync(kFullMask, keys[0], pos + step - 1, W);
           if (probe < orig[0]) pos += step;
         }
-        mine_out[0] = __shfl_sync(kFullMask, outs[0], pos, W);
+        outs[0] = __shfl_sync(kFullMask, outs[0], pos, W);
       } else {
+        Key* wkeys = sm.keys[wib] + sub * C;
+        A* wout = sm.out[wib] + sub * C;
         __syncwarp();
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          sm.keys[wib][j * W + l] = keys[j];
-          sm.out[wib][j * W + l] = outs[j];
+          wkeys[j * W + l] = keys[j];
+          wout[j * W + l] = outs[j];
         }
         __syncwarp();
 #pragma unroll
@@ -499,28 +578,29 @@ __global__ void __launch_bounds__(kWarpBlock) warp_kernel(const Params p, const 
           int pos = 0;
 #pragma unroll
           for (int step = C / 2; step > 0; step >>= 1) {
-            if (sm.keys[wib][pos + step - 1] < orig[j]) pos += step;
+            if (wkeys[pos + step - 1] < orig[j]) pos += step;
           }
-          mine_out[j] = sm.out[wib][pos];
+          outs[j] = wout[pos];
         }
       }
+    }
 
-      if (mine && act != ACT_INVALID && act != ACT_ERROR) {
+    /* store: element e's output at its own position */
+    if (mine && act != ACT_INVALID && act != ACT_ERROR) {
 #pragma unroll
-        for (int j = 0; j < V; ++j) {
-          if (src[j] < 0) continue;
-          A value;
+      for (int j = 0; j < V; ++j) {
+        if (src[j] < 0) continue;
+        A value = outs[j];
+        if (act != ACT_GENERAL || orig[j] == KT::kNone) { /* the rare store cases */
           if (act == ACT_PROPAGATE) {
-            value = nan;
-          } else if (orig[j] == KT::kNone) {
-            value = A(0); /* excluded (or the group is empty) */
-          } else if (act == ACT_SINGLE) {
-            value = p.estimator == PKPO_S ? key_value(orig[j]) : A(0);
+            value = (A)__longlong_as_double(0x7FF8000000000000LL);
+          } else if (act == ACT_SINGLE && orig[j] != KT::kNone && p.estimator == PKPO_S) {
+            value = key_value(orig[j]);
           } else {
-            value = mine_out[j];
+            value = A(0); /* excluded, an empty group, or a singleton's other estimators */
           }
-          static_cast<A*>(p.out)[src[j]] = value;
-        }
+        } /* end of the rare store cases */
+        static_cast<A*>(p.out)[src[j]] = value;
       }
     }
   }

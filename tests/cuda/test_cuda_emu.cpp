@@ -292,28 +292,31 @@ TEST(EmuDefects, OneLargeGroupDoesNotSlowTheSmallOnes) {
     cudaFree(d_out);
     cudaFree(d_off);
   };
-  // Each small group runs on the configuration of its size, whatever the largest group. The launches
-  // that a group of 2000 adds (the larger configurations, each with a grid bounded independently of
-  // the number of groups) cost about the same at 20,000 and at 40,000 small groups. (With a group of 4096
-  // the large path adds work proportional to N: its grids are sized by a bound on the tiles.) When
-  // every small group went to the largest block configuration, one group of 4096 made 20,000 groups
-  // of 16 cost 21.0 M emulated threads instead of 0.64 M.
-  pkpo_emu::Counters small = {}, mixed = {}, small2 = {}, block = {}, block2 = {};
+  // Each small group runs on the configuration of its size, whatever the largest group. Compared at
+  // 40,000 and 80,000 groups of 16, where the grid of every launch a group of 2000 adds (the larger
+  // warp and block configurations, each bounded by N / (lower + 1) groups and a fixed cap) is at its
+  // cap: that group adds exactly the same number of threads to both. With a group of 4096, the large
+  // path adds its own kernels (grids sized by a bound on the tiles, about 2N / 2048), and the whole
+  // call stays far below what sending every small group to a larger configuration would cost: with
+  // every small group on the 256x8 block kernel, one group of 4096 made 20,000 groups of 16 cost
+  // 21.0 M emulated threads instead of 0.64 M.
+  pkpo_emu::Counters small = {}, mixed = {}, small2 = {}, block = {}, small4 = {}, block4 = {};
   const int64_t G = 20000, big = 4096;
   run(G, 0, &small);
   run(G, big, &mixed);
-  run(G, 2000, &block);
   run(2 * G, 0, &small2);
-  run(2 * G, 2000, &block2);
+  run(2 * G, 2000, &block);
+  run(4 * G, 0, &small4);
+  run(4 * G, 2000, &block4);
   printf("emulated CUDA threads: %d groups of %d: %llu; plus one of %d: %llu (sort segments %llu); "
-         "plus one of 2000: %llu; %d groups: %llu, plus one of 2000: %llu\n",
+         "%d groups: %llu, plus one of 2000: %llu; %d groups: %llu, plus one of 2000: %llu\n",
          (int)G, (int)n, (unsigned long long)small.threads, (int)big, (unsigned long long)mixed.threads,
-         (unsigned long long)mixed.segments, (unsigned long long)block.threads, (int)(2 * G),
-         (unsigned long long)small2.threads, (unsigned long long)block2.threads);
-  // (The 256x8 grid, bounded by N / 513 up to 1024 blocks, reaches its bound between the two: +101 k.)
-  const uint64_t extra = block.threads - small.threads, extra2 = block2.threads - small2.threads;
-  EXPECT_LE(extra2, extra + extra / 8) << "the cost of one larger group grows with the number of small groups";
-  EXPECT_LE(mixed.threads, 5 * small.threads) << "small " << small.threads << " mixed " << mixed.threads;
+         (unsigned long long)mixed.segments, (int)(2 * G), (unsigned long long)small2.threads,
+         (unsigned long long)block.threads, (int)(4 * G), (unsigned long long)small4.threads,
+         (unsigned long long)block4.threads);
+  EXPECT_EQ(block4.threads - small4.threads, block.threads - small2.threads)
+      << "the cost of one larger group grows with the number of small groups";
+  EXPECT_LE(mixed.threads - small.threads, (uint64_t)2500000) << "small " << small.threads << " mixed " << mixed.threads;
   EXPECT_LE(mixed.segments, (uint64_t)((G * n + big) / 1024 + 2)) << mixed.segments;
   pkpo_destroy(h);
 }
