@@ -2,32 +2,36 @@
  * warp_kernels.cuh -- device code of the small-group path: groups of at most kWarpMaxN (64)
  * rewards, the sizes RL trainers sample (launchers in transform.cu).
  *
- * One group per sub-warp of W = 4, 8, 16 or 32 lanes (32 / W groups per warp), each lane holding V
- * rewards in registers (V = 1, or V = 2 with W = 32 for 33..64 rewards). Element e of a group
- * (0-based, e = j*W + lane: the "striped" arrangement, so that consecutive lanes load consecutive
- * rewards of the uniform layout) is reward e of the group before the sort and rank e+1 after it.
+ * One group per sub-warp of W lanes (32 / W groups per warp), each lane holding V rewards in
+ * registers: C = W*V ranks, the power of two >= n (transform.cu warp_class: V = 4, W = C/4).
+ * Element e of a group (0-based, e = lane*V + j: the blocked arrangement) is reward e of the group
+ * before the sort and rank e+1 after it.
  *
- *   load   one coalesced load per element (through the optional index permutation);
- *   sort   a bitonic network on the keys (KeyTraits): shuffles between lanes (__shfl_xor_sync),
- *          compare-exchanges between a lane's own registers for strides >= W;
+ *   load   the group's rewards (through the optional index permutation); a lane's V loads hit the
+ *          same cache sectors as its neighbours', so DRAM sees each reward once;
+ *   sort   a bitonic network on the keys (KeyTraits): compare-exchanges between a lane's own
+ *          registers for strides < V, shuffles between lanes (__shfl_xor_sync) for the others;
  *   weight mu_t and the tail sums T'_t from a table in shared memory, built once per thread block
- *          for the call's k and every group size m the launch can meet (WarpTab), so that the hot
+ *          for the call's k and the group sizes m the launch can meet (WarpTab), so that the hot
  *          loop makes no division and no product scan; groups the table cannot serve (per-group k,
- *          k clamped to m, a pass@k curve) get them from two sub-warp scans in float64;
- *   terms  the per-rank terms of group_math.cuh, and only the scans the estimator needs
+ *          k clamped to m, m below the table's rows, a pass@k curve) get them from two sub-warp
+ *          scans in float64;
+ *   terms  the per-rank terms of group_math.cuh and only the scans the group's formula needs
  *          (sloo_minus_one: one forward scan; s: one backward scan; rho: one reduction and no
- *          per-sample pass), by shuffles;
+ *          per-sample pass): sequential over a lane's registers, then by shuffles over lanes;
  *   store  each element finds the first sorted rank holding its key (a branchless binary search
- *          by shuffles, or in per-warp shared memory when V > 1) and stores that rank's output
- *          at its own position: tied rewards get bitwise-identical outputs, as on every path.
+ *          by shuffles when V == 1, in the warp's shared memory otherwise) and stores that rank's
+ *          output at its own position: tied rewards get bit-identical outputs, as on every path.
  *
- * No block barrier after the table is built, no atomics except the error report, no
- * divergence at a collective: every lane of a warp runs every shuffle, and a sub-warp whose group
- * needs nothing computes on padding (kNone keys, zero terms) and stores nothing.
+ * No block barrier after the table is built, no atomics except the error report, no divergence at
+ * a collective: every lane of a warp runs every shuffle, and a sub-warp whose group needs nothing
+ * computes on padding (kNone keys, zero terms) and stores nothing. The per-group decisions
+ * (resolve_plain, the estimator's mode) take one branch per warp in a uniform batch.
  *
  * Arithmetic: float32 for float32 rewards, float64 for float64 (docs/math.md section 4 targets,
  * err <= 4e-6 and <= 1e-12, are met by the stable forms in either: the tests check every estimator
- * and k on offset rewards at every W). The weights are always built in float64 and rounded once.
+ * and k on offset rewards in every configuration). The weights are always built in float64 and
+ * rounded once.
  */
 #ifndef PKPO_CUDA_WARP_KERNELS_CUH
 #define PKPO_CUDA_WARP_KERNELS_CUH
@@ -99,7 +103,8 @@ __device__ __forceinline__ Key key_of(typename KeyTraits<Key>::Value x) {
 
 /* ---- sub-warp building blocks (every lane of the warp calls each of them) ------------------------ */
 
-/* Bitonic sort, ascending over the elements e = j*W + l of each sub-warp. */
+/* Bitonic sort, ascending over the elements e = l*V + j of each sub-warp: strides below V compare
+ * a lane's own registers, larger ones exchange with lane l ^ (stride / V) by a shuffle. */
 template <int W, int V, typename Key>
 __device__ __forceinline__ void warp_sort(Key (&k)[V], int l) {
   constexpr int LOG_C = (W * V == 4) ? 2 : (W * V == 8) ? 3 : (W * V == 16) ? 4 : (W * V == 32) ? 5 : 6;
@@ -110,27 +115,26 @@ __device__ __forceinline__ void warp_sort(Key (&k)[V], int l) {
 #pragma unroll
     for (int qq = s - 1; qq >= 0; --qq) {
       const int stride = 1 << qq;
-      if (stride >= W) { /* partner in the same lane, register j ^ (stride / W) */
+      if (stride < V) { /* partner in the same lane, register j ^ stride */
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          const int js = stride / W;
-          if ((j & js) == 0) {
-            const bool asc = ((j * W) & size) == 0;
-            const Key a = k[j], b = k[j | js];
-            const bool swap = asc ? (b < a) : (a < b);
+          if ((j & stride) == 0) {
+            const bool asc = ((l * V + j) & size) == 0;
+            const Key a = k[j], b = k[j | stride];
+            const bool swap = (b < a) == asc;
             k[j] = swap ? b : a;
-            k[j | js] = swap ? a : b;
+            k[j | stride] = swap ? a : b;
           }
         }
       } else {
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          const int e = j * W + l;
-          const Key o = __shfl_xor_sync(kFullMask, k[j], stride, W);
+          const int e = l * V + j;
+          const Key o = __shfl_xor_sync(kFullMask, k[j], stride / V, W);
           const bool keep_min = ((e & stride) == 0) == ((e & size) == 0);
-          const Key mn = o < k[j] ? o : k[j];
-          const Key mx = o < k[j] ? k[j] : o;
-          k[j] = keep_min ? mn : mx;
+          /* take the partner's key if it is the smaller and this element keeps the minimum, or the
+           * larger and it keeps the maximum (one compare and one select) */
+          if ((o < k[j]) == keep_min) k[j] = o;
         }
       }
     }
@@ -140,45 +144,43 @@ __device__ __forceinline__ void warp_sort(Key (&k)[V], int l) {
 /* y[e] = x[e - 1] (fill at e = 0). */
 template <int W, int V, typename T>
 __device__ __forceinline__ void elem_prev(const T (&x)[V], T (&y)[V], int l, T fill) {
+  const T up = __shfl_up_sync(kFullMask, x[V - 1], 1, W);
 #pragma unroll
-  for (int j = 0; j < V; ++j) {
-    const T up = __shfl_up_sync(kFullMask, x[j], 1, W);
-    T wrap = fill;
-    if (j > 0) wrap = __shfl_sync(kFullMask, x[j - 1], W - 1, W);
-    y[j] = l > 0 ? up : wrap;
-  }
+  for (int j = V - 1; j > 0; --j) y[j] = x[j - 1];
+  y[0] = l > 0 ? up : fill;
 }
 
 /* y[e] = x[e + 1] (fill at the last element). */
 template <int W, int V, typename T>
 __device__ __forceinline__ void elem_next(const T (&x)[V], T (&y)[V], int l, T fill) {
+  const T down = __shfl_down_sync(kFullMask, x[0], 1, W);
 #pragma unroll
-  for (int j = 0; j < V; ++j) {
-    const T down = __shfl_down_sync(kFullMask, x[j], 1, W);
-    T wrap = fill;
-    if (j + 1 < V) wrap = __shfl_sync(kFullMask, x[j + 1], 0, W);
-    y[j] = l + 1 < W ? down : wrap;
-  }
+  for (int j = 0; j + 1 < V; ++j) y[j] = x[j + 1];
+  y[V - 1] = l + 1 < W ? down : fill;
 }
 
 /* In-place inclusive scan over the elements, forward (prefix) or backward (suffix), of sums or
- * products. Fixed shape: every output is formed by the same operations on every call. */
+ * products: sequential over the lane's registers, then a scan of the lane totals by shuffles.
+ * Fixed shape: every output is formed by the same operations on every call. */
 template <int W, int V, bool BACKWARD, bool PRODUCT, typename T>
 __device__ __forceinline__ void warp_scan(T (&x)[V], int l) {
-  T carry = T(0);
 #pragma unroll
-  for (int i = 0; i < V; ++i) {
+  for (int i = 1; i < V; ++i) {
     const int j = BACKWARD ? V - 1 - i : i;
+    const int p = BACKWARD ? j + 1 : j - 1;
+    x[j] = PRODUCT ? x[p] * x[j] : x[p] + x[j];
+  }
+  T run = x[BACKWARD ? 0 : V - 1]; /* lane total -> inclusive scan over lanes */
 #pragma unroll
-    for (int o = 1; o < W; o <<= 1) {
-      const T y = BACKWARD ? __shfl_down_sync(kFullMask, x[j], o, W) : __shfl_up_sync(kFullMask, x[j], o, W);
-      if (BACKWARD ? (l + o < W) : (l >= o)) x[j] = PRODUCT ? x[j] * y : x[j] + y;
-    }
-    if (V > 1) {
-      const T total = __shfl_sync(kFullMask, x[j], BACKWARD ? 0 : W - 1, W);
-      if (i > 0) x[j] = PRODUCT ? carry * x[j] : carry + x[j];
-      carry = i > 0 ? (PRODUCT ? carry * total : carry + total) : total;
-    }
+  for (int o = 1; o < W; o <<= 1) {
+    const T y = BACKWARD ? __shfl_down_sync(kFullMask, run, o, W) : __shfl_up_sync(kFullMask, run, o, W);
+    if (BACKWARD ? (l + o < W) : (l >= o)) run = PRODUCT ? run * y : run + y;
+  }
+  /* the lanes before (after) this one */
+  const T before = BACKWARD ? __shfl_down_sync(kFullMask, run, 1, W) : __shfl_up_sync(kFullMask, run, 1, W);
+  if (BACKWARD ? (l + 1 < W) : (l > 0)) {
+#pragma unroll
+    for (int j = 0; j < V; ++j) x[j] = PRODUCT ? before * x[j] : before + x[j];
   }
 }
 
@@ -255,12 +257,12 @@ __device__ __forceinline__ void weights_by_scan(int l, int64_t m, int64_t k, dou
                                                 double (&tp)[V]) {
   double r[V];
 #pragma unroll
-  for (int j = 0; j < V; ++j) r[j] = weight_ratio((int64_t)(j * W + l + 1), m, k);
+  for (int j = 0; j < V; ++j) r[j] = weight_ratio((int64_t)(l * V + j + 1), m, k);
   warp_scan<W, V, true, true>(r, l);
   elem_next<W, V>(r, mu, l, 1.0); /* exclusive suffix product P_t */
 #pragma unroll
   for (int j = 0; j < V; ++j) {
-    const int64_t t = j * W + l + 1;
+    const int64_t t = l * V + j + 1;
     mu[j] = weight_from_product(t, m, k, mu[j]);
     r[j] = tail_summand(t, m, mu[j]);
   }
@@ -287,7 +289,7 @@ __device__ __forceinline__ void sorted_outputs(int l, int m, const A (&v)[V], A 
     elem_prev<W, V>(d, dp, l, A(0));
 #pragma unroll
     for (int j = 0; j < V; ++j) {
-      const int t = j * W + l + 1;
+      const int t = l * V + j + 1;
       f[j] = (t > 1 && t <= m) ? mu[j] * dp[j] : A(0);
     }
     warp_scan<W, V, false, false>(f, l);
@@ -313,7 +315,7 @@ __device__ __forceinline__ void sorted_outputs(int l, int m, const A (&v)[V], A 
   } else { /* MODE_L2O */
 #pragma unroll
     for (int j = 0; j < V; ++j) {
-      const int t = j * W + l + 1;
+      const int t = l * V + j + 1;
       const A e = mu[j] * d[j] * gc.rinv;
       f[j] = (A)t * e;
       b[j] = (A)(m - t) * e;
@@ -350,7 +352,10 @@ __device__ __forceinline__ bool resolve_plain(int estimator, int64_t n, int64_t 
 /* Groups of the launch: valid groups with lower < n <= W*V, and (lower == 0) the empty and the
  * invalid ones. */
 template <int W, int V, typename Key>
-__global__ void __launch_bounds__(kWarpBlock) warp_kernel(const Params p, const KChunk kc, int64_t lower,
+/* __launch_bounds__(256, 2): at most 128 registers, two blocks (16 warps) per SM. Unmeasured: the
+ * float64 kernels would take ~154 registers and one block per SM otherwise; ptxas spills 16-88
+ * bytes (in their cold code) to keep two. */
+__global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, const KChunk kc, int64_t lower,
                                                           const WarpTab tab) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value A;
@@ -393,7 +398,7 @@ __global__ void __launch_bounds__(kWarpBlock) warp_kernel(const Params p, const 
     int nonfinite = 0;
 #pragma unroll
     for (int j = 0; j < V; ++j) {
-      const int e = j * W + l;
+      const int e = l * V + j;
       Key key = KT::kNone;
       bool nf = false;
       src[j] = -1;
@@ -453,7 +458,7 @@ __global__ void __launch_bounds__(kWarpBlock) warp_kernel(const Params p, const 
     elem_next<W, V>(v, vn, l, A(0));
     A d[V]; /* d_t = v_{t+1} - v_t, 0 from rank m on */
 #pragma unroll
-    for (int j = 0; j < V; ++j) d[j] = j * W + l + 1 < m ? vn[j] - v[j] : A(0);
+    for (int j = 0; j < V; ++j) d[j] = l * V + j + 1 < m ? vn[j] - v[j] : A(0);
 
     if (curve) { /* a pass@k curve: rho at each k of the chunk, float64 weights by scans */
       for (int col_i = 0; col_i < kc.count; ++col_i) {
@@ -486,7 +491,7 @@ __global__ void __launch_bounds__(kWarpBlock) warp_kernel(const Params p, const 
       const int off = tri(m - 1) - tri(tab.m_lo - 1);
 #pragma unroll
       for (int j = 0; j < V; ++j) {
-        const int t = j * W + l + 1;
+        const int t = l * V + j + 1;
         mu[j] = t <= m ? sm.mu[off + t - 1] : A(0);
         tp[j] = t <= m ? sm.tp[off + t - 1] : A(0);
       }
@@ -569,18 +574,18 @@ __global__ void __launch_bounds__(kWarpBlock) warp_kernel(const Params p, const 
         __syncwarp();
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          wkeys[j * W + l] = keys[j];
-          wout[j * W + l] = outs[j];
+          wkeys[l * V + j] = keys[j];
+          wout[l * V + j] = outs[j];
         }
         __syncwarp();
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          int pos = 0;
+          const Key* at = wkeys; /* at[0] is the first key not yet known to be below orig[j] */
 #pragma unroll
           for (int step = C / 2; step > 0; step >>= 1) {
-            if (wkeys[pos + step - 1] < orig[j]) pos += step;
+            if (at[step - 1] < orig[j]) at += step;
           }
-          outs[j] = wout[pos];
+          outs[j] = wout[at - wkeys];
         }
       }
     }
