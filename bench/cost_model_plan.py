@@ -156,7 +156,7 @@ STATUS_MEMSETS = dict(memset("cudaMemsetAsync(status)", lambda c: 12, "24 B in t
 
 
 def block_config(n):
-    """transform.cu launch_block: 128x4 (64 < n <= 512), 256x8 (n <= 2048)."""
+    """transform.cu launch_block: 128x4 (128 < n <= 512), 256x8 (n <= 2048)."""
     if n <= 512:
         return 128, 4
     return 256, 8
@@ -167,7 +167,7 @@ WARP_GRID = 2048     # transform.cu kWarpGrid (uniform layout: lower = 0)
 
 
 def warp_config(n):
-    """transform.cu warp_class: sub-warp width W and registers per lane V (n <= 64)."""
+    """transform.cu warp_class: sub-warp width W and registers per lane V (n <= 128)."""
     c = 4
     while c < n:
         c *= 2
@@ -175,7 +175,7 @@ def warp_config(n):
 
 
 def warp_class(n, E, N=N_DEFAULT, curve_ks=0):
-    """Uniform layout, n <= 64: one warp_kernel launch (transform.cu launch_block)."""
+    """Uniform layout, n <= 128: one warp_kernel launch (transform.cu launch_block)."""
     key = "int" if E == 4 else "long"
     G = N // n
     W, V = warp_config(n)
@@ -381,9 +381,9 @@ def group_by_id_class(N=1 << 24, run=16):
 def size_classes():
     out = []
     for E in (4, 8):
-        for n in (4, 8, 16, 32, 64):
+        for n in (4, 8, 16, 32, 64, 128):
             out.append(warp_class(n, E))
-        for n in (128, 256, 512, 1024, 2048):
+        for n in (256, 512, 1024, 2048):
             out.append(block_class(n, E))
         for n in (4096, 65536, 1 << 20):
             out.append(large_class(n, E))

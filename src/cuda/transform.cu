@@ -149,7 +149,7 @@ struct WarpClass {
 WarpClass warp_class(int64_t n) {
   int C = 4;
   while (C < n) C *= 2;
-  return C == 4 ? WarpClass{2, 2} : WarpClass{C / 4, 4};
+  return C == 4 ? WarpClass{2, 2} : WarpClass{C / 4, 4}; /* C = 128: 32 x 4 */
 }
 
 /* One launch of the warp kernel of class c, for the valid groups with lower < n <= W*V (and the
@@ -178,6 +178,7 @@ cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t 
   PKPO_WARP_CASE(4, 4);
   PKPO_WARP_CASE(8, 4);
   PKPO_WARP_CASE(16, 4);
+  PKPO_WARP_CASE(32, 4);
 #undef PKPO_WARP_CASE
   return cudaErrorInvalidConfiguration;
 }
@@ -195,7 +196,7 @@ cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, cudaS
     if (p.k_per_group) return launch_warp<Key>(p, kc, warp_class(1), 0, max_n, stream);
     return cudaSuccess;
   }
-  /* Ragged: the warp classes of n <= 8 (and the empty and invalid groups), 9..16, 17..32, 33..64,
+  /* Ragged: the warp classes of n <= 8 (and the empty and invalid groups), 9..16, 17..32, 33..64, 65..128,
    * then the block kernels. */
   PKPO_CUDA_TRY(launch_warp<Key>(p, kc, warp_class(8), 0, max_n, stream));
   for (int64_t lower = 8; lower < kWarpMaxN && max_n > lower; lower *= 2) {

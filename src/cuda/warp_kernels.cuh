@@ -1,5 +1,5 @@
 /*
- * warp_kernels.cuh -- device code of the small-group path: groups of at most kWarpMaxN (64)
+ * warp_kernels.cuh -- device code of the small-group path: groups of at most kWarpMaxN (128)
  * rewards, the sizes RL trainers sample (launchers in transform.cu).
  *
  * One group per sub-warp of W lanes (32 / W groups per warp), each lane holding V rewards in
@@ -46,7 +46,7 @@
 namespace pkpo_cuda {
 
 constexpr int kWarpBlock = 256;      /* threads per block of the warp kernels (8 warps) */
-constexpr int kWarpMaxN = 64;        /* largest group of the warp path: W = 32, V = 2 */
+constexpr int kWarpMaxN = 128;       /* largest group of the warp path: W = 32, V = 4 */
 constexpr unsigned kFullMask = 0xFFFFFFFFu;
 
 /* Rows of the weight table: k, and the group sizes m_lo..m_hi (empty when m_lo > m_hi). */
@@ -60,9 +60,10 @@ struct WarpTab {
 PKPO_HD constexpr int tri(int m) { return m * (m + 1) / 2; }
 
 /* Rows of the weight table of a warp configuration of C = W*V ranks: every m <= C up to 32, the
- * 32 largest above (so that a float64 table of C = 64 fits in 48 KB of shared memory with the tie
- * search's buffers); groups whose m falls below get the float64 scans instead. */
-PKPO_HD constexpr int warp_tab_rows(int C) { return C < 32 ? C : 32; }
+ * 32 largest for C = 64 and the 12 largest for C = 128 (so that a float64 table fits in 48 KB of
+ * static shared memory with the tie search's buffers); groups whose m falls below get the float64
+ * scans instead. */
+PKPO_HD constexpr int warp_tab_rows(int C) { return C <= 32 ? C : C == 64 ? 32 : 12; }
 PKPO_HD constexpr int warp_tab_entries(int C) { return tri(C) - tri(C - warp_tab_rows(C)); }
 
 template <int W, int V, typename Key>
@@ -72,8 +73,9 @@ struct WarpSmem {
   static constexpr int NW = kWarpBlock / 32;
   A mu[warp_tab_entries(C)]; /* row m (m_lo <= m <= m_hi) at tri(m-1) - tri(m_lo-1): mu_1..mu_m */
   A tp[warp_tab_entries(C)]; /* T'_1..T'_m likewise */
-  /* per m: k/m, k/(m-1), m/(m-k), 1/(m-k), k/(m(m-1)) */
-  A c[C + 1], q[C + 1], w[C + 1], rinv[C + 1], sh[C + 1];
+  /* per row: k/m, k/(m-1), m/(m-k), 1/(m-k), k/(m(m-1)) */
+  A c[warp_tab_rows(C)], q[warp_tab_rows(C)], w[warp_tab_rows(C)], rinv[warp_tab_rows(C)],
+      sh[warp_tab_rows(C)]; /* row m at m - m_lo */
   /* V > 1: the sorted keys and outputs of each warp's groups, for the tie search */
   Key keys[V > 1 ? NW : 1][V > 1 ? 32 * V : 1];
   A out[V > 1 ? NW : 1][V > 1 ? 32 * V : 1];
@@ -107,8 +109,9 @@ __device__ __forceinline__ Key key_of(typename KeyTraits<Key>::Value x) {
  * a lane's own registers, larger ones exchange with lane l ^ (stride / V) by a shuffle. */
 template <int W, int V, typename Key>
 __device__ __forceinline__ void warp_sort(Key (&k)[V], int l) {
-  constexpr int LOG_C = (W * V == 4) ? 2 : (W * V == 8) ? 3 : (W * V == 16) ? 4 : (W * V == 32) ? 5 : 6;
-  static_assert((1 << LOG_C) == W * V, "W * V must be 4, 8, 16, 32 or 64");
+  constexpr int LOG_C = (W * V == 4) ? 2 : (W * V == 8) ? 3 : (W * V == 16) ? 4 : (W * V == 32) ? 5
+                        : (W * V == 64) ? 6 : 7;
+  static_assert((1 << LOG_C) == W * V, "W * V must be a power of two from 4 to 128");
 #pragma unroll
   for (int s = 1; s <= LOG_C; ++s) {
     const int size = 1 << s;
@@ -225,11 +228,11 @@ __device__ __forceinline__ void build_table(WarpSmem<W, V, Key>& sm, const WarpT
       sm.tp[off + t - 1] = (A)tail;
       above = mu;
     }
-    sm.c[m] = (A)((double)k / (double)m);
-    sm.q[m] = (A)((double)k / (double)(m - 1));
-    sm.w[m] = (A)((double)m / (double)(m - k));
-    sm.rinv[m] = (A)(1.0 / (double)(m - k));
-    sm.sh[m] = (A)((double)k / ((double)m * (double)(m - 1)));
+    sm.c[i] = (A)((double)k / (double)m);
+    sm.q[i] = (A)((double)k / (double)(m - 1));
+    sm.w[i] = (A)((double)m / (double)(m - k));
+    sm.rinv[i] = (A)(1.0 / (double)(m - k));
+    sm.sh[i] = (A)((double)k / ((double)m * (double)(m - 1)));
   }
 }
 
@@ -495,11 +498,11 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
         mu[j] = t <= m ? sm.mu[off + t - 1] : A(0);
         tp[j] = t <= m ? sm.tp[off + t - 1] : A(0);
       }
-      gc.c = sm.c[m];
-      gc.q = sm.q[m];
-      gc.w = sm.w[m];
-      gc.rinv = sm.rinv[m];
-      gc.sh = sm.sh[m];
+      gc.c = sm.c[m - tab.m_lo];
+      gc.q = sm.q[m - tab.m_lo];
+      gc.w = sm.w[m - tab.m_lo];
+      gc.rinv = sm.rinv[m - tab.m_lo];
+      gc.sh = sm.sh[m - tab.m_lo];
     }
     if (__any_sync(kFullMask, gen && !from_tab)) { /* weights without a table row */
       double dmu[V], dtp[V];

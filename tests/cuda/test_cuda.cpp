@@ -245,7 +245,7 @@ pt::Batch ragged_batch(pkpo_estimator est, pkpo_dtype dt, const std::vector<int6
 
 // ---- accuracy sweeps ----------------------------------------------------------------------------
 
-// Every estimator x dtype x group size (both edges of each warp class 4/8/16/32/64, the two block
+// Every estimator x dtype x group size (both edges of each warp class 4/8/16/32/64/128, the two block
 // configurations and the large path)
 // x k in {1, 2, n-1, n, n+1}: against the oracle at docs/math.md target and against the CPU backend.
 TEST(Cuda, UniformSweepAgainstOracleAndCpu) {
@@ -254,7 +254,7 @@ TEST(Cuda, UniformSweepAgainstOracleAndCpu) {
   ASSERT_EQ(gpu.status(), PKPO_SUCCESS);
   pt::Handle cpu;
   std::mt19937_64 rng(1);
-  for (int64_t n : {1, 2, 3, 4, 5, 8, 9, 16, 17, 31, 32, 33, 63, 64, 65, 100, 257, 1000, 2048, 2049, 4096, 65537}) {
+  for (int64_t n : {1, 2, 3, 4, 5, 8, 9, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 129, 257, 1000, 2048, 2049, 4096, 65537}) {
     const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(64, 40000 / n));
     const oracle::Method m = n <= 10 ? oracle::BRUTE : oracle::LARGE;
     for (pkpo_estimator est : kEsts) {
