@@ -348,6 +348,10 @@ class _Batch:
             self.offsets, self.index = offsets, index
             d.num_groups, d.num_samples, d.max_group_size = G, N, M
             d.offsets, d.index = A.ptr(offsets), A.ptr(index)
+            if N > 0 and G * M == N:
+                # Every group has M samples (they add up to N and none has more): the uniform
+                # layout with the index, which the CUDA backend runs as one launch of one kernel.
+                d.group_size, d.offsets = M, None
         self.num_groups = int(d.num_groups)
         if k is not _NO_K:
             kk = scalar_k(k)
