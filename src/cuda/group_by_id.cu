@@ -36,6 +36,13 @@ unsigned blocks_for(int64_t n) {
 
 size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
 
+/* Bits needed for the values 0..x (x >= 1). */
+int bit_width(int64_t x) {
+  int b = 0;
+  while (b < 63 && (x >> b) != 0) ++b;
+  return b;
+}
+
 /* Scratch layout: 9 int64 arrays of n (+1) entries, the counts, and CUB temporary storage. */
 struct GbiLayout {
   size_t sid, spos, iota_runid, first_pos, run_start, sorted_first, order, inv, offs, counts, tmp;
@@ -111,16 +118,17 @@ cudaError_t launch_group_by_id(const int64_t* ids, int64_t n, int64_t* offsets, 
   PKPO_CUDA_TRY(launch_kernel(gbi_heads_kernel, grid, kBlock, stream)(sid, n, first_pos)); /* scratch */
   tmp_bytes = L.tmp_bytes;
   PKPO_CUDA_TRY(cub::DeviceScan::InclusiveSum(tmp, tmp_bytes, first_pos, iota_runid, n, stream));
-  /* runs >= R sort last */
-  PKPO_CUDA_TRY(launch_kernel(gbi_fill_kernel, grid, kBlock, stream)(first_pos, n, INT64_MAX));
+  /* runs >= R sort last: first positions are < n, the slots of no run hold n */
+  PKPO_CUDA_TRY(launch_kernel(gbi_fill_kernel, grid, kBlock, stream)(first_pos, n, n));
   PKPO_CUDA_TRY(launch_kernel(gbi_runs_kernel, grid, kBlock, stream)(sid, spos, iota_runid, n, first_pos,
                                                                       run_start));
   /* 3. runs in order of first appearance: sort (first position, run) over all n slots */
   /* sid is free now: run numbers 0..n-1 */
   PKPO_CUDA_TRY(launch_kernel(gbi_iota_kernel, grid, kBlock, stream)(sid, n));
   tmp_bytes = L.tmp_bytes;
+  /* keys in [0, n]: only their low bits(n) bits vary (4 onesweep passes instead of 8 at n = 2^24) */
   PKPO_CUDA_TRY(cub::DeviceRadixSort::SortPairs(tmp, tmp_bytes, first_pos, sorted_first, sid, order, n,
-                                                0, 64, stream));
+                                                0, bit_width(n), stream));
   /* 4. sizes, offsets, index */
   PKPO_CUDA_TRY(cudaMemsetAsync(counts, 0, 2 * sizeof(unsigned long long), stream));
   PKPO_CUDA_TRY(launch_kernel(gbi_sizes_kernel, grid, kBlock, stream)(order, run_start, iota_runid, n, inv,
