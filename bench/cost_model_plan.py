@@ -338,7 +338,7 @@ def group_by_id_class(N=1 << 24, run=16):
                                               "threads": 256, "bytes": f, "bytes_formula": formula}, **kw)
     sort_passes = 64 // ONESWEEP_BITS
 
-    def sort_pairs(note):
+    def sort_pairs(note, passes=sort_passes):
         return [
             {"kernel": KERN["os_hist"]("long"), "blocks": lambda c: 132 * 2, "threads": 128,
              "instructions": False, "bytes": lambda c: 8 * c["N"], "bytes_formula": "8 B key read",
@@ -346,8 +346,8 @@ def group_by_id_class(N=1 << 24, run=16):
             {"kernel": KERN["os_sum"]("long"), "blocks": lambda c: sort_passes, "threads": 256,
              "instructions": False, "bytes": lambda c: 0, "bytes_formula": "-"},
             {"kernel": KERN["onesweep"]("long"), "blocks": lambda c: math.ceil(c["N"] / (384 * 17)),
-             "threads": 384, "instructions": False, "count": lambda c: sort_passes,
-             "note": "x %d passes" % sort_passes,
+             "threads": 384, "instructions": False, "count": lambda c, q=passes: q,
+             "note": "x %d passes" % passes,
              "bytes": lambda c: 32 * c["N"], "bytes_formula": "per pass: 16 B (key, value) read + 16 B written"},
         ]
     launches = [ew("iota", lambda c: 8 * c["N"], "8 B written")]
@@ -362,7 +362,8 @@ def group_by_id_class(N=1 << 24, run=16):
         ew("runs", lambda c: 8 * c["N"] + 32 * c["G"], "8 B read; 32 B per run"),
         ew("iota", lambda c: 8 * c["N"], "8 B written"),
     ]
-    launches += sort_pairs("(first position, run)")
+    # first positions in [0, N]: bit_width(N) bits (group_by_id.cu), ceil(bits / 8) onesweep passes
+    launches += sort_pairs("(first position, run)", math.ceil(N.bit_length() / ONESWEEP_BITS))
     launches += [
         memset("cudaMemsetAsync(counts)", lambda c: 16, "16 B"),
         ew("sizes", lambda c: 8 * c["N"] + 32 * c["G"], "8 B written; 32 B per run"),
