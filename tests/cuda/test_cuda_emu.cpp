@@ -236,8 +236,8 @@ TEST(EmuDefects, CubSizeQueryErrorIsNotUnsupported) {
   pkpo_desc d = PKPO_DESC_INIT;
   d.estimator = PKPO_S;
   d.dtype = PKPO_FLOAT32;
-  d.num_groups = 3;
-  d.group_size = 5000;  // the large path: CUB sizes are queried
+  d.num_groups = 1;
+  d.group_size = 5000;  // one large uniform group: the whole-array sort's CUB size is queried
   d.k = 2;
   size_t bytes = 0;
   pkpo_emu::inject_cub_error(cudaErrorInvalidValue);
