@@ -465,7 +465,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
     return;
   }
   const int64_t cnt = lo + kLargeTile < s.n ? kLargeTile : s.n - lo;
-  Key k[kLargeIpt];
+  Key tile_keys[kLargeIpt];
   bool bad = false;
 #pragma unroll
   for (int j = 0; j < kLargeIpt; ++j) {
@@ -480,14 +480,14 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
         if (KT::finite(KT::bits(x))) key = KT::to_key(x);
       }
     }
-    k[j] = key;
+    tile_keys[j] = key;
   }
   /* Padding is kNone, the largest key: the tile's cnt keys are its first cnt sorted ones. */
-  Sort(sort_storage).Sort(k);
+  Sort(sort_storage).Sort(tile_keys);
 #pragma unroll
   for (int j = 0; j < kLargeIpt; ++j) {
     const int64_t i = (int64_t)threadIdx.x * kLargeIpt + j; /* blocked, as the sort leaves them */
-    if (i < cnt) keys[s.begin + lo + i] = k[j];
+    if (i < cnt) keys[s.begin + lo + i] = tile_keys[j];
   }
   if (bad) atomicOr(&p.gbad[g], 1u);
 }
