@@ -126,6 +126,7 @@ KERN = {
 
 N_DEFAULT = 1 << 26
 ONESWEEP_BITS = 8   # CUB onesweep (DeviceRadixSort on sm_90)
+CURVE_SLOTS = 32    # params.h kCurveSlots: ks per large-path stage sequence
 
 
 def memset(name, bytes_fn, formula):
@@ -192,9 +193,11 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
         launches += [{"kernel": KERN["block"](b, i, key), "blocks": lambda c: c["G"], "threads": b,
                       "skip": SKIP_GROUP_BODY, "note": "(every group skipped: goes_large)",
                       "bytes": lambda c: 0, "bytes_formula": "0 (uniform: no per-group reads)"}]
+    slots = min(curve_ks, CURVE_SLOTS) if curve_ks else 1
+    batches = math.ceil(curve_ks / CURVE_SLOTS) if curve_ks else 1
     launches += [
-        memset("cudaMemsetAsync(gbad, agg)", lambda c: 4 * c["G"] + c["G"] * c["tiles"] * 8 * 48,
-               "4 B per group + 8 slots x 48 B per 2048-rank tile (one memset)"),
+        memset("cudaMemsetAsync(gbad, agg)", lambda c, s=slots: 4 * c["G"] + s * c["G"] * c["tiles"] * 48,
+               "4 B per group + 48 B per 2048-rank tile and k slot used (one memset)"),
         {"kernel": KERN["tilesort"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,
          "bytes": lambda c: 2 * c["N"] * c["E"],
          "bytes_formula": "E reward read + E key written (tiles of 2048 sorted in shared memory)"},
@@ -219,8 +222,6 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
              "count": lambda c, k=passes: k, "note": "x %d merge passes (ceil(log2 %d tiles))" % (passes, T),
              "bytes": lambda c: 2 * c["N"] * c["E"],
              "bytes_formula": "per pass: E key read + E key written (merge-path splits: L2)"})
-    slots = min(curve_ks, 8) if curve_ks else 1
-    batches = math.ceil(curve_ks / 8) if curve_ks else 1
     # The transform modelled (sloo_minus_one, rho NULL) needs no T' sums: no TAIL stage.
     for stage in (("PROD", "TAIL", "TERMS") if curve_ks else ("PROD", "TERMS")):
         per_elem = "E key read (v, v-1, v+1: one compulsory read)" if stage == "TERMS" else "0 per reward"
@@ -319,5 +320,6 @@ def size_classes():
     out.append(block_class(16, 4, curve_ks=16))
     out.append(block_class(256, 4, curve_ks=64))
     out.append(large_class(65536, 4, curve_ks=8))
+    out.append(large_class(65536, 4, curve_ks=64))
     out.append(group_by_id_class())
     return out

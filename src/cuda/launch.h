@@ -34,7 +34,6 @@ struct WsLayout {
   bool whole_sort;         /* uniform layout with one group: a multi-block cub::DeviceRadixSort of
                               all N keys instead of the merge passes */
   size_t status, refs, keys_a, keys_b, gbad, agg, ntiles, tile_base, scan_tmp, sort_tmp;
-  size_t zero_bytes;       /* bytes from gbad to the end of agg (adjacent: one memset) */
   size_t scan_tmp_bytes, sort_tmp_bytes;
   size_t total;
 };

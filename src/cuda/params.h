@@ -20,9 +20,10 @@ constexpr int kLargeTile = kLargeBlock * kLargeIpt;
 constexpr int kCurveChunk = 64;
 
 /* Large-path curve: ks computed side by side (gridDim.y) per sequence of stage launches; each has
- * its own slot of per-tile totals. Unmeasured: chosen because 8 slots cost 384 bytes per 2048-rank
- * tile (0.19 bytes per reward) and cut the launches of a long curve eightfold. */
-constexpr int kCurveSlots = 8;
+ * its own slot of per-tile totals. Unmeasured: chosen because 32 slots cost 1536 bytes of workspace
+ * per 2048-rank tile (0.75 bytes per reward; a call zeroes only the slots it uses) and a curve of
+ * k = 1..100 then takes 4 sequences of 6 launches instead of 13 with 8 slots. */
+constexpr int kCurveSlots = 32;
 
 /* The ks of one large-path launch sequence (count == 0 for a transform: slot 0, the group's k). */
 struct KSlots {

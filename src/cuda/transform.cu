@@ -98,7 +98,7 @@ TileMap tile_map(const WsLayout& L, void* ws) {
  * tables, and the large groups' keys sorted: 2048-key tiles sorted in shared memory, then merged
  * pairwise (L.merge_passes passes), or for one uniform group one multi-block CUB radix sort. */
 template <typename Key>
-cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, void* ws,
+cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, void* ws, int slots,
                           cudaStream_t stream, LargeKeys* out) {
   const int64_t G = sh.num_groups;
   const TileMap tm = tile_map(L, ws);
@@ -111,8 +111,11 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
     PKPO_CUDA_TRY(cub::DeviceScan::ExclusiveSum(at<void>(ws, L.scan_tmp), scan_bytes, ntiles, tile_base,
                                                 G + 1, stream));
   }
-  /* gbad and the per-tile tables are adjacent: one memset zeroes both. */
-  PKPO_CUDA_TRY(cudaMemsetAsync(at<void>(ws, L.gbad), 0, L.zero_bytes, stream));
+  /* gbad and the per-tile tables of the `slots` k slots this call uses are adjacent: one memset
+   * zeroes them (slot j's tables are agg[j * tiles_bound ...]). */
+  PKPO_CUDA_TRY(cudaMemsetAsync(at<void>(ws, L.gbad), 0,
+                                (L.agg - L.gbad) + (size_t)slots * (size_t)L.tiles_bound * sizeof(TileAgg),
+                                stream));
   Key* keys_a = at<Key>(ws, L.keys_a);
   Key* keys_b = at<Key>(ws, L.keys_b);
   const unsigned tiles = grid_for(L.tiles_bound);
@@ -168,7 +171,7 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   PKPO_CUDA_TRY(launch_block<Key>(p, none, sh.max_n, stream));
   if (!L.large) return cudaSuccess;
   LargeKeys lk;
-  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &lk));
+  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, 1, stream, &lk));
   const KSlots own_k = KSlots(); /* count 0: each group's own k, slot 0 */
   /* The tail sums T' enter only rho and sloo's outputs (group_math.cuh); with neither, the TAIL
    * stage's totals stay the zeros of the memset and nothing reads the T' they would give. */
@@ -199,7 +202,7 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
   }
   if (!L.large) return cudaSuccess;
   LargeKeys lk;
-  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &lk));
+  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, (int)std::min<int64_t>(kCurveSlots, num_ks), stream, &lk));
   for (int64_t j0 = 0; j0 < num_ks; j0 += kCurveSlots) {
     KSlots ks = KSlots();
     ks.count = (int)std::min<int64_t>(kCurveSlots, num_ks - j0);
@@ -261,12 +264,12 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
    * offsets can exceed it; the kernels then flag the groups past the bound, large_tiles_fit). */
   L->tiles_bound = large_tiles_bound(N, G, sh.uniform_n, kLargeTile);
   L->tiles_per_group = sh.uniform_n > 0 ? large_tile_count(sh.uniform_n, kLargeTile) : 0;
-  /* gbad, then agg right after it: large_prepare zeroes both with one memset. */
+  /* gbad, then agg right after it: large_prepare zeroes both with one memset. agg: kCurveSlots
+   * slots of tiles_bound TileAggs, slot-major. */
   L->gbad = off;
   off += align_up(g * sizeof(unsigned int));
   L->agg = off;
   off += align_up((size_t)L->tiles_bound * kCurveSlots * sizeof(TileAgg));
-  L->zero_bytes = off - L->gbad;
   cudaError_t e = cudaSuccess;
   if (sh.uniform_n == 0) { /* ragged: the tile map is a scan of the groups' tile counts */
     L->ntiles = off;
