@@ -101,7 +101,7 @@ SKIP_STAGE = {  # large_tile_kernel, per stage: the tile_compute stages after it
     "OUT": [],
 }
 SKIP_CARRY = {  # large_carry_kernel: the other stage's branch and the non-general groups
-    "PROD": [(K, r"/\* forward exclusive sum of pre", r"write_rho<V>\(p, g, col, KT::to_double\(sorted\[s\.begin\]\) \+ fcarry\.b\)"),
+    "PROD": [(K, r"/\* forward exclusive sum of pre", r"write_rho<V>\(p, g, col, KT::to_double\(sorted\[0\]\) \+ fcarry\.b\)"),
              (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],
     "TERMS": [(K, r"/\* suffix exclusive product / sum over tiles", r"/\* forward exclusive sum of pre"),
               (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],

@@ -95,7 +95,7 @@ TileMap tile_map(const WsLayout& L, void* ws) {
 }
 
 /* The tile map (ragged: a scan of the groups' tile counts), zeroed per-group marks and per-tile
- * tables, and the large groups' keys sorted: 2048-key tiles sorted in shared memory, then merged
+ * tables, and the large groups' keys sorted: 4096-key runs sorted in shared memory, then merged
  * pairwise (L.merge_passes passes), or for one uniform group one multi-block CUB radix sort. */
 template <typename Key>
 cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, void* ws, int slots,
@@ -290,8 +290,8 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
     L->sort_tmp = off;
     off += align_up(L->sort_tmp_bytes);
   } else {
-    /* ceil(log2(tiles of the largest group)): groups with fewer tiles skip the later passes. */
-    const int64_t max_tiles = large_tile_count(sh.max_n, kLargeTile);
+    /* ceil(log2(4096-key runs of the largest group)): smaller groups skip the later passes. */
+    const int64_t max_tiles = large_tile_count(sh.max_n, kSortTile);
     while ((int64_t(1) << L->merge_passes) < max_tiles) ++L->merge_passes;
   }
   L->total = off;

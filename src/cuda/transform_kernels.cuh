@@ -12,10 +12,10 @@
  *   bitwise-identical outputs even though parallel scans associate differently at each rank.
  *   Three instantiations: 32x1 (n <= 32: one warp per group), 128x4 (n <= 512), 256x8 (n <= 2048).
  *
- * - Large path (n > 2048, any number of tiles per group): each 2048-key tile of a group is read
+ * - Large path (n > 2048, any number of tiles per group): each 4096-key run of a group is read
  *   (coalesced), sorted in registers with cub::BlockRadixSort and stored; merge passes then merge
  *   sorted runs pairwise (merge path, one 2048-key output tile per block) until each group is one
- *   run: ceil(log2(tiles)) passes, a group taking part only in those it needs, so its keys end in
+ *   run: ceil(log2(runs)) passes, a group taking part only in those it needs, so its keys end in
  *   the buffer that its own pass count picks and the other buffer holds its sorted outputs. One
  *   uniform group instead gets CUB's multi-block radix sort. The same tile pass then runs once per
  *   2048-rank tile in a reduce-then-scan: each stage writes per-tile totals, a one-block-per-group
@@ -410,9 +410,9 @@ __device__ __forceinline__ bool tile_owner(const TileMap& tm, int64_t num_groups
   return true;
 }
 
-/* Merge passes that sort a group of n keys whose 2048-key tiles are sorted: ceil(log2(tiles)). */
+/* Merge passes that sort a group of n keys whose 4096-key runs are sorted: ceil(log2(runs)). */
 __device__ __forceinline__ int large_merge_passes(int64_t n) {
-  const int64_t tiles = large_tile_count(n, kLargeTile);
+  const int64_t tiles = large_tile_count(n, kSortTile);
   int passes = 0;
   while ((int64_t(1) << passes) < tiles) ++passes;
   return passes;
@@ -442,15 +442,16 @@ __device__ __forceinline__ V* large_out_sorted(const LargeKeys& lk, const GroupS
   return static_cast<V*>(large_sorted_in_b(lk, s.n) ? lk.a : lk.b) + s.begin;
 }
 
-/* Keys of the large groups, each 2048-key tile sorted in registers (cub::BlockRadixSort) and
- * stored in grouped positions of `keys` (the runs the merge passes start from). Loads are striped
- * (coalesced): the sort does not care in which order a tile's keys arrive. */
+/* Keys of the large groups, each 4096-key run sorted in registers (cub::BlockRadixSort) and stored
+ * in grouped positions of `keys` (the runs the merge passes start from). The grid has one block per
+ * 2048-rank tile, as every large-path kernel; the block of an even tile sorts it and the next one.
+ * Loads are striped (coalesced): the sort does not care in which order a run's keys arrive. */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Params p, const TileMap tm,
                                                                      Key* keys) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
-  typedef cub::BlockRadixSort<Key, kLargeBlock, kLargeIpt> Sort;
+  typedef cub::BlockRadixSort<Key, kLargeBlock, kSortIpt> Sort;
   __shared__ typename Sort::TempStorage sort_storage;
   int64_t g, tile;
   if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
@@ -464,11 +465,12 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
     for (int64_t lp = lo + threadIdx.x; lp < hi; lp += kLargeBlock) keys[base + lp] = KT::kNone;
     return;
   }
-  const int64_t cnt = lo + kLargeTile < s.n ? kLargeTile : s.n - lo;
-  Key tile_keys[kLargeIpt];
+  if (lo % kSortTile != 0) return; /* the previous tile's block sorts this one */
+  const int64_t cnt = lo + kSortTile < s.n ? kSortTile : s.n - lo;
+  Key tile_keys[kSortIpt];
   bool bad = false;
 #pragma unroll
-  for (int j = 0; j < kLargeIpt; ++j) {
+  for (int j = 0; j < kSortIpt; ++j) {
     const int64_t i = (int64_t)j * kLargeBlock + threadIdx.x; /* striped */
     Key key = KT::kNone;
     if (i < cnt) {
@@ -482,11 +484,11 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
     }
     tile_keys[j] = key;
   }
-  /* Padding is kNone, the largest key: the tile's cnt keys are its first cnt sorted ones. */
+  /* Padding is kNone, the largest key: the run's cnt keys are its first cnt sorted ones. */
   Sort(sort_storage).Sort(tile_keys);
 #pragma unroll
-  for (int j = 0; j < kLargeIpt; ++j) {
-    const int64_t i = (int64_t)threadIdx.x * kLargeIpt + j; /* blocked, as the sort leaves them */
+  for (int j = 0; j < kSortIpt; ++j) {
+    const int64_t i = (int64_t)threadIdx.x * kSortIpt + j; /* blocked, as the sort leaves them */
     if (i < cnt) keys[s.begin + lo + i] = tile_keys[j];
   }
   if (bad) atomicOr(&p.gbad[g], 1u);
@@ -510,8 +512,8 @@ __device__ __forceinline__ int64_t merge_split(const Key* a, int64_t na, const K
   return lo;
 }
 
-/* Merge pass `pass` of the large groups that need it (more than 2^pass tiles): sorted runs of
- * 2048 * 2^pass keys in src are merged pairwise into dst, one 2048-key output tile per block. */
+/* Merge pass `pass` of the large groups that need it (more than 2^pass runs of 4096): sorted runs
+ * of 4096 * 2^pass keys in src are merged pairwise into dst, one 2048-key output tile per block. */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p, const TileMap tm,
                                                                  const Key* src, Key* dst, int pass) {
@@ -521,7 +523,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p
   if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
   const GroupSpan s = group_span(p, g);
   if (!goes_large(p, s) || pass >= large_merge_passes(s.n)) return;
-  const int64_t run = (int64_t)kLargeTile << pass;
+  const int64_t run = (int64_t)kSortTile << pass;
   const int64_t o0 = tile * kLargeTile;
   const int64_t o1 = o0 + kLargeTile < s.n ? o0 + kLargeTile : s.n;
   const int64_t pair = o0 / (2 * run) * (2 * run);
