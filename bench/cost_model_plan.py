@@ -1,7 +1,7 @@
 """cost_model_plan.py -- the kernel set that bench/cost_model.py models: which kernels each size class
 launches (grid, block, bytes by construction), the trip counts of their loops, and the source ranges
 a launch does not execute. Describes src/cuda with the block path of the "before" row
-(cub::BlockRadixSort) and the large path after issue 10's first redesign (2048-key tiles sorted in
+(cub::BlockRadixSort) and the large path after issue 10's first redesign (4096-key runs sorted in
 shared memory, then merge passes; tile stages PROD, [TAIL], TERMS, OUT; the "before" large path had
 a segmented radix sort and always ran TAIL). A redesign of the kernels updates this file;
 cost_model.py itself stays as it is.
@@ -46,8 +46,8 @@ LOOP_RULES = [
     {"name": "merge path search: 12 probes (a thread's split in a 2048-key tile: ceil(log2 2049); "
              "thread 0's two block splits, ~log2(run) probes, are on one warp of eight)",
      "match": r"while \(hi > lo\)", "trips": lambda c: 12},
-    {"name": "merge pass count of a group: ceil(log2 tiles)",
-     "match": r"while \(\(int64_t\(1\) << passes\) < tiles\)", "trips": lambda c: log2c(c["tiles"])},
+    {"name": "merge pass count of a group: ceil(log2 runs of 4096)",
+     "match": r"while \(\(int64_t\(1\) << passes\) < tiles\)", "trips": lambda c: log2c(math.ceil(c["n"] / 4096))},
     {"name": "merge kernel tile elements: 2048 per tile / 256 threads",
      "match": r"for \(int i = threadIdx\.x; i < \(int\)cnt; i \+= kLargeBlock\)",
      "trips": lambda c: 8, "elementwise": True},
@@ -200,7 +200,8 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
                "4 B per group + 48 B per 2048-rank tile and k slot used (one memset)"),
         {"kernel": KERN["tilesort"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,
          "bytes": lambda c: 2 * c["N"] * c["E"],
-         "bytes_formula": "E reward read + E key written (tiles of 2048 sorted in shared memory)"},
+         "bytes_formula": "E reward read + E key written (runs of 4096 sorted in shared memory; "
+                          "the blocks of odd 2048-rank tiles exit)"},
     ]
     if G == 1:
         passes = math.ceil(bits / ONESWEEP_BITS)
@@ -216,10 +217,11 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
              "bytes": lambda c: 2 * c["N"] * c["E"], "bytes_formula": "per pass: E read + E written"},
         ]
     else:
-        passes = log2c(T)
+        runs = math.ceil(n / 4096)
+        passes = log2c(runs)
         launches.append(
             {"kernel": KERN["merge"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,
-             "count": lambda c, k=passes: k, "note": "x %d merge passes (ceil(log2 %d tiles))" % (passes, T),
+             "count": lambda c, k=passes: k, "note": "x %d merge passes (ceil(log2 %d runs of 4096))" % (passes, runs),
              "bytes": lambda c: 2 * c["N"] * c["E"],
              "bytes_formula": "per pass: E key read + E key written (merge-path splits: L2)"})
     # The transform modelled (sloo_minus_one, rho NULL) needs no T' sums: no TAIL stage.
@@ -254,7 +256,7 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
                               "(+ ceil(log2(n+1)) search probes per reward, L2)"},
         ]
         copy = 2 * N * E
-        name = "large (%s)" % ("onesweep sort" if G == 1 else "tile sort + %d merge passes" % log2c(T))
+        name = "large (%s)" % ("onesweep sort" if G == 1 else "run sort + %d merge passes" % log2c(math.ceil(n / 4096)))
     return {"name": name, "path": "large", "dtype": "float32" if E == 4 else "float64", "n": n,
             "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
 
