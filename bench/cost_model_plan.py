@@ -94,6 +94,9 @@ SKIP_COLD_ACTIONS = [(K, r"if \(act == ACT_ERROR\) \{", r"continue; /\* uniform 
 SKIP_RAGGED = [(K, r"const int64_t\* tile_base = tm\.base;", r"\*tile = b - tile_base\[lo\];"),
                (K, r"/\* Uniform layout only \(a ragged map",
                 r"for \(int64_t lp = lo \+ threadIdx\.x; lp < hi; lp \+= kLargeBlock\) keys\[base")]
+# large_sort_tile_kernel: the run sort (merge-sort classes) or the unsorted store (G = 1, whole sort).
+SKIP_RUN_SORT = [(K, r"if \(sort_runs\) \{", r"\} else \{ /\* the whole-array sort follows")]
+SKIP_UNSORTED_STORE = [(K, r"\} else \{ /\* the whole-array sort follows", r"if \(bad\) atomicOr\(&p\.gbad\[g\], 1u\);")]
 SKIP_STAGE = {  # large_tile_kernel, per stage: the tile_compute stages after it
     "PROD": [(K, r"/\* 2\. T'_t = ", r"out_sorted\[t - 1\] = ")],
     "TAIL": [(K, r"/\* 3\. Per-rank terms", r"out_sorted\[t - 1\] = ")],
@@ -198,9 +201,10 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
     launches += [
         memset("cudaMemsetAsync(gbad, agg)", lambda c, s=slots: 4 * c["G"] + s * c["G"] * c["tiles"] * 48,
                "4 B per group + 48 B per 2048-rank tile and k slot used (one memset)"),
-        {"kernel": KERN["tilesort"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,
+        {"kernel": KERN["tilesort"](key), "blocks": tiles, "threads": 256,
+         "skip": SKIP_RAGGED + (SKIP_RUN_SORT if G == 1 else SKIP_UNSORTED_STORE),
          "bytes": lambda c: 2 * c["N"] * c["E"],
-         "bytes_formula": "E reward read + E key written (runs of 4096 sorted in shared memory; "
+         "bytes_formula": "E reward read + E key written (G > 1: runs of 4096 sorted in shared memory, "
                           "the blocks of odd 2048-rank tiles exit)"},
     ]
     if G == 1:

@@ -119,14 +119,15 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   Key* keys_a = at<Key>(ws, L.keys_a);
   Key* keys_b = at<Key>(ws, L.keys_b);
   const unsigned tiles = grid_for(L.tiles_bound);
-  PKPO_CUDA_TRY(launch_kernel(large_sort_tile_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, keys_a));
+  PKPO_CUDA_TRY(launch_kernel(large_sort_tile_kernel<Key>, tiles, kLargeBlock, stream)(
+      p, tm, keys_a, L.whole_sort ? 0 : 1));
   out->a = keys_a;
   out->b = keys_b;
   out->whole = -1;
   if (L.whole_sort) {
-    /* One group covering [0, N): CUB's onesweep radix sort uses the whole GPU, where the merge
-     * passes would each be one wave of 2048-key blocks. Its input is the tile-sorted keys (the
-     * tile sort kernel writes all N, kNone for a group that is not large). */
+    /* One group covering [0, N): CUB's onesweep radix sort (8-bit digits, one read and one write
+     * of the keys per pass) moves fewer bytes than ceil(log2(N / 4096)) merge passes. Its input:
+     * the keys kernel's N keys, unsorted (kNone for a group that is not large). */
     cub::DoubleBuffer<Key> db(keys_a, keys_b);
     size_t sort_bytes = L.sort_tmp_bytes;
     PKPO_CUDA_TRY(cub::DeviceRadixSort::SortKeys(at<void>(ws, L.sort_tmp), sort_bytes, db,

@@ -443,12 +443,13 @@ __device__ __forceinline__ V* large_out_sorted(const LargeKeys& lk, const GroupS
 }
 
 /* Keys of the large groups, each 4096-key run sorted in registers (cub::BlockRadixSort) and stored
- * in grouped positions of `keys` (the runs the merge passes start from). The grid has one block per
+ * in grouped positions of `keys` (the runs the merge passes start from); with sort_runs = 0 (the
+ * whole-array sort follows) stored unsorted. The grid has one block per
  * 2048-rank tile, as every large-path kernel; the block of an even tile sorts it and the next one.
  * Loads are striped (coalesced): the sort does not care in which order a run's keys arrive. */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Params p, const TileMap tm,
-                                                                     Key* keys) {
+                                                                     Key* keys, int sort_runs) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
   typedef cub::BlockRadixSort<Key, kLargeBlock, kSortIpt> Sort;
@@ -484,12 +485,20 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
     }
     tile_keys[j] = key;
   }
-  /* Padding is kNone, the largest key: the run's cnt keys are its first cnt sorted ones. */
-  Sort(sort_storage).Sort(tile_keys);
+  if (sort_runs) {
+    /* Padding is kNone, the largest key: the run's cnt keys are its first cnt sorted ones. */
+    Sort(sort_storage).Sort(tile_keys);
 #pragma unroll
-  for (int j = 0; j < kSortIpt; ++j) {
-    const int64_t i = (int64_t)threadIdx.x * kSortIpt + j; /* blocked, as the sort leaves them */
-    if (i < cnt) keys[s.begin + lo + i] = tile_keys[j];
+    for (int j = 0; j < kSortIpt; ++j) {
+      const int64_t i = (int64_t)threadIdx.x * kSortIpt + j; /* blocked, as the sort leaves them */
+      if (i < cnt) keys[s.begin + lo + i] = tile_keys[j];
+    }
+  } else { /* the whole-array sort follows: keys in place, striped */
+#pragma unroll
+    for (int j = 0; j < kSortIpt; ++j) {
+      const int64_t i = (int64_t)j * kLargeBlock + threadIdx.x;
+      if (i < cnt) keys[s.begin + lo + i] = tile_keys[j];
+    }
   }
   if (bad) atomicOr(&p.gbad[g], 1u);
 }
