@@ -326,6 +326,5 @@ def size_classes():
     out.append(block_class(16, 4, curve_ks=16))
     out.append(block_class(256, 4, curve_ks=64))
     out.append(large_class(65536, 4, curve_ks=8))
-    out.append(large_class(65536, 4, curve_ks=64))
     out.append(group_by_id_class())
     return out
