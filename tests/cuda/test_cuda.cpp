@@ -1017,8 +1017,8 @@ TEST(Cuda, GroupByIdKeepsAnotherStreamsCapture) {
   cudaStreamDestroy(s2);
 }
 
-// More than 2^31 rewards (int64 indexing end to end): uniform groups of 4096 (the large path, whose
-// segmented sort runs in windows of 2^30 positions). Needs about 40 GB of device memory; skipped
+// More than 2^31 rewards (int64 indexing end to end): uniform groups of 12288 (the large path: runs
+// of 4096 sorted, then 2 merge passes, at int64 positions). Needs about 40 GB of device memory; skipped
 // (with the reason) where there is less. Checks groups at the start, across the 2^30 and 2^31
 // boundaries and at the end against the CPU backend on those groups alone.
 TEST(Cuda, MoreThan2To31Rewards) {
@@ -1026,7 +1026,7 @@ TEST(Cuda, MoreThan2To31Rewards) {
 #ifdef PKPO_TEST_EMULATED_DEVICE
   GTEST_SKIP() << "GPU only: 2^31 rewards need ~40 GB and hours on the emulated device";
 #endif
-  const int64_t n = 4096, G = ((int64_t(1) << 31) / n) + 3, N = G * n;
+  const int64_t n = 12288, G = ((int64_t(1) << 31) / n) + 3, N = G * n;
   size_t free_b = 0, total_b = 0;
   CUDA_OK(cudaMemGetInfo(&free_b, &total_b));
   CudaHandle gpu;

@@ -248,8 +248,9 @@ TEST(EmuDefects, CubSizeQueryErrorIsNotUnsupported) {
 }
 
 // One large group among many small ones costs about what the small ones cost: each group runs on
-// the configuration of its own size, the segmented sort gets ~N/1024 segments (not one per group),
-// the carry kernel at most N/2049 blocks. Measured in emulated CUDA threads and sort segments.
+// the configuration of its own size, the large path's kernels get ~N/1024 tile blocks (not one per
+// group), the carry kernel at most N/2049 blocks, and a segmented sort (none since the merge sort)
+// ~N/1024 segments. Measured in emulated CUDA threads and sort segments.
 TEST(EmuDefects, OneLargeGroupDoesNotSlowTheSmallOnes) {
   pkpo_handle h = nullptr;
   pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
