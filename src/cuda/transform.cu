@@ -156,7 +156,7 @@ cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const
    * kernel strides over the groups and skips the others). */
   const dim3 groups(grid_for(std::min<int64_t>(p.num_groups, p.num_samples / (kLargeTile + 1) + 1)), slots);
   for (int stage = STAGE_PROD; stage <= STAGE_TERMS; ++stage) {
-    if (stage == STAGE_TAIL && !need_tail) continue; /* T' feeds only rho and sloo */
+    if (stage == STAGE_TAIL && !need_tail) continue; /* T' feeds only sloo */
     PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
         p, tm, lk, agg, stage, ks, L.tiles_bound));
     PKPO_CUDA_TRY(launch_kernel(large_carry_kernel<Key>, groups, kLargeBlock, stream)(
@@ -174,9 +174,9 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   LargeKeys lk;
   PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, 1, stream, &lk));
   const KSlots own_k = KSlots(); /* count 0: each group's own k, slot 0 */
-  /* The tail sums T' enter only rho and sloo's outputs (group_math.cuh); with neither, the TAIL
-   * stage's totals stay the zeros of the memset and nothing reads the T' they would give. */
-  const bool need_tail = p.rho != nullptr || p.estimator == (int)PKPO_SLOO;
+  /* The tail sums T' enter only sloo's outputs here (rho takes tile_compute's RHO_DIRECT form);
+   * without sloo the TAIL stage's totals stay the zeros of the memset and nothing reads them. */
+  const bool need_tail = p.estimator == (int)PKPO_SLOO;
   PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, own_k, 0, need_tail, stream));
   if (!p.write_out) return cudaSuccess;
   const TileMap tm = tile_map(L, ws);
@@ -209,7 +209,7 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
     ks.count = (int)std::min<int64_t>(kCurveSlots, num_ks - j0);
     ks.first = j0;
     for (int c = 0; c < ks.count; ++c) ks.k[c] = h_ks[j0 + c];
-    PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, ks, kmax, true, stream));
+    PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, ks, kmax, false, stream)); /* rho: no T' */
   }
   return cudaSuccess;
 }

@@ -20,8 +20,8 @@
  *   uniform group instead gets CUB's multi-block radix sort. The same tile pass then runs once per
  *   2048-rank tile in a reduce-then-scan: each stage writes per-tile totals, a one-block-per-group
  *   kernel turns them into per-tile carries (in a fixed order), and the next stage uses them.
- *   Stages: PROD (weight product) -> TAIL (T' sums; only for rho and sloo) -> TERMS (output scans
- *   and the rho sum) -> OUT (sorted outputs) -> scatter to input order (binary search: the tie
+ *   Stages: PROD (weight product) -> TAIL (T' sums; only for sloo) -> TERMS (output scans and the
+ *   rho sum, tile_compute's RHO_DIRECT form) -> OUT (sorted outputs) -> scatter to input order (binary search: the tie
  *   rule of the block path). The uniform layout maps blocks to (group, tile) arithmetically; a
  *   ragged one through a scan of the groups' tile counts.
  *
@@ -135,8 +135,12 @@ struct ScanSmem {
  * group whose m >= 2 finite values are sorted in skeys[0..m-1] (shared or global memory).
  * `carry` comes from the other tiles (identity for a single-tile group: prod 1, sums 0). The tile's
  * totals of the stages run go to sm.total (valid in every thread on return). With STAGE_OUT, the
- * output of every rank r < m of the tile is stored in out_sorted[r]. */
-template <int BLOCK, int IPT, typename Key, typename V>
+ * output of every rank r < m of the tile is stored in out_sorted[r].
+ * RHO_DIRECT (the large path): the rho summand of rank t is mu_t (v_t - v_1) instead of
+ * (T'_t + k/m) d_t. Both sum to rho - v_1 (sum_t T'_t d_t = sum_j mu_j (v_j - v_1) - (k/m)(v_m - v_1),
+ * exchanging the sums) with only non-negative terms, but this one needs no T': the T' scan (the TAIL
+ * stage) then runs only for sloo, the one formula that uses T' itself. */
+template <int BLOCK, int IPT, typename Key, typename V, bool RHO_DIRECT = false>
 __device__ __forceinline__ void tile_compute(const Key* skeys, int64_t m, int64_t k, int mode,
                                              int64_t rank0, int last_stage, const TileAgg& carry,
                                              V* out_sorted, ScanSmem<BLOCK>& sm) {
@@ -159,10 +163,16 @@ __device__ __forceinline__ void tile_compute(const Key* skeys, int64_t m, int64_
 
   /* 2. T'_t = sum_{j=t+1}^{m-1} mu_j: a suffix exclusive sum. */
   double tp[IPT];
+  if (!RHO_DIRECT || mode == MODE_SLOO || last_stage == STAGE_TAIL) { /* uniform across the block */
 #pragma unroll
-  for (int j = 0; j < IPT; ++j) tp[j] = tail_summand(t0 + j, m, mu[j]);
-  scan_items<BLOCK, IPT, true>(tp, AddOp(), 0.0, carry.tail, false, sm.wd, &tot);
-  if (threadIdx.x == 0) sm.total.tail = tot;
+    for (int j = 0; j < IPT; ++j) tp[j] = tail_summand(t0 + j, m, mu[j]);
+    scan_items<BLOCK, IPT, true>(tp, AddOp(), 0.0, carry.tail, false, sm.wd, &tot);
+    if (threadIdx.x == 0) sm.total.tail = tot;
+  } else {
+#pragma unroll
+    for (int j = 0; j < IPT; ++j) tp[j] = 0.0;
+    if (threadIdx.x == 0) sm.total.tail = 0.0;
+  }
   if (last_stage == STAGE_TAIL) {
     __syncthreads();
     return;
@@ -171,6 +181,7 @@ __device__ __forceinline__ void tile_compute(const Key* skeys, int64_t m, int64_
   /* 3. Per-rank terms; forward scan of (pre, rho), backward scan of (suf0, suf1). */
   D2 fw[IPT], bw[IPT];
   double own_pre[IPT];
+  const double v_first = RHO_DIRECT ? KT::to_double(skeys[0]) : 0.0;
 #pragma unroll
   for (int j = 0; j < IPT; ++j) {
     const int64_t t = t0 + j;
@@ -180,6 +191,7 @@ __device__ __forceinline__ void tile_compute(const Key* skeys, int64_t m, int64_
       const double vp = t > 1 ? KT::to_double(skeys[t - 2]) : 0.0;
       const double vn = t < m ? KT::to_double(skeys[t]) : 0.0;
       x = rank_terms(mode, t, m, k, vp, v, vn, mu[j], tp[j]);
+      if (RHO_DIRECT) x.rho = mu[j] * (v - v_first);
     } else {
       x.pre = 0.0;
       x.rho = 0.0;
@@ -621,7 +633,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
   if (threadIdx.x == 0) carry = agg[blockIdx.x];
   __syncthreads();
   const TileAgg c = carry;
-  tile_compute<kLargeBlock, kLargeIpt, Key, V>(sorted, r.m, k, mode, rank0, stage, c,
+  tile_compute<kLargeBlock, kLargeIpt, Key, V, true>(sorted, r.m, k, mode, rank0, stage, c,
                                                large_out_sorted<V>(lk, s), sm);
   if (threadIdx.x == 0) {
     TileAgg a = c;
