@@ -2,8 +2,8 @@
 launches (grid, block, bytes by construction), the trip counts of their loops, and the source ranges
 a launch does not execute. Describes src/cuda with the block path of the "before" row
 (cub::BlockRadixSort) and the large path after issue 10's first redesign (4096-key runs sorted in
-shared memory, then merge passes; tile stages PROD, [TAIL], TERMS, OUT; the "before" large path had
-a segmented radix sort and always ran TAIL). A redesign of the kernels updates this file;
+shared memory, then merge passes; tile stages PROD, [TAIL: sloo only], TERMS, OUT; the "before"
+large path had a segmented radix sort and always ran TAIL). A redesign of the kernels updates this file;
 cost_model.py itself stays as it is.
 
 Everything here is read from src/cuda/transform.cu (launchers), transform_kernels.cuh,
@@ -228,8 +228,8 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
              "count": lambda c, k=passes: k, "note": "x %d merge passes (ceil(log2 %d runs of 4096))" % (passes, runs),
              "bytes": lambda c: 2 * c["N"] * c["E"],
              "bytes_formula": "per pass: E key read + E key written (merge-path splits: L2)"})
-    # The transform modelled (sloo_minus_one, rho NULL) needs no T' sums: no TAIL stage.
-    for stage in (("PROD", "TAIL", "TERMS") if curve_ks else ("PROD", "TERMS")):
+    # Neither the transform modelled (sloo_minus_one) nor a curve needs T' sums: no TAIL stage.
+    for stage in ("PROD", "TERMS"):
         per_elem = "E key read (v, v-1, v+1: one compulsory read)" if stage == "TERMS" else "0 per reward"
         launches.append(
             {"kernel": KERN["tile"](key), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,

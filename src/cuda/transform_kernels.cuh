@@ -161,18 +161,13 @@ __device__ __forceinline__ void tile_compute(const Key* skeys, int64_t m, int64_
 #pragma unroll
   for (int j = 0; j < IPT; ++j) mu[j] = weight_from_product(t0 + j, m, k, mu[j]);
 
-  /* 2. T'_t = sum_{j=t+1}^{m-1} mu_j: a suffix exclusive sum. */
+  /* 2. T'_t = sum_{j=t+1}^{m-1} mu_j: a suffix exclusive sum. (With RHO_DIRECT and no TAIL stage,
+   * i.e. not sloo, carry.tail is 0 and the T' of a multi-tile group wrong, but nothing reads it.) */
   double tp[IPT];
-  if (!RHO_DIRECT || mode == MODE_SLOO || last_stage == STAGE_TAIL) { /* uniform across the block */
 #pragma unroll
-    for (int j = 0; j < IPT; ++j) tp[j] = tail_summand(t0 + j, m, mu[j]);
-    scan_items<BLOCK, IPT, true>(tp, AddOp(), 0.0, carry.tail, false, sm.wd, &tot);
-    if (threadIdx.x == 0) sm.total.tail = tot;
-  } else {
-#pragma unroll
-    for (int j = 0; j < IPT; ++j) tp[j] = 0.0;
-    if (threadIdx.x == 0) sm.total.tail = 0.0;
-  }
+  for (int j = 0; j < IPT; ++j) tp[j] = tail_summand(t0 + j, m, mu[j]);
+  scan_items<BLOCK, IPT, true>(tp, AddOp(), 0.0, carry.tail, false, sm.wd, &tot);
+  if (threadIdx.x == 0) sm.total.tail = tot;
   if (last_stage == STAGE_TAIL) {
     __syncthreads();
     return;
