@@ -125,9 +125,10 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   out->b = keys_b;
   out->whole = -1;
   if (L.whole_sort) {
-    /* One group covering [0, N): CUB's onesweep radix sort (8-bit digits, one read and one write
-     * of the keys per pass) moves fewer bytes than ceil(log2(N / 4096)) merge passes. Its input:
-     * the keys kernel's N keys, unsorted (kNone for a group that is not large). */
+    /* One group covering [0, N): CUB's onesweep radix sort spreads it over the whole GPU, and
+     * beyond N = 2^17 (float32) / 2^21 (float64) it also moves fewer bytes (8-bit digits: E read
+     * and E written per pass, 4 or 8 passes) than the ceil(log2(N / 4096)) merge passes (2E each).
+     * Its input: the keys kernel's N keys, unsorted (kNone for a group that is not large). */
     cub::DoubleBuffer<Key> db(keys_a, keys_b);
     size_t sort_bytes = L.sort_tmp_bytes;
     PKPO_CUDA_TRY(cub::DeviceRadixSort::SortKeys(at<void>(ws, L.sort_tmp), sort_bytes, db,
