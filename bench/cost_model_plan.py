@@ -1,8 +1,8 @@
 """cost_model_plan.py -- the kernel set that bench/cost_model.py models: which kernels each size class
 launches (grid, block, bytes by construction), the trip counts of their loops, and the source ranges
 a launch does not execute. Describes src/cuda with the block path of the "before" row
-(cub::BlockRadixSort) and the large path after issue 10's first redesign (runs of 8192 / 4096 keys
-sorted in shared memory, then merge passes; tile stages PROD, [TAIL: sloo only], TERMS, OUT; the "before"
+(cub::BlockRadixSort) and the large path after issue 10's first redesign (4096-key runs sorted in
+shared memory, then merge passes; tile stages PROD, [TAIL: sloo only], TERMS, OUT; the "before"
 large path had a segmented radix sort and always ran TAIL). A redesign of the kernels updates this file;
 cost_model.py itself stays as it is.
 
@@ -32,11 +32,6 @@ def log2c(x):
     return math.ceil(math.log2(x)) if x > 1 else 0
 
 
-def sort_run(E):
-    """params.h SortRun: keys per block of the large path's run sort (256 x 32 or 256 x 16)."""
-    return 8192 if E == 4 else 4096
-
-
 # Loop trip counts. A rule matches a loop when its regex matches the source text of a frame of
 # the loop's back-edge branch (innermost frame first). trips(ctx) is the number of times the body
 # runs per warp. "elementwise": trips is the number of elements per thread (unrolled/versioned
@@ -51,9 +46,8 @@ LOOP_RULES = [
     {"name": "merge path search: 12 probes (a thread's split in a 2048-key tile: ceil(log2 2049); "
              "thread 0's two block splits, ~log2(run) probes, are on one warp of eight)",
      "match": r"while \(hi > lo\)", "trips": lambda c: 12},
-    {"name": "merge pass count of a group: ceil(log2 sort runs)",
-     "match": r"while \(\(int64_t\(1\) << passes\) < tiles\)",
-     "trips": lambda c: log2c(math.ceil(c["n"] / sort_run(c["E"])))},
+    {"name": "merge pass count of a group: ceil(log2 runs of 4096)",
+     "match": r"while \(\(int64_t\(1\) << passes\) < tiles\)", "trips": lambda c: log2c(math.ceil(c["n"] / 4096))},
     {"name": "merge kernel tile elements: 2048 per tile / 256 threads",
      "match": r"for \(int i = threadIdx\.x; i < \(int\)cnt; i \+= kLargeBlock\)",
      "trips": lambda c: 8, "elementwise": True},
@@ -210,8 +204,8 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
         {"kernel": KERN["tilesort"](key), "blocks": tiles, "threads": 256,
          "skip": SKIP_RAGGED + (SKIP_RUN_SORT if G == 1 else SKIP_UNSORTED_STORE),
          "bytes": lambda c: 2 * c["N"] * c["E"],
-         "bytes_formula": "E reward read + E key written (G > 1: runs of 8192 (f32) / 4096 (f64) "
-                          "sorted in shared memory; the other blocks of a run exit)"},
+         "bytes_formula": "E reward read + E key written (G > 1: runs of 4096 sorted in shared memory, "
+                          "the blocks of odd 2048-rank tiles exit)"},
     ]
     if G == 1:
         passes = math.ceil(bits / ONESWEEP_BITS)
@@ -227,12 +221,11 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
              "bytes": lambda c: 2 * c["N"] * c["E"], "bytes_formula": "per pass: E read + E written"},
         ]
     else:
-        runs = math.ceil(n / sort_run(E))
+        runs = math.ceil(n / 4096)
         passes = log2c(runs)
         launches.append(
             {"kernel": KERN["merge"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,
-             "count": lambda c, k=passes: k,
-             "note": "x %d merge passes (ceil(log2 %d runs of %d))" % (passes, runs, sort_run(E)),
+             "count": lambda c, k=passes: k, "note": "x %d merge passes (ceil(log2 %d runs of 4096))" % (passes, runs),
              "bytes": lambda c: 2 * c["N"] * c["E"],
              "bytes_formula": "per pass: E key read + E key written (merge-path splits: L2)"})
     # Neither the transform modelled (sloo_minus_one) nor a curve needs T' sums: no TAIL stage.
@@ -267,7 +260,7 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
                               "(+ ceil(log2(n+1)) search probes per reward, L2)"},
         ]
         copy = 2 * N * E
-        name = "large (%s)" % ("onesweep sort" if G == 1 else "run sort + %d merge passes" % log2c(math.ceil(n / sort_run(E))))
+        name = "large (%s)" % ("onesweep sort" if G == 1 else "run sort + %d merge passes" % log2c(math.ceil(n / 4096)))
     return {"name": name, "path": "large", "dtype": "float32" if E == 4 else "float64", "n": n,
             "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
 

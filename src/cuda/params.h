@@ -15,17 +15,13 @@ namespace pkpo_cuda {
 constexpr int kLargeBlock = 256;
 constexpr int kLargeIpt = 8;
 constexpr int kLargeTile = kLargeBlock * kLargeIpt;
-/* Large-path sort runs: the first step sorts a run of keys per block (cub::BlockRadixSort, 256
- * threads x 32 keys of 32 bits or 16 of 64 bits: 8192 or 4096 keys, ~33 KiB of static shared memory
- * either way), so that the merge passes start from runs of that length: 2 or 1 passes fewer than
- * from the 2048-rank tiles (each pass moves 2 keys per reward), and none for n <= 8192 / 4096.
- * Unmeasured: the most keys per thread whose sort storage stays under the 48 KiB of static shared
- * memory. */
-template <int KEY_BYTES>
-struct SortRun {
-  static constexpr int kIpt = KEY_BYTES == 4 ? 32 : 16;
-  static constexpr int kLen = kLargeBlock * kIpt;
-};
+/* Large-path sort runs: the first step sorts 4096 keys per block (cub::BlockRadixSort, 256 threads
+ * x 16 keys; 33 KiB of static shared memory for 64-bit keys), so that the merge passes start from
+ * runs of 4096: one pass fewer than from the 2048-rank tiles (each pass moves 2 keys per reward),
+ * and none for n <= 4096. Unmeasured: 16 keys per thread is the most whose sort storage stays
+ * under the 48 KiB of static shared memory with 64-bit keys. */
+constexpr int kSortIpt = 16;
+constexpr int kSortTile = kLargeBlock * kSortIpt;
 /* Rho-curve ks handled per block-path launch (passed by value as a kernel parameter, so the call
  * stays capturable with no host buffer to keep alive). 64 int64 = 512 bytes of parameters. */
 constexpr int kCurveChunk = 64;

@@ -95,8 +95,7 @@ TileMap tile_map(const WsLayout& L, void* ws) {
 }
 
 /* The tile map (ragged: a scan of the groups' tile counts), zeroed per-group marks and per-tile
- * tables, and the large groups' keys sorted: runs of 8192 / 4096 keys (float32 / float64) sorted in
- * shared memory, then merged
+ * tables, and the large groups' keys sorted: 4096-key runs sorted in shared memory, then merged
  * pairwise (L.merge_passes passes), or for one uniform group one multi-block CUB radix sort. */
 template <typename Key>
 cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, void* ws, int slots,
@@ -128,7 +127,7 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   if (L.whole_sort) {
     /* One group covering [0, N): CUB's onesweep radix sort spreads it over the whole GPU, and
      * beyond N = 2^17 (float32) / 2^21 (float64) it also moves fewer bytes (8-bit digits: E read
-     * and E written per pass, 4 or 8 passes) than the ceil(log2(N / run)) merge passes (2E each).
+     * and E written per pass, 4 or 8 passes) than the ceil(log2(N / 4096)) merge passes (2E each).
      * Its input: the keys kernel's N keys, unsorted (kNone for a group that is not large). */
     cub::DoubleBuffer<Key> db(keys_a, keys_b);
     size_t sort_bytes = L.sort_tmp_bytes;
@@ -293,8 +292,8 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
     L->sort_tmp = off;
     off += align_up(L->sort_tmp_bytes);
   } else {
-    /* ceil(log2(sort runs of the largest group)): smaller groups skip the later passes. */
-    const int64_t max_tiles = large_tile_count(sh.max_n, sh.elem_bytes == 4 ? SortRun<4>::kLen : SortRun<8>::kLen);
+    /* ceil(log2(4096-key runs of the largest group)): smaller groups skip the later passes. */
+    const int64_t max_tiles = large_tile_count(sh.max_n, kSortTile);
     while ((int64_t(1) << L->merge_passes) < max_tiles) ++L->merge_passes;
   }
   L->total = off;

@@ -12,8 +12,7 @@
  *   bitwise-identical outputs even though parallel scans associate differently at each rank.
  *   Three instantiations: 32x1 (n <= 32: one warp per group), 128x4 (n <= 512), 256x8 (n <= 2048).
  *
- * - Large path (n > 2048, any number of tiles per group): each run of 8192 (float32) or 4096
- *   (float64) keys of a group is read
+ * - Large path (n > 2048, any number of tiles per group): each 4096-key run of a group is read
  *   (coalesced), sorted in registers with cub::BlockRadixSort and stored; merge passes then merge
  *   sorted runs pairwise (merge path, one 2048-key output tile per block) until each group is one
  *   run: ceil(log2(runs)) passes, a group taking part only in those it needs, so its keys end in
@@ -418,9 +417,9 @@ __device__ __forceinline__ bool tile_owner(const TileMap& tm, int64_t num_groups
   return true;
 }
 
-/* Merge passes that sort a group of n keys whose runs of `run` keys are sorted: ceil(log2(runs)). */
-__device__ __forceinline__ int large_merge_passes(int64_t n, int64_t run) {
-  const int64_t tiles = large_tile_count(n, run);
+/* Merge passes that sort a group of n keys whose 4096-key runs are sorted: ceil(log2(runs)). */
+__device__ __forceinline__ int large_merge_passes(int64_t n) {
+  const int64_t tiles = large_tile_count(n, kSortTile);
   int passes = 0;
   while ((int64_t(1) << passes) < tiles) ++passes;
   return passes;
@@ -436,33 +435,30 @@ struct LargeKeys {
   int whole; /* -1: merge sort; 0 / 1: the whole-array sort's result is in a / b */
 };
 
-__device__ __forceinline__ bool large_sorted_in_b(const LargeKeys& lk, int64_t n, int64_t run) {
-  return lk.whole >= 0 ? lk.whole != 0 : (large_merge_passes(n, run) & 1) != 0;
+__device__ __forceinline__ bool large_sorted_in_b(const LargeKeys& lk, int64_t n) {
+  return lk.whole >= 0 ? lk.whole != 0 : (large_merge_passes(n) & 1) != 0;
 }
 
 template <typename Key>
 __device__ __forceinline__ const Key* large_sorted(const LargeKeys& lk, const GroupSpan& s) {
-  return static_cast<const Key*>(large_sorted_in_b(lk, s.n, SortRun<sizeof(Key)>::kLen) ? lk.b : lk.a) + s.begin;
+  return static_cast<const Key*>(large_sorted_in_b(lk, s.n) ? lk.b : lk.a) + s.begin;
 }
 
 template <typename V>
 __device__ __forceinline__ V* large_out_sorted(const LargeKeys& lk, const GroupSpan& s) {
-  return static_cast<V*>(large_sorted_in_b(lk, s.n, SortRun<sizeof(V)>::kLen) ? lk.a : lk.b) + s.begin;
+  return static_cast<V*>(large_sorted_in_b(lk, s.n) ? lk.a : lk.b) + s.begin;
 }
 
-/* Keys of the large groups, each run of 8192 (32-bit keys) or 4096 (64-bit) sorted in registers
- * (cub::BlockRadixSort) and stored
+/* Keys of the large groups, each 4096-key run sorted in registers (cub::BlockRadixSort) and stored
  * in grouped positions of `keys` (the runs the merge passes start from); with sort_runs = 0 (the
  * whole-array sort follows) stored unsorted. The grid has one block per
- * 2048-rank tile, as every large-path kernel; the block of a run's first tile sorts the run.
+ * 2048-rank tile, as every large-path kernel; the block of an even tile sorts it and the next one.
  * Loads are striped (coalesced): the sort does not care in which order a run's keys arrive. */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Params p, const TileMap tm,
                                                                      Key* keys, int sort_runs) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
-  constexpr int kSortIpt = SortRun<sizeof(Key)>::kIpt;
-  constexpr int kSortTile = SortRun<sizeof(Key)>::kLen;
   typedef cub::BlockRadixSort<Key, kLargeBlock, kSortIpt> Sort;
   __shared__ typename Sort::TempStorage sort_storage;
   int64_t g, tile;
@@ -532,8 +528,8 @@ __device__ __forceinline__ int64_t merge_split(const Key* a, int64_t na, const K
   return lo;
 }
 
-/* Merge pass `pass` of the large groups that need it (more than 2^pass sort runs): sorted runs of
- * SortRun::kLen * 2^pass keys in src are merged pairwise into dst, one 2048-key output tile per block. */
+/* Merge pass `pass` of the large groups that need it (more than 2^pass runs of 4096): sorted runs
+ * of 4096 * 2^pass keys in src are merged pairwise into dst, one 2048-key output tile per block. */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p, const TileMap tm,
                                                                  const Key* src, Key* dst, int pass) {
@@ -542,8 +538,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p
   int64_t g, tile;
   if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
   const GroupSpan s = group_span(p, g);
-  if (!goes_large(p, s) || pass >= large_merge_passes(s.n, SortRun<sizeof(Key)>::kLen)) return;
-  const int64_t run = (int64_t)SortRun<sizeof(Key)>::kLen << pass;
+  if (!goes_large(p, s) || pass >= large_merge_passes(s.n)) return;
+  const int64_t run = (int64_t)kSortTile << pass;
   const int64_t o0 = tile * kLargeTile;
   const int64_t o1 = o0 + kLargeTile < s.n ? o0 + kLargeTile : s.n;
   const int64_t pair = o0 / (2 * run) * (2 * run);
