@@ -1,8 +1,10 @@
 """cost_model_plan.py -- the kernel set that bench/cost_model.py models: which kernels each size class
 launches (grid, block, bytes by construction), the trip counts of their loops, and the source ranges
-a launch does not execute. Describes src/cuda as of the "before" row (block path with
-cub::BlockRadixSort, large path with a segmented sort and four tile stages). A redesign of the
-kernels updates this file; cost_model.py itself stays as it is.
+a launch does not execute. Describes src/cuda with the block path of the "before" row
+(cub::BlockRadixSort) and the large path after issue 10's first redesign (4096-key runs sorted in
+shared memory, then merge passes; tile stages PROD, [TAIL: sloo only], TERMS, OUT; the "before"
+large path had a segmented radix sort and always ran TAIL). A redesign of the kernels updates this file;
+cost_model.py itself stays as it is.
 
 Everything here is read from src/cuda/transform.cu (launchers), transform_kernels.cuh,
 group_by_id.cu and group_by_id_kernels.cuh, and from CUB's tuning headers of the toolkit used to
@@ -40,7 +42,15 @@ LOOP_RULES = [
     {"name": "tile_owner binary search over G+1 tile bases: ceil(log2 G)",
      "match": r"while \(hi - lo > 1\)", "trips": lambda c: log2c(c["G"])},
     {"name": "cub::BlockRadixSort passes: key bits / 4",
-     "match": r"\.Sort\(keys\)", "trips": lambda c: c["key_bits"] // 4},
+     "match": r"\.Sort\((keys|tile_keys)\)", "trips": lambda c: c["key_bits"] // 4},
+    {"name": "merge path search: 12 probes (a thread's split in a 2048-key tile: ceil(log2 2049); "
+             "thread 0's two block splits, ~log2(run) probes, are on one warp of eight)",
+     "match": r"while \(hi > lo\)", "trips": lambda c: 12},
+    {"name": "merge pass count of a group: ceil(log2 runs of 4096)",
+     "match": r"while \(\(int64_t\(1\) << passes\) < tiles\)", "trips": lambda c: log2c(math.ceil(c["n"] / 4096))},
+    {"name": "merge kernel tile elements: 2048 per tile / 256 threads",
+     "match": r"for \(int i = threadIdx\.x; i < \(int\)cnt; i \+= kLargeBlock\)",
+     "trips": lambda c: 8, "elementwise": True},
     {"name": "rho columns of a curve chunk (1 for a transform)",
      "match": r"for \(int c = 0; c < ncol; \+\+c\)", "trips": lambda c: c.get("ncol", 1)},
     {"name": "groups per block (grid = G, one group per block)",
@@ -89,6 +99,14 @@ SKIP_COLD_ACTIONS = [(K, r"if \(act == ACT_ERROR\) \{", r"continue; /\* uniform 
                      (K, r"if \(act == ACT_INVALID \|\| act == ACT_PROPAGATE\) \{",
                       r"write_rho<V>\(p, g, col, KT::to_double\(skeys\[0\]\)\);"),
                      (K, r"if \(act == ACT_PROPAGATE\) \{", r"value = single_output\(p\.estimator")]
+# The ragged branch of tile_owner (binary search over tile_base): the modelled layout is uniform,
+# where the owner of a block is g = b / tiles; and the tile sort's fill of a group that is not large.
+SKIP_RAGGED = [(K, r"const int64_t\* tile_base = tm\.base;", r"\*tile = b - tile_base\[lo\];"),
+               (K, r"/\* Uniform layout only \(a ragged map",
+                r"for \(int64_t lp = lo \+ threadIdx\.x; lp < hi; lp \+= kLargeBlock\) keys\[base")]
+# large_sort_tile_kernel: the run sort (merge-sort classes) or the unsorted store (G = 1, whole sort).
+SKIP_RUN_SORT = [(K, r"if \(sort_runs\) \{", r"\} else \{ /\* the whole-array sort follows")]
+SKIP_UNSORTED_STORE = [(K, r"\} else \{ /\* the whole-array sort follows", r"if \(bad\) atomicOr\(&p\.gbad\[g\], 1u\);")]
 SKIP_STAGE = {  # large_tile_kernel, per stage: the tile_compute stages after it
     "PROD": [(K, r"/\* 2\. T'_t = ", r"out_sorted\[t - 1\] = ")],
     "TAIL": [(K, r"/\* 3\. Per-rank terms", r"out_sorted\[t - 1\] = ")],
@@ -96,7 +114,7 @@ SKIP_STAGE = {  # large_tile_kernel, per stage: the tile_compute stages after it
     "OUT": [],
 }
 SKIP_CARRY = {  # large_carry_kernel: the other stage's branch and the non-general groups
-    "PROD": [(K, r"/\* forward exclusive sum of pre", r"write_rho<V>\(p, g, col, KT::to_double\(sorted\[s\.begin\]\) \+ fcarry\.b\)"),
+    "PROD": [(K, r"/\* forward exclusive sum of pre", r"write_rho<V>\(p, g, col, KT::to_double\(sorted\[0\]\) \+ fcarry\.b\)"),
              (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],
     "TERMS": [(K, r"/\* suffix exclusive product / sum over tiles", r"/\* forward exclusive sum of pre"),
               (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],
@@ -129,11 +147,11 @@ KERN = {
     "warp": lambda w, v, key: r"warp_kernel<%d, %d, unsigned %s>" % (w, v, key),
     "block": lambda b, i, key: r"block_kernel<%d, %d, unsigned %s>" % (b, i, key),
     "plan": r"large_plan_kernel\(",
-    "keys": lambda key: r"large_keys_kernel<unsigned %s>" % key,
+    "tilesort": lambda key: r"large_sort_tile_kernel<unsigned %s>" % key,
+    "merge": lambda key: r"large_merge_kernel<unsigned %s>" % key,
     "tile": lambda key: r"large_tile_kernel<unsigned %s>" % key,
     "carry": lambda key: r"large_carry_kernel<unsigned %s>" % key,
     "scatter": lambda key: r"large_scatter_kernel<unsigned %s>" % key,
-    "segsort": lambda key, alt: r"DeviceSegmentedRadixSortKernel<.*policy_hub<unsigned %s, .*Policy1000, %s," % (key, alt),
     "os_hist": lambda key: r"DeviceRadixSortHistogramKernel<.*policy_hub<%s, " % key,
     "os_sum": lambda key: r"DeviceRadixSortExclusiveSumKernel<.*policy_hub<%s, " % key,
     "onesweep": lambda key: r"DeviceRadixSortOnesweepKernel<.*policy_hub<%s, " % key,
@@ -143,8 +161,8 @@ KERN = {
 }
 
 N_DEFAULT = 1 << 26
-SEG_BITS = 6        # CUB SegmentedPolicy RADIX_BITS (sm_90: 6, alt 5), 192 threads x 39 items
 ONESWEEP_BITS = 8   # CUB onesweep (DeviceRadixSort on sm_90)
+CURVE_SLOTS = 32    # params.h kCurveSlots: ks per large-path stage sequence
 
 
 def memset(name, bytes_fn, formula):
@@ -237,6 +255,7 @@ def block_class(n, E, N=N_DEFAULT, curve_ks=0):
 
 
 def large_class(n, E, N=N_DEFAULT, curve_ks=0):
+    """transform.cu transform_typed / curve_typed, large part, uniform layout (no tile_base scan)."""
     key = "int" if E == 4 else "long"
     G = N // n
     T = math.ceil(n / 2048)
@@ -254,18 +273,16 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
         launches += [{"kernel": KERN["block"](b, i, key), "blocks": lambda c: c["G"], "threads": b,
                       "skip": SKIP_GROUP_BODY, "note": "(every group skipped: goes_large)",
                       "bytes": lambda c: 0, "bytes_formula": "0 (uniform: no per-group reads)"}]
+    slots = min(curve_ks, CURVE_SLOTS) if curve_ks else 1
+    batches = math.ceil(curve_ks / CURVE_SLOTS) if curve_ks else 1
     launches += [
-        {"kernel": KERN["plan"], "blocks": lambda c: math.ceil((c["G"] + 1) / 256), "threads": 256,
-         "bytes": lambda c: 28 * c["G"], "bytes_formula": "28 B per group (ntiles, seg_begin, seg_end, gbad)"},
-        {"kernel": KERN["scan_init"], "blocks": lambda c: 1, "threads": 128, "instructions": False,
-         "bytes": lambda c: 0, "bytes_formula": "tile states only"},
-        {"kernel": KERN["scan_e"], "blocks": lambda c: max(1, math.ceil((c["G"] + 1) / 2048)),
-         "threads": 128, "instructions": False,
-         "bytes": lambda c: 16 * (c["G"] + 1), "bytes_formula": "16 B per group (ExclusiveSum of tile counts)"},
-        memset("cudaMemsetAsync(agg)", lambda c: c["G"] * c["tiles"] * 8 * 48,
-               "8 slots x 48 B per 2048-rank tile"),
-        {"kernel": KERN["keys"](key), "blocks": tiles, "threads": 256,
-         "bytes": lambda c: 2 * c["N"] * c["E"], "bytes_formula": "E read + E key written"},
+        memset("cudaMemsetAsync(gbad, agg)", lambda c, s=slots: 4 * c["G"] + s * c["G"] * c["tiles"] * 48,
+               "4 B per group + 48 B per 2048-rank tile and k slot used (one memset)"),
+        {"kernel": KERN["tilesort"](key), "blocks": tiles, "threads": 256,
+         "skip": SKIP_RAGGED + (SKIP_RUN_SORT if G == 1 else SKIP_UNSORTED_STORE),
+         "bytes": lambda c: 2 * c["N"] * c["E"],
+         "bytes_formula": "E reward read + E key written (G > 1: runs of 4096 sorted in shared memory, "
+                          "the blocks of odd 2048-rank tiles exit)"},
     ]
     if G == 1:
         passes = math.ceil(bits / ONESWEEP_BITS)
@@ -281,22 +298,19 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
              "bytes": lambda c: 2 * c["N"] * c["E"], "bytes_formula": "per pass: E read + E written"},
         ]
     else:
-        passes = math.ceil(bits / SEG_BITS)
-        alt = passes * SEG_BITS - bits
-        for (flag, cnt, note) in (("false", passes - alt, "%d-bit" % SEG_BITS), ("true", alt, "%d-bit (alt)" % (SEG_BITS - 1))):
-            launches.append(
-                {"kernel": KERN["segsort"](key, flag), "blocks": lambda c: c["G"], "threads": 192,
-                 "instructions": False, "count": lambda c, k=cnt: k,
-                 "note": "x %d passes of %s digits (one block per group)" % (cnt, note),
-                 "bytes": lambda c: 3 * c["N"] * c["E"],
-                 "bytes_formula": "per pass: 2E read (upsweep counts, downsweep) + E written"})
-    slots = min(curve_ks, 8) if curve_ks else 1
-    batches = math.ceil(curve_ks / 8) if curve_ks else 1
-    for stage in ("PROD", "TAIL", "TERMS"):
+        runs = math.ceil(n / 4096)
+        passes = log2c(runs)
+        launches.append(
+            {"kernel": KERN["merge"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,
+             "count": lambda c, k=passes: k, "note": "x %d merge passes (ceil(log2 %d runs of 4096))" % (passes, runs),
+             "bytes": lambda c: 2 * c["N"] * c["E"],
+             "bytes_formula": "per pass: E key read + E key written (merge-path splits: L2)"})
+    # Neither the transform modelled (sloo_minus_one) nor a curve needs T' sums: no TAIL stage.
+    for stage in ("PROD", "TERMS"):
         per_elem = "E key read (v, v-1, v+1: one compulsory read)" if stage == "TERMS" else "0 per reward"
         launches.append(
             {"kernel": KERN["tile"](key), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
-             "skip": SKIP_STAGE[stage] + (SKIP_ALL_MODES if curve_ks else SKIP_NOT_SMO),
+             "skip": SKIP_STAGE[stage] + SKIP_RAGGED + (SKIP_ALL_MODES if curve_ks else SKIP_NOT_SMO),
              "count": lambda c, k=batches: k,
              "note": "STAGE_%s" % stage + (" x %d slots x %d batches" % (slots, batches) if curve_ks else ""),
              "bytes": (lambda c, s=slots: s * (c["N"] * c["E"] + c["G"] * c["tiles"] * 96)) if stage == "TERMS"
@@ -314,16 +328,16 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
     else:
         launches += [
             {"kernel": KERN["tile"](key), "blocks": tiles, "threads": 256,
-             "skip": SKIP_STAGE["OUT"] + SKIP_NOT_SMO,
+             "skip": SKIP_STAGE["OUT"] + SKIP_RAGGED + SKIP_NOT_SMO,
              "note": "STAGE_OUT", "bytes": lambda c: 2 * c["N"] * c["E"] + c["G"] * c["tiles"] * 48,
              "bytes_formula": "E key read + E sorted output written"},
-            {"kernel": KERN["scatter"](key), "blocks": tiles, "threads": 256,
+            {"kernel": KERN["scatter"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,
              "bytes": lambda c: 3 * c["N"] * c["E"],
              "bytes_formula": "E reward read + E sorted output gathered + E written "
                               "(+ ceil(log2(n+1)) search probes per reward, L2)"},
         ]
         copy = 2 * N * E
-        name = "large (%s sort)" % ("onesweep" if G == 1 else "segmented")
+        name = "large (%s)" % ("onesweep sort" if G == 1 else "run sort + %d merge passes" % log2c(math.ceil(n / 4096)))
     return {"name": name, "path": "large", "dtype": "float32" if E == 4 else "float64", "n": n,
             "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
 

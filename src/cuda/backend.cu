@@ -29,6 +29,10 @@ using pkpo_cuda::WsLayout;
 
 namespace {
 
+/* Shapes whose workspace plans a handle keeps: a trainer alternates a few (transform and curve,
+ * pkpo_workspace_size's worst case for max_group_size = 0 and the real one). */
+constexpr int kPlanCache = 4;
+
 /* Private state of a CUDA handle (h->cuda). */
 struct CudaState {
   void* h_pinned = nullptr; /* small page-locked buffer for device-to-host reads of status words */
@@ -42,6 +46,15 @@ struct CudaState {
    * whole device, which would break another stream's capture. */
   cudaEvent_t last = nullptr;
   bool last_recorded = false;
+  /* Plans of recent shapes (plan_workspace depends only on the shape and the handle's device), so
+   * that a call whose shape repeats makes no CUB size query on the host. Filled round robin. */
+  struct Plan {
+    bool used = false;
+    Shape shape;
+    WsLayout layout;
+  };
+  Plan plans[kPlanCache];
+  int next_plan = 0;
 };
 
 constexpr size_t kPinnedBytes = 256;
@@ -202,6 +215,30 @@ Params params_of(const pkpo_desc* d, const pkpo__plan* p, const void* rewards, v
   return q;
 }
 
+bool same_shape(const Shape& a, const Shape& b) {
+  return a.num_groups == b.num_groups && a.num_samples == b.num_samples && a.max_n == b.max_n &&
+         a.uniform_n == b.uniform_n && a.elem_bytes == b.elem_bytes && a.has_index == b.has_index;
+}
+
+/* plan_workspace, or the handle's plan of the same shape. Only successful plans are kept. */
+cudaError_t plan_cached(pkpo_handle h, const Shape& sh, WsLayout* L) {
+  CudaState* cs = state_of(h);
+  for (const CudaState::Plan& p : cs->plans) {
+    if (p.used && same_shape(p.shape, sh)) {
+      *L = p.layout;
+      return cudaSuccess;
+    }
+  }
+  const cudaError_t e = pkpo_cuda::plan_workspace(sh, L);
+  if (e != cudaSuccess) return e;
+  CudaState::Plan& slot = cs->plans[cs->next_plan];
+  cs->next_plan = (cs->next_plan + 1) % kPlanCache;
+  slot.used = true;
+  slot.shape = sh;
+  slot.layout = *L;
+  return cudaSuccess;
+}
+
 /* Reads the call's device status (synchronises the stream) and turns error bits into a status. */
 pkpo_status read_status(pkpo_handle h, const void* d_status, cudaStream_t s, DevStatus* st) {
   void* pinned = state_of(h)->h_pinned;
@@ -267,7 +304,7 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
     prm.max_n = sh.max_n;
   }
   WsLayout L;
-  e = pkpo_cuda::plan_workspace(sh, &L);
+  e = plan_cached(h, sh, &L);
   if (e == cudaErrorNotSupported) {
     return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
                        "the CUDA backend supports groups of at most %lld samples and at most "
@@ -434,7 +471,7 @@ pkpo_status pkpo__cuda_workspace_size(pkpo_handle h, const pkpo_desc* d, const p
     sh.max_n = std::min<int64_t>(sh.num_samples, pkpo_cuda::kMaxLargeGroup);
   }
   WsLayout L;
-  const cudaError_t e = pkpo_cuda::plan_workspace(sh, &L);
+  const cudaError_t e = plan_cached(h, sh, &L);
   if (e == cudaErrorNotSupported) {
     return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
                        "groups of %lld samples exceed the CUDA backend's limit of %lld",

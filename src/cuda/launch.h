@@ -28,19 +28,19 @@ struct Shape {
  * with an index; the regions after it only when the large path is needed (max_n > kLargeTile). */
 struct WsLayout {
   bool large;
-  int64_t tiles_bound; /* upper bound on the tiles of all large groups */
-  int64_t window;      /* grouped positions per segmented-sort call (CUB sorts with int offsets) */
-  int num_windows;
-  int sort_items;      /* num_items of each segmented-sort call */
-  bool whole_sort;     /* uniform layout with one group: a multi-block cub::DeviceRadixSort of all
-                          N keys instead of the one-block-per-segment segmented sort */
-  size_t status, refs, keys_a, keys_b, gbad, seg_begin, seg_end, ntiles, tile_base, agg, scan_tmp,
-      sort_tmp;
+  int64_t tiles_bound;     /* upper bound on the tiles of all large groups */
+  int64_t tiles_per_group; /* uniform layout: tiles of each group (no tile_base scan); 0 ragged */
+  int merge_passes;        /* merge passes after the tile sort (0 with whole_sort) */
+  bool whole_sort;         /* uniform layout with one group: a multi-block cub::DeviceRadixSort of
+                              all N keys instead of the merge passes */
+  size_t status, refs, keys_a, keys_b, gbad, agg, ntiles, tile_base, scan_tmp, sort_tmp;
   size_t scan_tmp_bytes, sort_tmp_bytes;
   size_t total;
 };
 
-/* Largest group the large path supports (the segmented sort's int offsets, per window). */
+/* Largest group the large path supports (reported as PKPO_ERROR_UNSUPPORTED beyond it): the limit of
+ * the segmented sort this path used before its merge sort, kept so that the supported sizes stay as
+ * documented. */
 constexpr int64_t kMaxLargeGroup = (int64_t(1) << 30) - 1;
 
 /* Fills *L for `sh`. cudaErrorNotSupported if the sizes are beyond what the kernels support

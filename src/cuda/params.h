@@ -15,14 +15,22 @@ namespace pkpo_cuda {
 constexpr int kLargeBlock = 256;
 constexpr int kLargeIpt = 8;
 constexpr int kLargeTile = kLargeBlock * kLargeIpt;
+/* Large-path sort runs: the first step sorts 4096 keys per block (cub::BlockRadixSort, 256 threads
+ * x 16 keys; 33 KiB of static shared memory for 64-bit keys), so that the merge passes start from
+ * runs of 4096: one pass fewer than from the 2048-rank tiles (each pass moves 2 keys per reward),
+ * and none for n <= 4096. Unmeasured: 16 keys per thread is the most whose sort storage stays
+ * under the 48 KiB of static shared memory with 64-bit keys. */
+constexpr int kSortIpt = 16;
+constexpr int kSortTile = kLargeBlock * kSortIpt;
 /* Rho-curve ks handled per block-path launch (passed by value as a kernel parameter, so the call
  * stays capturable with no host buffer to keep alive). 64 int64 = 512 bytes of parameters. */
 constexpr int kCurveChunk = 64;
 
 /* Large-path curve: ks computed side by side (gridDim.y) per sequence of stage launches; each has
- * its own slot of per-tile totals. Unmeasured: chosen because 8 slots cost 384 bytes per 2048-rank
- * tile (0.19 bytes per reward) and cut the launches of a long curve eightfold. */
-constexpr int kCurveSlots = 8;
+ * its own slot of per-tile totals. Unmeasured: chosen because 32 slots cost 1536 bytes of workspace
+ * per 2048-rank tile (0.75 bytes per reward; a call zeroes only the slots it uses) and a curve of
+ * k = 1..100 then takes 4 sequences of 6 launches instead of 13 with 8 slots. */
+constexpr int kCurveSlots = 32;
 
 /* The ks of one large-path launch sequence (count == 0 for a transform: slot 0, the group's k). */
 struct KSlots {

@@ -10,9 +10,6 @@
 
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
-#include <cub/device/device_segmented_radix_sort.cuh>
-#include <thrust/iterator/counting_iterator.h>
-#include <thrust/iterator/transform_iterator.h>
 
 #include "kernel_launch.cuh"
 #include "launch.h"
@@ -30,70 +27,12 @@ namespace pkpo_cuda {
 namespace {
 
 constexpr size_t kAlign = 256;
-/* Grouped positions per segmented-sort call: CUB's segmented sort takes int offsets, so each call
- * covers the groups that begin in one window of 2^30 positions (offsets relative to the window
- * start stay below 2^30 + kMaxLargeGroup < 2^31). Batches of more than 2^31 rewards work. */
-constexpr int64_t kWindow = int64_t(1) << 30;
 /* Threads of the one-thread-per-group helper kernels. Unmeasured: chosen because they only read
  * two offsets and write a few words per group (bandwidth-bound, any multiple of 32 works). */
 constexpr int kHelperBlock = 256;
 constexpr int64_t kMaxGrid = INT_MAX;
 
 size_t align_up(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
-
-/* Segment t of the segmented sort is the large group whose first tile is t (tile_base: exclusive
- * scan of the tiles of each group), so that the sort has one segment per tile bound rather than
- * one per group: 4M small groups and one large group make ~N/1024 mostly empty segments, not 4M.
- * Begin/end are relative to the window [base, limit); groups that do not begin in the window (or
- * are not large) and tiles that are not a group's first get an empty segment. */
-struct SegOffset {
-  const int64_t* begin;
-  const int64_t* end;
-  const int64_t* tile_base;
-  int64_t num_groups;
-  int64_t base;
-  int64_t limit;
-  int want_end;
-  __host__ __device__ int operator()(int t) const {
-    if (t >= tile_base[num_groups]) return 0;
-    int64_t lo = 0, hi = num_groups; /* last g with tile_base[g] <= t */
-    while (hi - lo > 1) {
-      const int64_t mid = lo + ((hi - lo) >> 1);
-      if (tile_base[mid] <= t) {
-        lo = mid;
-      } else {
-        hi = mid;
-      }
-    }
-    if (tile_base[lo] != t) return 0;
-    const int64_t b = begin[lo], e = end[lo];
-    if (e <= b || b < base || b >= limit) return 0;
-    return (int)((want_end ? e : b) - base);
-  }
-};
-typedef thrust::transform_iterator<SegOffset, thrust::counting_iterator<int>> SegIter;
-
-SegIter seg_iter(const int64_t* b, const int64_t* e, const int64_t* tile_base, int64_t num_groups,
-                 int64_t base, int want_end) {
-  SegOffset f;
-  f.begin = b;
-  f.end = e;
-  f.tile_base = tile_base;
-  f.num_groups = num_groups;
-  f.base = base;
-  f.limit = base + kWindow;
-  f.want_end = want_end;
-  return SegIter(thrust::counting_iterator<int>(0), f);
-}
-
-template <typename Key>
-cudaError_t segmented_sort_bytes(int items, int segments, size_t* bytes) {
-  cub::DoubleBuffer<Key> db(nullptr, nullptr);
-  SegIter it = seg_iter(nullptr, nullptr, nullptr, 0, 0, 0);
-  *bytes = 0;
-  return cub::DeviceSegmentedRadixSort::SortKeys(nullptr, *bytes, db, items, segments, it, it, 0,
-                                                  (int)sizeof(Key) * 8, (cudaStream_t)0);
-}
 
 template <typename Key>
 cudaError_t whole_sort_bytes(int64_t items, size_t* bytes) {
@@ -215,84 +154,81 @@ cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, cudaS
 
 /* ---- large path ---------------------------------------------------------------------------------- */
 
-struct LargeBuffers {
-  const void* sorted; /* Key* */
-  void* other;        /* Key*: free after the sort, holds the sorted outputs (V*) */
-};
+TileMap tile_map(const WsLayout& L, void* ws) {
+  TileMap tm;
+  tm.base = L.tiles_per_group > 0 ? nullptr : at<int64_t>(ws, L.tile_base);
+  tm.per_group = L.tiles_per_group;
+  return tm;
+}
 
-/* Keys, segmented sort, and the tile grid of the large groups. */
+/* The tile map (ragged: a scan of the groups' tile counts), zeroed per-group marks and per-tile
+ * tables, and the large groups' keys sorted: 4096-key runs sorted in shared memory, then merged
+ * pairwise (L.merge_passes passes), or for one uniform group one multi-block CUB radix sort. */
 template <typename Key>
-cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, void* ws,
-                          cudaStream_t stream, LargeBuffers* out) {
+cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, void* ws, int slots,
+                          cudaStream_t stream, LargeKeys* out) {
   const int64_t G = sh.num_groups;
-  int64_t* ntiles = at<int64_t>(ws, L.ntiles);
-  int64_t* tile_base = at<int64_t>(ws, L.tile_base);
-  int64_t* seg_begin = at<int64_t>(ws, L.seg_begin);
-  int64_t* seg_end = at<int64_t>(ws, L.seg_end);
-  PKPO_CUDA_TRY(launch_kernel(large_plan_kernel, grid_for((G + 1 + kHelperBlock - 1) / kHelperBlock),
-                              kHelperBlock, stream)(p, ntiles, seg_begin, seg_end));
-  size_t scan_bytes = L.scan_tmp_bytes;
-  PKPO_CUDA_TRY(cub::DeviceScan::ExclusiveSum(at<void>(ws, L.scan_tmp), scan_bytes, ntiles, tile_base,
-                                              G + 1, stream));
-  PKPO_CUDA_TRY(cudaMemsetAsync(at<void>(ws, L.agg), 0,
-                                (size_t)L.tiles_bound * kCurveSlots * sizeof(TileAgg), stream));
+  const TileMap tm = tile_map(L, ws);
+  if (tm.base) {
+    int64_t* ntiles = at<int64_t>(ws, L.ntiles);
+    int64_t* tile_base = at<int64_t>(ws, L.tile_base);
+    PKPO_CUDA_TRY(launch_kernel(large_plan_kernel, grid_for((G + 1 + kHelperBlock - 1) / kHelperBlock),
+                                kHelperBlock, stream)(p, ntiles));
+    size_t scan_bytes = L.scan_tmp_bytes;
+    PKPO_CUDA_TRY(cub::DeviceScan::ExclusiveSum(at<void>(ws, L.scan_tmp), scan_bytes, ntiles, tile_base,
+                                                G + 1, stream));
+  }
+  /* gbad and the per-tile tables of the `slots` k slots this call uses are adjacent: one memset
+   * zeroes them (slot j's tables are agg[j * tiles_bound ...]). */
+  PKPO_CUDA_TRY(cudaMemsetAsync(at<void>(ws, L.gbad), 0,
+                                (L.agg - L.gbad) + (size_t)slots * (size_t)L.tiles_bound * sizeof(TileAgg),
+                                stream));
   Key* keys_a = at<Key>(ws, L.keys_a);
   Key* keys_b = at<Key>(ws, L.keys_b);
+  const unsigned tiles = grid_for(L.tiles_bound);
+  PKPO_CUDA_TRY(launch_kernel(large_sort_tile_kernel<Key>, tiles, kLargeBlock, stream)(
+      p, tm, keys_a, L.whole_sort ? 0 : 1));
+  out->a = keys_a;
+  out->b = keys_b;
+  out->whole = -1;
   if (L.whole_sort) {
-    /* The whole-array sort reads all N keys, but the keys kernel writes only a valid large group's
-     * (none if the one group is invalid, e.g. k < 1): the rest become kNone (all ones). */
-    PKPO_CUDA_TRY(cudaMemsetAsync(keys_a, 0xFF, (size_t)sh.num_samples * sizeof(Key), stream));
-  }
-  PKPO_CUDA_TRY(launch_kernel(large_keys_kernel<Key>, grid_for(L.tiles_bound), kLargeBlock, stream)(
-      p, tile_base, keys_a));
-  int selector = 0;
-  if (L.whole_sort) {
-    /* One group covering [0, N): CUB's onesweep radix sort uses the whole GPU, where the segmented
-     * sort would sort the single segment with one thread block. */
+    /* One group covering [0, N): CUB's onesweep radix sort spreads it over the whole GPU, and
+     * beyond N = 2^17 (float32) / 2^21 (float64) it also moves fewer bytes (8-bit digits: E read
+     * and E written per pass, 4 or 8 passes) than the ceil(log2(N / 4096)) merge passes (2E each).
+     * Its input: the keys kernel's N keys, unsorted (kNone for a group that is not large). */
     cub::DoubleBuffer<Key> db(keys_a, keys_b);
     size_t sort_bytes = L.sort_tmp_bytes;
     PKPO_CUDA_TRY(cub::DeviceRadixSort::SortKeys(at<void>(ws, L.sort_tmp), sort_bytes, db,
                                                  sh.num_samples, 0, (int)sizeof(Key) * 8, stream));
-    out->sorted = db.selector ? keys_b : keys_a;
-    out->other = db.selector ? keys_a : keys_b;
+    out->whole = db.selector;
     return cudaSuccess;
   }
-  for (int w = 0; w < L.num_windows; ++w) {
-    const int64_t base = (int64_t)w * L.window;
-    const int64_t items = std::min<int64_t>(sh.num_samples - base, (int64_t)L.sort_items);
-    cub::DoubleBuffer<Key> db(keys_a + base, keys_b + base);
-    size_t sort_bytes = L.sort_tmp_bytes;
-    PKPO_CUDA_TRY(cub::DeviceSegmentedRadixSort::SortKeys(
-        at<void>(ws, L.sort_tmp), sort_bytes, db, (int)items, (int)L.tiles_bound,
-        seg_iter(seg_begin, seg_end, tile_base, G, base, 0), seg_iter(seg_begin, seg_end, tile_base, G, base, 1),
-        0, (int)sizeof(Key) * 8, stream));
-    selector = db.selector; /* the same for every window: same key width, same passes */
+  for (int pass = 0; pass < L.merge_passes; ++pass) {
+    const Key* src = (pass & 1) ? keys_b : keys_a;
+    Key* dst = (pass & 1) ? keys_a : keys_b;
+    PKPO_CUDA_TRY(launch_kernel(large_merge_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, src, dst, pass));
   }
-  out->sorted = selector ? keys_b : keys_a;
-  out->other = selector ? keys_a : keys_b;
   return cudaSuccess;
 }
 
-/* Stages PROD, TAIL, TERMS with their carry scans; TERMS' carry kernel writes rho and flags.
- * ks.count > 0: up to kCurveSlots curve columns (MODE_RHO) side by side. */
+/* Stages PROD, TAIL (only if need_tail), TERMS with their carry scans; TERMS' carry kernel writes
+ * rho and flags. ks.count > 0: up to kCurveSlots curve columns (MODE_RHO) side by side. */
 template <typename Key>
-cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const LargeBuffers& b,
-                             const KSlots& ks, int64_t k_flags, cudaStream_t stream) {
-  typedef typename KeyTraits<Key>::Value V;
-  const int64_t* tile_base = at<int64_t>(ws, L.tile_base);
+cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const LargeKeys& lk,
+                             const KSlots& ks, int64_t k_flags, bool need_tail, cudaStream_t stream) {
+  const TileMap tm = tile_map(L, ws);
   TileAgg* agg = at<TileAgg>(ws, L.agg);
-  const Key* sorted = static_cast<const Key*>(b.sorted);
-  V* out_sorted = static_cast<V*>(b.other);
   const unsigned slots = (unsigned)std::max(1, ks.count);
   const dim3 tiles(grid_for(L.tiles_bound), slots);
   /* One block per large group at most: there are at most N / (kLargeTile + 1) of them (the carry
    * kernel strides over the groups and skips the others). */
   const dim3 groups(grid_for(std::min<int64_t>(p.num_groups, p.num_samples / (kLargeTile + 1) + 1)), slots);
   for (int stage = STAGE_PROD; stage <= STAGE_TERMS; ++stage) {
+    if (stage == STAGE_TAIL && !need_tail) continue; /* T' feeds only sloo */
     PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
-        p, tile_base, sorted, agg, out_sorted, stage, ks, L.tiles_bound));
+        p, tm, lk, agg, stage, ks, L.tiles_bound));
     PKPO_CUDA_TRY(launch_kernel(large_carry_kernel<Key>, groups, kLargeBlock, stream)(
-        p, tile_base, sorted, agg, stage, ks, k_flags, L.tiles_bound));
+        p, tm, lk, agg, stage, ks, k_flags, L.tiles_bound));
   }
   return cudaSuccess;
 }
@@ -300,24 +236,23 @@ cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const
 template <typename Key>
 cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* ws,
                             cudaStream_t stream) {
-  typedef typename KeyTraits<Key>::Value V;
   KChunk none = KChunk(); /* value-initialised: count 0 means "a transform, not a curve" */
   PKPO_CUDA_TRY(launch_block<Key>(p, none, sh.max_n, stream));
   if (!L.large) return cudaSuccess;
-  LargeBuffers b;
-  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &b));
+  LargeKeys lk;
+  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, 1, stream, &lk));
   const KSlots own_k = KSlots(); /* count 0: each group's own k, slot 0 */
-  PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, b, own_k, 0, stream));
+  /* The tail sums T' enter only sloo's outputs here (rho takes tile_compute's RHO_DIRECT form);
+   * without sloo the TAIL stage's totals stay the zeros of the memset and nothing reads them. */
+  const bool need_tail = p.estimator == (int)PKPO_SLOO;
+  PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, own_k, 0, need_tail, stream));
   if (!p.write_out) return cudaSuccess;
-  const int64_t* tile_base = at<int64_t>(ws, L.tile_base);
+  const TileMap tm = tile_map(L, ws);
   TileAgg* agg = at<TileAgg>(ws, L.agg);
-  const Key* sorted = static_cast<const Key*>(b.sorted);
-  V* out_sorted = static_cast<V*>(b.other);
   const unsigned tiles = grid_for(L.tiles_bound);
   PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
-      p, tile_base, sorted, agg, out_sorted, STAGE_OUT, own_k, L.tiles_bound));
-  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(
-      p, tile_base, sorted, out_sorted, L.tiles_bound));
+      p, tm, lk, agg, STAGE_OUT, own_k, L.tiles_bound));
+  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, lk, L.tiles_bound));
   return cudaSuccess;
 }
 
@@ -335,14 +270,14 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
     PKPO_CUDA_TRY(launch_block<Key>(p, kc, sh.max_n, stream));
   }
   if (!L.large) return cudaSuccess;
-  LargeBuffers b;
-  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &b));
+  LargeKeys lk;
+  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, (int)std::min<int64_t>(kCurveSlots, num_ks), stream, &lk));
   for (int64_t j0 = 0; j0 < num_ks; j0 += kCurveSlots) {
     KSlots ks = KSlots();
     ks.count = (int)std::min<int64_t>(kCurveSlots, num_ks - j0);
     ks.first = j0;
     for (int c = 0; c < ks.count; ++c) ks.k[c] = h_ks[j0 + c];
-    PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, b, ks, kmax, stream));
+    PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, ks, kmax, false, stream)); /* rho: no T' */
   }
   return cudaSuccess;
 }
@@ -394,40 +329,40 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
   off += align_up(n * sh.elem_bytes);
   L->keys_b = off;
   off += align_up(n * sh.elem_bytes);
-  L->gbad = off;
-  off += align_up(g * sizeof(unsigned int));
-  L->seg_begin = off;
-  off += align_up(g * sizeof(int64_t));
-  L->seg_end = off;
-  off += align_up(g * sizeof(int64_t));
-  L->ntiles = off;
-  off += align_up((g + 1) * sizeof(int64_t));
-  L->tile_base = off;
-  off += align_up((g + 1) * sizeof(int64_t));
   /* Uniform: exactly G * ceil(n / T) tiles. Ragged: below 2N / T for disjoint groups (overlapping
    * offsets can exceed it; the kernels then flag the groups past the bound, large_tiles_fit). */
   L->tiles_bound = large_tiles_bound(N, G, sh.uniform_n, kLargeTile);
+  L->tiles_per_group = sh.uniform_n > 0 ? large_tile_count(sh.uniform_n, kLargeTile) : 0;
+  /* gbad, then agg right after it: large_prepare zeroes both with one memset. agg: kCurveSlots
+   * slots of tiles_bound TileAggs, slot-major. */
+  L->gbad = off;
+  off += align_up(g * sizeof(unsigned int));
   L->agg = off;
   off += align_up((size_t)L->tiles_bound * kCurveSlots * sizeof(TileAgg));
-  L->window = kWindow;
-  L->num_windows = (int)((N + kWindow - 1) / kWindow);
-  L->sort_items = (int)std::min<int64_t>(N, kWindow + sh.max_n);
-  cudaError_t e = cub::DeviceScan::ExclusiveSum(nullptr, L->scan_tmp_bytes, (int64_t*)nullptr,
-                                                (int64_t*)nullptr, G + 1, (cudaStream_t)0);
-  if (e != cudaSuccess) return e;
+  cudaError_t e = cudaSuccess;
+  if (sh.uniform_n == 0) { /* ragged: the tile map is a scan of the groups' tile counts */
+    L->ntiles = off;
+    off += align_up((g + 1) * sizeof(int64_t));
+    L->tile_base = off;
+    off += align_up((g + 1) * sizeof(int64_t));
+    e = cub::DeviceScan::ExclusiveSum(nullptr, L->scan_tmp_bytes, (int64_t*)nullptr, (int64_t*)nullptr,
+                                      G + 1, (cudaStream_t)0);
+    if (e != cudaSuccess) return e;
+    L->scan_tmp = off;
+    off += align_up(L->scan_tmp_bytes);
+  }
   L->whole_sort = sh.uniform_n > 0 && G == 1;
   if (L->whole_sort) {
     e = sh.elem_bytes == 4 ? whole_sort_bytes<uint32_t>(N, &L->sort_tmp_bytes)
                            : whole_sort_bytes<uint64_t>(N, &L->sort_tmp_bytes);
+    if (e != cudaSuccess) return e;
+    L->sort_tmp = off;
+    off += align_up(L->sort_tmp_bytes);
   } else {
-    e = sh.elem_bytes == 4 ? segmented_sort_bytes<uint32_t>(L->sort_items, (int)L->tiles_bound, &L->sort_tmp_bytes)
-                           : segmented_sort_bytes<uint64_t>(L->sort_items, (int)L->tiles_bound, &L->sort_tmp_bytes);
+    /* ceil(log2(4096-key runs of the largest group)): smaller groups skip the later passes. */
+    const int64_t max_tiles = large_tile_count(sh.max_n, kSortTile);
+    while ((int64_t(1) << L->merge_passes) < max_tiles) ++L->merge_passes;
   }
-  if (e != cudaSuccess) return e;
-  L->scan_tmp = off;
-  off += align_up(L->scan_tmp_bytes);
-  L->sort_tmp = off;
-  off += align_up(L->sort_tmp_bytes);
   L->total = off;
   return cudaSuccess;
 }

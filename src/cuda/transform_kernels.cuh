@@ -12,12 +12,18 @@
  *   bitwise-identical outputs even though parallel scans associate differently at each rank.
  *   Three instantiations: 32x1 (n <= 32: one warp per group), 128x4 (n <= 512), 256x8 (n <= 2048).
  *
- * - Large path (n > 2048, any number of tiles per group): keys are written to a workspace array,
- *   sorted per group with cub::DeviceSegmentedRadixSort (no host synchronisation), and the same
- *   tile pass runs once per 2048-rank tile in a reduce-then-scan: each stage writes per-tile totals,
- *   a one-block-per-group kernel turns them into per-tile carries (in a fixed order), and the next
- *   stage uses them. Stages: PROD (weight product) -> TAIL (T' sums) -> TERMS (output scans and the
- *   rho sum) -> OUT (sorted outputs) -> scatter to input order.
+ * - Large path (n > 2048, any number of tiles per group): each 4096-key run of a group is read
+ *   (coalesced), sorted in registers with cub::BlockRadixSort and stored; merge passes then merge
+ *   sorted runs pairwise (merge path, one 2048-key output tile per block) until each group is one
+ *   run: ceil(log2(runs)) passes, a group taking part only in those it needs, so its keys end in
+ *   the buffer that its own pass count picks and the other buffer holds its sorted outputs. One
+ *   uniform group instead gets CUB's multi-block radix sort. The same tile pass then runs once per
+ *   2048-rank tile in a reduce-then-scan: each stage writes per-tile totals, a one-block-per-group
+ *   kernel turns them into per-tile carries (in a fixed order), and the next stage uses them.
+ *   Stages: PROD (weight product) -> TAIL (T' sums; only for sloo) -> TERMS (output scans and the
+ *   rho sum, tile_compute's RHO_DIRECT form) -> OUT (sorted outputs) -> scatter to input order (binary search: the tie
+ *   rule of the block path). The uniform layout maps blocks to (group, tile) arithmetically; a
+ *   ragged one through a scan of the groups' tile counts.
  *
  * All arithmetic is float64 (group_math.cuh); float32 outputs are rounded once, when stored.
  * Indices of samples are int64 everywhere; ranks inside one tile are int.
@@ -129,8 +135,12 @@ struct ScanSmem {
  * group whose m >= 2 finite values are sorted in skeys[0..m-1] (shared or global memory).
  * `carry` comes from the other tiles (identity for a single-tile group: prod 1, sums 0). The tile's
  * totals of the stages run go to sm.total (valid in every thread on return). With STAGE_OUT, the
- * output of every rank r < m of the tile is stored in out_sorted[r]. */
-template <int BLOCK, int IPT, typename Key, typename V>
+ * output of every rank r < m of the tile is stored in out_sorted[r].
+ * RHO_DIRECT (the large path): the rho summand of rank t is mu_t (v_t - v_1) instead of
+ * (T'_t + k/m) d_t. Both sum to rho - v_1 (sum_t T'_t d_t = sum_j mu_j (v_j - v_1) - (k/m)(v_m - v_1),
+ * exchanging the sums) with only non-negative terms, but this one needs no T': the T' scan (the TAIL
+ * stage) then runs only for sloo, the one formula that uses T' itself. */
+template <int BLOCK, int IPT, typename Key, typename V, bool RHO_DIRECT = false>
 __device__ __forceinline__ void tile_compute(const Key* skeys, int64_t m, int64_t k, int mode,
                                              int64_t rank0, int last_stage, const TileAgg& carry,
                                              V* out_sorted, ScanSmem<BLOCK>& sm) {
@@ -151,7 +161,8 @@ __device__ __forceinline__ void tile_compute(const Key* skeys, int64_t m, int64_
 #pragma unroll
   for (int j = 0; j < IPT; ++j) mu[j] = weight_from_product(t0 + j, m, k, mu[j]);
 
-  /* 2. T'_t = sum_{j=t+1}^{m-1} mu_j: a suffix exclusive sum. */
+  /* 2. T'_t = sum_{j=t+1}^{m-1} mu_j: a suffix exclusive sum. (With RHO_DIRECT and no TAIL stage,
+   * i.e. not sloo, carry.tail is 0 and the T' of a multi-tile group wrong, but nothing reads it.) */
   double tp[IPT];
 #pragma unroll
   for (int j = 0; j < IPT; ++j) tp[j] = tail_summand(t0 + j, m, mu[j]);
@@ -165,6 +176,7 @@ __device__ __forceinline__ void tile_compute(const Key* skeys, int64_t m, int64_
   /* 3. Per-rank terms; forward scan of (pre, rho), backward scan of (suf0, suf1). */
   D2 fw[IPT], bw[IPT];
   double own_pre[IPT];
+  const double v_first = RHO_DIRECT ? KT::to_double(skeys[0]) : 0.0;
 #pragma unroll
   for (int j = 0; j < IPT; ++j) {
     const int64_t t = t0 + j;
@@ -174,6 +186,7 @@ __device__ __forceinline__ void tile_compute(const Key* skeys, int64_t m, int64_
       const double vp = t > 1 ? KT::to_double(skeys[t - 2]) : 0.0;
       const double vn = t < m ? KT::to_double(skeys[t]) : 0.0;
       x = rank_terms(mode, t, m, k, vp, v, vn, mu[j], tp[j]);
+      if (RHO_DIRECT) x.rho = mu[j] * (v - v_first);
     } else {
       x.pre = 0.0;
       x.rho = 0.0;
@@ -352,9 +365,21 @@ __global__ void __launch_bounds__(BLOCK) block_kernel(const Params p, const KChu
 
 /* ---- large path --------------------------------------------------------------------------------- */
 
-/* Tiles of each group (0 for groups the block path handles) and the segments of the sort. */
-__global__ void large_plan_kernel(const Params p, int64_t* ntiles, int64_t* seg_begin,
-                                  int64_t* seg_end) {
+/* Where the tiles of each group start in the per-tile tables. Uniform layout: group g owns tiles
+ * [g * per_group, (g+1) * per_group) (no table, no scan; a group that is not large, e.g. k < 1,
+ * owns its tiles too and every kernel skips them). Ragged: base[g] is the exclusive scan of the
+ * groups' tile counts (0 for groups the block path handles), num_groups + 1 entries. */
+struct TileMap {
+  const int64_t* base; /* ragged; nullptr for the uniform layout */
+  int64_t per_group;   /* uniform: tiles of every group */
+};
+
+__device__ __forceinline__ int64_t tiles_before(const TileMap& tm, int64_t g) {
+  return tm.base ? tm.base[g] : g * tm.per_group;
+}
+
+/* Tiles of each group (0 for groups the block path handles): the input of the ragged scan. */
+__global__ void large_plan_kernel(const Params p, int64_t* ntiles) {
   for (int64_t g = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; g <= p.num_groups;
        g += (int64_t)gridDim.x * blockDim.x) {
     if (g == p.num_groups) {
@@ -362,18 +387,21 @@ __global__ void large_plan_kernel(const Params p, int64_t* ntiles, int64_t* seg_
       continue;
     }
     const GroupSpan s = group_span(p, g);
-    const bool large = goes_large(p, s);
-    ntiles[g] = large ? large_tile_count(s.n, kLargeTile) : 0;
-    seg_begin[g] = large ? s.begin : 0;
-    seg_end[g] = large ? s.begin + s.n : 0;
-    p.gbad[g] = 0;
+    ntiles[g] = goes_large(p, s) ? large_tile_count(s.n, kLargeTile) : 0;
   }
 }
 
-/* Which (group, tile) block `b` of a large-path grid handles: tile_base is the exclusive scan of
- * ntiles (num_groups + 1 entries). Returns false if b is past the last tile. */
-__device__ __forceinline__ bool tile_owner(const int64_t* tile_base, int64_t num_groups, int64_t b,
-                                           int64_t* g, int64_t* tile) {
+/* Which (group, tile) block `b` of a large-path grid handles. Returns false if b is past the last
+ * tile. */
+__device__ __forceinline__ bool tile_owner(const TileMap& tm, int64_t num_groups, int64_t b, int64_t* g,
+                                           int64_t* tile) {
+  if (!tm.base) {
+    if (b >= num_groups * tm.per_group) return false;
+    *g = b / tm.per_group;
+    *tile = b - *g * tm.per_group;
+    return true;
+  }
+  const int64_t* tile_base = tm.base;
   if (b >= tile_base[num_groups]) return false;
   int64_t lo = 0, hi = num_groups; /* last g with tile_base[g] <= b */
   while (hi - lo > 1) {
@@ -389,40 +417,187 @@ __device__ __forceinline__ bool tile_owner(const int64_t* tile_base, int64_t num
   return true;
 }
 
-/* Keys of the large groups, in grouped positions. */
+/* Merge passes that sort a group of n keys whose 4096-key runs are sorted: ceil(log2(runs)). */
+__device__ __forceinline__ int large_merge_passes(int64_t n) {
+  const int64_t tiles = large_tile_count(n, kSortTile);
+  int passes = 0;
+  while ((int64_t(1) << passes) < tiles) ++passes;
+  return passes;
+}
+
+/* The two key buffers of the large path. Each group's keys end up sorted in one of them (the other
+ * then holds its sorted outputs): after the merge sort, in b if the group took an odd number of
+ * merge passes (every pass moves a group's keys to the other buffer, and a group takes part only
+ * in the passes it needs); after the whole-array sort, where CUB's DoubleBuffer says. */
+struct LargeKeys {
+  void* a;
+  void* b;
+  int whole; /* -1: merge sort; 0 / 1: the whole-array sort's result is in a / b */
+};
+
+__device__ __forceinline__ bool large_sorted_in_b(const LargeKeys& lk, int64_t n) {
+  return lk.whole >= 0 ? lk.whole != 0 : (large_merge_passes(n) & 1) != 0;
+}
+
 template <typename Key>
-__global__ void __launch_bounds__(kLargeBlock) large_keys_kernel(const Params p, const int64_t* tile_base,
-                                                                Key* keys) {
+__device__ __forceinline__ const Key* large_sorted(const LargeKeys& lk, const GroupSpan& s) {
+  return static_cast<const Key*>(large_sorted_in_b(lk, s.n) ? lk.b : lk.a) + s.begin;
+}
+
+template <typename V>
+__device__ __forceinline__ V* large_out_sorted(const LargeKeys& lk, const GroupSpan& s) {
+  return static_cast<V*>(large_sorted_in_b(lk, s.n) ? lk.a : lk.b) + s.begin;
+}
+
+/* Keys of the large groups, each 4096-key run sorted in registers (cub::BlockRadixSort) and stored
+ * in grouped positions of `keys` (the runs the merge passes start from); with sort_runs = 0 (the
+ * whole-array sort follows) stored unsorted. The grid has one block per
+ * 2048-rank tile, as every large-path kernel; the block of an even tile sorts it and the next one.
+ * Loads are striped (coalesced): the sort does not care in which order a run's keys arrive. */
+template <typename Key>
+__global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Params p, const TileMap tm,
+                                                                     Key* keys, int sort_runs) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
+  typedef cub::BlockRadixSort<Key, kLargeBlock, kSortIpt> Sort;
+  __shared__ typename Sort::TempStorage sort_storage;
   int64_t g, tile;
-  if (!tile_owner(tile_base, p.num_groups, blockIdx.x, &g, &tile)) return;
+  if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
   const GroupSpan s = group_span(p, g);
   const int64_t lo = tile * kLargeTile;
-  const int64_t hi = lo + kLargeTile < s.n ? lo + kLargeTile : s.n;
+  if (!goes_large(p, s)) {
+    /* Uniform layout only (a ragged map gives such a group no tiles): its keys become kNone, so
+     * that the whole-array sort of a lone invalid group reads defined keys. */
+    const int64_t base = g * p.uniform_n;
+    const int64_t hi = lo + kLargeTile < p.uniform_n ? lo + kLargeTile : p.uniform_n;
+    for (int64_t lp = lo + threadIdx.x; lp < hi; lp += kLargeBlock) keys[base + lp] = KT::kNone;
+    return;
+  }
+  if (lo % kSortTile != 0) return; /* the previous tile's block sorts this one */
+  const int64_t cnt = lo + kSortTile < s.n ? kSortTile : s.n - lo;
+  Key tile_keys[kSortIpt];
   bool bad = false;
-  for (int64_t lp = lo + threadIdx.x; lp < hi; lp += kLargeBlock) {
-    const int64_t src = sample_of(p, s.begin + lp);
+#pragma unroll
+  for (int j = 0; j < kSortIpt; ++j) {
+    const int64_t i = (int64_t)j * kLargeBlock + threadIdx.x; /* striped */
     Key key = KT::kNone;
-    if (!sample_ok(p, src)) {
-      bad = true;
-    } else {
-      const V x = static_cast<const V*>(p.rewards)[src];
-      if (KT::finite(KT::bits(x))) key = KT::to_key(x);
+    if (i < cnt) {
+      const int64_t src = sample_of(p, s.begin + lo + i);
+      if (!sample_ok(p, src)) {
+        bad = true;
+      } else {
+        const V x = static_cast<const V*>(p.rewards)[src];
+        if (KT::finite(KT::bits(x))) key = KT::to_key(x);
+      }
     }
-    keys[s.begin + lp] = key;
+    tile_keys[j] = key;
+  }
+  if (sort_runs) {
+    /* Padding is kNone, the largest key: the run's cnt keys are its first cnt sorted ones. */
+    Sort(sort_storage).Sort(tile_keys);
+#pragma unroll
+    for (int j = 0; j < kSortIpt; ++j) {
+      const int64_t i = (int64_t)threadIdx.x * kSortIpt + j; /* blocked, as the sort leaves them */
+      if (i < cnt) keys[s.begin + lo + i] = tile_keys[j];
+    }
+  } else { /* the whole-array sort follows: keys in place, striped */
+#pragma unroll
+    for (int j = 0; j < kSortIpt; ++j) {
+      const int64_t i = (int64_t)j * kLargeBlock + threadIdx.x;
+      if (i < cnt) keys[s.begin + lo + i] = tile_keys[j];
+    }
   }
   if (bad) atomicOr(&p.gbad[g], 1u);
+}
+
+/* Merge path: how many of the first d outputs of merging sorted a[0..na) and b[0..nb) come from a
+ * (a first on ties). Always in [max(0, d - nb), min(d, na)], even for unsorted input. */
+template <typename Key>
+__device__ __forceinline__ int64_t merge_split(const Key* a, int64_t na, const Key* b, int64_t nb,
+                                               int64_t d) {
+  int64_t lo = d > nb ? d - nb : 0;
+  int64_t hi = d < na ? d : na;
+  while (hi > lo) {
+    const int64_t mid = lo + ((hi - lo) >> 1);
+    if (a[mid] <= b[d - 1 - mid]) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+/* Merge pass `pass` of the large groups that need it (more than 2^pass runs of 4096): sorted runs
+ * of 4096 * 2^pass keys in src are merged pairwise into dst, one 2048-key output tile per block. */
+template <typename Key>
+__global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p, const TileMap tm,
+                                                                 const Key* src, Key* dst, int pass) {
+  __shared__ Key buf[kLargeTile];
+  __shared__ int64_t split[2];
+  int64_t g, tile;
+  if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
+  const GroupSpan s = group_span(p, g);
+  if (!goes_large(p, s) || pass >= large_merge_passes(s.n)) return;
+  const int64_t run = (int64_t)kSortTile << pass;
+  const int64_t o0 = tile * kLargeTile;
+  const int64_t o1 = o0 + kLargeTile < s.n ? o0 + kLargeTile : s.n;
+  const int64_t pair = o0 / (2 * run) * (2 * run);
+  const Key* A = src + s.begin + pair;
+  const int64_t na = run < s.n - pair ? run : s.n - pair;
+  const Key* B = A + na;
+  const int64_t nb = run < s.n - pair - na ? run : s.n - pair - na;
+  const int64_t d0 = o0 - pair, d1 = o1 - pair, cnt = d1 - d0;
+  if (threadIdx.x == 0) {
+    const int64_t a0 = merge_split(A, na, B, nb, d0);
+    int64_t a1 = merge_split(A, na, B, nb, d1);
+    /* Sorted runs give a0 <= a1 <= a0 + cnt. Keep the ranges inside the runs even if they are not
+     * sorted (overlapping, hence invalid, offsets let two groups write the same keys). */
+    const int64_t a1_lo = a0 > d1 - nb ? a0 : d1 - nb;
+    const int64_t a1_hi = na < a0 + cnt ? na : a0 + cnt;
+    a1 = a1 < a1_lo ? a1_lo : (a1 > a1_hi ? a1_hi : a1);
+    split[0] = a0;
+    split[1] = a1;
+  }
+  __syncthreads();
+  const int64_t a0 = split[0], a1 = split[1];
+  const int ca = (int)(a1 - a0);
+  const int cb = (int)(cnt - ca);
+  for (int i = threadIdx.x; i < (int)cnt; i += kLargeBlock) buf[i] = i < ca ? A[a0 + i] : B[d0 - a0 + i - ca];
+  __syncthreads();
+  const int d = threadIdx.x * kLargeIpt < (int)cnt ? threadIdx.x * kLargeIpt : (int)cnt;
+  int ia = (int)merge_split(buf, ca, buf + ca, cb, d);
+  int ib = d - ia;
+  Key m[kLargeIpt];
+#pragma unroll
+  for (int j = 0; j < kLargeIpt; ++j) {
+    const bool take_a = ib >= cb || (ia < ca && buf[ia] <= buf[ca + ib]);
+    const int from = take_a ? ia : ca + ib;
+    m[j] = from < (int)cnt ? buf[from] : KeyTraits<Key>::kNone;
+    if (take_a) {
+      ++ia;
+    } else {
+      ++ib;
+    }
+  }
+  __syncthreads(); /* every thread has read buf */
+#pragma unroll
+  for (int j = 0; j < kLargeIpt; ++j) {
+    const int i = threadIdx.x * kLargeIpt + j;
+    if (i < (int)cnt) buf[i] = m[j];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < (int)cnt; i += kLargeBlock) dst[s.begin + o0 + i] = buf[i];
 }
 
 /* The state of a large group, identical in every large-path kernel. A group whose tiles end past
  * tiles_bound (possible only with overlapping offsets) is invalid: its per-tile slots do not exist. */
 template <typename Key>
 __device__ __forceinline__ Resolved large_resolve(const Params& p, const GroupSpan& s, int64_t g,
-                                                  const Key* sorted, int64_t k_req,
-                                                  const int64_t* tile_base, int64_t tiles_bound) {
-  const bool valid = p.gbad[g] == 0 && large_tiles_fit(tile_base[g + 1], tiles_bound);
-  const int64_t m = valid ? lower_bound_key(sorted + s.begin, s.n, KeyTraits<Key>::kNone) : s.n;
+                                                  const Key* sorted, int64_t k_req, const TileMap& tm,
+                                                  int64_t tiles_bound) {
+  const bool valid = p.gbad[g] == 0 && large_tiles_fit(tiles_before(tm, g + 1), tiles_bound);
+  const int64_t m = valid ? lower_bound_key(sorted, s.n, KeyTraits<Key>::kNone) : s.n;
   return resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, s.n - m, k_req, valid,
                        p.write_out != 0);
 }
@@ -430,21 +605,21 @@ __device__ __forceinline__ Resolved large_resolve(const Params& p, const GroupSp
 /* One stage of the tile pass on every tile (blockIdx.x) of every large group, for the k of slot
  * blockIdx.y (a curve) or the group's k (a transform, ks.count == 0). */
 template <typename Key>
-__global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p, const int64_t* tile_base,
-                                                                const Key* sorted, TileAgg* agg,
-                                                                typename KeyTraits<Key>::Value* out_sorted,
+__global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p, const TileMap tm,
+                                                                const LargeKeys lk, TileAgg* agg,
                                                                 int stage, const KSlots ks,
                                                                 int64_t tiles_bound) {
   typedef typename KeyTraits<Key>::Value V;
   __shared__ ScanSmem<kLargeBlock> sm;
   __shared__ TileAgg carry;
   int64_t g, tile;
-  if (!tile_owner(tile_base, p.num_groups, blockIdx.x, &g, &tile)) return;
+  if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
   const int64_t k_curve = ks.count > 0 ? ks.k[blockIdx.y] : 0;
   agg += (int64_t)blockIdx.y * tiles_bound;
   const GroupSpan s = group_span(p, g);
-  const Resolved r =
-      large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req, tile_base, tiles_bound);
+  if (!goes_large(p, s)) return;
+  const Key* sorted = large_sorted<Key>(lk, s);
+  const Resolved r = large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req, tm, tiles_bound);
   if (r.action != ACT_GENERAL) return;
   const int64_t k = k_curve > 0 ? (k_curve < r.m ? k_curve : r.m) : r.k;
   const int mode = k_curve > 0 ? (int)MODE_RHO : r.mode;
@@ -453,8 +628,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
   if (threadIdx.x == 0) carry = agg[blockIdx.x];
   __syncthreads();
   const TileAgg c = carry;
-  tile_compute<kLargeBlock, kLargeIpt, Key, V>(sorted + s.begin, r.m, k, mode, rank0, stage, c,
-                                               out_sorted + s.begin, sm);
+  tile_compute<kLargeBlock, kLargeIpt, Key, V, true>(sorted, r.m, k, mode, rank0, stage, c,
+                                               large_out_sorted<V>(lk, s), sm);
   if (threadIdx.x == 0) {
     TileAgg a = c;
     if (stage == STAGE_PROD) a.prod = sm.total.prod;
@@ -474,8 +649,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
  * large groups that are not ACT_GENERAL). Tiles at or past rank m have no totals (large_tile_kernel
  * skipped them) and count as identities. */
 template <typename Key>
-__global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p, const int64_t* tile_base,
-                                                                 const Key* sorted, TileAgg* agg, int stage,
+__global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p, const TileMap tm,
+                                                                 const LargeKeys lk, TileAgg* agg, int stage,
                                                                  const KSlots ks, int64_t k_flags,
                                                                  int64_t tiles_bound) {
   typedef KeyTraits<Key> KT;
@@ -488,12 +663,11 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
   for (int64_t g = blockIdx.x; g < p.num_groups; g += gridDim.x) {
     const GroupSpan s = group_span(p, g);
     if (!goes_large(p, s)) continue;
-    const int64_t tb = tile_base[g];
-    const int64_t nt = tile_base[g + 1] - tb;
-    const Resolved rf =
-        large_resolve(p, s, g, sorted, k_flags > 0 ? k_flags : s.k_req, tile_base, tiles_bound);
-    const Resolved r =
-        large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req, tile_base, tiles_bound);
+    const Key* sorted = large_sorted<Key>(lk, s);
+    const int64_t tb = tiles_before(tm, g);
+    const int64_t nt = tiles_before(tm, g + 1) - tb;
+    const Resolved rf = large_resolve(p, s, g, sorted, k_flags > 0 ? k_flags : s.k_req, tm, tiles_bound);
+    const Resolved r = large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req, tm, tiles_bound);
     const bool last = stage == STAGE_TERMS;
     if (r.action != ACT_GENERAL) {
       if (last && threadIdx.x == 0) {
@@ -505,7 +679,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
           if (r.action == ACT_INVALID || r.action == ACT_PROPAGATE) {
             rho = __longlong_as_double(0x7FF8000000000000LL);
           } else if (r.action == ACT_SINGLE) {
-            rho = KT::to_double(sorted[s.begin]);
+            rho = KT::to_double(sorted[0]);
           }
           write_rho<V>(p, g, col, rho);
         }
@@ -573,7 +747,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
           report_error(p, g, rf.error_bits);
         } else {
           if (p.flags) p.flags[g] = rf.flags;
-          write_rho<V>(p, g, col, KT::to_double(sorted[s.begin]) + fcarry.b);
+          write_rho<V>(p, g, col, KT::to_double(sorted[0]) + fcarry.b);
         }
       }
     }
@@ -584,16 +758,17 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
 /* Outputs of the large groups, from sorted order to input order (the tie rule of the block path:
  * a sample takes the output of the first rank holding its key). */
 template <typename Key>
-__global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params p, const int64_t* tile_base,
-                                                                   const Key* sorted,
-                                                                   const typename KeyTraits<Key>::Value* out_sorted,
-                                                                   int64_t tiles_bound) {
+__global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params p, const TileMap tm,
+                                                                   const LargeKeys lk, int64_t tiles_bound) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
   int64_t g, tile;
-  if (!tile_owner(tile_base, p.num_groups, blockIdx.x, &g, &tile)) return;
+  if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
   const GroupSpan s = group_span(p, g);
-  const Resolved r = large_resolve(p, s, g, sorted, s.k_req, tile_base, tiles_bound);
+  if (!goes_large(p, s)) return;
+  const Key* sorted = large_sorted<Key>(lk, s);
+  const V* out_sorted = large_out_sorted<V>(lk, s);
+  const Resolved r = large_resolve(p, s, g, sorted, s.k_req, tm, tiles_bound);
   if (r.action == ACT_INVALID || r.action == ACT_ERROR) return;
   const int64_t lo = tile * kLargeTile;
   const int64_t hi = lo + kLargeTile < s.n ? lo + kLargeTile : s.n;
@@ -610,10 +785,10 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
       value = single_output(p.estimator, KT::to_double(KT::to_key(x))); /* -0.0 -> +0.0, as the CPU */
     } else {
       const Key key = KT::to_key(x);
-      /* The key is among the m sorted ones unless overlapping (invalid) offsets made two segments
+      /* The key is among the m sorted ones unless overlapping (invalid) offsets made two groups
        * race in the sort: clamp, so that even then the read stays inside the group. */
-      const int64_t rank = lower_bound_key(sorted + s.begin, r.m, key);
-      value = (double)out_sorted[s.begin + (rank < r.m ? rank : r.m - 1)];
+      const int64_t rank = lower_bound_key(sorted, r.m, key);
+      value = (double)out_sorted[rank < r.m ? rank : r.m - 1];
     }
     store_value<V>(p.out, src, value);
   }

@@ -434,6 +434,77 @@ TEST(Cuda, RaggedMixedAgainstOracleAndCpu) {
   }
 }
 
+// The large path's sort (2048-key tiles sorted, then merged pairwise): groups of 2 to 9 tiles, so
+// 1 to 4 merge passes (each group's keys end in the buffer its pass count picks), ties that span
+// tiles and merge boundaries, and a group whose rewards differ only in their lowest bits (the sort
+// must use every key bit). Against the oracle and the CPU backend; tied samples must get
+// bitwise-identical outputs.
+TEST(Cuda, LargePathTiesAcrossTilesAndLowBits) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  std::mt19937_64 rng(11);
+  for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+    for (pkpo_estimator est : kEsts) {
+      for (int variant = 0; variant < 5; ++variant) {
+        // Variants 3 and 4: a uniform layout (the tile map without a scan), 5 tiles and 3 passes
+        // per group. k = 2049 puts nearly all weight on the top ranks; k = 1 and 3 spread it.
+        const int64_t k = variant % 3 == 0 ? 1 : (variant % 3 == 1 ? 3 : 2049);
+        const bool uniform = variant >= 3;
+        const std::vector<int64_t> sizes =
+            uniform ? std::vector<int64_t>{9000, 9000, 9000} : std::vector<int64_t>{2049, 7, 4097, 6149, 9000, 16485};
+        pt::Batch b;
+        b.est = est;
+        b.dtype = dt;
+        b.k = k;
+        b.num_groups = (int64_t)sizes.size();
+        if (uniform) {
+          b.group_size = sizes[0];
+        } else {
+          b.offsets = pt::offsets_from_sizes(sizes);
+          b.max_group_size = *std::max_element(sizes.begin(), sizes.end());
+        }
+        for (size_t g = 0; g < sizes.size(); ++g) {
+          for (int64_t i = 0; i < sizes[g]; ++i) {
+            double v;
+            if (g % 2 == 0) {  // four values, runs of ties across every tile and merge boundary
+              v = 0.25 * (double)(rng() % 4);
+            } else {  // 100 plus 0..7 units in the last place of the dtype
+              v = 100.0;
+              for (uint64_t s = rng() % 8; s > 0; --s) {
+                v = dt == PKPO_FLOAT32 ? (double)std::nextafter((float)v, 200.0f) : std::nextafter(v, 200.0);
+              }
+            }
+            b.rewards.push_back(v);
+          }
+        }
+        if (k == 3) b.index = pt::random_permutation(b.num_samples(), rng);
+        pt::round_rewards(&b);
+        const pt::Expected e = pt::expected_for(b, oracle::LARGE);
+        const pt::LibResult g = run_cuda(gpu, b);
+        EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt << " k " << k;
+        EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "est " << est << " dt " << dt << " k " << k;
+        if (est == PKPO_RHO) continue;
+        for (size_t gi = 0; gi < sizes.size(); ++gi) {
+          std::vector<std::pair<double, double>> seen;  // (reward, output of its first sample)
+          const int64_t begin = uniform ? (int64_t)gi * sizes[0] : b.offsets[gi];
+          for (int64_t j = begin; j < begin + sizes[gi]; ++j) {
+            const int64_t i = b.sample_at(j);
+            const double v = b.rewards[(size_t)i], o = g.out[(size_t)i];
+            auto it = std::find_if(seen.begin(), seen.end(), [v](const std::pair<double, double>& x) { return x.first == v; });
+            if (it == seen.end()) {
+              seen.emplace_back(v, o);
+            } else {
+              ASSERT_TRUE(pt::bitwise_equal({it->second}, {o}))
+                  << "tied samples differ: group " << gi << " sample " << i << " est " << est << " dt " << dt << " k " << k;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // ---- boundary rules and statuses -------------------------------------------------------------------
 
 TEST(Cuda, StrictAndErrorPolicies) {
@@ -1056,8 +1127,8 @@ TEST(Cuda, GroupByIdKeepsAnotherStreamsCapture) {
   cudaStreamDestroy(s2);
 }
 
-// More than 2^31 rewards (int64 indexing end to end): uniform groups of 4096 (the large path, whose
-// segmented sort runs in windows of 2^30 positions). Needs about 40 GB of device memory; skipped
+// More than 2^31 rewards (int64 indexing end to end): uniform groups of 12288 (the large path: runs
+// of 4096 sorted, then 2 merge passes, at int64 positions). Needs about 40 GB of device memory; skipped
 // (with the reason) where there is less. Checks groups at the start, across the 2^30 and 2^31
 // boundaries and at the end against the CPU backend on those groups alone.
 TEST(Cuda, MoreThan2To31Rewards) {
@@ -1065,7 +1136,7 @@ TEST(Cuda, MoreThan2To31Rewards) {
 #ifdef PKPO_TEST_EMULATED_DEVICE
   GTEST_SKIP() << "GPU only: 2^31 rewards need ~40 GB and hours on the emulated device";
 #endif
-  const int64_t n = 4096, G = ((int64_t(1) << 31) / n) + 3, N = G * n;
+  const int64_t n = 12288, G = ((int64_t(1) << 31) / n) + 3, N = G * n;
   size_t free_b = 0, total_b = 0;
   CUDA_OK(cudaMemGetInfo(&free_b, &total_b));
   CudaHandle gpu;

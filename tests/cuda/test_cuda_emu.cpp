@@ -236,8 +236,8 @@ TEST(EmuDefects, CubSizeQueryErrorIsNotUnsupported) {
   pkpo_desc d = PKPO_DESC_INIT;
   d.estimator = PKPO_S;
   d.dtype = PKPO_FLOAT32;
-  d.num_groups = 3;
-  d.group_size = 5000;  // the large path: CUB sizes are queried
+  d.num_groups = 1;
+  d.group_size = 5000;  // one large uniform group: the whole-array sort's CUB size is queried
   d.k = 2;
   size_t bytes = 0;
   pkpo_emu::inject_cub_error(cudaErrorInvalidValue);
@@ -248,8 +248,9 @@ TEST(EmuDefects, CubSizeQueryErrorIsNotUnsupported) {
 }
 
 // One large group among many small ones costs about what the small ones cost: each group runs on
-// the configuration of its own size, the segmented sort gets ~N/1024 segments (not one per group),
-// the carry kernel at most N/2049 blocks. Measured in emulated CUDA threads and sort segments.
+// the configuration of its own size, the large path's kernels get ~N/1024 tile blocks (not one per
+// group), the carry kernel at most N/2049 blocks, and a segmented sort (none since the merge sort)
+// ~N/1024 segments. Measured in emulated CUDA threads and sort segments.
 TEST(EmuDefects, OneLargeGroupDoesNotSlowTheSmallOnes) {
   pkpo_handle h = nullptr;
   pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
@@ -318,6 +319,67 @@ TEST(EmuDefects, OneLargeGroupDoesNotSlowTheSmallOnes) {
       << "the cost of one larger group grows with the number of small groups";
   EXPECT_LE(mixed.threads - small.threads, (uint64_t)2500000) << "small " << small.threads << " mixed " << mixed.threads;
   EXPECT_LE(mixed.segments, (uint64_t)((G * n + big) / 1024 + 2)) << mixed.segments;
+  pkpo_destroy(h);
+}
+
+// The workspace plan (CUB size queries) is made once per shape and handle: a call whose shape
+// repeats makes no size query, and gives bitwise the same results as the call that planned.
+TEST(EmuDefects, RepeatedShapeMakesNoCubSizeQuery) {
+  pkpo_handle h = nullptr;
+  pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
+  o.backend = PKPO_BACKEND_CUDA;
+  ASSERT_EQ(pkpo_create(&h, &o), PKPO_SUCCESS);
+  const std::vector<int64_t> offsets = {0, 3000, 3005, 7105};  // ragged, two large groups: a scan
+  const int64_t N = offsets.back();
+  std::vector<float> r((size_t)N);
+  for (int64_t i = 0; i < N; ++i) r[(size_t)i] = (float)((i * 7919) % 1000) * 1e-3f;
+  float *d_r = nullptr, *d_out = nullptr;
+  int64_t* d_off = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d_r, N * 4), cudaSuccess);
+  ASSERT_EQ(cudaMalloc((void**)&d_out, N * 4), cudaSuccess);
+  ASSERT_EQ(cudaMalloc((void**)&d_off, offsets.size() * 8), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(d_r, r.data(), N * 4, cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(d_off, offsets.data(), offsets.size() * 8, cudaMemcpyHostToDevice), cudaSuccess);
+  pkpo_desc ragged = PKPO_DESC_INIT;
+  ragged.estimator = PKPO_SLOO_MINUS_ONE;
+  ragged.dtype = PKPO_FLOAT32;
+  ragged.num_groups = (int64_t)offsets.size() - 1;
+  ragged.num_samples = N;
+  ragged.offsets = d_off;
+  ragged.max_group_size = 4100;
+  ragged.k = 2;
+  pkpo_desc whole = PKPO_DESC_INIT;  // one uniform group: the whole-array sort's size query
+  whole.estimator = PKPO_L2O;
+  whole.dtype = PKPO_FLOAT32;
+  whole.num_groups = 1;
+  whole.group_size = 7000;
+  whole.k = 3;
+  auto queries_of = [&](const pkpo_desc& d, std::vector<float>* out) {
+    const uint64_t q0 = pkpo_emu::counters().size_queries;
+    EXPECT_EQ(pkpo_transform(h, &d, d_r, d_out, nullptr, nullptr, nullptr), PKPO_SUCCESS) << pkpo_last_error(h);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    out->resize((size_t)N);
+    EXPECT_EQ(cudaMemcpy(out->data(), d_out, N * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    return pkpo_emu::counters().size_queries - q0;
+  };
+  std::vector<float> a1, a2, b1, b2;
+  EXPECT_GT(queries_of(ragged, &a1), 0u);
+  EXPECT_GT(queries_of(whole, &b1), 0u);
+  EXPECT_EQ(queries_of(ragged, &a2), 0u);
+  EXPECT_EQ(queries_of(whole, &b2), 0u);
+  EXPECT_EQ(0, memcmp(a1.data(), a2.data(), a1.size() * 4));
+  EXPECT_EQ(0, memcmp(b1.data(), b2.data(), b1.size() * 4));
+  const uint64_t q0 = pkpo_emu::counters().size_queries;
+  size_t bytes = 0;
+  EXPECT_EQ(pkpo_workspace_size(h, &ragged, &bytes), PKPO_SUCCESS);
+  EXPECT_EQ(pkpo_emu::counters().size_queries, q0);
+  pkpo_desc other = ragged;  // a new shape is planned again
+  other.max_group_size = 4101;
+  EXPECT_EQ(pkpo_workspace_size(h, &other, &bytes), PKPO_SUCCESS);
+  EXPECT_GT(pkpo_emu::counters().size_queries, q0);
+  cudaFree(d_r);
+  cudaFree(d_out);
+  cudaFree(d_off);
   pkpo_destroy(h);
 }
 

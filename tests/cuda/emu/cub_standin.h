@@ -132,6 +132,7 @@ constexpr size_t kBaseTemp = 4096;
  * caller must return *result now (a size query, or too little storage). */
 inline bool temp_phase(void* d_temp, size_t& bytes, size_t need, cudaError_t* result) {
   if (d_temp == nullptr) {
+    pkpo_emu::count_size_query();
     *result = pkpo_emu::take_injected_cub_error();
     bytes = need;
     return true;

@@ -211,8 +211,10 @@ struct Counters {
   uint64_t launches, blocks, threads;
   uint64_t mallocs, frees, device_syncs; /* cudaMalloc, cudaFree, cudaDeviceSynchronize calls */
   uint64_t segments; /* segments given to cub::DeviceSegmentedRadixSort (one CTA each per pass) */
+  uint64_t size_queries; /* CUB temporary-storage size queries (calls with d_temp_storage == NULL) */
 };
 void count_segments(int64_t n);
+void count_size_query();
 Counters counters();
 /* Emulated compute capability (default 9.0; PKPO_EMU_CC=75 in the environment gives 7.5). */
 void set_compute_capability(int major, int minor);
