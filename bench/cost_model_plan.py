@@ -262,17 +262,9 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
     bits = 8 * E
     ctx = {"n": n, "G": G, "N": N, "E": E, "key_bits": bits, "tiles": T, "per_thread": 1}
     tiles = lambda c: c["G"] * c["tiles"]
-    b, i = 256, 8
+    # No block-path launch: a uniform batch of groups above the block path's tile launches none
+    # (transform.cu launch_block; only a per-group k adds the smallest warp class for invalid ks).
     launches = [STATUS_MEMSETS]
-    if curve_ks:
-        launches += [{"kernel": KERN["block"](b, i, key), "blocks": lambda c: c["G"], "threads": b,
-                      "count": lambda c: math.ceil(curve_ks / 64), "skip": SKIP_GROUP_BODY,
-                      "note": "(every group skipped: goes_large)", "bytes": lambda c: 0,
-                      "bytes_formula": "0 (uniform: no per-group reads)"}]
-    else:
-        launches += [{"kernel": KERN["block"](b, i, key), "blocks": lambda c: c["G"], "threads": b,
-                      "skip": SKIP_GROUP_BODY, "note": "(every group skipped: goes_large)",
-                      "bytes": lambda c: 0, "bytes_formula": "0 (uniform: no per-group reads)"}]
     slots = min(curve_ks, CURVE_SLOTS) if curve_ks else 1
     batches = math.ceil(curve_ks / CURVE_SLOTS) if curve_ks else 1
     launches += [

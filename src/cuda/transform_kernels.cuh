@@ -10,7 +10,8 @@
  *   scan of the weights, the tail-sum scan and the output scans. Each sample then finds the first
  *   sorted rank holding its key (binary search) and takes that rank's output, so tied samples get
  *   bitwise-identical outputs even though parallel scans associate differently at each rank.
- *   Three instantiations: 32x1 (n <= 32: one warp per group), 128x4 (n <= 512), 256x8 (n <= 2048).
+ *   Two instantiations: 128x4 (n <= 512) and 256x8 (n <= 2048); groups of n <= 128 take the warp
+ *   kernels of warp_kernels.cuh instead.
  *
  * - Large path (n > 2048, any number of tiles per group): each 4096-key run of a group is read
  *   (coalesced), sorted in registers with cub::BlockRadixSort and stored; merge passes then merge

@@ -4,11 +4,11 @@
  *
  * One group per sub-warp of W lanes (32 / W groups per warp), each lane holding V rewards in
  * registers: C = W*V ranks, the power of two >= n (transform.cu warp_class: V = 4, W = C/4).
- * Element e of a group (0-based, e = lane*V + j: the blocked arrangement) is reward e of the group
- * before the sort and rank e+1 after it.
+ * Register j of lane l first holds reward j*W + l of the group (striped, for coalesced loads and
+ * stores); after the sort it holds rank e+1, e = l*V + j (blocked, so that strides below V compare
+ * registers).
  *
- *   load   the group's rewards (through the optional index permutation); a lane's V loads hit the
- *          same cache sectors as its neighbours', so DRAM sees each reward once;
+ *   load   the group's rewards (through the optional index permutation), coalesced;
  *   sort   a bitonic network on the keys (KeyTraits): compare-exchanges between a lane's own
  *          registers for strides < V, shuffles between lanes (__shfl_xor_sync) for the others;
  *   weight mu_t and the tail sums T'_t from a table in shared memory, built once per thread block
@@ -20,8 +20,8 @@
  *          (sloo_minus_one: one forward scan; s: one backward scan; rho: one reduction and no
  *          per-sample pass): sequential over a lane's registers, then by shuffles over lanes;
  *   store  each element finds the first sorted rank holding its key (a branchless binary search
- *          by shuffles when V == 1, in the warp's shared memory otherwise) and stores that rank's
- *          output at its own position: tied rewards get bit-identical outputs, as on every path.
+ *          in the warp's shared memory) and stores that rank's output at its own position: tied
+ *          rewards get bit-identical outputs, as on every path.
  *
  * No block barrier after the table is built, no atomics except the error report, no divergence at
  * a collective: every lane of a warp runs every shuffle, and a sub-warp whose group needs nothing
@@ -76,9 +76,9 @@ struct WarpSmem {
   /* per row: k/m, k/(m-1), m/(m-k), 1/(m-k), k/(m(m-1)) */
   A c[warp_tab_rows(C)], q[warp_tab_rows(C)], w[warp_tab_rows(C)], rinv[warp_tab_rows(C)],
       sh[warp_tab_rows(C)]; /* row m at m - m_lo */
-  /* V > 1: the sorted keys and outputs of each warp's groups, for the tie search */
-  Key keys[V > 1 ? NW : 1][V > 1 ? 32 * V : 1];
-  A out[V > 1 ? NW : 1][V > 1 ? 32 * V : 1];
+  /* the sorted keys and outputs of each warp's groups, for the tie search */
+  Key keys[NW][32 * V];
+  A out[NW][32 * V];
 };
 
 /* The value of an orderable key (the inverse of KeyTraits::to_key), in the rewards' own type. */
@@ -253,7 +253,7 @@ __device__ __forceinline__ GroupConsts<A> consts_of(int64_t m, int64_t k) {
   return g;
 }
 
-/* mu_t and T'_t of ranks t = j*W + l + 1 for (m, k), by a suffix product scan of the ratios and a
+/* mu_t and T'_t of ranks t = l*V + j + 1 for (m, k), by a suffix product scan of the ratios and a
  * suffix sum, in float64 (group_math.cuh's weight_ratio / weight_from_product / tail_summand). */
 template <int W, int V>
 __device__ __forceinline__ void weights_by_scan(int l, int64_t m, int64_t k, double (&mu)[V],
@@ -279,7 +279,7 @@ __device__ __forceinline__ void copy_items(const T (&x)[V], T (&y)[V]) {
   for (int j = 0; j < V; ++j) y[j] = x[j];
 }
 
-/* The outputs of ranks t = j*W + l + 1 <= m of a group in mode MODE (group_math.cuh's rank_terms
+/* The outputs of ranks t = l*V + j + 1 <= m of a group in mode MODE (group_math.cuh's rank_terms
  * and rank_output, with only the scans MODE needs): v sorted values, v1 the smallest, d the gaps,
  * mu and tp the weights and tail sums, gc the group's constants. */
 template <int MODE, int W, int V, typename A>
@@ -394,14 +394,16 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     if (!__any_sync(kFullMask, mine)) continue; /* uniform: the warp's groups are all another launch's */
     const int n = mine ? (int)s.n : 0;
 
-    /* load: element e = j*W + l is reward e of the group */
+    /* load: register j of lane l takes reward j*W + l of the group (the striped arrangement:
+     * consecutive lanes read consecutive rewards of the uniform layout, coalesced); the sort
+     * takes any order, and each register keeps its own position for the store */
     Key keys[V], orig[V];
     int64_t src[V];
     bool bad = false;
     int nonfinite = 0;
 #pragma unroll
     for (int j = 0; j < V; ++j) {
-      const int e = l * V + j;
+      const int e = j * W + l;
       Key key = KT::kNone;
       bool nf = false;
       src[j] = -1;
@@ -561,35 +563,25 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       }
 
       /* each element takes the output of the first rank holding its key (tied rewards get
-       * bit-identical outputs), found by a branchless binary search over the sorted keys: by
-       * shuffles (V == 1) or in the warp's shared memory */
-      if (V == 1) {
-        int pos = 0;
+       * bit-identical outputs), found by a branchless binary search over the sorted keys in the
+       * warp's shared memory */
+      Key* wkeys = sm.keys[wib] + sub * C;
+      A* wout = sm.out[wib] + sub * C;
+      __syncwarp();
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        wkeys[l * V + j] = keys[j];
+        wout[l * V + j] = outs[j];
+      }
+      __syncwarp();
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        const Key* at = wkeys; /* at[0] is the first key not yet known to be below orig[j] */
 #pragma unroll
         for (int step = C / 2; step > 0; step >>= 1) {
-          const Key probe = __shfl_sync(kFullMask, keys[0], pos + step - 1, W);
-          if (probe < orig[0]) pos += step;
+          if (at[step - 1] < orig[j]) at += step;
         }
-        outs[0] = __shfl_sync(kFullMask, outs[0], pos, W);
-      } else {
-        Key* wkeys = sm.keys[wib] + sub * C;
-        A* wout = sm.out[wib] + sub * C;
-        __syncwarp();
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          wkeys[l * V + j] = keys[j];
-          wout[l * V + j] = outs[j];
-        }
-        __syncwarp();
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          const Key* at = wkeys; /* at[0] is the first key not yet known to be below orig[j] */
-#pragma unroll
-          for (int step = C / 2; step > 0; step >>= 1) {
-            if (at[step - 1] < orig[j]) at += step;
-          }
-          outs[j] = wout[at - wkeys];
-        }
+        outs[j] = wout[at - wkeys];
       }
     }
 
