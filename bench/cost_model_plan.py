@@ -65,6 +65,9 @@ LOOP_RULES = [
      "match": r"for \(int64_t base = ", "trips": lambda c: c["warp_iters"]},
     {"name": "warp kernels: table rows per thread (rows <= 64 < 256 threads)",
      "match": r"for \(int i = threadIdx\.x; i < rows; i \+= kWarpBlock\)", "trips": lambda c: 1},
+    {"name": "warp kernels: table ratios, one per thread (m_hi <= 128 < 256 threads)",
+     "match": r"for \(int t = \(int\)threadIdx\.x \+ 2; t <= tab\.m_hi; t \+= kWarpBlock\)",
+     "trips": lambda c: 1},
     {"name": "warp kernels: table row recurrence, once per block: n steps in ceil(n/32) of the 8 "
              "warps, per warp of the block",
      "match": r"for \(int t = m; t >= 1; --t\)",

@@ -76,6 +76,7 @@ struct WarpSmem {
   /* per row: k/m, k/(m-1), m/(m-k), 1/(m-k), k/(m(m-1)) */
   A c[warp_tab_rows(C)], q[warp_tab_rows(C)], w[warp_tab_rows(C)], rinv[warp_tab_rows(C)],
       sh[warp_tab_rows(C)]; /* row m at m - m_lo */
+  double ratio[C + 1]; /* (t-k)/(t-1), t = 2..m_hi, while the table is built */
   /* the sorted keys and outputs of each warp's groups, for the tie search */
   Key keys[NW][32 * V];
   A out[NW][32 * V];
@@ -199,11 +200,17 @@ __device__ __forceinline__ T warp_sum(T x) {
 /* ---- weights --------------------------------------------------------------------------------- */
 
 /* The table rows m_lo..m_hi for tab.k, built in float64 by the recurrence of engine.c
- * (mu_m = k/m, mu_{t-1} = mu_t (t-k)/(t-1), dropped below the floor), one row per thread. */
+ * (mu_m = k/m, mu_{t-1} = mu_t (t-k)/(t-1), dropped below the floor), one row per thread. The
+ * ratios (t-k)/(t-1) do not depend on m: the block divides once per rank, in parallel, so that a
+ * row's sequential chain is multiplications only. Every thread of the block calls this. */
 template <int W, int V, typename Key>
 __device__ __forceinline__ void build_table(WarpSmem<W, V, Key>& sm, const WarpTab& tab) {
   typedef typename KeyTraits<Key>::Value A;
   const int rows = tab.m_hi - tab.m_lo + 1;
+  for (int t = (int)threadIdx.x + 2; t <= tab.m_hi; t += kWarpBlock) {
+    sm.ratio[t] = (double)(t - tab.k) / (double)(t - 1);
+  }
+  __syncthreads();
   for (int i = threadIdx.x; i < rows; i += kWarpBlock) {
     const int m = tab.m_lo + i;
     const int64_t k = tab.k;
@@ -220,7 +227,7 @@ __device__ __forceinline__ void build_table(WarpSmem<W, V, Key>& sm, const WarpT
         if (t == k) {
           live = false;
         } else {
-          w = w * ((double)(t - k) / (double)(t - 1));
+          w = w * sm.ratio[t];
           if (w < PKPO__CUDA_WEIGHT_FLOOR) live = false;
         }
       }
@@ -369,7 +376,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
   const bool curve = kc.count > 0;
   const bool have_tab = !curve && tab.m_lo <= tab.m_hi;
   if (have_tab) build_table<W, V, Key>(sm, tab);
-  __syncthreads(); /* the only block barrier: the table is read-only from here on */
+  __syncthreads(); /* the last block barrier: the table is read-only from here on */
 
   const int lane = threadIdx.x & 31;
   const int sub = lane / W;
