@@ -172,8 +172,7 @@ def memset(name, bytes_fn, formula):
     return {"kernel": None, "name": name, "bytes": bytes_fn, "bytes_formula": formula}
 
 
-STATUS_MEMSETS = dict(memset("cudaMemsetAsync(status)", lambda c: 12, "24 B in two memsets"),
-                      count=lambda c: 2)
+STATUS_MEMSETS = memset("cudaMemsetAsync(status)", lambda c: 32, "32 B in one memset")
 
 
 def block_config(n):

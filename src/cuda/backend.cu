@@ -251,7 +251,8 @@ pkpo_status read_status(pkpo_handle h, const void* d_status, cudaStream_t s, Dev
 
 pkpo_status status_from_bits(pkpo_handle h, const DevStatus& st) {
   if (st.error_bits == 0) return PKPO_SUCCESS;
-  const unsigned long long g_nf = st.first_group[0], g_k = st.first_group[1];
+  /* ~0 (all ones) for a policy that failed in no group, as the reset's zero inverted */
+  const unsigned long long g_nf = ~st.first_group_inv[0], g_k = ~st.first_group_inv[1];
   if (g_nf <= g_k) {
     return pkpo__error(h, PKPO_ERROR_NON_FINITE,
                        "group %lld holds a non-finite reward (error policy); other groups may "

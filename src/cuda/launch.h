@@ -61,7 +61,7 @@ cudaError_t launch_rho_curve(Params p, const Shape& sh, const WsLayout& L, void*
 /* Queues the reset of the device status and the max-group reduction of a ragged layout. */
 cudaError_t launch_max_group(Params p, void* ws, cudaStream_t stream);
 
-/* Queues the reset of the device status (first_group = all ones). */
+/* Queues the reset of the device status (one memset of zeros). */
 cudaError_t reset_status(void* ws, cudaStream_t stream);
 
 /* group_by_id: scratch bytes for num_samples ids, and the queued computation. Writes offsets

@@ -45,10 +45,11 @@ struct DevStatus {
   unsigned int error_bits;
   unsigned int pad;
   unsigned long long max_n;       /* largest valid group (ragged, max_group_size = 0) */
-  /* Smallest group that failed the non-finite error policy [0] / the strict k policy [1];
-   * all-ones if none. The host reports the smaller, as the CPU backend (which stops at the first
-   * failing group) would. */
-  unsigned long long first_group[2];
+  /* Smallest group that failed the non-finite error policy [0] / the strict k policy [1], stored
+   * bit-inverted (~g, kept by atomicMax) so that the all-zero reset means "none": the whole status
+   * is reset by one memset. The host reports the smaller, as the CPU backend (which stops at the
+   * first failing group) would. */
+  unsigned long long first_group_inv[2];
 };
 
 struct Params {

@@ -369,9 +369,7 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
 
 cudaError_t reset_status(void* ws, cudaStream_t stream) {
   DevStatus* st = static_cast<DevStatus*>(ws);
-  PKPO_CUDA_TRY(cudaMemsetAsync(st, 0, sizeof(DevStatus), stream));
-  PKPO_CUDA_TRY(cudaMemsetAsync(st->first_group, 0xFF, sizeof(st->first_group), stream));
-  return cudaSuccess;
+  return cudaMemsetAsync(st, 0, sizeof(DevStatus), stream);
 }
 
 cudaError_t launch_max_group(Params p, void* ws, cudaStream_t stream) {

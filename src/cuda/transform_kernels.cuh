@@ -103,7 +103,7 @@ __device__ __forceinline__ void store_value(void* base, int64_t i, double x) {
 
 __device__ __forceinline__ void report_error(const Params& p, int64_t g, unsigned int bits) {
   atomicOr(&p.status->error_bits, bits);
-  atomicMin(&p.status->first_group[(bits & ERR_NONFINITE) ? 0 : 1], (unsigned long long)g);
+  atomicMax(&p.status->first_group_inv[(bits & ERR_NONFINITE) ? 0 : 1], ~(unsigned long long)g);
 }
 
 /* First index r in [0, m) with keys[r] >= key (keys sorted ascending); m if none. */

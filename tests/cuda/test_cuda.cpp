@@ -528,6 +528,15 @@ TEST(Cuda, StrictAndErrorPolicies) {
     r = run_cuda(gpu, b);
     EXPECT_EQ(r.status, PKPO_ERROR_NON_FINITE) << r.last_error;
     EXPECT_NE(r.last_error.find("group 1"), std::string::npos) << r.last_error;
+    // Several failing groups: the smallest is reported, as the CPU backend stops at the first.
+    b.rewards[(size_t)b.offsets[2] + 1] = INFINITY;
+    r = run_cuda(gpu, b);
+    EXPECT_EQ(r.status, PKPO_ERROR_NON_FINITE) << r.last_error;
+    EXPECT_NE(r.last_error.find("group 1"), std::string::npos) << r.last_error;
+    b.rewards[(size_t)b.offsets[1]] = 0.5;  // now only group 2 fails
+    r = run_cuda(gpu, b);
+    EXPECT_NE(r.last_error.find("group 2"), std::string::npos) << r.last_error;
+    b.rewards[(size_t)b.offsets[1]] = NAN;
     b.nonfinite = PKPO_NONFINITE_EXCLUDE;
     r = run_cuda(gpu, b);
     EXPECT_EQ(r.status, PKPO_SUCCESS);
