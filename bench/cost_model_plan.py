@@ -346,20 +346,25 @@ def group_by_id_class(N=1 << 24, run=16):
                                               "threads": 256, "bytes": f, "bytes_formula": formula}, **kw)
     sort_passes = 64 // ONESWEEP_BITS
 
-    def sort_pairs(note, passes=sort_passes):
+    def sort_pairs(note, passes=sort_passes, key="long"):
         return [
-            {"kernel": KERN["os_hist"]("long"), "blocks": lambda c: 132 * 2, "threads": 128,
+            {"kernel": KERN["os_hist"](key), "blocks": lambda c: 132 * 2, "threads": 128,
              "instructions": False, "bytes": lambda c: 8 * c["N"], "bytes_formula": "8 B key read",
              "note": note},
-            {"kernel": KERN["os_sum"]("long"), "blocks": lambda c: sort_passes, "threads": 256,
+            {"kernel": KERN["os_sum"](key), "blocks": lambda c, q=passes: q, "threads": 256,
              "instructions": False, "bytes": lambda c: 0, "bytes_formula": "-"},
-            {"kernel": KERN["onesweep"]("long"), "blocks": lambda c: math.ceil(c["N"] / (384 * 17)),
+            {"kernel": KERN["onesweep"](key), "blocks": lambda c: math.ceil(c["N"] / (384 * 17)),
              "threads": 384, "instructions": False, "count": lambda c, q=passes: q,
              "note": "x %d passes" % passes,
              "bytes": lambda c: 32 * c["N"], "bytes_formula": "per pass: 16 B (key, value) read + 16 B written"},
         ]
-    launches = [ew("iota", lambda c: 8 * c["N"], "8 B written")]
-    launches += sort_pairs("(ids, positions)")
+    # ids 0..R-1 scattered: the range (read back), keys id - min on bit_width(R - 1) bits
+    id_passes = math.ceil(max(1, (R - 1).bit_length()) / ONESWEEP_BITS)
+    launches = [memset("cudaMemsetAsync(range)", lambda c: 16, "16 B"),
+                ew("range", lambda c: 8 * c["N"], "8 B read"),
+                ew("keys", lambda c: 16 * c["N"], "8 B read + 8 B written"),
+                ew("iota", lambda c: 8 * c["N"], "8 B written")]
+    launches += sort_pairs("(id - min, position)", id_passes, "unsigned long long")
     launches += [
         ew("heads", lambda c: 16 * c["N"], "8 B read + 8 B written"),
         {"kernel": KERN["scan_init"], "blocks": lambda c: 1, "threads": 128, "instructions": False,

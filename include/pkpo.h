@@ -314,8 +314,8 @@ pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void
  *
  * Groups are numbered in order of first appearance of their id; within a group, samples keep their
  * input order. So group g of the result is the g-th distinct id met when reading ids in order.
- * This is a set-up call: on the CUDA backend it synchronises the stream (the host needs the group
- * count) and is not capturable; reuse its outputs while the ids stay the same. Its scratch (about
+ * This is a set-up call: on the CUDA backend it synchronises the stream twice (the host needs the
+ * ids' range, to sort only the bits in which they differ, and the group count) and is not capturable; reuse its outputs while the ids stay the same. Its scratch (about
  * 80 bytes per sample) comes from the handle's workspace, grown as for a transform (a caller
  * workspace that is too small gives PKPO_ERROR_WORKSPACE_TOO_SMALL).
  *

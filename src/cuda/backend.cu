@@ -556,10 +556,22 @@ pkpo_status pkpo__cuda_group_by_id(pkpo_handle h, const int64_t* ids, int64_t nu
   if (st != PKPO_SUCCESS) return st;
   st = order_after_last(h, s, false);
   if (st != PKPO_SUCCESS) return st;
-  int64_t* d_counts = NULL;
-  PKPO_CHECK_CUDA(h, pkpo_cuda::launch_group_by_id(ids, num_samples, offsets, index, h->ws, bytes, &d_counts, s),
-                  "queuing group_by_id");
   void* pinned = state_of(h)->h_pinned;
+  /* the ids' range first (read back: the sort covers only the bits in which the ids differ) */
+  uint64_t* d_range = NULL;
+  PKPO_CHECK_CUDA(h, pkpo_cuda::launch_group_by_id_range(ids, num_samples, h->ws, bytes, &d_range, s),
+                  "queuing group_by_id's id range");
+  PKPO_CHECK_CUDA(h, cudaMemcpyAsync(pinned, d_range, 2 * sizeof(uint64_t), cudaMemcpyDeviceToHost, s),
+                  "reading the id range");
+  PKPO_CHECK_CUDA(h, cudaStreamSynchronize(s), "cudaStreamSynchronize");
+  uint64_t range[2];
+  memcpy(range, pinned, sizeof range);
+  int64_t id_min = 0, id_max = 0;
+  pkpo_cuda::id_range(range, &id_min, &id_max);
+  int64_t* d_counts = NULL;
+  PKPO_CHECK_CUDA(h, pkpo_cuda::launch_group_by_id(ids, num_samples, id_min, id_max, offsets, index, h->ws,
+                                                    bytes, &d_counts, s),
+                  "queuing group_by_id");
   PKPO_CHECK_CUDA(h, cudaMemcpyAsync(pinned, d_counts, 2 * sizeof(int64_t), cudaMemcpyDeviceToHost, s),
                   "reading the group count");
   st = record_last(h, s, false);

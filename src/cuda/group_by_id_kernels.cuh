@@ -25,6 +25,24 @@ __global__ void gbi_heads_kernel(const int64_t* sid, int64_t n, int64_t* head) {
   PKPO_GRID_STRIDE(i, n) head[i] = (i == 0 || sid[i] != sid[i - 1]) ? 1 : 0;
 }
 
+/* The range of the ids: range[0] = max of ~(id ^ 2^63), range[1] = max of (id ^ 2^63), so that
+ * the all-zero reset is the identity of both (unsigned order of id ^ 2^63 is the signed order). */
+__global__ void gbi_range_kernel(const int64_t* ids, int64_t n, unsigned long long* range) {
+  unsigned long long lo = 0, hi = 0;
+  PKPO_GRID_STRIDE(i, n) {
+    const unsigned long long u = (unsigned long long)ids[i] ^ 0x8000000000000000ull;
+    lo = ~u > lo ? ~u : lo;
+    hi = u > hi ? u : hi;
+  }
+  atomicMax(&range[0], lo);
+  atomicMax(&range[1], hi);
+}
+
+/* Sort keys: the ids less the smallest, as unsigned (exact: the difference is below 2^64). */
+__global__ void gbi_keys_kernel(const int64_t* ids, int64_t n, int64_t id_min, unsigned long long* keys) {
+  PKPO_GRID_STRIDE(i, n) keys[i] = (unsigned long long)ids[i] - (unsigned long long)id_min;
+}
+
 /* Fill x with `value`. */
 __global__ void gbi_fill_kernel(int64_t* x, int64_t n, int64_t value) {
   PKPO_GRID_STRIDE(i, n) x[i] = value;

@@ -64,12 +64,18 @@ cudaError_t launch_max_group(Params p, void* ws, cudaStream_t stream);
 /* Queues the reset of the device status (one memset of zeros). */
 cudaError_t reset_status(void* ws, cudaStream_t stream);
 
-/* group_by_id: scratch bytes for num_samples ids, and the queued computation. Writes offsets
- * (num_groups+1 entries), index, and into the scratch the count of groups and the largest group
- * (read back by the caller at *d_counts: two int64). */
+/* group_by_id: scratch bytes for num_samples ids, and the queued computation in two steps. The
+ * first queues the range of the ids (the caller reads back *d_range: two uint64, the smallest id
+ * and the largest, each biased by 2^63 and the first bit-inverted; decode with id_range()). The
+ * second writes offsets (num_groups+1 entries), index, and into the scratch the count of groups and
+ * the largest group (read back by the caller at *d_counts: two int64); its radix sort of the ids
+ * covers only the bits in which they differ from the smallest. */
 cudaError_t group_by_id_scratch(int64_t num_samples, size_t* bytes);
-cudaError_t launch_group_by_id(const int64_t* ids, int64_t num_samples, int64_t* offsets,
-                               int64_t* index, void* scratch, size_t scratch_bytes,
+cudaError_t launch_group_by_id_range(const int64_t* ids, int64_t num_samples, void* scratch,
+                                     size_t scratch_bytes, uint64_t** d_range, cudaStream_t stream);
+void id_range(const uint64_t range[2], int64_t* id_min, int64_t* id_max);
+cudaError_t launch_group_by_id(const int64_t* ids, int64_t num_samples, int64_t id_min, int64_t id_max,
+                               int64_t* offsets, int64_t* index, void* scratch, size_t scratch_bytes,
                                int64_t** d_counts, cudaStream_t stream);
 
 }  // namespace pkpo_cuda

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -1022,10 +1023,19 @@ TEST(Cuda, GroupByIdEqualsCpu) {
   CudaHandle gpu;
   pt::Handle cpu;
   std::mt19937_64 rng(11);
+  // The sort covers only the bits in which the ids differ from the smallest: small ranges, negative
+  // ids, the whole int64 range, and ids that differ only in their highest or lowest bit.
+  const int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
+  const std::vector<std::vector<int64_t>> pools = {
+      {lo, hi, -1, 0, 1, lo + 1, hi - 1}, {lo, 0}, {-1, hi}, {hi - 1, hi}, {lo, lo + 1}, {5, 5 + (int64_t(1) << 40)}};
   for (int64_t n : {1, 2, 17, 1000, 100003}) {
-    for (int64_t distinct : {int64_t(1), int64_t(7), n}) {
+    // cases 0..2: 1, 7 or n distinct ids spaced 7919 apart from -3000; then one per pool
+    for (size_t c = 0; c < 3 + pools.size(); ++c) {
+      const int64_t distinct = c == 0 ? 1 : c == 1 ? 7 : n;
       std::vector<int64_t> ids((size_t)n);
-      for (auto& x : ids) x = (int64_t)(rng() % (uint64_t)distinct) * 7919 - 3000;  // negative ids too
+      for (auto& x : ids) {
+        x = c < 3 ? (int64_t)(rng() % (uint64_t)distinct) * 7919 - 3000 : pools[c - 3][rng() % pools[c - 3].size()];
+      }
       DevMem d_ids(n * 8), d_off((n + 1) * 8), d_idx(n * 8);
       cudaMemcpy(d_ids.p, ids.data(), n * 8, cudaMemcpyHostToDevice);
       int64_t G = -1, maxn = -1, Gc = -2, maxc = -2;
@@ -1041,7 +1051,7 @@ TEST(Cuda, GroupByIdEqualsCpu) {
       EXPECT_EQ(G, Gc);
       EXPECT_EQ(maxn, maxc);
       EXPECT_TRUE(std::equal(offc.begin(), offc.begin() + Gc + 1, off.begin())) << "n=" << n;
-      EXPECT_EQ(idx, idxc) << "n=" << n << " distinct=" << distinct;
+      EXPECT_EQ(idx, idxc) << "n=" << n << " case " << c;
     }
   }
 }
