@@ -3,7 +3,8 @@
  * rewards, the sizes RL trainers sample (launchers in transform.cu).
  *
  * One group per sub-warp of W lanes (32 / W groups per warp), each lane holding V rewards in
- * registers: C = W*V ranks, the power of two >= n (transform.cu warp_class: V = 4, W = C/4).
+ * registers: C = W*V ranks, the power of two >= n (transform.cu warp_class: V = 4 and W = C/4,
+ * or 2 x 2 for n <= 4).
  * Register j of lane l first holds reward j*W + l of the group (striped, for coalesced loads and
  * stores); after the sort it holds rank e+1, e = l*V + j (blocked, so that strides below V compare
  * registers).
