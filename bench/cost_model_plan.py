@@ -91,8 +91,8 @@ GM = "group_math.cuh"
 SKIP_NOT_SMO = [(GM, r"case MODE_S: x\.suf0 = ", r"case MODE_S: x\.suf0 = "),
                 (GM, r"case MODE_SLOO: \{", r"^\s*break;"),
                 (GM, r"case MODE_L2O: \{", r"^\s*break;"),
-                (GM, r"case MODE_S: return c \* v", r"case MODE_S: return c \* v"),
-                (GM, r"const double q = \(double\)k / \(double\)\(m - 1\);", r"return c \* \(v - v1\)"),
+                (GM, r"case MODE_S: return g\.c \* v", r"case MODE_S: return g\.c \* v"),
+                (GM, r"case MODE_SLOO: return ", r"case MODE_SLOO: return "),
                 (GM, r"case MODE_L2O: return pre_excl - suf0_incl;", r"case MODE_L2O: return pre_excl")]
 SKIP_ALL_MODES = SKIP_NOT_SMO + [(GM, r"case MODE_SMO: x\.pre = ", r"case MODE_SMO: x\.pre = "),
                                  (GM, r"case MODE_SMO: return ", r"case MODE_SMO: return ")]
@@ -139,9 +139,9 @@ SKIP_WARP_SMO = SKIP_WARP_COLD + [
     (WK, r"if \(curve\) \{ /\* a pass@k curve", r"end of the curve"),
     (WK, r"/\* weights without a table row \*/", r"end of the weights without a table row"),
     (WK, r"/\* rho = v_1 \+ sum_t", r"end of rho"),
-    (WK, r"/\* mode s \*/", r"if \(mode == MODE_S\) copy_items"),
-    (WK, r"/\* mode sloo \*/", r"if \(mode == MODE_SLOO\) copy_items"),
-    (WK, r"/\* mode l2o \*/", r"if \(mode == MODE_L2O\) copy_items")]
+    (WK, r"mode_pass<MODE_S, W, V>\(", r"mode_pass<MODE_S, W, V>\("),
+    (WK, r"mode_pass<MODE_SLOO, W, V>\(", r"mode_pass<MODE_SLOO, W, V>\("),
+    (WK, r"mode_pass<MODE_L2O, W, V>\(", r"mode_pass<MODE_L2O, W, V>\(")]
 # warp_kernel curve: every column's weights by the float64 scans, rho, no outputs.
 SKIP_WARP_CURVE = SKIP_WARP_COLD + [
     (WK, r"/\* weights and constants of \(m, k\)", r"static_cast<A\*>\(p\.out\)\[src\[j\]\] = value;")]

@@ -241,38 +241,62 @@ PKPO_HD double tail_summand(int64_t t, int64_t m, double mu) { return t < m ? mu
 
 /* ---- per-rank terms and their combination ----------------------------------------------------- */
 
-struct Terms {
-  double pre;  /* forward (prefix) summand */
-  double rho;  /* summand of rho - v_1 */
-  double suf0; /* backward (suffix) summands */
-  double suf1;
+/* The per-group constants of the formulas below, for (m, k): computed in float64 and rounded once
+ * to the arithmetic type T (float64 on the block and large paths, the rewards' type on the warp
+ * path, which keeps them per table row). */
+template <typename T>
+struct GroupConsts {
+  T c;  /* k/m */
+  T q;  /* k/(m-1) */
+  T w;  /* m/(m-k) */
+  T mk; /* m-k */
+  T sh; /* k/(m(m-1)) */
 };
 
+template <typename T>
+PKPO_HD GroupConsts<T> group_consts(int64_t m, int64_t k) {
+  GroupConsts<T> g;
+  g.c = (T)((double)k / (double)m);
+  g.q = (T)((double)k / (double)(m - 1));
+  g.w = (T)((double)m / (double)(m - k));
+  g.mk = (T)(double)(m - k);
+  g.sh = (T)((double)k / ((double)m * (double)(m - 1)));
+  return g;
+}
+
+template <typename T>
+struct RankTerms {
+  T pre;  /* forward (prefix) summand */
+  T rho;  /* summand of rho - v_1 */
+  T suf0; /* backward (suffix) summands */
+  T suf1;
+};
+typedef RankTerms<double> Terms;
+
 /* Rank t (1-based, t <= m); v_prev = v_{t-1} (ignored at t = 1), v_next = v_{t+1} (ignored at t = m);
- * mu = mu_t; tp = T'_t. */
-PKPO_HD Terms rank_terms(int mode, int64_t t, int64_t m, int64_t k, double v_prev, double v,
-                         double v_next, double mu, double tp) {
-  Terms x;
-  x.pre = 0.0;
-  x.suf0 = 0.0;
-  x.suf1 = 0.0;
-  const double d = (t < m) ? v_next - v : 0.0;
-  const double c = (double)k / (double)m;
-  x.rho = (tp + c) * d;
+ * mu = mu_t; tp = T'_t; g = group_consts(m, k). */
+template <typename T>
+PKPO_HD RankTerms<T> rank_terms_of(int mode, int64_t t, int64_t m, const GroupConsts<T>& g, T v_prev,
+                                   T v, T v_next, T mu, T tp) {
+  RankTerms<T> x;
+  x.pre = T(0);
+  x.suf0 = T(0);
+  x.suf1 = T(0);
+  const T d = (t < m) ? v_next - v : T(0);
+  x.rho = (tp + g.c) * d;
   switch (mode) {
-    case MODE_S: x.suf0 = (c - mu) * d; break;
+    case MODE_S: x.suf0 = (g.c - mu) * d; break;
     case MODE_SLOO: {
-      const double w = (double)m / (double)(m - k);
-      x.suf0 = (c - mu) * d;
-      x.pre = (w * tp) * d;
-      x.suf1 = (w * (tp + mu)) * d;
+      x.suf0 = (g.c - mu) * d;
+      x.pre = (g.w * tp) * d;
+      x.suf1 = (g.w * (tp + mu)) * d;
       break;
     }
-    case MODE_SMO: x.pre = (t > 1) ? mu * (v - v_prev) : 0.0; break;
+    case MODE_SMO: x.pre = (t > 1) ? mu * (v - v_prev) : T(0); break;
     case MODE_L2O: {
-      const double e = mu * d / (double)(m - k);
-      x.pre = (double)t * e;
-      x.suf0 = (double)(m - t) * e;
+      const T e = mu * d / g.mk;
+      x.pre = (T)t * e;
+      x.suf0 = (T)(m - t) * e;
       break;
     }
     default: break;
@@ -280,22 +304,29 @@ PKPO_HD Terms rank_terms(int mode, int64_t t, int64_t m, int64_t k, double v_pre
   return x;
 }
 
+PKPO_HD Terms rank_terms(int mode, int64_t t, int64_t m, int64_t k, double v_prev, double v,
+                         double v_next, double mu, double tp) {
+  return rank_terms_of<double>(mode, t, m, group_consts<double>(m, k), v_prev, v, v_next, mu, tp);
+}
+
 /* The output of rank t from its own terms and the scans: pre_excl = sum_{j<t} pre_j,
  * suf0_incl = sum_{j>=t} suf0_j, suf1_incl likewise; v1 = v_1 (the group's smallest value). */
-PKPO_HD double rank_output(int mode, int64_t m, int64_t k, double v, double v1, const Terms& own,
-                           double pre_excl, double suf0_incl, double suf1_incl) {
-  const double c = (double)k / (double)m;
+template <typename T>
+PKPO_HD T rank_output_of(int mode, const GroupConsts<T>& g, T v, T v1, const RankTerms<T>& own,
+                         T pre_excl, T suf0_incl, T suf1_incl) {
   switch (mode) {
-    case MODE_S: return c * v + suf0_incl;
-    case MODE_SLOO: {
-      const double q = (double)k / (double)(m - 1);
-      const double shift = v1 * ((double)k / ((double)m * (double)(m - 1)));
-      return c * (v - v1) + suf0_incl - q * (pre_excl + suf1_incl) - shift;
-    }
+    case MODE_S: return g.c * v + suf0_incl;
+    case MODE_SLOO: return g.c * (v - v1) + suf0_incl - g.q * (pre_excl + suf1_incl) - v1 * g.sh;
     case MODE_SMO: return pre_excl + own.pre;
     case MODE_L2O: return pre_excl - suf0_incl;
-    default: return 0.0;
+    default: return T(0);
   }
+}
+
+PKPO_HD double rank_output(int mode, int64_t m, int64_t k, double v, double v1, const Terms& own,
+                           double pre_excl, double suf0_incl, double suf1_incl) {
+  return rank_output_of<double>(mode, group_consts<double>(m, k), v, v1, own, pre_excl, suf0_incl,
+                                suf1_incl);
 }
 
 /* Output of the single finite sample of an ACT_SINGLE group (docs/math.md §3). */

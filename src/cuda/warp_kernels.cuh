@@ -74,9 +74,7 @@ struct WarpSmem {
   static constexpr int NW = kWarpBlock / 32;
   A mu[warp_tab_entries(C)]; /* row m (m_lo <= m <= m_hi) at tri(m-1) - tri(m_lo-1): mu_1..mu_m */
   A tp[warp_tab_entries(C)]; /* T'_1..T'_m likewise */
-  /* per row: k/m, k/(m-1), m/(m-k), 1/(m-k), k/(m(m-1)) */
-  A c[warp_tab_rows(C)], q[warp_tab_rows(C)], w[warp_tab_rows(C)], rinv[warp_tab_rows(C)],
-      sh[warp_tab_rows(C)]; /* row m at m - m_lo */
+  GroupConsts<A> consts[warp_tab_rows(C)]; /* group_consts(m, k) of row m at m - m_lo */
   double ratio[C + 1]; /* (t-k)/(t-1), t = 2..m_hi, while the table is built */
   /* the sorted keys and outputs of each warp's groups, for the tie search */
   Key keys[NW][32 * V];
@@ -236,29 +234,8 @@ __device__ __forceinline__ void build_table(WarpSmem<W, V, Key>& sm, const WarpT
       sm.tp[off + t - 1] = (A)tail;
       above = mu;
     }
-    sm.c[i] = (A)((double)k / (double)m);
-    sm.q[i] = (A)((double)k / (double)(m - 1));
-    sm.w[i] = (A)((double)m / (double)(m - k));
-    sm.rinv[i] = (A)(1.0 / (double)(m - k));
-    sm.sh[i] = (A)((double)k / ((double)m * (double)(m - 1)));
+    sm.consts[i] = group_consts<A>(m, k);
   }
-}
-
-/* The per-group constants of rank_terms / rank_output. */
-template <typename A>
-struct GroupConsts {
-  A c, q, w, rinv, sh;
-};
-
-template <typename A>
-__device__ __forceinline__ GroupConsts<A> consts_of(int64_t m, int64_t k) {
-  GroupConsts<A> g;
-  g.c = (A)((double)k / (double)m);
-  g.q = (A)((double)k / (double)(m - 1));
-  g.w = (A)((double)m / (double)(m - k));
-  g.rinv = (A)(1.0 / (double)(m - k));
-  g.sh = (A)((double)k / ((double)m * (double)(m - 1)));
-  return g;
 }
 
 /* mu_t and T'_t of ranks t = l*V + j + 1 for (m, k), by a suffix product scan of the ratios and a
@@ -287,57 +264,87 @@ __device__ __forceinline__ void copy_items(const T (&x)[V], T (&y)[V]) {
   for (int j = 0; j < V; ++j) y[j] = x[j];
 }
 
-/* The outputs of ranks t = l*V + j + 1 <= m of a group in mode MODE (group_math.cuh's rank_terms
- * and rank_output, with only the scans MODE needs): v sorted values, v1 the smallest, d the gaps,
- * mu and tp the weights and tail sums, gc the group's constants. */
+/* group_math.cuh's terms of ranks t = l*V + j + 1 in mode MODE (zero past rank m): v, vp, vn the
+ * sorted values at t, t-1, t+1; mu and tp the weights and tail sums; gc the group's constants. */
+template <int MODE, int V, typename A>
+__device__ __forceinline__ void lane_terms(int l, int m, const A (&v)[V], const A (&vp)[V], const A (&vn)[V],
+                                           const A (&mu)[V], const A (&tp)[V], const GroupConsts<A>& gc,
+                                           RankTerms<A> (&x)[V]) {
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int t = l * V + j + 1;
+    if (t <= m) {
+      x[j] = rank_terms_of<A>(MODE, t, m, gc, vp[j], v[j], vn[j], mu[j], tp[j]);
+    } else {
+      x[j].pre = x[j].rho = x[j].suf0 = x[j].suf1 = A(0);
+    }
+  }
+}
+
+/* The outputs (rank_output_of) of the lane's ranks of a group in mode MODE, with only the scans
+ * MODE needs. sloo scans suf0 - q suf1 as one backward sum (rank_output_of's suf0_incl, with
+ * suf1_incl = 0); sloo_minus_one's output is the inclusive forward scan itself. */
 template <int MODE, int W, int V, typename A>
-__device__ __forceinline__ void sorted_outputs(int l, int m, const A (&v)[V], A v1, const A (&d)[V],
+__device__ __forceinline__ void sorted_outputs(int l, int m, const A (&v)[V], A v1, const A (&vn)[V],
                                                const A (&mu)[V], const A (&tp)[V],
                                                const GroupConsts<A>& gc, A (&out)[V]) {
-  A f[V], b[V];
-  if (MODE == MODE_SMO) { /* out_t = sum_{j <= t} mu_j d_{j-1}: one forward scan */
-    A dp[V];
-    elem_prev<W, V>(d, dp, l, A(0));
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      const int t = l * V + j + 1;
-      f[j] = (t > 1 && t <= m) ? mu[j] * dp[j] : A(0);
-    }
-    warp_scan<W, V, false, false>(f, l);
-    copy_items<V>(f, out);
-  } else if (MODE == MODE_S) { /* out_t = (k/m) v_t + sum_{j >= t} (k/m - mu_j) d_j */
-#pragma unroll
-    for (int j = 0; j < V; ++j) b[j] = (gc.c - mu[j]) * d[j];
-    warp_scan<W, V, true, false>(b, l);
-#pragma unroll
-    for (int j = 0; j < V; ++j) out[j] = gc.c * v[j] + b[j];
-  } else if (MODE == MODE_SLOO) {
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      f[j] = (gc.w * tp[j]) * d[j];
-      b[j] = (gc.c - mu[j]) * d[j] - gc.q * ((gc.w * (tp[j] + mu[j])) * d[j]);
-    }
-    warp_scan<W, V, false, false>(f, l);
-    warp_scan<W, V, true, false>(b, l);
-    A fx[V];
-    elem_prev<W, V>(f, fx, l, A(0));
-#pragma unroll
-    for (int j = 0; j < V; ++j) out[j] = gc.c * (v[j] - v1) + b[j] - gc.q * fx[j] - v1 * gc.sh;
-  } else { /* MODE_L2O */
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      const int t = l * V + j + 1;
-      const A e = mu[j] * d[j] * gc.rinv;
-      f[j] = (A)t * e;
-      b[j] = (A)(m - t) * e;
-    }
-    warp_scan<W, V, false, false>(f, l);
-    warp_scan<W, V, true, false>(b, l);
-    A fx[V];
-    elem_prev<W, V>(f, fx, l, A(0));
-#pragma unroll
-    for (int j = 0; j < V; ++j) out[j] = fx[j] - b[j];
+  A vp[V];
+  if (MODE == MODE_SMO) {
+    elem_prev<W, V>(v, vp, l, A(0));
+  } else {
+    copy_items<V>(v, vp); /* unused */
   }
+  RankTerms<A> x[V];
+  lane_terms<MODE, V>(l, m, v, vp, vn, mu, tp, gc, x);
+  A f[V], b[V], fx[V];
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    f[j] = x[j].pre;
+    b[j] = MODE == MODE_SLOO ? x[j].suf0 - gc.q * x[j].suf1 : x[j].suf0;
+    fx[j] = A(0);
+  }
+  if (MODE != MODE_S) warp_scan<W, V, false, false>(f, l);
+  if (MODE == MODE_SMO) {
+    copy_items<V>(f, out);
+    return;
+  }
+  warp_scan<W, V, true, false>(b, l);
+  if (MODE != MODE_S) elem_prev<W, V>(f, fx, l, A(0)); /* exclusive forward sums */
+#pragma unroll
+  for (int j = 0; j < V; ++j) out[j] = rank_output_of<A>(MODE, gc, v[j], v1, x[j], fx[j], b[j], A(0));
+}
+
+/* Adds the outputs of the groups of the warp whose mode is MODE to `outs` (a pass only if one is). */
+template <int MODE, int W, int V, typename A>
+__device__ __forceinline__ void mode_pass(int mode, int l, int m, const A (&v)[V], A v1, const A (&vn)[V],
+                                          const A (&mu)[V], const A (&tp)[V], const GroupConsts<A>& gc,
+                                          A (&outs)[V]) {
+  if (!__any_sync(kFullMask, mode == MODE)) return;
+  A o[V];
+  sorted_outputs<MODE, W, V>(l, m, v, v1, vn, mu, tp, gc, o);
+  if (mode == MODE) copy_items<V>(o, outs);
+}
+
+/* rho - v_1 of the sub-warp's group: the sum of its ranks' rho terms (same bits in every lane). */
+template <int W, int V, typename A>
+__device__ __forceinline__ A rho_sum(int l, int m, const A (&v)[V], const A (&vn)[V], const A (&mu)[V],
+                                     const A (&tp)[V], const GroupConsts<A>& gc) {
+  RankTerms<A> x[V];
+  lane_terms<MODE_RHO, V>(l, m, v, v, vn, mu, tp, gc, x);
+  A part = A(0);
+#pragma unroll
+  for (int j = 0; j < V; ++j) part = part + x[j].rho;
+  return warp_sum<W>(part);
+}
+
+/* The rho of a group by its action (block_kernel's rule): v_1 + the sum for a general group, the
+ * value of a singleton, 0 for an empty group, NaN for an invalid or propagated one. */
+template <typename A>
+__device__ __forceinline__ double rho_value(int act, A v1, A total) {
+  return act == ACT_GENERAL  ? (double)(v1 + total)
+         : act == ACT_SINGLE ? (double)v1
+         : act == ACT_EMPTY  ? 0.0
+                             : __longlong_as_double(0x7FF8000000000000LL);
 }
 
 /* ---- the kernel ------------------------------------------------------------------------------- */
@@ -469,26 +476,21 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     const A v1 = __shfl_sync(kFullMask, v[0], 0, W);
     A vn[V];
     elem_next<W, V>(v, vn, l, A(0));
-    A d[V]; /* d_t = v_{t+1} - v_t, 0 from rank m on */
-#pragma unroll
-    for (int j = 0; j < V; ++j) d[j] = l * V + j + 1 < m ? vn[j] - v[j] : A(0);
 
     if (curve) { /* a pass@k curve: rho at each k of the chunk, float64 weights by scans */
       for (int col_i = 0; col_i < kc.count; ++col_i) {
         const int64_t kk = kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m;
         double dmu[V], dtp[V];
         weights_by_scan<W, V>(l, m, gen ? kk : 1, dmu, dtp);
-        const A c = gen ? (A)((double)kk / (double)m) : A(0);
-        A part = A(0);
+        A mu[V], tp[V];
 #pragma unroll
-        for (int j = 0; j < V; ++j) part = part + ((A)dtp[j] + c) * d[j];
-        const A total = warp_sum<W>(part);
-        if (l == 0 && mine && act != ACT_ERROR) {
-          write_rho<A>(p, g, kc.first + col_i, act == ACT_GENERAL ? (double)(v1 + total)
-                                               : act == ACT_SINGLE ? (double)v1
-                                               : act == ACT_EMPTY  ? 0.0
-                                                                   : __longlong_as_double(0x7FF8000000000000LL));
+        for (int j = 0; j < V; ++j) {
+          mu[j] = (A)dmu[j];
+          tp[j] = (A)dtp[j];
         }
+        GroupConsts<A> gc = group_consts<A>(gen ? m : 2, gen ? kk : 1);
+        const A total = rho_sum<W, V>(l, m, v, vn, mu, tp, gc);
+        if (l == 0 && mine && act != ACT_ERROR) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
       }
       continue;
     } /* end of the curve */
@@ -496,7 +498,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     /* weights and constants of (m, k): a table row, or float64 scans where there is none */
     A mu[V], tp[V];
     GroupConsts<A> gc;
-    gc.c = gc.q = gc.w = gc.rinv = gc.sh = A(0);
+    gc.c = gc.q = gc.w = gc.mk = gc.sh = A(0);
 #pragma unroll
     for (int j = 0; j < V; ++j) mu[j] = tp[j] = A(0);
     const bool from_tab = have_tab && gen && r.k == tab.k && m >= tab.m_lo && m <= tab.m_hi;
@@ -508,11 +510,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
         mu[j] = t <= m ? sm.mu[off + t - 1] : A(0);
         tp[j] = t <= m ? sm.tp[off + t - 1] : A(0);
       }
-      gc.c = sm.c[m - tab.m_lo];
-      gc.q = sm.q[m - tab.m_lo];
-      gc.w = sm.w[m - tab.m_lo];
-      gc.rinv = sm.rinv[m - tab.m_lo];
-      gc.sh = sm.sh[m - tab.m_lo];
+      gc = sm.consts[m - tab.m_lo];
     }
     if (__any_sync(kFullMask, gen && !from_tab)) { /* weights without a table row */
       double dmu[V], dtp[V];
@@ -523,22 +521,14 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
           mu[j] = (A)dmu[j];
           tp[j] = (A)dtp[j];
         }
-        gc = consts_of<A>(m, r.k);
+        gc = group_consts<A>(m, r.k);
       }
     } /* end of the weights without a table row */
 
     /* rho = v_1 + sum_t (T'_t + k/m) d_t */
     if (p.rho) {
-      A part = A(0);
-#pragma unroll
-      for (int j = 0; j < V; ++j) part = part + (tp[j] + gc.c) * d[j];
-      const A total = warp_sum<W>(part);
-      if (l == 0 && mine && act != ACT_ERROR) {
-        write_rho<A>(p, g, 0, act == ACT_GENERAL ? (double)(v1 + total)
-                            : act == ACT_SINGLE ? (double)v1
-                            : act == ACT_EMPTY  ? 0.0
-                                                : __longlong_as_double(0x7FF8000000000000LL));
-      }
+      const A total = rho_sum<W, V>(l, m, v, vn, mu, tp, gc);
+      if (l == 0 && mine && act != ACT_ERROR) write_rho<A>(p, g, 0, rho_value(act, v1, total));
     } /* end of rho */
     if (!p.write_out) continue;
 
@@ -549,26 +539,10 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
 #pragma unroll
     for (int j = 0; j < V; ++j) outs[j] = A(0);
     if (__any_sync(kFullMask, gen)) {
-      if (__any_sync(kFullMask, mode == MODE_S)) { /* mode s */
-        A o[V];
-        sorted_outputs<MODE_S, W, V>(l, m, v, v1, d, mu, tp, gc, o);
-        if (mode == MODE_S) copy_items<V>(o, outs);
-      }
-      if (__any_sync(kFullMask, mode == MODE_SLOO)) { /* mode sloo */
-        A o[V];
-        sorted_outputs<MODE_SLOO, W, V>(l, m, v, v1, d, mu, tp, gc, o);
-        if (mode == MODE_SLOO) copy_items<V>(o, outs);
-      }
-      if (__any_sync(kFullMask, mode == MODE_SMO)) { /* mode sloo_minus_one */
-        A o[V];
-        sorted_outputs<MODE_SMO, W, V>(l, m, v, v1, d, mu, tp, gc, o);
-        if (mode == MODE_SMO) copy_items<V>(o, outs);
-      }
-      if (__any_sync(kFullMask, mode == MODE_L2O)) { /* mode l2o */
-        A o[V];
-        sorted_outputs<MODE_L2O, W, V>(l, m, v, v1, d, mu, tp, gc, o);
-        if (mode == MODE_L2O) copy_items<V>(o, outs);
-      }
+      mode_pass<MODE_S, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
+      mode_pass<MODE_SLOO, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
+      mode_pass<MODE_SMO, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
+      mode_pass<MODE_L2O, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
 
       /* each element takes the output of the first rank holding its key (tied rewards get
        * bit-identical outputs), found by a branchless binary search over the sorted keys in the
