@@ -207,48 +207,6 @@ struct DeviceRadixSort {
   }
 };
 
-struct DeviceSegmentedRadixSort {
-  template <typename KeyT, typename BeginOffsetIteratorT, typename EndOffsetIteratorT>
-  static cudaError_t SortKeys(void* d_temp, size_t& bytes, DoubleBuffer<KeyT>& keys, int num_items, int num_segments,
-                              BeginOffsetIteratorT d_begin_offsets, EndOffsetIteratorT d_end_offsets,
-                              int begin_bit = 0, int end_bit = (int)sizeof(KeyT) * 8, cudaStream_t stream = 0) {
-    if (num_items < 0 || num_segments < 0 || begin_bit < 0 || end_bit > (int)sizeof(KeyT) * 8 ||
-        begin_bit > end_bit) {
-      return cudaErrorInvalidValue;
-    }
-    const size_t need = emu_detail::kBaseTemp;
-    cudaError_t e;
-    if (emu_detail::temp_phase(d_temp, bytes, need, &e)) return e;
-    KeyT* in = keys.Current();
-    KeyT* out = keys.Alternate();
-    keys.selector ^= 1;
-    pkpo_emu::count_segments(num_segments);
-    return pkpo_emu::submit(
-        stream,
-        [=]() {
-          for (int s = 0; s < num_segments; ++s) {
-            const int b = (int)d_begin_offsets[s], en = (int)d_end_offsets[s];
-            if (en <= b) continue;
-            for (int i = b; i < en; ++i) {
-              if (pkpo_emu::never_written(in[i])) {
-                return pkpo_emu::report_uninitialized("cub::DeviceSegmentedRadixSort::SortKeys", i);
-              }
-            }
-            std::vector<KeyT> v(in + b, in + en);
-            std::stable_sort(v.begin(), v.end(), [=](const KeyT& x, const KeyT& y) {
-              return pkpo_emu::radix_digits(x, begin_bit, end_bit) < pkpo_emu::radix_digits(y, begin_bit, end_bit);
-            });
-            std::copy(v.begin(), v.end(), out + b);
-          }
-          for (int s = 0; s < num_segments; ++s) {
-            const int b = (int)d_begin_offsets[s], en = (int)d_end_offsets[s];
-            if (en > b) pkpo_emu::poison(in + b, (size_t)(en - b));
-          }
-          pkpo_emu::poison(static_cast<char*>(d_temp), need);
-        },
-        "cub::DeviceSegmentedRadixSort::SortKeys");
-  }
-};
 
 struct DeviceScan {
   template <typename InputIt, typename OutputIt, typename NumItemsT>

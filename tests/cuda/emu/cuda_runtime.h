@@ -210,10 +210,8 @@ cudaError_t launch_raw(dim3 grid, dim3 block, size_t smem, cudaStream_t s,
 struct Counters {
   uint64_t launches, blocks, threads;
   uint64_t mallocs, frees, device_syncs; /* cudaMalloc, cudaFree, cudaDeviceSynchronize calls */
-  uint64_t segments; /* segments given to cub::DeviceSegmentedRadixSort (one CTA each per pass) */
   uint64_t size_queries; /* CUB temporary-storage size queries (calls with d_temp_storage == NULL) */
 };
-void count_segments(int64_t n);
 void count_size_query();
 Counters counters();
 /* Emulated compute capability (default 9.0; PKPO_EMU_CC=75 in the environment gives 7.5). */

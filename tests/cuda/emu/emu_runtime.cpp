@@ -266,7 +266,7 @@ const char* base_name(const char* path) {
 
 cudaError_t g_last = cudaSuccess;
 cudaError_t g_sticky = cudaSuccess;
-Counters g_counters = {0, 0, 0, 0, 0, 0, 0, 0};
+Counters g_counters = {0, 0, 0, 0, 0, 0, 0};
 int g_cc_major = -1, g_cc_minor = 0;
 
 cudaError_t set_error(cudaError_t e) {
@@ -739,7 +739,6 @@ cudaError_t take_injected_cub_error() {
 }
 
 Counters counters() { return g_counters; }
-void count_segments(int64_t n) { g_counters.segments += (uint64_t)n; }
 void count_size_query() { ++g_counters.size_queries; }
 
 void set_compute_capability(int major, int minor) {
