@@ -47,56 +47,43 @@ namespace pkpo_cuda {
  * zeros are one key (they are tied values and must get identical outputs). Non-finite values and
  * padding get the all-ones key, which no finite value maps to, so they sort after every finite
  * value of the group. */
-template <typename Key>
-struct KeyTraits;
-
-template <>
-struct KeyTraits<uint32_t> {
-  typedef float Value;
-  static constexpr uint32_t kNone = 0xFFFFFFFFu;
-  static PKPO_HD uint32_t bits(float x) {
-    uint32_t b;
+template <typename Key, typename V>
+struct KeyTraitsOf {
+  typedef V Value;
+  static constexpr int kBits = (int)sizeof(Key) * 8;
+  static constexpr Key kTop = Key(1) << (kBits - 1);
+  static constexpr Key kNone = ~Key(0);
+  static PKPO_HD Key bits(V x) {
+    Key b;
     memcpy(&b, &x, sizeof b);
     return b;
   }
-  static PKPO_HD bool finite(uint32_t b) { return (b & 0x7F800000u) != 0x7F800000u; }
-  static PKPO_HD uint32_t to_key(float x) {
-    uint32_t b = bits(x);
-    if ((b & 0x7FFFFFFFu) == 0) b = 0; /* -0.0 -> +0.0 */
-    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+  static constexpr Key kExp = sizeof(Key) == 4 ? Key(0x7F800000u) : Key(0x7FF0000000000000ull);
+  static PKPO_HD bool finite(Key b) { return (b & kExp) != kExp; } /* exponent all ones: Inf/NaN */
+  /* -0.0 becomes +0.0, then a negative value's bits are inverted and a positive value gets its
+   * sign bit set (three integer operations) */
+  static PKPO_HD Key to_key(V x) {
+    Key b = bits(x);
+    if ((Key)(b << 1) == 0) b = 0;
+    const Key neg = (Key)(0 - (b >> (kBits - 1))); /* all ones for a negative value */
+    return b ^ (Key)(neg | kTop);
   }
-  static PKPO_HD double to_double(uint32_t key) {
-    const uint32_t b = (key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key;
-    float x;
-    memcpy(&x, &b, sizeof x);
-    return (double)x;
-  }
-};
-
-template <>
-struct KeyTraits<uint64_t> {
-  typedef double Value;
-  static constexpr uint64_t kNone = 0xFFFFFFFFFFFFFFFFull;
-  static PKPO_HD uint64_t bits(double x) {
-    uint64_t b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-  }
-  static PKPO_HD bool finite(uint64_t b) {
-    return (b & 0x7FF0000000000000ull) != 0x7FF0000000000000ull;
-  }
-  static PKPO_HD uint64_t to_key(double x) {
-    uint64_t b = bits(x);
-    if ((b & 0x7FFFFFFFFFFFFFFFull) == 0) b = 0;
-    return (b & 0x8000000000000000ull) ? ~b : (b | 0x8000000000000000ull);
-  }
-  static PKPO_HD double to_double(uint64_t key) {
-    const uint64_t b = (key & 0x8000000000000000ull) ? (key & 0x7FFFFFFFFFFFFFFFull) : ~key;
-    double x;
+  /* the inverse of to_key, in the rewards' own type */
+  static PKPO_HD V to_value(Key key) {
+    const Key b = (key & kTop) ? (Key)(key & ~kTop) : (Key)~key;
+    V x;
     memcpy(&x, &b, sizeof x);
     return x;
   }
+  static PKPO_HD double to_double(Key key) { return (double)to_value(key); }
 };
+
+template <typename Key>
+struct KeyTraits;
+template <>
+struct KeyTraits<uint32_t> : KeyTraitsOf<uint32_t, float> {};
+template <>
+struct KeyTraits<uint64_t> : KeyTraitsOf<uint64_t, double> {};
 
 /* ---- what to do with one group ---------------------------------------------------------------- */
 

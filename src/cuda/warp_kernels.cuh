@@ -81,28 +81,6 @@ struct WarpSmem {
   A out[NW][32 * V];
 };
 
-/* The value of an orderable key (the inverse of KeyTraits::to_key), in the rewards' own type. */
-template <typename Key>
-__device__ __forceinline__ typename KeyTraits<Key>::Value key_value(Key key) {
-  const Key top = Key(1) << (sizeof(Key) * 8 - 1);
-  const Key b = (key & top) ? (Key)(key & ~top) : (Key)~key;
-  typename KeyTraits<Key>::Value x;
-  memcpy(&x, &b, sizeof x);
-  return x;
-}
-
-/* KeyTraits::to_key in three integer operations: -0.0 becomes +0.0, then a negative value's bits
- * are inverted and a positive value gets its sign bit set. */
-template <typename Key>
-__device__ __forceinline__ Key key_of(typename KeyTraits<Key>::Value x) {
-  Key b;
-  memcpy(&b, &x, sizeof b);
-  if ((Key)(b << 1) == 0) b = 0;
-  const Key top = Key(1) << (sizeof(Key) * 8 - 1);
-  const Key neg = (Key)(0 - (b >> (sizeof(Key) * 8 - 1))); /* all ones for a negative value */
-  return b ^ (neg | top);
-}
-
 /* ---- sub-warp building blocks (every lane of the warp calls each of them) ------------------------ */
 
 /* Bitonic sort, ascending over the elements e = l*V + j of each sub-warp: strides below V compare
@@ -432,7 +410,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
         if (ok) {
           const A x = static_cast<const A*>(p.rewards)[src[j]];
           if (KT::finite(KT::bits(x))) {
-            key = key_of<Key>(x);
+            key = KT::to_key(x);
           } else {
             nf = true;
           }
@@ -472,7 +450,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     const int m = gen ? (int)r.m : 0;
     A v[V];
 #pragma unroll
-    for (int j = 0; j < V; ++j) v[j] = key_value(keys[j]); /* NaN for kNone: never used */
+    for (int j = 0; j < V; ++j) v[j] = KT::to_value(keys[j]); /* NaN for kNone: never used */
     const A v1 = __shfl_sync(kFullMask, v[0], 0, W);
     A vn[V];
     elem_next<W, V>(v, vn, l, A(0));
@@ -577,7 +555,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
           if (act == ACT_PROPAGATE) {
             value = (A)__longlong_as_double(0x7FF8000000000000LL);
           } else if (act == ACT_SINGLE && orig[j] != KT::kNone && p.estimator == PKPO_S) {
-            value = key_value(orig[j]);
+            value = KT::to_value(orig[j]);
           } else {
             value = A(0); /* excluded, an empty group, or a singleton's other estimators */
           }
