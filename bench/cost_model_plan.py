@@ -68,10 +68,10 @@ LOOP_RULES = [
     {"name": "warp kernels: table ratios, one per thread (m_hi <= 128 < 256 threads)",
      "match": r"for \(int t = \(int\)threadIdx\.x \+ 2; t <= tab\.m_hi; t \+= kWarpBlock\)",
      "trips": lambda c: 1},
-    {"name": "warp kernels: table row recurrence, once per block: n steps in ceil(n/32) of the 8 "
-             "warps, per warp of the block",
+    {"name": "warp kernels: table row recurrence, once per block: a uniform batch's one row, n "
+             "steps in one of the 8 warps, per warp of the block",
      "match": r"for \(int t = m; t >= 1; --t\)",
-     "trips": lambda c: c["n"] * math.ceil(c["n"] / 32) / 8.0},
+     "trips": lambda c: c["n"] / 8.0},
     {"name": "warp kernels: rho columns of a curve chunk (1 for a transform)",
      "match": r"for \(int col_i = 0; col_i < ncol; \+\+col_i\)", "trips": lambda c: c.get("ncol", 1)},
     {"name": "one-thread-per-item grid-stride loop",
@@ -129,7 +129,7 @@ WK = "warp_kernels.cuh"
 # no error, flags NULL, a uniform layout without an index (group_span's offsets branch and the
 # index permutation are not taken).
 SKIP_WARP_COLD = [(WK, r"/\* the rare cases \*/", r"end of the rare cases"),
-                  (WK, r"if \(p\.index\) \{ /\* through the index", r"end of the index permutation"),
+                  (WK, r"p\.index\) \{ /\* through the index", r"end of the index permutation"),
                   (WK, r"if \(act == ACT_ERROR\) \{", r"p\.flags\[g\] = r\.flags;"),
                   (WK, r"/\* the rare store cases \*/", r"end of the rare store cases"),
                   (K, r"^  if \(p\.offsets\) \{", r"s\.n = s\.valid \? e - b : 0;")]
@@ -147,7 +147,7 @@ SKIP_WARP_CURVE = SKIP_WARP_COLD + [
     (WK, r"/\* weights and constants of \(m, k\)", r"static_cast<A\*>\(p\.out\)\[src\[j\]\] = value;")]
 
 KERN = {
-    "warp": lambda w, v, key: r"warp_kernel<%d, %d, unsigned %s>" % (w, v, key),
+    "warp": lambda w, v, key, layout: r"warp_kernel<%d, %d, unsigned %s, %d>" % (w, v, key, layout),
     "block": lambda b, i, key: r"block_kernel<%d, %d, unsigned %s>" % (b, i, key),
     "plan": r"large_plan_kernel\(",
     "tilesort": lambda key: r"large_sort_tile_kernel<unsigned %s>" % key,
@@ -207,7 +207,7 @@ def warp_class(n, E, N=N_DEFAULT, curve_ks=0):
     launches = [STATUS_MEMSETS]
     if curve_ks:
         chunks = math.ceil(curve_ks / 64)
-        launches.append({"kernel": KERN["warp"](W, V, key), "blocks": lambda c, b=blocks: b,
+        launches.append({"kernel": KERN["warp"](W, V, key, 0), "blocks": lambda c, b=blocks: b,
                          "threads": WARP_BLOCK, "count": lambda c, k=chunks: k,
                          "note": "x %d chunk(s) of <= 64 ks; %d group slots per warp" % (chunks, round(ctx["warp_iters"])),
                          "skip": SKIP_WARP_CURVE,
@@ -216,7 +216,7 @@ def warp_class(n, E, N=N_DEFAULT, curve_ks=0):
         copy = N * E + G * curve_ks * E
         name = "rho curve, warp %dx%d, %d ks" % (W, V, curve_ks)
     else:
-        launches.append({"kernel": KERN["warp"](W, V, key), "blocks": lambda c, b=blocks: b,
+        launches.append({"kernel": KERN["warp"](W, V, key, 2 if n == W * V else 1), "blocks": lambda c, b=blocks: b,
                          "threads": WARP_BLOCK,
                          "note": "%d group slots per warp" % round(ctx["warp_iters"]),
                          "skip": SKIP_WARP_SMO,
@@ -396,6 +396,8 @@ def size_classes():
     out = []
     for E in (4, 8):
         for n in (4, 8, 16, 32, 64, 128):
+            out.append(warp_class(n, E))
+        for n in (24, 48):  # not a power of two: the per-register bounds of n < W*V
             out.append(warp_class(n, E))
         for n in (256, 512, 1024, 2048):
             out.append(block_class(n, E))

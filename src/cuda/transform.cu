@@ -103,6 +103,13 @@ cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t 
   tab.m_lo = (int)std::min<int64_t>(cap + 1, std::max<int64_t>(std::max<int64_t>(2, p.k), lower + 1));
   tab.m_hi = (int)std::min<int64_t>(cap, max_n);
   tab.m_lo = std::max(tab.m_lo, tab.m_hi - warp_tab_rows((int)cap) + 1);
+  if (p.uniform_n > 0 && p.uniform_n <= cap) {
+    /* A uniform batch meets m = n unless non-finite rewards are excluded (those groups take the
+     * scans): one row, so that building the table costs each block n steps, not a triangle. A k
+     * above n under the clamp policy is served at k = n. */
+    tab.m_lo = tab.m_hi = (int)p.uniform_n;
+    if (p.k > p.uniform_n && p.k_policy == PKPO_K_CLAMP) tab.k = p.uniform_n;
+  }
   if (kc.count > 0 || p.k_per_group) tab.m_hi = tab.m_lo - 1; /* no table */
   /* Blocks for every group slot, or (a ragged launch above the smallest) for as many groups of
    * more than `lower` rewards as the batch can hold; grid-stride beyond kWarpGrid / kRouteGrid. */
@@ -110,8 +117,18 @@ cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t 
   const int64_t slots = lower > 0 ? std::min<int64_t>(p.num_groups, p.num_samples / (lower + 1) + 1) : p.num_groups;
   const unsigned grid = grid_for(std::min<int64_t>((slots + groups_per_block - 1) / groups_per_block,
                                                    lower > 0 ? kRouteGrid : kWarpGrid));
-#define PKPO_WARP_CASE(w, v) \
-  if (c.W == w && c.V == v) return launch_kernel(warp_kernel<w, v, Key>, grid, kWarpBlock, stream)(p, kc, lower, tab)
+  /* the common RL batch (n answers per prompt, uniform, one k, no index) on its specialised
+   * kernels: WARP_EXACT when n fills the class, WARP_UNIFORM otherwise */
+  const bool full = p.uniform_n > 0 && !p.index && !p.k_per_group && kc.count == 0 && lower == 0;
+  const int layout = !full ? WARP_GENERAL : p.uniform_n == cap ? WARP_EXACT : WARP_UNIFORM;
+#define PKPO_WARP_CASE(w, v)                                                                             \
+  if (c.W == w && c.V == v) {                                                                            \
+    if (layout == WARP_EXACT)                                                                            \
+      return launch_kernel(warp_kernel<w, v, Key, WARP_EXACT>, grid, kWarpBlock, stream)(p, kc, lower, tab); \
+    if (layout == WARP_UNIFORM)                                                                          \
+      return launch_kernel(warp_kernel<w, v, Key, WARP_UNIFORM>, grid, kWarpBlock, stream)(p, kc, lower, tab); \
+    return launch_kernel(warp_kernel<w, v, Key, WARP_GENERAL>, grid, kWarpBlock, stream)(p, kc, lower, tab); \
+  }
   PKPO_WARP_CASE(2, 2);
   PKPO_WARP_CASE(2, 4);
   PKPO_WARP_CASE(4, 4);

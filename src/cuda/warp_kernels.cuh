@@ -50,6 +50,9 @@ constexpr int kWarpBlock = 256;      /* threads per block of the warp kernels (8
 constexpr int kWarpMaxN = 128;       /* largest group of the warp path: W = 32, V = 4 */
 constexpr unsigned kFullMask = 0xFFFFFFFFu;
 
+/* The warp kernel's variants (its LAYOUT parameter). */
+enum { WARP_GENERAL = 0, WARP_UNIFORM = 1, WARP_EXACT = 2 };
+
 /* Rows of the weight table: k, and the group sizes m_lo..m_hi (empty when m_lo > m_hi). */
 struct WarpTab {
   int64_t k;
@@ -83,8 +86,12 @@ struct WarpSmem {
 
 /* ---- sub-warp building blocks (every lane of the warp calls each of them) ------------------------ */
 
-/* Bitonic sort, ascending over the elements e = l*V + j of each sub-warp: strides below V compare
- * a lane's own registers, larger ones exchange with lane l ^ (stride / V) by a shuffle. */
+/* Bitonic sort, ascending over the elements e = l*V + j of each sub-warp, in the form whose
+ * comparators all point the same way: each merge of two sorted halves of `size` elements first
+ * compares e with its mirror e ^ (size - 1), then with e ^ stride for stride = size/4 .. 1, the
+ * smaller key going to the lower index. Strides below V compare a lane's own registers (a min and a
+ * max, no predicate); larger ones exchange with lane l ^ (stride / V) by a shuffle, and whether a
+ * lane keeps the minimum is one bit of l, the same for all its registers. */
 template <int W, int V, typename Key>
 __device__ __forceinline__ void warp_sort(Key (&k)[V], int l) {
   constexpr int LOG_C = (W * V == 4) ? 2 : (W * V == 8) ? 3 : (W * V == 16) ? 4 : (W * V == 32) ? 5
@@ -93,27 +100,44 @@ __device__ __forceinline__ void warp_sort(Key (&k)[V], int l) {
 #pragma unroll
   for (int s = 1; s <= LOG_C; ++s) {
     const int size = 1 << s;
+    if (size <= V) { /* mirror step within the lane: j and j ^ (size - 1) */
 #pragma unroll
-    for (int qq = s - 1; qq >= 0; --qq) {
+      for (int j = 0; j < V; ++j) {
+        if ((j & (size / 2)) == 0) {
+          const int i = j ^ (size - 1);
+          const Key a = k[j], b = k[i];
+          k[j] = b < a ? b : a;
+          k[i] = b < a ? a : b;
+        }
+      }
+    } else { /* mirror step across lanes: register V-1-j of lane l ^ (size/V - 1) */
+      Key o[V];
+#pragma unroll
+      for (int j = 0; j < V; ++j) o[j] = __shfl_xor_sync(kFullMask, k[V - 1 - j], size / V - 1, W);
+      const bool keep_min = (l & (size / (2 * V))) == 0;
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        if ((o[j] < k[j]) == keep_min) k[j] = o[j];
+      }
+    }
+#pragma unroll
+    for (int qq = s - 2; qq >= 0; --qq) {
       const int stride = 1 << qq;
       if (stride < V) { /* partner in the same lane, register j ^ stride */
 #pragma unroll
         for (int j = 0; j < V; ++j) {
           if ((j & stride) == 0) {
-            const bool asc = ((l * V + j) & size) == 0;
             const Key a = k[j], b = k[j | stride];
-            const bool swap = (b < a) == asc;
-            k[j] = swap ? b : a;
-            k[j | stride] = swap ? a : b;
+            k[j] = b < a ? b : a;
+            k[j | stride] = b < a ? a : b;
           }
         }
-      } else {
+      } else { /* partner register j of lane l ^ (stride / V) */
+        const bool keep_min = (l & (stride / V)) == 0;
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          const int e = l * V + j;
           const Key o = __shfl_xor_sync(kFullMask, k[j], stride / V, W);
-          const bool keep_min = ((e & stride) == 0) == ((e & size) == 0);
-          /* take the partner's key if it is the smaller and this element keeps the minimum, or the
+          /* take the partner's key if it is the smaller and this lane keeps the minimum, or the
            * larger and it keeps the maximum (one compare and one select) */
           if ((o < k[j]) == keep_min) k[j] = o;
         }
@@ -346,8 +370,11 @@ __device__ __forceinline__ bool resolve_plain(int estimator, int64_t n, int64_t 
 }
 
 /* Groups of the launch: valid groups with lower < n <= W*V, and (lower == 0) the empty and the
- * invalid ones. */
-template <int W, int V, typename Key>
+ * invalid ones. LAYOUT (transform.cu launch_warp): WARP_GENERAL, or for the RL batch of n answers
+ * per prompt (a uniform layout without an index permutation, a per-group k or a curve) WARP_UNIFORM
+ * (W*V/2 < n < W*V) and WARP_EXACT (n = W*V): the group's span, the index and the curve code are
+ * compiled out, and the bounds are one compare per register (none for WARP_EXACT). */
+template <int W, int V, typename Key, int LAYOUT>
 /* __launch_bounds__(256, 2): at most 128 registers, two blocks (16 warps) per SM. Unmeasured: the
  * float64 kernels would take ~154 registers and one block per SM otherwise; ptxas spills 16-88
  * bytes (in their cold code) to keep two. */
@@ -357,9 +384,11 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
   typedef typename KT::Value A;
   constexpr int C = W * V;
   constexpr int S = 32 / W; /* groups per warp */
+  constexpr bool FULL = LAYOUT != WARP_GENERAL;  /* uniform, no index, one k, no curve */
+  constexpr bool EXACT = LAYOUT == WARP_EXACT;   /* ... and n = C */
   __shared__ WarpSmem<W, V, Key> sm;
 
-  const bool curve = kc.count > 0;
+  const bool curve = !FULL && kc.count > 0;
   const bool have_tab = !curve && tab.m_lo <= tab.m_hi;
   if (have_tab) build_table<W, V, Key>(sm, tab);
   __syncthreads(); /* the last block barrier: the table is read-only from here on */
@@ -381,8 +410,16 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     s.valid = false;
     bool mine = false;
     if (g < p.num_groups) {
-      s = group_span(p, g);
-      mine = s.valid ? ((lower == 0 || s.n > lower) && s.n <= C) : (lower == 0);
+      if (FULL) {
+        s.begin = g * (EXACT ? C : p.uniform_n);
+        s.n = EXACT ? C : p.uniform_n;
+        s.k_req = p.k;
+        s.valid = true;
+        mine = true;
+      } else {
+        s = group_span(p, g);
+        mine = s.valid ? ((lower == 0 || s.n > lower) && s.n <= C) : (lower == 0);
+      }
     }
     if (!__any_sync(kFullMask, mine)) continue; /* uniform: the warp's groups are all another launch's */
     const int n = mine ? (int)s.n : 0;
@@ -400,10 +437,10 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       Key key = KT::kNone;
       bool nf = false;
       src[j] = -1;
-      if (e < n) {
+      if (EXACT ? mine : e < n) {
         bool ok = true;
         src[j] = s.begin + e;
-        if (p.index) { /* through the index permutation */
+        if (!FULL && p.index) { /* through the index permutation */
           src[j] = p.index[src[j]];
           ok = sample_ok(p, src[j]);
         } /* end of the index permutation */
@@ -549,7 +586,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     if (mine && act != ACT_INVALID && act != ACT_ERROR) {
 #pragma unroll
       for (int j = 0; j < V; ++j) {
-        if (src[j] < 0) continue;
+        if (!EXACT && src[j] < 0) continue;
         A value = outs[j];
         if (act != ACT_GENERAL || orig[j] == KT::kNone) { /* the rare store cases */
           if (act == ACT_PROPAGATE) {
