@@ -75,13 +75,13 @@ struct WarpSmem {
   typedef typename KeyTraits<Key>::Value A;
   static constexpr int C = W * V;
   static constexpr int NW = kWarpBlock / 32;
-  A mu[warp_tab_entries(C)]; /* row m (m_lo <= m <= m_hi) at tri(m-1) - tri(m_lo-1): mu_1..mu_m */
-  A tp[warp_tab_entries(C)]; /* T'_1..T'_m likewise */
+  alignas(16) A mu[warp_tab_entries(C)]; /* row m (m_lo <= m <= m_hi) at tri(m-1) - tri(m_lo-1): mu_1..mu_m */
+  alignas(16) A tp[warp_tab_entries(C)]; /* T'_1..T'_m likewise */
   GroupConsts<A> consts[warp_tab_rows(C)]; /* group_consts(m, k) of row m at m - m_lo */
   double ratio[C + 1]; /* (t-k)/(t-1), t = 2..m_hi, while the table is built */
   /* the sorted keys and outputs of each warp's groups, for the tie search */
-  Key keys[NW][32 * V];
-  A out[NW][32 * V];
+  alignas(16) Key keys[NW][32 * V];
+  alignas(16) A out[NW][32 * V];
 };
 
 /* ---- sub-warp building blocks (every lane of the warp calls each of them) ------------------------ */
@@ -258,6 +258,27 @@ __device__ __forceinline__ void weights_by_scan(int l, int64_t m, int64_t k, dou
   }
   warp_scan<W, V, true, false>(r, l);
   elem_next<W, V>(r, tp, l, 0.0); /* exclusive suffix sum T'_t */
+}
+
+/* A lane's V consecutive items of shared memory as one access (vector loads and stores: V
+ * scalar accesses at a stride of V words would meet V-way bank conflicts). p: aligned to the size
+ * of V items (warp_kernel's arrays are 16-byte aligned, and its offsets multiples of V). */
+template <int V, typename T>
+struct alignas(sizeof(T) * V <= 16 ? sizeof(T) * V : 16) Items {
+  T v[V];
+};
+template <int V, typename T>
+__device__ __forceinline__ void store_items(T* p, const T (&x)[V]) {
+  Items<V, T> it;
+#pragma unroll
+  for (int j = 0; j < V; ++j) it.v[j] = x[j];
+  *reinterpret_cast<Items<V, T>*>(p) = it;
+}
+template <int V, typename T>
+__device__ __forceinline__ void load_items(const T* p, T (&x)[V]) {
+  const Items<V, T> it = *reinterpret_cast<const Items<V, T>*>(p);
+#pragma unroll
+  for (int j = 0; j < V; ++j) x[j] = it.v[j];
 }
 
 template <int V, typename T>
@@ -519,11 +540,16 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     const bool from_tab = have_tab && gen && r.k == tab.k && m >= tab.m_lo && m <= tab.m_hi;
     if (from_tab) {
       const int off = tri(m - 1) - tri(tab.m_lo - 1);
+      if (EXACT) { /* the one row m = C, at offset 0 */
+        load_items<V>(sm.mu + l * V, mu);
+        load_items<V>(sm.tp + l * V, tp);
+      } else {
 #pragma unroll
-      for (int j = 0; j < V; ++j) {
-        const int t = l * V + j + 1;
-        mu[j] = t <= m ? sm.mu[off + t - 1] : A(0);
-        tp[j] = t <= m ? sm.tp[off + t - 1] : A(0);
+        for (int j = 0; j < V; ++j) {
+          const int t = l * V + j + 1;
+          mu[j] = t <= m ? sm.mu[off + t - 1] : A(0);
+          tp[j] = t <= m ? sm.tp[off + t - 1] : A(0);
+        }
       }
       gc = sm.consts[m - tab.m_lo];
     }
@@ -565,11 +591,8 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       Key* wkeys = sm.keys[wib] + sub * C;
       A* wout = sm.out[wib] + sub * C;
       __syncwarp();
-#pragma unroll
-      for (int j = 0; j < V; ++j) {
-        wkeys[l * V + j] = keys[j];
-        wout[l * V + j] = outs[j];
-      }
+      store_items<V>(wkeys + l * V, keys);
+      store_items<V>(wout + l * V, outs);
       __syncwarp();
 #pragma unroll
       for (int j = 0; j < V; ++j) {

@@ -542,6 +542,30 @@ TEST(Cuda, StrictAndErrorPolicies) {
     r = run_cuda(gpu, b);
     EXPECT_EQ(r.status, PKPO_SUCCESS);
   }
+  // The same in-kernel failures on the uniform warp kernels (WARP_EXACT at n = 16, WARP_UNIFORM at
+  // n = 24): k = n under the strict policy fails the groups that lose a reward to the exclusion,
+  // and the error policy fails the groups with a non-finite reward; the smallest is reported.
+  for (int64_t n : {16, 24}) {
+    pt::Batch b = uniform_batch(PKPO_SLOO, PKPO_FLOAT32, n, 40, n, rng);
+    b.rewards[(size_t)(33 * n + 2)] = NAN;
+    b.rewards[(size_t)(7 * n + n - 1)] = -INFINITY;
+    b.k_policy = PKPO_K_STRICT;
+    pt::LibResult r = run_cuda(gpu, b);
+    EXPECT_EQ(r.status, PKPO_ERROR_K_EXCEEDS_N) << "n=" << n << " " << r.last_error;
+    EXPECT_NE(r.last_error.find("group 7"), std::string::npos) << r.last_error;
+    b.k_policy = PKPO_K_CLAMP;
+    b.k = 3;
+    b.nonfinite = PKPO_NONFINITE_ERROR;
+    r = run_cuda(gpu, b);
+    EXPECT_EQ(r.status, PKPO_ERROR_NON_FINITE) << "n=" << n << " " << r.last_error;
+    EXPECT_NE(r.last_error.find("group 7"), std::string::npos) << r.last_error;
+    b.nonfinite = PKPO_NONFINITE_EXCLUDE;
+    b.k = n;  // clamped to n - 1 in groups 7 and 33 (flagged), served by the table row elsewhere
+    r = run_cuda(gpu, b);
+    EXPECT_EQ(r.status, PKPO_SUCCESS);
+    const pt::Expected e = pt::expected_for(b, oracle::LARGE);
+    EXPECT_TRUE(pt::matches(b, r, e)) << "n=" << n;
+  }
 }
 
 // Invalid device data: decreasing offsets, k_per_group < 1, an index entry out of range. The group
