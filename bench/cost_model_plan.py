@@ -200,7 +200,7 @@ def group_config(n):
     c = 256
     while c < n:
         c *= 2
-    return c, 4
+    return c, (8 if c >= 512 else 4)
 
 
 WARP_BLOCK = 256     # warp_kernels.cuh kWarpBlock

@@ -10,12 +10,11 @@
  *   load   the group's rewards (through the optional index permutation), coalesced; one block
  *          barrier gathers the warps' non-finite counts and bad-index marks;
  *   sort   a bitonic network on the keys (KeyTraits) in the "flip" form (every run sorted
- *          ascending, each merge starts by comparing e with e ^ (size - 1)): the warps first sort
- *          their 32 V ranks with warp_sort (registers and shuffles); merges of runs longer than
- *          that exchange through a shared-memory double buffer (one barrier per step), their
- *          strides below 32 V by shuffles and registers again. The shared layout (sidx) puts the
- *          32 lanes' copies of one register next to each other: every exchange is free of bank
- *          conflicts;
+ *          ascending, each merge starts by comparing e with e ^ (size - 1)): partners within a
+ *          thread compare registers, within a warp exchange by shuffles, across warps through a
+ *          shared-memory double buffer (one barrier per step). That buffer's layout (sidx) puts
+ *          the 32 lanes' copies of one register next to each other: every exchange is free of
+ *          bank conflicts;
  *   weight mu_t and T'_t from a table row in shared memory for (tab.m, tab.k), built once per
  *          block by the float64 scans below and rounded once; groups of another m or k (per-group
  *          k, non-finite rewards, ragged sizes, curves) get them from those scans directly. The
@@ -25,7 +24,7 @@
  *          scan is warp_scan per warp plus a carry over the warps' totals (shared memory, one
  *          barrier, combined in a fixed order: deterministic);
  *   store  each element finds the first sorted rank holding its key (a branchless binary search
- *          over the sorted keys in shared memory) and stores that rank's output at its own
+ *          over the sorted keys, stored in rank order in shared memory) and stores that rank's output at its own
  *          position: tied rewards get bit-identical outputs, as on every path.
  *
  * Every decision after the load is uniform over the block (one group per block). Arithmetic:
@@ -63,6 +62,17 @@ PKPO_HD int sidx(int e) {
   return (e & ~(R - 1)) | ((e % V) << 5) | ((e / V) & 31);
 }
 
+/* The warps' totals of one block scan or sum, in the scan's own type. */
+template <int NW>
+union PartSlot {
+  double d[NW];
+  float f[NW];
+};
+template <int NW>
+__device__ __forceinline__ double* part_ptr(PartSlot<NW>& s, double*) { return s.d; }
+template <int NW>
+__device__ __forceinline__ float* part_ptr(PartSlot<NW>& s, float*) { return s.f; }
+
 template <int C, int V, typename Key>
 struct GroupSmem {
   typedef typename KeyTraits<Key>::Value A;
@@ -72,11 +82,12 @@ struct GroupSmem {
     Key k[C];
     A a[C];
   };
-  Buf buf[2];             /* the sort's double buffer; then the sorted keys and the sorted outputs */
+  Buf buf[2];             /* the sort's double buffer (sidx slots); then the sorted keys and the
+                           * sorted outputs (rank order) */
   A mu[kTab ? C : 1];     /* the table row at sidx(t - 1): mu_t */
   A tp[kTab ? C : 1];     /* T'_t */
   GroupConsts<A> gc;      /* group_consts(tab.m, tab.k) */
-  double part[2][NW];     /* the warps' totals of a block scan or sum, alternating slots */
+  PartSlot<NW> part[2];   /* the warps' totals of a block scan or sum, alternating slots */
   int nonfinite[NW];      /* per warp, at the load */
   int bad[NW];
 };
@@ -86,59 +97,65 @@ struct GroupSmem {
  * i precedes. Every thread runs the same scans (block-uniform decisions). */
 template <int NW>
 struct PartSlots {
-  double* base;
+  PartSlot<NW>* base;
   int i;
-  __device__ __forceinline__ double* next() {
+  __device__ __forceinline__ PartSlot<NW>& next() {
     i ^= 1;
-    return base + i * NW;
+    return base[i];
   }
 };
 
 /* ---- block building blocks (every thread of the block calls each of them) ------------------- */
 
-/* Bitonic sort of the block's C keys, ascending over e = tid * V + j. Returns which buffer the
- * last shared-memory step used (the other one is free to write without a barrier: its last
- * reads preceded that step's barrier). */
+/* Bitonic sort of the block's C keys, ascending over e = tid * V + j, in the flip form: every
+ * stage of size S merges two ascending runs, first comparing e with e ^ (S - 1), then with
+ * e ^ stride for stride = S/4 .. 1, the lower rank keeping the minimum (no direction per rank, so
+ * a register pair is one min and one max). Partners below V are the thread's own registers,
+ * below 32 V another lane of the warp (a shuffle; the flip step reads register V-1-j of lane
+ * l ^ (S/V - 1)), above that another warp (through the shared double buffer, at sidx slots:
+ * sidx(e ^ mask) = sidx(e) ^ mask for these masks). Returns which buffer the last shared step
+ * used (the other one is free to write without a barrier: its last reads preceded that step's
+ * barrier). */
 template <int C, int V, typename Key, typename Buf>
 __device__ __forceinline__ int block_sort(Key (&k)[V], int tid, Buf* buf) {
   constexpr int R = 32 * V; /* ranks per warp */
-  const int l = tid & 31;
-  warp_sort<32, V>(k, l); /* every warp's run of R ascending */
+  const int slot0 = (tid >> 5) * R + (tid & 31); /* sidx(tid * V): register j at slot0 + 32 j */
   int cur = 1;
 #pragma unroll
-  for (int size = 2 * R; size <= C; size *= 2) {
+  for (int size = 2; size <= C; size *= 2) {
 #pragma unroll
     for (int stride = size / 2; stride >= 1; stride /= 2) {
       const bool flip = stride == size / 2;
-      if (stride >= R) { /* another warp's ranks: through shared memory */
-        cur ^= 1;
-        Key* b = buf[cur].k;
-#pragma unroll
-        for (int j = 0; j < V; ++j) b[sidx<V>(tid * V + j)] = k[j];
-        __syncthreads();
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          const int e = tid * V + j;
-          const int pe = flip ? e ^ (size - 1) : e ^ stride;
-          const Key o = b[sidx<V>(pe)];
-          if ((o < k[j]) == (e < pe)) k[j] = o; /* the lower rank keeps the minimum */
-        }
-      } else if (stride >= V) { /* another lane of the warp: a shuffle */
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          const int e = tid * V + j;
-          const Key o = __shfl_xor_sync(kFullMask, k[j], stride / V);
-          if ((o < k[j]) == ((e & stride) == 0)) k[j] = o;
-        }
-      } else { /* the thread's own registers */
+      if (stride < V) { /* the thread's own registers */
+        const int mask = flip ? size - 1 : stride;
 #pragma unroll
         for (int j = 0; j < V; ++j) {
           if ((j & stride) == 0) {
-            const Key a = k[j], b = k[j | stride];
-            const bool swap = b < a;
-            k[j] = swap ? b : a;
-            k[j | stride] = swap ? a : b;
+            const Key a = k[j], b = k[j ^ mask];
+            k[j] = b < a ? b : a;
+            k[j ^ mask] = b < a ? a : b;
           }
+        }
+      } else {
+        const bool keep_min = ((tid * V) & stride) == 0; /* e < partner */
+        Key o[V];
+        if (stride < R) { /* another lane of the warp */
+          const int lane_mask = flip ? size / V - 1 : stride / V;
+#pragma unroll
+          for (int j = 0; j < V; ++j) o[j] = __shfl_xor_sync(kFullMask, k[flip ? V - 1 - j : j], lane_mask);
+        } else { /* another warp: through shared memory */
+          cur ^= 1;
+          Key* b = buf[cur].k;
+#pragma unroll
+          for (int j = 0; j < V; ++j) b[slot0 + 32 * j] = k[j];
+          __syncthreads();
+          const int p0 = slot0 ^ (flip ? (size - 1) & ~(32 * (V - 1)) : stride);
+#pragma unroll
+          for (int j = 0; j < V; ++j) o[j] = b[p0 + 32 * (flip ? V - 1 - j : j)];
+        }
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          if ((o[j] < k[j]) == keep_min) k[j] = o[j];
         }
       }
     }
@@ -147,25 +164,26 @@ __device__ __forceinline__ int block_sort(Key (&k)[V], int tid, Buf* buf) {
 }
 
 /* In-place inclusive scan over the block's ranks (forward or backward, sums or products): warp_scan
- * per warp, then each warp combines the totals of the warps before (after) it in a fixed order.
- * Returns that carry (the identity for the first warp of the scan's direction). */
+ * per warp, then each warp combines the totals of the warps before (after) it, scanned over the
+ * first NW lanes by shuffles (the same operations for every call: deterministic). Returns that
+ * carry (the identity for the first warp of the scan's direction). */
 template <int NW, int V, bool BACKWARD, bool PRODUCT, typename T>
-__device__ __forceinline__ T block_scan(T (&x)[V], int l, int w, double* part) {
+__device__ __forceinline__ T block_scan(T (&x)[V], int l, int w, PartSlot<NW>& slot) {
   warp_scan<32, V, BACKWARD, PRODUCT>(x, l);
+  T* part = part_ptr(slot, (T*)nullptr);
   const T tot = __shfl_sync(kFullMask, BACKWARD ? x[0] : x[V - 1], BACKWARD ? 0 : 31);
-  if (l == 0) part[w] = (double)tot; /* exact for float */
+  if (l == 0) part[w] = tot;
   __syncthreads();
-  T c = PRODUCT ? T(1) : T(0);
-  bool any = false;
+  const T id = PRODUCT ? T(1) : T(0);
+  T y = l < NW ? part[l] : id; /* inclusive scan of the warp totals over lanes 0..NW-1 */
 #pragma unroll
-  for (int i = 0; i < NW; ++i) {
-    const int u = BACKWARD ? NW - 1 - i : i;
-    if (BACKWARD ? u > w : u < w) {
-      const T y = (T)part[u];
-      c = !any ? y : PRODUCT ? c * y : c + y;
-      any = true;
-    }
+  for (int o = 1; o < NW; o <<= 1) {
+    const T z = BACKWARD ? __shfl_down_sync(kFullMask, y, o) : __shfl_up_sync(kFullMask, y, o);
+    if (BACKWARD ? (l + o < NW) : (l >= o)) y = PRODUCT ? z * y : z + y;
   }
+  const bool any = BACKWARD ? w + 1 < NW : w > 0;
+  const T c0 = __shfl_sync(kFullMask, y, BACKWARD ? (w + 1) & 31 : (w + 31) & 31);
+  const T c = any ? c0 : id;
   if (any) {
 #pragma unroll
     for (int j = 0; j < V; ++j) x[j] = PRODUCT ? c * x[j] : c + x[j];
@@ -173,15 +191,17 @@ __device__ __forceinline__ T block_scan(T (&x)[V], int l, int w, double* part) {
   return c;
 }
 
-/* Sum over the block of one value per thread; every thread gets the same bits. */
+/* Sum over the block of one value per thread; every thread gets the same bits (each group of NW
+ * lanes adds the NW warp totals by the same butterfly). */
 template <int NW, typename T>
-__device__ __forceinline__ T block_sum(T x, int l, int w, double* part) {
+__device__ __forceinline__ T block_sum(T x, int l, int w, PartSlot<NW>& slot) {
   x = warp_sum<32>(x);
-  if (l == 0) part[w] = (double)x;
+  T* part = part_ptr(slot, (T*)nullptr);
+  if (l == 0) part[w] = x;
   __syncthreads();
-  T s = (T)part[0];
+  T s = part[l % NW];
 #pragma unroll
-  for (int u = 1; u < NW; ++u) s = s + (T)part[u];
+  for (int o = NW / 2; o > 0; o >>= 1) s = s + __shfl_xor_sync(kFullMask, s, o);
   return s;
 }
 
@@ -281,7 +301,7 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
   const int tid = threadIdx.x;
   const int l = tid & 31, w = tid >> 5;
   PartSlots<NW> ps;
-  ps.base = &sm.part[0][0];
+  ps.base = sm.part;
   ps.i = 0;
   const bool curve = kc.count > 0;
   const bool have_tab = Sm::kTab && !curve && tab.m >= 2 && tab.m <= C;
@@ -374,7 +394,7 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
         sk = sm.buf[last ^ 1].k;
         so = sm.buf[last].a; /* written only after the barrier below */
 #pragma unroll
-        for (int j = 0; j < V; ++j) sk[sidx<V>(tid * V + j)] = keys[j];
+        for (int j = 0; j < V; ++j) sk[tid * V + j] = keys[j]; /* rank order, for the search */
         __syncthreads();
         v1 = KT::to_value(sk[0]);
       }
@@ -385,8 +405,8 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
 #pragma unroll
       for (int j = 0; j < V; ++j) v[j] = KT::to_value(keys[j]); /* NaN for kNone: never used */
       const int e0 = tid * V;
-      const A vn_fill = (gen && l == 31 && w + 1 < NW) ? KT::to_value(sk[sidx<V>(e0 + V)]) : A(0);
-      const A vp_fill = (gen && l == 0 && w > 0) ? KT::to_value(sk[sidx<V>(e0 - 1)]) : A(0);
+      const A vn_fill = (gen && l == 31 && w + 1 < NW) ? KT::to_value(sk[e0 + V]) : A(0);
+      const A vp_fill = (gen && l == 0 && w > 0) ? KT::to_value(sk[e0 - 1]) : A(0);
       elem_next<32, V>(v, vn, l, vn_fill);
 
       if (curve) { /* a pass@k curve: rho at each k of the chunk, float64 weights by scans */
@@ -444,16 +464,16 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
               default: break;
             }
 #pragma unroll
-            for (int j = 0; j < V; ++j) so[sidx<V>(tid * V + j)] = outs[j];
+            for (int j = 0; j < V; ++j) so[tid * V + j] = outs[j];
             __syncthreads();
 #pragma unroll
             for (int j = 0; j < V; ++j) {
-              int at = 0; /* the first rank whose key is not below orig[j] */
+              const Key* at = sk; /* at[0] is the first key not yet known to be below orig[j] */
 #pragma unroll
               for (int step = C / 2; step > 0; step >>= 1) {
-                if (sk[sidx<V>(at + step - 1)] < orig[j]) at += step;
+                if (at[step - 1] < orig[j]) at += step;
               }
-              res[j] = so[sidx<V>(at)];
+              res[j] = so[at - sk];
             }
           }
         }

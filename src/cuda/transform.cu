@@ -120,16 +120,19 @@ cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t 
 }
 
 /* The group-kernel configuration of groups of kWarpMaxN < n <= kLargeTile: C ranks (the power of
- * two >= n, at least 256) on C / V threads. V = 4: chosen by the static cost model
- * (bench/cost_model.md) as on the warp path; the float64 configurations keep their per-rank state
- * under the 128 registers of __launch_bounds__ with it. */
+ * two >= n, at least 256) on C / V threads: V = 4 for C = 256 (two warps; a one-warp block would be
+ * the warp kernel), V = 8 above. Chosen by the static cost model (bench/cost_model.md, 2026-11-25):
+ * V = 8 turns the sort's shuffle steps of stride 4 into register steps and halves the per-group
+ * work of each thread: 1.1x (float64) to 1.4x (float32) the predicted throughput of V = 4 at
+ * C = 512..2048, although ptxas then spills 20-28 B (float32) and 172-256 B (float64) under the
+ * 128-register cap of __launch_bounds__. */
 struct GroupClass {
   int C, V;
 };
 GroupClass group_class(int64_t n) {
   int C = 2 * kWarpMaxN;
   while (C < n) C *= 2;
-  return GroupClass{C, 4};
+  return GroupClass{C, C >= 512 ? 8 : 4};
 }
 
 /* Threads of a uniform group-kernel launch (grid-stride beyond them). Unmeasured: chosen because
@@ -159,9 +162,9 @@ cudaError_t launch_group(const Params& p, const KChunk& kc, GroupClass c, int64_
 #define PKPO_GROUP_CASE(cc, v) \
   if (c.C == cc && c.V == v) return launch_kernel(group_kernel<cc, v, Key>, grid, threads, stream)(p, kc, lower, tab)
   PKPO_GROUP_CASE(256, 4);
-  PKPO_GROUP_CASE(512, 4);
-  PKPO_GROUP_CASE(1024, 4);
-  PKPO_GROUP_CASE(2048, 4);
+  PKPO_GROUP_CASE(512, 8);
+  PKPO_GROUP_CASE(1024, 8);
+  PKPO_GROUP_CASE(2048, 8);
 #undef PKPO_GROUP_CASE
   return cudaErrorInvalidConfiguration;
 }
