@@ -1,15 +1,14 @@
 """cost_model_plan.py -- the kernel set that bench/cost_model.py models: which kernels each size class
 launches (grid, block, bytes by construction), the trip counts of their loops, and the source ranges
 a launch does not execute. Describes src/cuda with the block path of issue 10's group kernels
-(group_kernels.cuh: one group per block of C/4 threads, bitonic sort in registers, shuffles and
-shared memory; the "before" row had cub::BlockRadixSort) and the large path after issue 10's first redesign (4096-key runs sorted in
-shared memory, then merge passes; tile stages PROD, [TAIL: sloo only], TERMS, OUT; the "before"
-large path had a segmented radix sort and always ran TAIL). A redesign of the kernels updates this file;
-cost_model.py itself stays as it is.
+(group_kernels.cuh: one group per block of C/V threads, bitonic sort in registers, shuffles and
+shared memory; the "before" row had cub::BlockRadixSort) and the large path after issue 10's first
+redesign (4096-key runs sorted in shared memory, then merge passes; tile stages PROD, [TAIL: sloo
+only], TERMS, OUT; the "before" large path had a segmented radix sort and always ran TAIL). A
+redesign of the kernels updates this file; cost_model.py itself stays as it is.
 
 Everything here is read from src/cuda/transform.cu (launchers), transform_kernels.cuh,
-warp_kernels.cuh, group_kernels.cuh,
-group_by_id.cu and group_by_id_kernels.cuh, and from CUB's tuning headers of the toolkit used to
+warp_kernels.cuh, group_kernels.cuh, group_by_id.cu and group_by_id_kernels.cuh, and from CUB's tuning headers of the toolkit used to
 build (CUDA 13.0: cub/device/dispatch/tuning/tuning_radix_sort.cuh, sm_90 policies).
 
 Conventions: N rewards, G groups of n (uniform layout, no index permutation, no flags, no k per
