@@ -1,13 +1,14 @@
 """cost_model_plan.py -- the kernel set that bench/cost_model.py models: which kernels each size class
 launches (grid, block, bytes by construction), the trip counts of their loops, and the source ranges
-a launch does not execute. Describes src/cuda with the block path of the "before" row
-(cub::BlockRadixSort) and the large path after issue 10's first redesign (4096-key runs sorted in
-shared memory, then merge passes; tile stages PROD, [TAIL: sloo only], TERMS, OUT; the "before"
-large path had a segmented radix sort and always ran TAIL). A redesign of the kernels updates this file;
-cost_model.py itself stays as it is.
+a launch does not execute. Describes src/cuda with the block path of issue 10's group kernels
+(group_kernels.cuh: one group per block of C/V threads, bitonic sort in registers, shuffles and
+shared memory; the "before" row had cub::BlockRadixSort) and the large path after issue 10's first
+redesign (4096-key runs sorted in shared memory, then merge passes; tile stages PROD, [TAIL: sloo
+only], TERMS, OUT; the "before" large path had a segmented radix sort and always ran TAIL). A
+redesign of the kernels updates this file; cost_model.py itself stays as it is.
 
 Everything here is read from src/cuda/transform.cu (launchers), transform_kernels.cuh,
-group_by_id.cu and group_by_id_kernels.cuh, and from CUB's tuning headers of the toolkit used to
+warp_kernels.cuh, group_kernels.cuh, group_by_id.cu and group_by_id_kernels.cuh, and from CUB's tuning headers of the toolkit used to
 build (CUDA 13.0: cub/device/dispatch/tuning/tuning_radix_sort.cuh, sm_90 policies).
 
 Conventions: N rewards, G groups of n (uniform layout, no index permutation, no flags, no k per
@@ -51,11 +52,12 @@ LOOP_RULES = [
     {"name": "merge kernel tile elements: 2048 per tile / 256 threads",
      "match": r"for \(int i = threadIdx\.x; i < \(int\)cnt; i \+= kLargeBlock\)",
      "trips": lambda c: 8, "elementwise": True},
-    {"name": "rho columns of a curve chunk (1 for a transform)",
-     "match": r"for \(int c = 0; c < ncol; \+\+c\)", "trips": lambda c: c.get("ncol", 1)},
-    {"name": "groups per block (grid = G, one group per block)",
+    {"name": "groups per block (group kernels: G / grid; large_carry_kernel: one)",
      "match": r"for \(int64_t g = blockIdx\.x; g < p\.num_groups; g \+= gridDim\.x\)",
-     "trips": lambda c: 1},
+     "trips": lambda c: c.get("group_iters", 1)},
+    {"name": "groups per block (group kernels, whose back edge ptxas puts on the loop's first "
+             "statement: G / grid)",
+     "match": r"const GroupSpan s = group_span\(p, g\);", "trips": lambda c: c.get("group_iters", 1)},
     {"name": "large-path tile elements: 2048 per tile / 256 threads",
      "match": r"for \(int64_t lp = lo \+ threadIdx\.x; lp < hi; lp \+= kLargeBlock\)",
      "trips": lambda c: 8, "elementwise": True},
@@ -72,8 +74,10 @@ LOOP_RULES = [
              "steps in one of the 8 warps, per warp of the block",
      "match": r"for \(int t = m; t >= 1; --t\)",
      "trips": lambda c: c["n"] / 8.0},
-    {"name": "warp kernels: rho columns of a curve chunk (1 for a transform)",
-     "match": r"for \(int col_i = 0; col_i < ncol; \+\+col_i\)", "trips": lambda c: c.get("ncol", 1)},
+    {"name": "warp and group kernels: rho columns of a curve chunk (a curve's ks, at most 64; the "
+             "group kernels' back edge is on the line of the curve branch)",
+     "match": r"for \(int col_i = 0; col_i < kc\.count; \+\+col_i\)|if \(curve\) \{ /\* a pass@k curve",
+     "trips": lambda c: c.get("ncol", 1)},
     {"name": "one-thread-per-item grid-stride loop",
      "match": r"PKPO_GRID_STRIDE|for \(int64_t g = blockIdx\.x \* \(int64_t\)blockDim\.x \+ threadIdx\.x",
      "trips": lambda c: c["per_thread"], "elementwise": True},
@@ -81,9 +85,6 @@ LOOP_RULES = [
 
 K = "transform_kernels.cuh"
 # Source ranges (file, first line regex, last line regex) a launch does not execute.
-SKIP_GROUP_BODY = [(K, r"const bool fits = s\.n <= TILE;", r"__syncthreads\(\); /\* shared memory is reused")]
-SKIP_OUTPUTS = [(K, r"/\* 4\. Outputs in sorted order\. \*/", r"out_sorted\[t - 1\] = "),
-                (K, r"/\* outputs, in input order \*/", r"store_value<V>\(p\.out, src, value\);")]
 GM = "group_math.cuh"
 # Code of the other estimators' formulas (the modelled call is sloo_minus_one with 1 < k < m, i.e.
 # MODE_SMO): the switch cases of rank_terms and rank_output that do not run. Without this every
@@ -96,12 +97,6 @@ SKIP_NOT_SMO = [(GM, r"case MODE_S: x\.suf0 = ", r"case MODE_S: x\.suf0 = "),
                 (GM, r"case MODE_L2O: return pre_excl - suf0_incl;", r"case MODE_L2O: return pre_excl")]
 SKIP_ALL_MODES = SKIP_NOT_SMO + [(GM, r"case MODE_SMO: x\.pre = ", r"case MODE_SMO: x\.pre = "),
                                  (GM, r"case MODE_SMO: return ", r"case MODE_SMO: return ")]
-# Actions other than ACT_GENERAL in the block kernel (invalid groups, errors, non-finite values,
-# singletons): the modelled inputs are valid, finite groups of n >= 2.
-SKIP_COLD_ACTIONS = [(K, r"if \(act == ACT_ERROR\) \{", r"continue; /\* uniform \*/"),
-                     (K, r"if \(act == ACT_INVALID \|\| act == ACT_PROPAGATE\) \{",
-                      r"write_rho<V>\(p, g, col, KT::to_double\(skeys\[0\]\)\);"),
-                     (K, r"if \(act == ACT_PROPAGATE\) \{", r"value = single_output\(p\.estimator")]
 # The ragged branch of tile_owner (binary search over tile_base): the modelled layout is uniform,
 # where the owner of a block is g = b / tiles; and the tile sort's fill of a group that is not large.
 SKIP_RAGGED = [(K, r"const int64_t\* tile_base = tm\.base;", r"\*tile = b - tile_base\[lo\];"),
@@ -146,9 +141,30 @@ SKIP_WARP_SMO = SKIP_WARP_COLD + [
 SKIP_WARP_CURVE = SKIP_WARP_COLD + [
     (WK, r"/\* weights and constants of \(m, k\)", r"static_cast<A\*>\(p\.out\)\[src\[j\]\] = value;")]
 
+GK = "group_kernels.cuh"
+# group_kernel, every modelled call: valid groups of n >= 2 finite rewards, no error, flags NULL,
+# a uniform layout without an index.
+SKIP_GROUP_COLD = [(GK, r"if \(p\.index\) \{ /\* through the index", r"end of the index permutation"),
+                   (GK, r"if \(act == ACT_ERROR\) \{", r"p\.flags\[g\] = r\.flags;"),
+                   (GK, r"/\* the rare store cases \*/", r"end of the rare store cases"),
+                   (K, r"^  if \(p\.offsets\) \{", r"s\.n = s\.valid \? e - b : 0;")]
+# group_kernel transform with the call's k: weights from the table row; rho NULL; sloo_minus_one
+# (MODE_SMO: the other modes' cases of the switch do not run).
+SKIP_GROUP_SMO = SKIP_GROUP_COLD + [
+    (GK, r"if \(curve\) \{ /\* a pass@k curve", r"\} else \{ /\* end of the curve \*/"),
+    (GK, r"/\* weights without a table row \*/", r"end of the weights without a table row"),
+    (GK, r"if \(p\.rho\) total = block_rho_sum", r"if \(p\.rho\) total = block_rho_sum"),
+    (GK, r"case MODE_S: block_outputs<MODE_S,", r"case MODE_S: block_outputs<MODE_S,"),
+    (GK, r"case MODE_SLOO: block_outputs<", r"case MODE_SLOO: block_outputs<"),
+    (GK, r"case MODE_L2O: block_outputs<", r"case MODE_L2O: block_outputs<")]
+# group_kernel curve: no table row, every column's weights by the float64 scans, rho, no outputs.
+SKIP_GROUP_CURVE = SKIP_GROUP_COLD + [
+    (GK, r"if \(have_tab\) \{ /\* the table row", r"if \(tid == 0\) sm\.gc = group_consts"),
+    (GK, r"\} else \{ /\* end of the curve \*/", r"static_cast<A\*>\(p\.out\)\[src\[j\]\] = value;")]
+
 KERN = {
     "warp": lambda w, v, key, layout: r"warp_kernel<%d, %d, unsigned %s, %d>" % (w, v, key, layout),
-    "block": lambda b, i, key: r"block_kernel<%d, %d, unsigned %s>" % (b, i, key),
+    "group": lambda c, v, key: r"group_kernel<%d, %d, unsigned %s>" % (c, v, key),
     "plan": r"large_plan_kernel\(",
     "tilesort": lambda key: r"large_sort_tile_kernel<unsigned %s>" % key,
     "merge": lambda key: r"large_merge_kernel<unsigned %s>" % key,
@@ -175,11 +191,15 @@ def memset(name, bytes_fn, formula):
 STATUS_MEMSETS = memset("cudaMemsetAsync(status)", lambda c: 32, "32 B in one memset")
 
 
-def block_config(n):
-    """transform.cu launch_block: 128x4 (128 < n <= 512), 256x8 (n <= 2048)."""
-    if n <= 512:
-        return 128, 4
-    return 256, 8
+GROUP_GRID_THREADS = 1 << 19   # transform.cu kGroupGridThreads (uniform layout: lower = 0)
+
+
+def group_config(n):
+    """transform.cu group_class: C ranks (the power of two >= n, at least 256), V = 4 per thread."""
+    c = 256
+    while c < n:
+        c *= 2
+    return c, (8 if c >= 512 else 4)
 
 
 WARP_BLOCK = 256     # warp_kernels.cuh kWarpBlock
@@ -229,29 +249,33 @@ def warp_class(n, E, N=N_DEFAULT, curve_ks=0):
 
 
 def block_class(n, E, N=N_DEFAULT, curve_ks=0):
+    """Uniform layout, 128 < n <= 2048: one group_kernel launch (transform.cu launch_group)."""
     key = "int" if E == 4 else "long"
     G = N // n
-    b, i = block_config(n)
-    ctx = {"n": n, "G": G, "N": N, "E": E, "key_bits": 8 * E, "ncol": max(1, min(curve_ks, 64)),
-           "tiles": 0}
+    C, V = group_config(n)
+    T = C // V
+    blocks = min(G, GROUP_GRID_THREADS // T)
+    ctx = {"n": n, "G": G, "N": N, "E": E, "ncol": max(1, min(curve_ks, 64)), "tiles": 0,
+           "group_iters": G / blocks}
     launches = [STATUS_MEMSETS]
     if curve_ks:
         chunks = math.ceil(curve_ks / 64)
-        launches.append({"kernel": KERN["block"](b, i, key), "blocks": lambda c: c["G"], "threads": b,
+        launches.append({"kernel": KERN["group"](C, V, key), "blocks": lambda c, b=blocks: b, "threads": T,
                          "count": lambda c, k=chunks: k,
-                         "note": "x %d chunk(s) of <= 64 ks" % chunks,
-                         "skip": SKIP_OUTPUTS + SKIP_ALL_MODES + SKIP_COLD_ACTIONS,
+                         "note": "x %d chunk(s) of <= 64 ks; %d groups per block" % (chunks, round(ctx["group_iters"])),
+                         "skip": SKIP_GROUP_CURVE,
                          "bytes": lambda c: c["N"] * c["E"] + c["G"] * c["ncol"] * c["E"],
                          "bytes_formula": "E read per reward (again per chunk) + E per rho value"})
         copy = N * E + G * curve_ks * E
-        name = "rho curve, block %dx%d, %d ks" % (b, i, curve_ks)
+        name = "rho curve, group %dx%d, %d ks" % (T, V, curve_ks)
     else:
-        launches.append({"kernel": KERN["block"](b, i, key), "blocks": lambda c: c["G"], "threads": b,
-                         "skip": SKIP_NOT_SMO + SKIP_COLD_ACTIONS,
+        launches.append({"kernel": KERN["group"](C, V, key), "blocks": lambda c, b=blocks: b, "threads": T,
+                         "note": "%d groups per block" % round(ctx["group_iters"]),
+                         "skip": SKIP_GROUP_SMO + SKIP_NOT_SMO,
                          "bytes": lambda c: 2 * c["N"] * c["E"],
                          "bytes_formula": "E read + E written per reward"})
         copy = 2 * N * E
-        name = "block %dx%d" % (b, i)
+        name = "group %dx%d" % (T, V)
     return {"name": name, "path": "block", "dtype": "float32" if E == 4 else "float64", "n": n,
             "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
 

@@ -13,6 +13,7 @@
 
 #include "kernel_launch.cuh"
 #include "launch.h"
+#include "group_kernels.cuh"
 #include "transform_kernels.cuh"
 #include "warp_kernels.cuh"
 
@@ -54,28 +55,24 @@ T* at(void* ws, size_t off) {
 /* ---- block path ---------------------------------------------------------------------------------- */
 
 /* Groups of at most kWarpMaxN rewards run on the warp kernels (warp_kernels.cuh), larger ones up
- * to kLargeTile on one thread block each: 128x4 (n <= 512) and 256x8 (n <= 2048). Unmeasured:
- * 128x4 holds 512 ranks with 4 float64 of each per-rank array per thread, and 256x8 (the large-path
- * tile) tops out at 2048 ranks within 48 KiB of static shared memory for 64-bit keys. */
+ * to kLargeTile on the group kernels (group_kernels.cuh): one group per block of C/V threads, C the
+ * power of two >= n (256, 512, 1024, 2048). */
 /* Each group runs on the configuration of its own size (issue 9: one large group or a loose
- * max_group_size must not put every small group on 256x8). A uniform layout has one size: one
- * launch, which also takes the groups a device-side check found invalid. A ragged layout gets one
- * launch per configuration up to its max_group_size, each striding over all groups and skipping
- * those of other sizes (the smallest takes the invalid ones); a larger block configuration gets a
- * grid bounded by how many groups of its size the batch can hold (N / (lower + 1)) and by
- * kRouteGrid. kRouteGrid: unmeasured; chosen because 1024 blocks of 128-256 threads fill an H100
- * (132 SMs, register-bound at 1-4 blocks per SM) several times over, while the skipping costs two
- * offset reads per group per block. */
+ * max_group_size must not put every small group on the largest configuration). A uniform layout
+ * has one size: one launch, which also takes the groups a device-side check found invalid. A
+ * ragged layout gets one launch per configuration up to its max_group_size, each striding over all
+ * groups and skipping those of other sizes (the smallest warp class takes the invalid ones); a
+ * larger configuration gets a grid bounded by how many groups of its size the batch can hold
+ * (N / (lower + 1)) and by kRouteGrid blocks (warp kernels) or kRouteThreads threads (group
+ * kernels). Unmeasured: chosen because 1024 blocks of 256 threads, or 2^17 threads of 64-512 per
+ * block, fill an H100 (132 SMs) once or more, while the skipping costs two offset reads per group
+ * per block. */
 constexpr int64_t kRouteGrid = 1024;
+constexpr int64_t kRouteThreads = int64_t(1) << 17;
 /* Largest grid of a warp-kernel launch (grid-stride beyond it). Unmeasured: chosen because 2048
  * blocks of 8 warps are about two waves of an H100 (132 SMs x 64 warps), and each block builds its
  * weight table once for all the groups it strides over. */
 constexpr int64_t kWarpGrid = 2048;
-
-unsigned route_grid(int64_t groups, int64_t samples, int64_t lower, bool smallest) {
-  if (smallest) return grid_for(groups);
-  return grid_for(std::min<int64_t>(std::min<int64_t>(groups, samples / (lower + 1) + 1), kRouteGrid));
-}
 
 /* The warp configuration of groups of n <= kWarpMaxN: C = W*V ranks (the power of two >= n, at
  * least 4), V = 4 registers per lane (2 for C = 4) and W = C/V lanes per group. Chosen by the static
@@ -139,32 +136,75 @@ cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t 
   return cudaErrorInvalidConfiguration;
 }
 
+/* The group-kernel configuration of groups of kWarpMaxN < n <= kLargeTile: C ranks (the power of
+ * two >= n, at least 256) on C / V threads: V = 4 for C = 256 (two warps; a one-warp block would be
+ * the warp kernel), V = 8 above. Chosen by the static cost model (bench/cost_model.md, 2026-11-25):
+ * V = 8 turns the sort's shuffle steps of stride 4 into register steps and halves the per-group
+ * work of each thread: 1.1x (float64) to 1.4x (float32) the predicted throughput of V = 4 at
+ * C = 512..2048, although ptxas then spills 20-28 B (float32) and 172-256 B (float64) under the
+ * 128-register cap of __launch_bounds__. */
+struct GroupClass {
+  int C, V;
+};
+GroupClass group_class(int64_t n) {
+  int C = 2 * kWarpMaxN;
+  while (C < n) C *= 2;
+  return GroupClass{C, C >= 512 ? 8 : 4};
+}
+
+/* Threads of a uniform group-kernel launch (grid-stride beyond them). Unmeasured: chosen because
+ * 2^19 threads are about two waves of an H100 (132 SMs x 2048 threads), and each block builds its
+ * table row once for all the groups it strides over. */
+constexpr int64_t kGroupGridThreads = int64_t(1) << 19;
+
+/* One launch of the group kernel of class c, for the valid groups with lower < n <= C (and the
+ * invalid ones when lower == 0). The table row: the uniform size, or for a ragged launch the
+ * largest size it can meet, with the call's k (none for a curve or per-group k). */
+template <typename Key>
+cudaError_t launch_group(const Params& p, const KChunk& kc, GroupClass c, int64_t lower, int64_t max_n,
+                         cudaStream_t stream) {
+  GroupTab tab;
+  tab.m = 0;
+  tab.k = 1;
+  if (kc.count == 0 && !p.k_per_group && p.k >= 1) {
+    const int64_t m = p.uniform_n > 0 ? p.uniform_n : std::min<int64_t>(max_n, c.C);
+    if (m > lower && m >= 2 && m <= c.C) {
+      tab.m = (int)m;
+      tab.k = std::min<int64_t>(p.k, m);
+    }
+  }
+  const int threads = c.C / c.V;
+  const int64_t slots = lower > 0 ? std::min<int64_t>(p.num_groups, p.num_samples / (lower + 1) + 1) : p.num_groups;
+  const unsigned grid = grid_for(std::min<int64_t>(slots, (lower > 0 ? kRouteThreads : kGroupGridThreads) / threads));
+#define PKPO_GROUP_CASE(cc, v) \
+  if (c.C == cc && c.V == v) return launch_kernel(group_kernel<cc, v, Key>, grid, threads, stream)(p, kc, lower, tab)
+  PKPO_GROUP_CASE(256, 4);
+  PKPO_GROUP_CASE(512, 8);
+  PKPO_GROUP_CASE(1024, 8);
+  PKPO_GROUP_CASE(2048, 8);
+#undef PKPO_GROUP_CASE
+  return cudaErrorInvalidConfiguration;
+}
+
 template <typename Key>
 cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, cudaStream_t stream) {
-  const int64_t G = p.num_groups, N = p.num_samples;
   if (p.uniform_n > 0) {
     /* One size. Groups are invalid only through a per-group k < 1; without one, a uniform batch
      * on the large path needs no launch here. */
     const int64_t n = p.uniform_n;
     if (n <= kWarpMaxN) return launch_warp<Key>(p, kc, warp_class(n), 0, max_n, stream);
-    if (n <= 512) return launch_kernel(block_kernel<128, 4, Key>, grid_for(G), 128, stream)(p, kc, 0);
-    if (n <= kLargeTile) return launch_kernel(block_kernel<256, 8, Key>, grid_for(G), 256, stream)(p, kc, 0);
+    if (n <= kLargeTile) return launch_group<Key>(p, kc, group_class(n), 0, max_n, stream);
     if (p.k_per_group) return launch_warp<Key>(p, kc, warp_class(1), 0, max_n, stream);
     return cudaSuccess;
   }
   /* Ragged: the warp classes of n <= 8 (and the empty and invalid groups), 9..16, 17..32, 33..64, 65..128,
-   * then the block kernels. */
+   * then the group classes 129..256, 257..512, 513..1024, 1025..2048. */
   PKPO_CUDA_TRY(launch_warp<Key>(p, kc, warp_class(8), 0, max_n, stream));
   for (int64_t lower = 8; lower < kWarpMaxN && max_n > lower; lower *= 2) {
     PKPO_CUDA_TRY(launch_warp<Key>(p, kc, warp_class(lower + 1), lower, max_n, stream));
   }
-  if (max_n > kWarpMaxN) {
-    PKPO_CUDA_TRY(launch_kernel(block_kernel<128, 4, Key>, route_grid(G, N, kWarpMaxN, false), 128, stream)(
-        p, kc, int64_t(kWarpMaxN)));
-  }
-  if (max_n > 512) {
-    PKPO_CUDA_TRY(launch_kernel(block_kernel<256, 8, Key>, route_grid(G, N, 512, false), 256, stream)(
-        p, kc, int64_t(512)));
+  for (int64_t lower = kWarpMaxN; lower < kLargeTile && max_n > lower; lower *= 2) {
+    PKPO_CUDA_TRY(launch_group<Key>(p, kc, group_class(lower + 1), lower, max_n, stream));
   }
   return cudaSuccess;
 }

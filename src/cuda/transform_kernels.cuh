@@ -4,14 +4,9 @@
  *
  * Two paths, chosen by the host from the plan's max_group_size:
  *
- * - Block path (n <= BLOCK*IPT, at most 2048): one thread block per group. The group's keys are
- *   loaded through the optional index permutation into registers, sorted with cub::BlockRadixSort
- *   (keys only), copied to shared memory, and one tile pass (tile_compute below) runs the product
- *   scan of the weights, the tail-sum scan and the output scans. Each sample then finds the first
- *   sorted rank holding its key (binary search) and takes that rank's output, so tied samples get
- *   bitwise-identical outputs even though parallel scans associate differently at each rank.
- *   Two instantiations: 128x4 (n <= 512) and 256x8 (n <= 2048); groups of n <= 128 take the warp
- *   kernels of warp_kernels.cuh instead.
+ * - Block path (kWarpMaxN < n <= kLargeTile): the group kernels of group_kernels.cuh, one group
+ *   per thread block; groups of n <= kWarpMaxN take the warp kernels of warp_kernels.cuh. Both
+ *   share this file's group bounds, error report and rho store.
  *
  * - Large path (n > 2048, any number of tiles per group): each 4096-key run of a group is read
  *   (coalesced), sorted in registers with cub::BlockRadixSort and stored; merge passes then merge
@@ -26,7 +21,8 @@
  *   rule of the block path). The uniform layout maps blocks to (group, tile) arithmetically; a
  *   ragged one through a scan of the groups' tile counts.
  *
- * All arithmetic is float64 (group_math.cuh); float32 outputs are rounded once, when stored.
+ * All arithmetic of the large path is float64 (group_math.cuh); float32 outputs are rounded once,
+ * when stored.
  * Indices of samples are int64 everywhere; ranks inside one tile are int.
  */
 #ifndef PKPO_CUDA_TRANSFORM_KERNELS_CUH
@@ -232,136 +228,12 @@ __device__ __forceinline__ void tile_compute(const Key* skeys, int64_t m, int64_
   __syncthreads();
 }
 
-/* ---- block path --------------------------------------------------------------------------------- */
+/* ---- rho store ---------------------------------------------------------------------------------- */
 
 /* Writes rho (NaN, 0, v) for the non-general actions of one group. */
 template <typename V>
 __device__ __forceinline__ void write_rho(const Params& p, int64_t g, int64_t col, double value) {
   if (p.rho) store_value<V>(p.rho, g * p.rho_stride + col, value);
-}
-
-template <int BLOCK, int IPT, typename Key>
-__global__ void __launch_bounds__(BLOCK) block_kernel(const Params p, const KChunk kc, int64_t lower) {
-  typedef KeyTraits<Key> KT;
-  typedef typename KT::Value V;
-  constexpr int TILE = BLOCK * IPT;
-  typedef cub::BlockRadixSort<Key, BLOCK, IPT> Sort;
-  __shared__ union {
-    typename Sort::TempStorage sort;
-    V out_sorted[TILE];
-  } u;
-  __shared__ Key skeys[TILE];
-  __shared__ ScanSmem<BLOCK> sm;
-
-  const bool curve = kc.count > 0;
-  for (int64_t g = blockIdx.x; g < p.num_groups; g += gridDim.x) {
-    const GroupSpan s = group_span(p, g);
-    if (goes_large(p, s)) continue; /* uniform across the block */
-    /* Each group is handled by the configuration of its own size: (lower, TILE], where lower is
-     * the next smaller configuration's tile (invalid groups, n = 0, by the smallest). Larger valid
-     * groups belong to a larger configuration or the large path. */
-    if (s.valid && ((lower > 0 && s.n <= lower) || (s.n > TILE && TILE < kLargeTile))) continue;
-    if (!s.valid && lower > 0) continue;
-    const bool fits = s.n <= TILE;  /* false only if the host broke its own plan */
-
-    Key keys[IPT], orig[IPT];
-    bool bad = false;
-    int nonfinite_mine[IPT];
-#pragma unroll
-    for (int j = 0; j < IPT; ++j) {
-      const int64_t lp = (int64_t)threadIdx.x * IPT + j;
-      Key key = KT::kNone;
-      nonfinite_mine[j] = 0;
-      if (s.valid && fits && lp < s.n) {
-        const int64_t src = sample_of(p, s.begin + lp);
-        if (!sample_ok(p, src)) {
-          bad = true;
-        } else {
-          const V x = static_cast<const V*>(p.rewards)[src];
-          if (KT::finite(KT::bits(x))) {
-            key = KT::to_key(x);
-          } else {
-            nonfinite_mine[j] = 1;
-          }
-        }
-      }
-      keys[j] = key;
-      orig[j] = key;
-    }
-    const bool valid = s.valid && fits && !__syncthreads_or(bad);
-    int64_t nonfinite = 0;
-#pragma unroll
-    for (int j = 0; j < IPT; ++j) nonfinite += __syncthreads_count(nonfinite_mine[j]);
-
-    const int64_t k_flags = curve ? kc.kmax : s.k_req;
-    const Resolved r = resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_flags,
-                                     valid, p.write_out != 0);
-    const int act = r.action;
-    if (act == ACT_ERROR) {
-      if (threadIdx.x == 0) report_error(p, g, r.error_bits);
-      continue; /* uniform */
-    }
-    if (threadIdx.x == 0 && p.flags) p.flags[g] = r.flags;
-
-    if (act == ACT_SINGLE || act == ACT_GENERAL) {
-      Sort(u.sort).Sort(keys);
-#pragma unroll
-      for (int j = 0; j < IPT; ++j) skeys[threadIdx.x * IPT + j] = keys[j];
-      __syncthreads(); /* sort storage free, skeys visible */
-    }
-
-    /* rho (every column of a curve chunk, or the one of a transform) */
-    const int ncol = curve ? kc.count : 1;
-    for (int c = 0; c < ncol; ++c) {
-      const int64_t col = curve ? kc.first + c : 0;
-      if (act == ACT_INVALID || act == ACT_PROPAGATE) {
-        if (threadIdx.x == 0) write_rho<V>(p, g, col, __longlong_as_double(0x7FF8000000000000LL));
-      } else if (act == ACT_EMPTY) {
-        if (threadIdx.x == 0) write_rho<V>(p, g, col, 0.0);
-      } else if (act == ACT_SINGLE) {
-        if (threadIdx.x == 0) write_rho<V>(p, g, col, KT::to_double(skeys[0]));
-      } else {
-        const int64_t kk = curve ? (kc.k[c] < r.m ? kc.k[c] : r.m) : r.k;
-        const int mode = curve ? (int)MODE_RHO : r.mode;
-        const bool outputs = !curve && p.write_out;
-        TileAgg id;
-        id.prod = 1.0;
-        id.tail = 0.0;
-        id.pre = 0.0;
-        id.rho = 0.0;
-        id.suf0 = 0.0;
-        id.suf1 = 0.0;
-        tile_compute<BLOCK, IPT, Key, V>(skeys, r.m, kk, mode, 0, outputs ? STAGE_OUT : STAGE_TERMS, id,
-                                         u.out_sorted, sm);
-        if (threadIdx.x == 0 && (p.rho || curve)) {
-          write_rho<V>(p, g, col, KT::to_double(skeys[0]) + sm.total.rho);
-        }
-      }
-    }
-
-    /* outputs, in input order */
-    if (!curve && p.write_out && act != ACT_INVALID) {
-#pragma unroll
-      for (int j = 0; j < IPT; ++j) {
-        const int64_t lp = (int64_t)threadIdx.x * IPT + j;
-        if (lp < s.n) {
-          const int64_t src = sample_of(p, s.begin + lp);
-          double value;
-          if (act == ACT_PROPAGATE) {
-            value = __longlong_as_double(0x7FF8000000000000LL);
-          } else if (orig[j] == KT::kNone) {
-            value = 0.0; /* excluded (or the group is empty) */
-          } else if (act == ACT_SINGLE) {
-            value = single_output(p.estimator, KT::to_double(orig[j]));
-          } else {
-            value = (double)u.out_sorted[lower_bound_key(skeys, r.m, orig[j])];
-          }
-          store_value<V>(p.out, src, value);
-        }
-      }
-    }
-    __syncthreads(); /* shared memory is reused by the next group */
-  }
 }
 
 /* ---- large path --------------------------------------------------------------------------------- */

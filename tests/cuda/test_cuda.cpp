@@ -246,8 +246,8 @@ pt::Batch ragged_batch(pkpo_estimator est, pkpo_dtype dt, const std::vector<int6
 
 // ---- accuracy sweeps ----------------------------------------------------------------------------
 
-// Every estimator x dtype x group size (both edges of each warp class 4/8/16/32/64/128, the two block
-// configurations and the large path)
+// Every estimator x dtype x group size (both edges of each warp class 4/8/16/32/64/128, of each
+// group-kernel class 256/512/1024/2048 and of the large path)
 // x k in {1, 2, n-1, n, n+1}: against the oracle at docs/math.md target and against the CPU backend.
 TEST(Cuda, UniformSweepAgainstOracleAndCpu) {
   PKPO_SKIP_WITHOUT_GPU();
@@ -255,7 +255,8 @@ TEST(Cuda, UniformSweepAgainstOracleAndCpu) {
   ASSERT_EQ(gpu.status(), PKPO_SUCCESS);
   pt::Handle cpu;
   std::mt19937_64 rng(1);
-  for (int64_t n : {1, 2, 3, 4, 5, 8, 9, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 129, 257, 1000, 2048, 2049, 4096, 65537}) {
+  for (int64_t n : {1, 2, 3, 4, 5, 8, 9, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 129, 256, 257, 512, 513, 1000,
+                    1024, 1025, 2048, 2049, 4096, 65537}) {
     const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(64, 40000 / n));
     const oracle::Method m = n <= 10 ? oracle::BRUTE : oracle::LARGE;
     for (pkpo_estimator est : kEsts) {
@@ -273,16 +274,17 @@ TEST(Cuda, UniformSweepAgainstOracleAndCpu) {
   }
 }
 
-// Uniform layouts with a k per group (the warp kernels' float64 weight scans instead of their table)
-// and non-finite rewards in some groups (m < n: another row of the table), every warp class and the
-// block path, every estimator and dtype: against the oracle and the CPU backend.
+// Uniform layouts with a k per group (the warp and group kernels' float64 weight scans instead of
+// their table) and non-finite rewards in some groups (m < n: another row of the warp table, the
+// scans on the group kernels), every warp class and group-kernel class, every estimator and dtype:
+// against the oracle and the CPU backend.
 TEST(Cuda, UniformPerGroupKAndNonFinite) {
   PKPO_SKIP_WITHOUT_GPU();
   CudaHandle gpu;
   pt::Handle cpu;
   std::mt19937_64 rng(21);
-  for (int64_t n : {3, 8, 16, 24, 32, 50, 64, 100}) {
-    const int64_t groups = 40;
+  for (int64_t n : {3, 8, 16, 24, 32, 50, 64, 100, 129, 300, 700, 2000}) {
+    const int64_t groups = n <= 300 ? 40 : 12;
     for (pkpo_estimator est : kEsts) {
       for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
         for (int variant = 0; variant < 2; ++variant) {
@@ -309,7 +311,7 @@ TEST(Cuda, TiesSignsAndSumsOnEveryPath) {
   PKPO_SKIP_WITHOUT_GPU();
   CudaHandle gpu;
   std::mt19937_64 rng(22);
-  for (int64_t n : {2, 4, 7, 8, 13, 16, 29, 32, 40, 64, 65, 300, 2100}) {
+  for (int64_t n : {2, 4, 7, 8, 13, 16, 29, 32, 40, 64, 65, 129, 300, 1000, 2000, 2100}) {
     const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(24, 6000 / n));
     for (pt::Kind kind : {pt::Kind::Ties, pt::Kind::Binary, pt::Kind::Constant, pt::Kind::Offset}) {
       for (pkpo_estimator est : {PKPO_S, PKPO_SLOO, PKPO_SLOO_MINUS_ONE, PKPO_L2O}) {
@@ -406,7 +408,12 @@ TEST(Cuda, RaggedMixedAgainstOracleAndCpu) {
   const std::vector<std::vector<int64_t>> layouts = {
       {0, 1, 2, 0, 5, 1, 9, 31, 32, 33, 0},
       {3, 0, 100, 257, 1, 0, 600},
-      {0, 5000, 1, 2, 0, 2049, 7, 30000, 1}};
+      {0, 5000, 1, 2, 0, 2049, 7, 30000, 1},
+      // both edges of every group-kernel class (and the large path beside them)
+      {128, 129, 256, 257, 0, 512, 513, 1, 1024, 1025, 2048, 2049},
+      // group-kernel classes only: the largest size (2000) has the table row of its class, the
+      // classes below take the row of their C (256, 1024) or none
+      {129, 300, 2000, 700, 1500, 5, 0, 256, 1024}};
   for (const auto& sizes : layouts) {
     for (pkpo_estimator est : kEsts) {
       for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
@@ -783,6 +790,13 @@ TEST(Cuda, SignedZerosBitwiseAsCpu) {
     groups.push_back(g);
   }
   groups.push_back(std::vector<double>((size_t)2100, nz));
+  groups.push_back(std::vector<double>((size_t)300, nz));  // group kernels: all -0.0
+  std::vector<double> single_mid((size_t)300, NAN);        // group kernels, one finite sample: -0.0
+  single_mid[150] = nz;
+  groups.push_back(single_mid);
+  std::vector<double> mixed_mid((size_t)1500, nz);  // group kernels: -0.0 and one +0.0
+  mixed_mid[700] = 0.0;
+  groups.push_back(mixed_mid);
   std::vector<double> single_large((size_t)2100, NAN);  // large path, one finite sample: -0.0
   single_large[1000] = nz;
   groups.push_back(single_large);
@@ -998,7 +1012,7 @@ TEST(Cuda, RhoCurveEqualsCpu) {
   pt::Handle cpu;
   std::mt19937_64 rng(10);
   for (const std::vector<int64_t>& sizes :
-       std::vector<std::vector<int64_t>>{{8, 0, 1, 8, 5}, {200, 3, 1000}, {5000, 1, 2100}}) {
+       std::vector<std::vector<int64_t>>{{8, 0, 1, 8, 5}, {200, 3, 1000}, {600, 129, 2048, 0}, {5000, 1, 2100}}) {
     for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
       pt::Batch b = ragged_batch(PKPO_RHO, dt, sizes, rng, false, true);
       b.rewards[1] = NAN;
