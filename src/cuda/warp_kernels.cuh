@@ -360,7 +360,7 @@ __device__ __forceinline__ A rho_sum(int l, int m, const A (&v)[V], const A (&vn
   return warp_sum<W>(part);
 }
 
-/* The rho of a group by its action (block_kernel's rule): v_1 + the sum for a general group, the
+/* The rho of a group by its action (the rule of every path): v_1 + the sum for a general group, the
  * value of a singleton, 0 for an empty group, NaN for an invalid or propagated one. */
 template <typename A>
 __device__ __forceinline__ double rho_value(int act, A v1, A total) {
