@@ -82,8 +82,8 @@ struct GroupSmem {
     Key k[C];
     A a[C];
   };
-  Buf buf[2];             /* the sort's double buffer (sidx slots); then the sorted keys and the
-                           * sorted outputs (rank order) */
+  alignas(16) Buf buf[2]; /* the sort's double buffer (sidx slots); then the sorted keys and the
+                           * sorted outputs (rank order; vector stores, warp_kernels.cuh) */
   A mu[kTab ? C : 1];     /* the table row at sidx(t - 1): mu_t */
   A tp[kTab ? C : 1];     /* T'_t */
   GroupConsts<A> gc;      /* group_consts(tab.m, tab.k) */
@@ -393,8 +393,7 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
         const int last = block_sort<C, V>(keys, tid, sm.buf);
         sk = sm.buf[last ^ 1].k;
         so = sm.buf[last].a; /* written only after the barrier below */
-#pragma unroll
-        for (int j = 0; j < V; ++j) sk[tid * V + j] = keys[j]; /* rank order, for the search */
+        store_items<V>(sk + tid * V, keys); /* rank order, for the search */
         __syncthreads();
         v1 = KT::to_value(sk[0]);
       }
@@ -463,8 +462,7 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
               case MODE_L2O: block_outputs<MODE_L2O, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
               default: break;
             }
-#pragma unroll
-            for (int j = 0; j < V; ++j) so[tid * V + j] = outs[j];
+            store_items<V>(so + tid * V, outs);
             __syncthreads();
 #pragma unroll
             for (int j = 0; j < V; ++j) {

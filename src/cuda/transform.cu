@@ -100,7 +100,7 @@ cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t 
   tab.m_lo = (int)std::min<int64_t>(cap + 1, std::max<int64_t>(std::max<int64_t>(2, p.k), lower + 1));
   tab.m_hi = (int)std::min<int64_t>(cap, max_n);
   tab.m_lo = std::max(tab.m_lo, tab.m_hi - warp_tab_rows((int)cap) + 1);
-  if (p.uniform_n > 0 && p.uniform_n <= cap) {
+  if (p.uniform_n >= 2 && p.uniform_n <= cap) {
     /* A uniform batch meets m = n unless non-finite rewards are excluded (those groups take the
      * scans): one row, so that building the table costs each block n steps, not a triangle. A k
      * above n under the clamp policy is served at k = n. */

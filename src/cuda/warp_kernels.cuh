@@ -75,6 +75,7 @@ struct WarpSmem {
   typedef typename KeyTraits<Key>::Value A;
   static constexpr int C = W * V;
   static constexpr int NW = kWarpBlock / 32;
+  static_assert(warp_tab_entries(C) >= C, "a uniform batch's row is read as C entries");
   alignas(16) A mu[warp_tab_entries(C)]; /* row m (m_lo <= m <= m_hi) at tri(m-1) - tri(m_lo-1): mu_1..mu_m */
   alignas(16) A tp[warp_tab_entries(C)]; /* T'_1..T'_m likewise */
   GroupConsts<A> consts[warp_tab_rows(C)]; /* group_consts(m, k) of row m at m - m_lo */
@@ -393,7 +394,7 @@ __device__ __forceinline__ bool resolve_plain(int estimator, int64_t n, int64_t 
 /* Groups of the launch: valid groups with lower < n <= W*V, and (lower == 0) the empty and the
  * invalid ones. LAYOUT (transform.cu launch_warp): WARP_GENERAL, or for the RL batch of n answers
  * per prompt (a uniform layout without an index permutation, a per-group k or a curve) WARP_UNIFORM
- * (W*V/2 < n < W*V) and WARP_EXACT (n = W*V): the group's span, the index and the curve code are
+ * (n < W*V) and WARP_EXACT (n = W*V): the group's span, the index and the curve code are
  * compiled out, and the bounds are one compare per register (none for WARP_EXACT). */
 template <int W, int V, typename Key, int LAYOUT>
 /* __launch_bounds__(256, 2): at most 128 registers, two blocks (16 warps) per SM. Unmeasured: the
@@ -540,9 +541,17 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     const bool from_tab = have_tab && gen && r.k == tab.k && m >= tab.m_lo && m <= tab.m_hi;
     if (from_tab) {
       const int off = tri(m - 1) - tri(tab.m_lo - 1);
-      if (EXACT) { /* the one row m = C, at offset 0 */
+      if (FULL) { /* a uniform batch's one row m = n, at offset 0 (the arrays hold >= C entries) */
         load_items<V>(sm.mu + l * V, mu);
         load_items<V>(sm.tp + l * V, tp);
+        if (!EXACT) {
+#pragma unroll
+          for (int j = 0; j < V; ++j) {
+            const int t = l * V + j + 1;
+            mu[j] = t <= m ? mu[j] : A(0);
+            tp[j] = t <= m ? tp[j] : A(0);
+          }
+        }
       } else {
 #pragma unroll
         for (int j = 0; j < V; ++j) {

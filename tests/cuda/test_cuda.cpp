@@ -575,6 +575,72 @@ TEST(Cuda, StrictAndErrorPolicies) {
   }
 }
 
+// The rare actions where a review found no test reaching them: groups whose rewards are all
+// non-finite (empty after the exclusion) on the warp and group kernels; a uniform layout with an
+// index permutation (the general warp kernel with its one-row table, the uniform group-kernel
+// launch); an invalid group (per-group k = 0) in a uniform group-kernel launch, whose flags, NaN rho
+// and untouched outputs come from the launch that takes the invalid groups; the strict and error
+// policies failing groups of 129-2048 (ragged and uniform), reported by the smallest group.
+TEST(Cuda, RareActionsOnEveryPath) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  std::mt19937_64 rng(99);
+  for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+    for (pkpo_estimator est : kEsts) {
+      // ragged: an all-NaN group at 300 and 129 (ACT_EMPTY), singletons, and regular groups
+      pt::Batch b = ragged_batch(est, dt, {300, 129, 512, 513, 2048, 5}, rng, false, false);
+      for (int64_t j = b.offsets[0]; j < b.offsets[1]; ++j) b.rewards[(size_t)j] = NAN;
+      for (int64_t j = b.offsets[1]; j < b.offsets[2]; ++j) b.rewards[(size_t)j] = INFINITY;
+      for (int64_t j = b.offsets[5]; j < b.offsets[6]; ++j) b.rewards[(size_t)j] = NAN;
+      const pt::Expected e = pt::expected_for(b, oracle::LARGE);
+      const pt::LibResult g = run_cuda(gpu, b);
+      EXPECT_TRUE(pt::matches(b, g, e)) << "empty est " << est << " dt " << dt;
+      EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "empty est " << est;
+      // uniform + index on the group kernel and on the warp kernel (GENERAL with the one-row table)
+      for (int64_t n : {16, 24, 300}) {
+        pt::Batch u = uniform_batch(est, dt, n, 10, 3, rng);
+        u.index = pt::random_permutation(u.num_samples(), rng);
+        const pt::Expected eu = pt::expected_for(u, oracle::LARGE);
+        const pt::LibResult gu = run_cuda(gpu, u);
+        EXPECT_TRUE(pt::matches(u, gu, eu)) << "uniform+index n=" << n << " est " << est;
+        // uniform, k_per_group with a 0 (invalid group in the lower == 0 launch)
+        pt::Batch v = uniform_batch(est, dt, n, 7, 3, rng);
+        for (int64_t gg = 0; gg < 7; ++gg) v.k_per_group.push_back(gg == 2 ? 0 : 1 + gg);
+        const pt::LibResult gv = run_cuda(gpu, v);
+        ASSERT_EQ(gv.status, PKPO_SUCCESS);
+        EXPECT_EQ(gv.flags[2], (uint32_t)PKPO_FLAG_INVALID) << n;
+        EXPECT_TRUE(std::isnan(gv.rho[2]));
+        EXPECT_TRUE(gv.guards_intact);
+        if (est != PKPO_RHO)
+          for (int64_t j = 2 * n; j < 3 * n; ++j) EXPECT_TRUE(untouched(dt, gv.out[(size_t)j])) << j;
+      }
+    }
+  }
+  // strict / error on the group kernels (ragged and uniform)
+  for (int64_t n : {300, 1500}) {
+    pt::Batch b = ragged_batch(PKPO_SLOO_MINUS_ONE, PKPO_FLOAT64, {n, n, n}, rng, false, false);
+    b.rewards[(size_t)b.offsets[1]] = NAN;
+    b.k_policy = PKPO_K_STRICT;
+    b.k = n;
+    pt::LibResult r = run_cuda(gpu, b);
+    EXPECT_EQ(r.status, PKPO_ERROR_K_EXCEEDS_N) << r.last_error;
+    EXPECT_NE(r.last_error.find("group 1"), std::string::npos) << r.last_error;
+    b.k_policy = PKPO_K_CLAMP;
+    b.nonfinite = PKPO_NONFINITE_ERROR;
+    b.k = 2;
+    r = run_cuda(gpu, b);
+    EXPECT_EQ(r.status, PKPO_ERROR_NON_FINITE) << r.last_error;
+    EXPECT_NE(r.last_error.find("group 1"), std::string::npos) << r.last_error;
+    pt::Batch u = uniform_batch(PKPO_SLOO, PKPO_FLOAT32, n, 9, n, rng);
+    u.rewards[(size_t)(4 * n + 7)] = NAN;
+    u.k_policy = PKPO_K_STRICT;
+    r = run_cuda(gpu, u);
+    EXPECT_EQ(r.status, PKPO_ERROR_K_EXCEEDS_N) << r.last_error;
+    EXPECT_NE(r.last_error.find("group 4"), std::string::npos) << r.last_error;
+  }
+}
+
 // Invalid device data: decreasing offsets, k_per_group < 1, an index entry out of range. The group
 // is flagged INVALID, its rho is NaN, its outputs are untouched; every other group is computed.
 TEST(Cuda, InvalidDeviceDataIsFlaggedAndContained) {
