@@ -46,6 +46,12 @@ LOOP_RULES = [
     {"name": "merge path search: 12 probes (a thread's split in a 2048-key tile: ceil(log2 2049); "
              "thread 0's two block splits, ~log2(run) probes, are on one warp of eight)",
      "match": r"while \(hi > lo\)", "trips": lambda c: 12},
+    {"name": "run sort (block_merge_sort): log2(4096 / 16) = 8 merge passes in shared memory",
+     "match": r"for \(int w = kSortIpt; w < kSortTile; w \*= 2\)", "trips": lambda c: 8},
+    {"name": "run sort merge-path probes: ceil(log2(w + 1)) for w = 16 .. 2048, mean 8.5 per pass",
+     "match": r"while \(first < last\)", "trips": lambda c: 8.5},
+    {"name": "closed-form weight carry: ceil(min(k-1, m-e) / 256) factors per thread (k = 4: 1)",
+     "match": r"/\* carry factors: ", "trips": lambda c: 1},
     {"name": "merge pass count of a group: ceil(log2 runs of 4096)",
      "match": r"while \(\(int64_t\(1\) << passes\) < tiles\)", "trips": lambda c: log2c(math.ceil(c["n"] / 4096))},
     {"name": "merge kernel tile elements: 2048 per tile / 256 threads",
@@ -109,20 +115,23 @@ SKIP_RAGGED = [(K, r"const int64_t\* tile_base = tm\.base;", r"\*tile = b - tile
                 r"for \(int64_t lp = lo \+ threadIdx\.x; lp < hi; lp \+= kLargeBlock\) keys\[base")]
 # large_sort_tile_kernel: the run sort (merge-sort classes) or the unsorted store (G = 1, whole sort).
 SKIP_RUN_SORT = [(K, r"if \(sort_runs\) \{", r"\} else \{ /\* the whole-array sort follows")]
+# large_sort_tile_kernel: the loads through an index permutation (the modelled call has none).
+SKIP_SORT_INDEX = [(K, r"\} else \{ /\* through the index permutation \*/", r"\} /\* end of the index permutation \*/")]
 SKIP_UNSORTED_STORE = [(K, r"\} else \{ /\* the whole-array sort follows", r"if \(bad\) atomicOr\(&p\.gbad\[g\], 1u\);")]
-SKIP_STAGE = {  # large_tile_kernel, per stage: the tile_compute stages after it
-    "PROD": [(K, r"/\* 2\. T'_t = ", r"out_sorted\[t - 1\] = ")],
-    "TAIL": [(K, r"/\* 3\. Per-rank terms", r"out_sorted\[t - 1\] = ")],
-    "TERMS": [(K, r"/\* 4\. Outputs in sorted order\. \*/", r"out_sorted\[t - 1\] = ")],
+SKIP_STAGE = {  # large_tile_kernel (large_tile_pass), per stage: the stages after it
+    "TAIL": [(K, r"/\* 3\. Per-rank terms; .* v\[q\] = ", r"static_cast<V>\(rank_output_of<double>\(mode, gc, v\[j \+ 1\]")],
+    "TERMS": [(K, r"/\* 4\. Outputs in sorted order \(large path\)\. \*/", r"static_cast<V>\(rank_output_of<double>\(mode, gc, v\[j \+ 1\]")],
     "OUT": [],
 }
+# large_tile_pass for sloo_minus_one and for a curve (MODE_RHO): no T' scan, no backward scan.
+SKIP_LARGE_NO_TAIL = [(K, r"if \(mode == MODE_SLOO\) \{ /\* uniform across the block \*/", r"\} /\* end of the T' scan \*/"),
+                      (K, r"if \(mode == MODE_S \|\| mode == MODE_SLOO \|\| mode == MODE_L2O\) \{", r"\} /\* end of the backward scan \*/")]
 SKIP_CARRY = {  # large_carry_kernel: the other stage's branch and the non-general groups
-    "PROD": [(K, r"/\* forward exclusive sum of pre", r"write_rho<V>\(p, g, col, KT::to_double\(sorted\[0\]\) \+ fcarry\.b\)"),
+    "TAIL": [(K, r"/\* forward exclusive sum of pre", r"write_rho<V>\(p, g, col, KT::to_double\(sorted\[0\]\) \+ fcarry\.b\)"),
              (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],
-    "TERMS": [(K, r"/\* suffix exclusive product / sum over tiles", r"/\* forward exclusive sum of pre"),
+    "TERMS": [(K, r"/\* suffix exclusive sum over tiles", r"/\* forward exclusive sum of pre"),
               (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],
 }
-SKIP_CARRY["TAIL"] = SKIP_CARRY["PROD"]
 
 WK = "warp_kernels.cuh"
 # warp_kernel, every modelled call: valid groups of n >= 2 finite rewards with k < n (resolve_plain),
@@ -270,13 +279,13 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
     slots = min(curve_ks, CURVE_SLOTS) if curve_ks else 1
     batches = math.ceil(curve_ks / CURVE_SLOTS) if curve_ks else 1
     launches += [
-        memset("cudaMemsetAsync(gbad, agg)", lambda c, s=slots: 4 * c["G"] + s * c["G"] * c["tiles"] * 48,
-               "4 B per group + 48 B per 2048-rank tile and k slot used (one memset)"),
-        {"kernel": KERN["tilesort"](key), "blocks": tiles, "threads": 256,
-         "skip": SKIP_RAGGED + (SKIP_RUN_SORT if G == 1 else SKIP_UNSORTED_STORE),
+        memset("cudaMemsetAsync(gbad, gnone, agg)", lambda c, s=slots: 8 * c["G"] + s * c["G"] * c["tiles"] * 48,
+               "8 B per group + 48 B per 2048-rank tile and k slot used (one memset)"),
+        {"kernel": KERN["tilesort"](key), "blocks": lambda c: c["G"] * math.ceil(c["tiles"] / 2), "threads": 256,
+         "skip": SKIP_RAGGED + SKIP_SORT_INDEX + (SKIP_RUN_SORT if G == 1 else SKIP_UNSORTED_STORE),
          "bytes": lambda c: 2 * c["N"] * c["E"],
          "bytes_formula": "E reward read + E key written (G > 1: runs of 4096 sorted in shared memory, "
-                          "the blocks of odd 2048-rank tiles exit)"},
+                          "one block per run)"},
     ]
     if G == 1:
         passes = math.ceil(bits / ONESWEEP_BITS)
@@ -299,16 +308,16 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
              "count": lambda c, k=passes: k, "note": "x %d merge passes (ceil(log2 %d runs of 4096))" % (passes, runs),
              "bytes": lambda c: 2 * c["N"] * c["E"],
              "bytes_formula": "per pass: E key read + E key written (merge-path splits: L2)"})
-    # Neither the transform modelled (sloo_minus_one) nor a curve needs T' sums: no TAIL stage.
-    for stage in ("PROD", "TERMS"):
-        per_elem = "E key read (v, v-1, v+1: one compulsory read)" if stage == "TERMS" else "0 per reward"
+    # Neither the transform modelled (sloo_minus_one) nor a curve needs T' sums: no TAIL stage; no
+    # PROD stage (each tile forms the weights' product beyond it in closed form).
+    for stage in ("TERMS",):
+        per_elem = "E key read (v, v-1, v+1: one compulsory read)"
         launches.append(
             {"kernel": KERN["tile"](key), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
-             "skip": SKIP_STAGE[stage] + SKIP_RAGGED + (SKIP_ALL_MODES if curve_ks else SKIP_NOT_SMO),
+             "skip": SKIP_STAGE[stage] + SKIP_RAGGED + SKIP_LARGE_NO_TAIL + (SKIP_ALL_MODES if curve_ks else SKIP_NOT_SMO),
              "count": lambda c, k=batches: k,
              "note": "STAGE_%s" % stage + (" x %d slots x %d batches" % (slots, batches) if curve_ks else ""),
-             "bytes": (lambda c, s=slots: s * (c["N"] * c["E"] + c["G"] * c["tiles"] * 96)) if stage == "TERMS"
-             else (lambda c, s=slots: s * c["G"] * c["tiles"] * 96),
+             "bytes": lambda c, s=slots: s * (c["N"] * c["E"] + c["G"] * c["tiles"] * 96),
              "bytes_formula": per_elem + "; 96 B per tile (TileAgg in/out)"})
         launches.append(
             {"kernel": KERN["carry"](key), "blocks": lambda c, s=slots: c["G"] * s, "threads": 256,
@@ -322,7 +331,7 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
     else:
         launches += [
             {"kernel": KERN["tile"](key), "blocks": tiles, "threads": 256,
-             "skip": SKIP_STAGE["OUT"] + SKIP_RAGGED + SKIP_NOT_SMO,
+             "skip": SKIP_STAGE["OUT"] + SKIP_RAGGED + SKIP_LARGE_NO_TAIL + SKIP_NOT_SMO,
              "note": "STAGE_OUT", "bytes": lambda c: 2 * c["N"] * c["E"] + c["G"] * c["tiles"] * 48,
              "bytes_formula": "E key read + E sorted output written"},
             {"kernel": KERN["scatter"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,

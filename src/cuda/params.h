@@ -72,6 +72,7 @@ struct Params {
   int64_t rho_stride; /* 1 for a transform, num_ks for a curve */
   DevStatus* status;
   unsigned int* gbad; /* large path: per-group "bad index entry" marks */
+  unsigned int* gnone; /* large path: per-group count of non-finite samples (the run sort's) */
   /* index != NULL: how many index entries name each sample (workspace, num_samples entries). A
    * group holding an entry whose sample is named more than once is invalid, as the CPU backend
    * rejects a repeated entry: two groups would otherwise write the same output. */

@@ -178,15 +178,17 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
     PKPO_CUDA_TRY(cub::DeviceScan::ExclusiveSum(at<void>(ws, L.scan_tmp), scan_bytes, ntiles, tile_base,
                                                 G + 1, stream));
   }
-  /* gbad and the per-tile tables of the `slots` k slots this call uses are adjacent: one memset
-   * zeroes them (slot j's tables are agg[j * tiles_bound ...]). */
+  /* gbad, gnone and the per-tile tables of the `slots` k slots this call uses are adjacent: one
+   * memset zeroes them (slot j's tables are agg[j * tiles_bound ...]). */
   PKPO_CUDA_TRY(cudaMemsetAsync(at<void>(ws, L.gbad), 0,
                                 (L.agg - L.gbad) + (size_t)slots * (size_t)L.tiles_bound * sizeof(TileAgg),
                                 stream));
   Key* keys_a = at<Key>(ws, L.keys_a);
   Key* keys_b = at<Key>(ws, L.keys_b);
   const unsigned tiles = grid_for(L.tiles_bound);
-  PKPO_CUDA_TRY(launch_kernel(large_sort_tile_kernel<Key>, tiles, kLargeBlock, stream)(
+  /* run_owner: uniform, one block per 4096-key run; ragged, one per tile (odd tiles exit) */
+  const unsigned runs = tm.base ? tiles : grid_for(sh.num_groups * ((L.tiles_per_group + 1) / 2));
+  PKPO_CUDA_TRY(launch_kernel(large_sort_tile_kernel<Key>, runs, kLargeBlock, stream)(
       p, tm, keys_a, L.whole_sort ? 0 : 1));
   out->a = keys_a;
   out->b = keys_b;
@@ -211,7 +213,7 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   return cudaSuccess;
 }
 
-/* Stages PROD, TAIL (only if need_tail), TERMS with their carry scans; TERMS' carry kernel writes
+/* Stages TAIL (only if need_tail) and TERMS with their carry scans; TERMS' carry kernel writes
  * rho and flags. ks.count > 0: up to kCurveSlots curve columns (MODE_RHO) side by side. */
 template <typename Key>
 cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const LargeKeys& lk,
@@ -223,7 +225,8 @@ cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const
   /* One block per large group at most: there are at most N / (kLargeTile + 1) of them (the carry
    * kernel strides over the groups and skips the others). */
   const dim3 groups(grid_for(std::min<int64_t>(p.num_groups, p.num_samples / (kLargeTile + 1) + 1)), slots);
-  for (int stage = STAGE_PROD; stage <= STAGE_TERMS; ++stage) {
+  /* No PROD stage: each tile forms the weights' product beyond it in closed form. */
+  for (int stage = STAGE_TAIL; stage <= STAGE_TERMS; ++stage) {
     if (stage == STAGE_TAIL && !need_tail) continue; /* T' feeds only sloo */
     PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
         p, tm, lk, agg, stage, ks, L.tiles_bound));
@@ -286,6 +289,7 @@ void finish_params(Params* p, const Shape& sh, const WsLayout& L, void* ws) {
   p->status = at<DevStatus>(ws, L.status);
   p->refs = sh.has_index ? at<unsigned int>(ws, L.refs) : nullptr;
   p->gbad = L.large ? at<unsigned int>(ws, L.gbad) : nullptr;
+  p->gnone = L.large ? at<unsigned int>(ws, L.gnone) : nullptr;
   p->large = L.large ? 1 : 0;
   p->max_n = sh.max_n;
 }
@@ -333,9 +337,11 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
    * offsets can exceed it; the kernels then flag the groups past the bound, large_tiles_fit). */
   L->tiles_bound = large_tiles_bound(N, G, sh.uniform_n, kLargeTile);
   L->tiles_per_group = sh.uniform_n > 0 ? large_tile_count(sh.uniform_n, kLargeTile) : 0;
-  /* gbad, then agg right after it: large_prepare zeroes both with one memset. agg: kCurveSlots
+  /* gbad, gnone, then agg right after them: large_prepare zeroes all three with one memset. agg: kCurveSlots
    * slots of tiles_bound TileAggs, slot-major. */
   L->gbad = off;
+  off += align_up(g * sizeof(unsigned int));
+  L->gnone = off;
   off += align_up(g * sizeof(unsigned int));
   L->agg = off;
   off += align_up((size_t)L->tiles_bound * kCurveSlots * sizeof(TileAgg));

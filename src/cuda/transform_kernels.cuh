@@ -418,6 +418,25 @@ __device__ __forceinline__ bool tile_owner(const TileMap& tm, int64_t num_groups
   return true;
 }
 
+/* Which (group, 4096-key run) block `b` of the run-sort grid handles. Uniform layout: one block
+ * per run, g * runs_per_group + run (a group of T 2048-rank tiles has ceil(T / 2) runs). Ragged:
+ * the grid has one block per tile (the tile map numbers tiles, not runs) and the block of an odd
+ * tile has no run: false, as past the last tile. */
+__device__ __forceinline__ bool run_owner(const TileMap& tm, int64_t num_groups, int64_t b, int64_t* g,
+                                          int64_t* run) {
+  if (!tm.base) {
+    const int64_t runs = (tm.per_group + 1) / 2;
+    if (b >= num_groups * runs) return false;
+    *g = b / runs;
+    *run = b - *g * runs;
+    return true;
+  }
+  int64_t tile;
+  if (!tile_owner(tm, num_groups, b, g, &tile) || (tile & 1) != 0) return false;
+  *run = tile / 2;
+  return true;
+}
+
 /* Merge passes that sort a group of n keys whose 4096-key runs are sorted: ceil(log2(runs)). */
 __device__ __forceinline__ int large_merge_passes(int64_t n) {
   const int64_t tiles = large_tile_count(n, kSortTile);
@@ -450,56 +469,160 @@ __device__ __forceinline__ V* large_out_sorted(const LargeKeys& lk, const GroupS
   return static_cast<V*>(large_sorted_in_b(lk, s.n) ? lk.a : lk.b) + s.begin;
 }
 
-/* Keys of the large groups, each 4096-key run sorted in registers (cub::BlockRadixSort) and stored
- * in grouped positions of `keys` (the runs the merge passes start from); with sort_runs = 0 (the
- * whole-array sort follows) stored unsorted. The grid has one block per
- * 2048-rank tile, as every large-path kernel; the block of an even tile sorts it and the next one.
+/* Sorts the IPT (a power of two) keys of one thread in registers: a bitonic network of
+ * compile-time compare-exchanges (80 for 16 keys), no memory and no branches. Keys only: equal keys
+ * are identical, so the order of ties does not matter. */
+template <int IPT, typename Key>
+__device__ __forceinline__ void sort_in_registers(Key (&k)[IPT]) {
+  static_assert((IPT & (IPT - 1)) == 0, "IPT must be a power of two");
+#pragma unroll
+  for (int size = 2; size <= IPT; size <<= 1) {
+#pragma unroll
+    for (int stride = size >> 1; stride > 0; stride >>= 1) {
+#pragma unroll
+      for (int i = 0; i < IPT; ++i) {
+        const int j = i ^ stride;
+        if (j > i) {
+          const Key a = k[i], b = k[j];
+          const Key lo = a < b ? a : b, hi = a < b ? b : a;
+          const bool up = (i & size) == 0;
+          k[i] = up ? lo : hi;
+          k[j] = up ? hi : lo;
+        }
+      }
+    }
+  }
+}
+
+/* Merge path inside one run in shared memory: how many of the first d outputs of merging the
+ * sorted lists a[0..w) and b[0..w) come from a (a first on ties). int indices (w <= kSortTile). */
+template <typename Key>
+__device__ __forceinline__ int run_merge_split(const Key* a, const Key* b, int w, int d) {
+  int first = d > w ? d - w : 0;
+  int last = d < w ? d : w;
+  while (first < last) { /* run sort: merge-path probes */
+    const int mid = (first + last) >> 1;
+    if (a[mid] <= b[d - 1 - mid]) {
+      first = mid + 1;
+    } else {
+      last = mid;
+    }
+  }
+  return first;
+}
+
+/* Sorts the kSortTile keys of a block (kSortIpt per thread, any arrangement) into the blocked
+ * arrangement of one sorted run: each thread sorts its keys in registers, then log2(kLargeBlock)
+ * merge passes in shared memory double the sorted lists (16, 32, ..., 4096 keys): in each, a
+ * thread finds by merge path where its kSortIpt outputs start in the pair of lists it belongs to and
+ * merges them sequentially (one shared-memory load per output). Why not cub::BlockRadixSort: the
+ * static cost model (bench/cost_model.md) counts ~17 warp-instructions per reward for its 8
+ * passes of 4 bits over 32-bit keys; the merge sort needs no digit counters, ranks or scans.
+ * Returns with the sorted run in buf[0 .. kSortTile) (blocked; visible to the whole block). */
+template <typename Key>
+__device__ __forceinline__ void block_merge_sort(Key (&keys)[kSortIpt], Key* buf) {
+  sort_in_registers<kSortIpt>(keys);
+  const int d0 = (int)threadIdx.x * kSortIpt;
+  for (int w = kSortIpt; w < kSortTile; w *= 2) { /* run sort: merge passes */
+    __syncthreads(); /* the previous pass has read buf */
+#pragma unroll
+    for (int j = 0; j < kSortIpt; ++j) buf[d0 + j] = keys[j];
+    __syncthreads();
+    const int pair = d0 & ~(2 * w - 1); /* the two lists [pair, pair + w), [pair + w, pair + 2w) */
+    const int d = d0 - pair;
+    int ia = run_merge_split(buf + pair, buf + pair + w, w, d);
+    int ib = d - ia;
+    /* buf has kSortIpt spare keys past the run: the head read of a used-up list (never taken)
+     * stays inside it */
+    Key ka = buf[pair + ia];
+    Key kb = buf[pair + w + ib];
+#pragma unroll
+    for (int j = 0; j < kSortIpt; ++j) {
+      const bool take_a = ib >= w || (ia < w && ka <= kb);
+      keys[j] = take_a ? ka : kb;
+      ia += take_a ? 1 : 0;
+      ib += take_a ? 0 : 1;
+      const Key x = buf[take_a ? pair + ia : pair + w + ib]; /* the next head of the list taken from */
+      ka = take_a ? x : ka;
+      kb = take_a ? kb : x;
+    }
+  }
+  __syncthreads(); /* the last pass has read buf */
+#pragma unroll
+  for (int j = 0; j < kSortIpt; ++j) buf[d0 + j] = keys[j];
+  __syncthreads();
+}
+
+/* Keys of the large groups, each 4096-key run sorted in shared memory (block_merge_sort) and
+ * stored in grouped positions of `keys` (the runs the merge passes start from); with sort_runs = 0
+ * (the whole-array sort follows) stored unsorted. The grid has one block per run (run_owner).
  * Loads are striped (coalesced): the sort does not care in which order a run's keys arrive. */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Params p, const TileMap tm,
                                                                      Key* keys, int sort_runs) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
-  typedef cub::BlockRadixSort<Key, kLargeBlock, kSortIpt> Sort;
-  __shared__ typename Sort::TempStorage sort_storage;
-  int64_t g, tile;
-  if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
+  __shared__ Key buf[kSortTile + kSortIpt]; /* + spare keys: block_merge_sort */
+  int64_t g, run;
+  if (!run_owner(tm, p.num_groups, blockIdx.x, &g, &run)) return;
   const GroupSpan s = group_span(p, g);
-  const int64_t lo = tile * kLargeTile;
+  const int64_t lo = run * kSortTile;
   if (!goes_large(p, s)) {
     /* Uniform layout only (a ragged map gives such a group no tiles): its keys become kNone, so
      * that the whole-array sort of a lone invalid group reads defined keys. */
     const int64_t base = g * p.uniform_n;
-    const int64_t hi = lo + kLargeTile < p.uniform_n ? lo + kLargeTile : p.uniform_n;
+    const int64_t hi = lo + kSortTile < p.uniform_n ? lo + kSortTile : p.uniform_n;
     for (int64_t lp = lo + threadIdx.x; lp < hi; lp += kLargeBlock) keys[base + lp] = KT::kNone;
     return;
   }
-  if (lo % kSortTile != 0) return; /* the previous tile's block sorts this one */
   const int64_t cnt = lo + kSortTile < s.n ? kSortTile : s.n - lo;
   Key tile_keys[kSortIpt];
   bool bad = false;
-#pragma unroll
-  for (int j = 0; j < kSortIpt; ++j) {
-    const int64_t i = (int64_t)j * kLargeBlock + threadIdx.x; /* striped */
-    Key key = KT::kNone;
-    if (i < cnt) {
-      const int64_t src = sample_of(p, s.begin + lo + i);
-      if (!sample_ok(p, src)) {
-        bad = true;
-      } else {
-        const V x = static_cast<const V*>(p.rewards)[src];
-        if (KT::finite(KT::bits(x))) key = KT::to_key(x);
-      }
-    }
-    tile_keys[j] = key;
-  }
-  if (sort_runs) {
-    /* Padding is kNone, the largest key: the run's cnt keys are its first cnt sorted ones. */
-    Sort(sort_storage).Sort(tile_keys);
+  unsigned int nonfinite = 0; /* this thread's non-finite samples */
+  if (!p.index) { /* the grouped layout itself: every position of a valid group is in range */
+    const V* x = static_cast<const V*>(p.rewards) + s.begin + lo;
 #pragma unroll
     for (int j = 0; j < kSortIpt; ++j) {
-      const int64_t i = (int64_t)threadIdx.x * kSortIpt + j; /* blocked, as the sort leaves them */
-      if (i < cnt) keys[s.begin + lo + i] = tile_keys[j];
+      const int i = j * kLargeBlock + (int)threadIdx.x; /* striped */
+      Key key = KT::kNone;
+      if (i < cnt) {
+        const V v = x[i];
+        if (KT::finite(KT::bits(v))) {
+          key = KT::to_key(v);
+        } else {
+          ++nonfinite;
+        }
+      }
+      tile_keys[j] = key;
+    }
+  } else { /* through the index permutation */
+#pragma unroll
+    for (int j = 0; j < kSortIpt; ++j) {
+      const int64_t i = (int64_t)j * kLargeBlock + threadIdx.x; /* striped */
+      Key key = KT::kNone;
+      if (i < cnt) {
+        const int64_t src = sample_of(p, s.begin + lo + i);
+        if (!sample_ok(p, src)) {
+          bad = true;
+        } else {
+          const V x = static_cast<const V*>(p.rewards)[src];
+          if (KT::finite(KT::bits(x))) {
+            key = KT::to_key(x);
+          } else {
+            ++nonfinite;
+          }
+        }
+      }
+      tile_keys[j] = key;
+    }
+  } /* end of the index permutation */
+  if (sort_runs) {
+    /* Padding is kNone, the largest key: the run's cnt keys are its first cnt sorted ones. */
+    block_merge_sort(tile_keys, buf);
+#pragma unroll
+    for (int j = 0; j < kSortIpt; ++j) { /* striped: coalesced */
+      const int i = j * kLargeBlock + (int)threadIdx.x;
+      if (i < cnt) keys[s.begin + lo + i] = buf[i];
     }
   } else { /* the whole-array sort follows: keys in place, striped */
 #pragma unroll
@@ -509,6 +632,9 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
     }
   }
   if (bad) atomicOr(&p.gbad[g], 1u);
+  /* non-finite samples of this thread (kNone keys that are not padding): the group's count, read
+   * by large_resolve; integer atomics, so the same total on every run */
+  if (nonfinite) atomicAdd(&p.gnone[g], nonfinite);
 }
 
 /* Merge path: how many of the first d outputs of merging sorted a[0..na) and b[0..nb) come from a
@@ -597,21 +723,165 @@ template <typename Key>
 __device__ __forceinline__ Resolved large_resolve(const Params& p, const GroupSpan& s, int64_t g,
                                                   const Key* sorted, int64_t k_req, const TileMap& tm,
                                                   int64_t tiles_bound) {
+  (void)sorted;
   const bool valid = p.gbad[g] == 0 && large_tiles_fit(tiles_before(tm, g + 1), tiles_bound);
-  const int64_t m = valid ? lower_bound_key(sorted, s.n, KeyTraits<Key>::kNone) : s.n;
-  return resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, s.n - m, k_req, valid,
+  /* gnone[g]: the group's non-finite samples, counted once by the run sort (its sorted keys end
+   * with them: m = n - gnone finite keys first) */
+  const int64_t nonfinite = valid ? (int64_t)p.gnone[g] : 0;
+  return resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_req, valid,
                        p.write_out != 0);
 }
 
-/* One stage of the tile pass on every tile (blockIdx.x) of every large group, for the k of slot
- * blockIdx.y (a curve) or the group's k (a transform, ks.count == 0). */
+/* prod_{j=e+1}^{m} r_j (weight_ratio's factors: the suffix product of the weights beyond rank
+ * e >= 1) in closed form, so that no pass over the other tiles is needed for it: the product
+ * telescopes to C(e-1, k-1) / C(m-1, k-1) = prod_{i=1}^{k-1} (e-i)/(m-i) (k-1 factors) and is also
+ * prod_{j=e+1}^{m} (j-k)/(j-1) (m-e factors); the shorter one is taken, its factors (all in
+ * (0, 1]) spread over the block's threads in a fixed order and combined by a block scan's total:
+ * the same bits on every run, in every thread. 1 if e >= m; 0 if e < k (the factor r_k = 0). */
+__device__ __forceinline__ double beyond_tile_product(int64_t e, int64_t m, int64_t k, double* warp_buf) {
+  if (e >= m) return 1.0; /* uniform across the block */
+  if (e < k) return 0.0;
+  double x = 1.0;
+  if (k - 1 <= m - e) {
+    for (int64_t i = 1 + (int64_t)threadIdx.x; i < k; i += kLargeBlock) { /* carry factors: k-1 */
+      x *= (double)(e - i) / (double)(m - i);
+    }
+  } else {
+    for (int64_t j = e + 1 + (int64_t)threadIdx.x; j <= m; j += kLargeBlock) { /* carry factors: m-e */
+      x *= (double)(j - k) / (double)(j - 1);
+    }
+  }
+  double total;
+  block_exclusive_scan<kLargeBlock, false>(x, MulOp(), 1.0, warp_buf, &total);
+  return total;
+}
+
+/* The large path's tile pass: ranks rank0+1 .. rank0+kLargeTile of a group of m >= 2 finite values
+ * sorted in skeys[0..m-1] (global memory), up to `last_stage` (STAGE_TAIL, STAGE_TERMS or
+ * STAGE_OUT). The formulas are tile_compute's (group_math.cuh), with rho in its RHO_DIRECT form
+ * (the summand of rank t is mu_t (v_t - v_1)); what differs is how the large path gets there in
+ * few passes: the weights' product beyond the tile comes from beyond_tile_product (no PROD stage),
+ * the group constants are computed once per thread, the T' scan runs only for sloo (the one
+ * formula that reads T'), the backward scan only for the formulas with suffix sums (not
+ * sloo_minus_one), and each thread reads its ranks' values and their two neighbours once.
+ * `carry` holds the other tiles' tail, pre, suf0 and suf1 (from large_carry_kernel; zero for a
+ * stage that has not run). Totals of the stages run go to sm.total (valid in every thread on
+ * return); with STAGE_OUT the output of every rank r < m of the tile is stored in out_sorted[r]. */
+struct LargeSmem {
+  double wd[kLargeBlock / 32];
+  D2 wd2[kLargeBlock / 32];
+  TileAgg total;
+};
+
+template <typename Key, typename V>
+__device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int64_t k, int mode,
+                                                int64_t rank0, int last_stage, const TileAgg& carry,
+                                                V* out_sorted, LargeSmem& sm) {
+  typedef KeyTraits<Key> KT;
+  constexpr int IPT = kLargeIpt;
+  const int64_t t0 = rank0 + (int64_t)threadIdx.x * IPT + 1; /* rank of item 0 */
+  const GroupConsts<double> gc = group_consts<double>(m, k);
+  double tot;
+
+  /* 1. mu_t = (k/m) prod_{j>t} r_j */
+  const double beyond = beyond_tile_product(rank0 + kLargeTile, m, k, sm.wd);
+  double mu[IPT];
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) mu[j] = weight_ratio(t0 + j, m, k);
+  scan_items<kLargeBlock, IPT, true>(mu, MulOp(), 1.0, beyond, false, sm.wd, &tot);
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) {
+    const double w = gc.c * mu[j]; /* weight_from_product with k/m computed once */
+    mu[j] = (t0 + j > m || w < PKPO__CUDA_WEIGHT_FLOOR) ? 0.0 : w;
+  }
+
+  /* 2. T'_t = sum_{j=t+1}^{m-1} mu_j (a suffix exclusive sum), sloo only */
+  double tp[IPT];
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) tp[j] = 0.0;
+  if (mode == MODE_SLOO) { /* uniform across the block */
+#pragma unroll
+    for (int j = 0; j < IPT; ++j) tp[j] = tail_summand(t0 + j, m, mu[j]);
+    scan_items<kLargeBlock, IPT, true>(tp, AddOp(), 0.0, carry.tail, false, sm.wd, &tot);
+    if (threadIdx.x == 0) sm.total.tail = tot;
+  } /* end of the T' scan */
+  if (last_stage == STAGE_TAIL) {
+    __syncthreads();
+    return;
+  }
+
+  /* 3. Per-rank terms; forward scan of (pre, rho), backward scan of (suf0, suf1). v[q] = v_{t0-1+q}. */
+  double v[IPT + 2];
+#pragma unroll
+  for (int q = 0; q < IPT + 2; ++q) {
+    const int64_t t = t0 - 1 + q;
+    v[q] = (t >= 1 && t <= m) ? KT::to_double(skeys[t - 1]) : 0.0;
+  }
+  const double v_first = KT::to_double(skeys[0]);
+  D2 fw[IPT], bw[IPT];
+  double own_pre[IPT];
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) {
+    const int64_t t = t0 + j;
+    Terms x;
+    if (t <= m) {
+      x = rank_terms_of<double>(mode, t, m, gc, v[j], v[j + 1], v[j + 2], mu[j], tp[j]);
+      x.rho = mu[j] * (v[j + 1] - v_first);
+    } else {
+      x.pre = 0.0;
+      x.rho = 0.0;
+      x.suf0 = 0.0;
+      x.suf1 = 0.0;
+    }
+    fw[j] = make_d2(x.pre, x.rho);
+    bw[j] = make_d2(x.suf0, x.suf1);
+    own_pre[j] = x.pre;
+  }
+  D2 ftot, btot = make_d2(0.0, 0.0);
+  scan_items<kLargeBlock, IPT, false>(fw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.pre, 0.0), false,
+                                      sm.wd2, &ftot);
+  if (mode == MODE_S || mode == MODE_SLOO || mode == MODE_L2O) { /* uniform across the block */
+    scan_items<kLargeBlock, IPT, true>(bw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.suf0, carry.suf1),
+                                       true, sm.wd2, &btot);
+  } /* end of the backward scan */
+  if (threadIdx.x == 0) {
+    sm.total.pre = ftot.a;
+    sm.total.rho = ftot.b;
+    sm.total.suf0 = btot.a;
+    sm.total.suf1 = btot.b;
+  }
+  if (last_stage == STAGE_TERMS) {
+    __syncthreads();
+    return;
+  }
+
+  /* 4. Outputs in sorted order (large path). */
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) {
+    const int64_t t = t0 + j;
+    if (t <= m) {
+      Terms own;
+      own.pre = own_pre[j];
+      own.rho = 0.0;
+      own.suf0 = 0.0;
+      own.suf1 = 0.0;
+      out_sorted[t - 1] =
+          static_cast<V>(rank_output_of<double>(mode, gc, v[j + 1], v_first, own, fw[j].a, bw[j].a, bw[j].b));
+    }
+  }
+  __syncthreads();
+}
+
+/* One stage of the tile pass (STAGE_TAIL, STAGE_TERMS, STAGE_OUT) on every tile (blockIdx.x) of
+ * every large group, for the k of slot blockIdx.y (a curve) or the group's k (a transform,
+ * ks.count == 0). */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p, const TileMap tm,
                                                                 const LargeKeys lk, TileAgg* agg,
                                                                 int stage, const KSlots ks,
                                                                 int64_t tiles_bound) {
   typedef typename KeyTraits<Key>::Value V;
-  __shared__ ScanSmem<kLargeBlock> sm;
+  __shared__ LargeSmem sm;
   __shared__ TileAgg carry;
   int64_t g, tile;
   if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
@@ -629,11 +899,9 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
   if (threadIdx.x == 0) carry = agg[blockIdx.x];
   __syncthreads();
   const TileAgg c = carry;
-  tile_compute<kLargeBlock, kLargeIpt, Key, V, true>(sorted, r.m, k, mode, rank0, stage, c,
-                                               large_out_sorted<V>(lk, s), sm);
+  large_tile_pass<Key, V>(sorted, r.m, k, mode, rank0, stage, c, large_out_sorted<V>(lk, s), sm);
   if (threadIdx.x == 0) {
     TileAgg a = c;
-    if (stage == STAGE_PROD) a.prod = sm.total.prod;
     if (stage == STAGE_TAIL) a.tail = sm.total.tail;
     if (stage == STAGE_TERMS) {
       a.pre = sm.total.pre;
@@ -689,31 +957,17 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
       continue;
     }
     const int64_t used = (r.m + kLargeTile - 1) / kLargeTile; /* tiles with ranks <= m */
-    if (stage == STAGE_PROD || stage == STAGE_TAIL) {
-      /* suffix exclusive product / sum over tiles, from the last tile down */
-      double carry = stage == STAGE_PROD ? 1.0 : 0.0;
+    if (stage == STAGE_TAIL) {
+      /* suffix exclusive sum over tiles, from the last tile down */
+      double carry = 0.0;
       const int64_t nchunks = (nt + kLargeBlock - 1) / kLargeBlock;
       for (int64_t ch = nchunks - 1; ch >= 0; --ch) {
         const int64_t i = ch * kLargeBlock + threadIdx.x;
-        double x = stage == STAGE_PROD ? 1.0 : 0.0;
-        if (i < used) x = stage == STAGE_PROD ? agg[tb + i].prod : agg[tb + i].tail;
-        double total, ex;
-        if (stage == STAGE_PROD) {
-          ex = block_exclusive_scan<kLargeBlock, true>(x, MulOp(), 1.0, wd, &total);
-          ex = ex * carry;
-          carry = total * carry;
-        } else {
-          ex = block_exclusive_scan<kLargeBlock, true>(x, AddOp(), 0.0, wd, &total);
-          ex = ex + carry;
-          carry = total + carry;
-        }
-        if (i < nt) {
-          if (stage == STAGE_PROD) {
-            agg[tb + i].prod = ex;
-          } else {
-            agg[tb + i].tail = ex;
-          }
-        }
+        const double x = i < used ? agg[tb + i].tail : 0.0;
+        double total;
+        const double ex = block_exclusive_scan<kLargeBlock, true>(x, AddOp(), 0.0, wd, &total) + carry;
+        carry = total + carry;
+        if (i < nt) agg[tb + i].tail = ex;
       }
     } else {
       /* forward exclusive sum of pre (and the rho total), backward exclusive sums of suf0/suf1 */
