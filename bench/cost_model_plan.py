@@ -43,20 +43,19 @@ LOOP_RULES = [
      "match": r"while \(hi - lo > 1\)", "trips": lambda c: log2c(c["G"])},
     {"name": "cub::BlockRadixSort passes: key bits / 4",
      "match": r"\.Sort\((keys|tile_keys)\)", "trips": lambda c: c["key_bits"] // 4},
-    {"name": "merge path search: 12 probes (a thread's split in a 2048-key tile: ceil(log2 2049); "
-             "thread 0's two block splits, ~log2(run) probes, are on one warp of eight)",
-     "match": r"while \(hi > lo\)", "trips": lambda c: 12},
+    {"name": "merge kernel's chunk bounds over global memory (threads 0 and 1, one loop): "
+             "ceil(log2(len + 1)) = 13 + pass probes for lists of len = 4096 * 2^pass, mean over the passes",
+     "match": r"while \(hi > lo\)", "trips": lambda c: 13 + (log2c(math.ceil(c["n"] / 4096)) - 1) / 2.0},
+    {"name": "merge kernel's split in shared memory: ceil(log2(4097)) = 13 probes",
+     "match": r"while \(first < last\) \{ /\* merge tile", "trips": lambda c: 13},
     {"name": "run sort (block_merge_sort): log2(4096 / 16) = 8 merge passes in shared memory",
      "match": r"for \(int w = kSortIpt; w < kSortTile; w \*= 2\)", "trips": lambda c: 8},
     {"name": "run sort merge-path probes: ceil(log2(w + 1)) for w = 16 .. 2048, mean 8.5 per pass",
-     "match": r"while \(first < last\)", "trips": lambda c: 8.5},
+     "match": r"while \(first < last\) \{ /\* run sort", "trips": lambda c: 8.5},
     {"name": "closed-form weight carry: ceil(min(k-1, m-e) / 256) factors per thread (k = 4: 1)",
      "match": r"/\* carry factors: ", "trips": lambda c: 1},
     {"name": "merge pass count of a group: ceil(log2 runs of 4096)",
      "match": r"while \(\(int64_t\(1\) << passes\) < tiles\)", "trips": lambda c: log2c(math.ceil(c["n"] / 4096))},
-    {"name": "merge kernel tile elements: 2048 per tile / 256 threads",
-     "match": r"for \(int i = threadIdx\.x; i < \(int\)cnt; i \+= kLargeBlock\)",
-     "trips": lambda c: 8, "elementwise": True},
     {"name": "rho columns of a curve chunk (1 for a transform)",
      "match": r"for \(int c = 0; c < ncol; \+\+c\)", "trips": lambda c: c.get("ncol", 1)},
     {"name": "groups per block (grid = G, one group per block)",
@@ -304,10 +303,11 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
         runs = math.ceil(n / 4096)
         passes = log2c(runs)
         launches.append(
-            {"kernel": KERN["merge"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,
+            {"kernel": KERN["merge"](key), "blocks": lambda c: c["G"] * math.ceil(c["tiles"] / 2), "threads": 256,
+             "skip": SKIP_RAGGED,
              "count": lambda c, k=passes: k, "note": "x %d merge passes (ceil(log2 %d runs of 4096))" % (passes, runs),
              "bytes": lambda c: 2 * c["N"] * c["E"],
-             "bytes_formula": "per pass: E key read + E key written (merge-path splits: L2)"})
+             "bytes_formula": "per pass: E key read + E key written (4096-key chunks; merge-path splits: L2)"})
     # Neither the transform modelled (sloo_minus_one) nor a curve needs T' sums: no TAIL stage; no
     # PROD stage (each tile forms the weights' product beyond it in closed form).
     for stage in ("TERMS",):

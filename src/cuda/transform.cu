@@ -208,7 +208,7 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   for (int pass = 0; pass < L.merge_passes; ++pass) {
     const Key* src = (pass & 1) ? keys_b : keys_a;
     Key* dst = (pass & 1) ? keys_a : keys_b;
-    PKPO_CUDA_TRY(launch_kernel(large_merge_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, src, dst, pass));
+    PKPO_CUDA_TRY(launch_kernel(large_merge_kernel<Key>, runs, kLargeBlock, stream)(p, tm, src, dst, pass));
   }
   return cudaSuccess;
 }

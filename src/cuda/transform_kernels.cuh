@@ -655,66 +655,92 @@ __device__ __forceinline__ int64_t merge_split(const Key* a, int64_t na, const K
   return lo;
 }
 
-/* Merge pass `pass` of the large groups that need it (more than 2^pass runs of 4096): sorted runs
- * of 4096 * 2^pass keys in src are merged pairwise into dst, one 2048-key output tile per block. */
+/* merge_split for two sorted lists in shared memory (int indices, na + nb <= kSortTile). */
+template <typename Key>
+__device__ __forceinline__ int tile_merge_split(const Key* a, int na, const Key* b, int nb, int d) {
+  int first = d > nb ? d - nb : 0;
+  int last = d < na ? d : na;
+  while (first < last) { /* merge tile: merge-path probes */
+    const int mid = (first + last) >> 1;
+    if (a[mid] <= b[d - 1 - mid]) {
+      first = mid + 1;
+    } else {
+      last = mid;
+    }
+  }
+  return first;
+}
+
+/* Merge pass `pass` of the large groups that need it (more than 2^pass runs of 4096): sorted lists
+ * of 4096 * 2^pass keys in src are merged pairwise into dst, one 4096-key output chunk per block
+ * (the run sort's grid, run_owner): threads 0 and 1 find where the chunk starts and ends in the two
+ * lists (merge path over global memory, in parallel), the block loads those keys into shared
+ * memory (coalesced), each thread merges 16 of them there (a merge-path split, then one
+ * shared-memory load per output), and the chunk is stored back through shared memory (coalesced).
+ * Keys only: ties are identical keys, so any tie order gives the same output. */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p, const TileMap tm,
                                                                  const Key* src, Key* dst, int pass) {
-  __shared__ Key buf[kLargeTile];
+  __shared__ Key buf[kSortTile + kSortIpt]; /* + spare keys: the merge's reads past a used-up list */
   __shared__ int64_t split[2];
-  int64_t g, tile;
-  if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
+  int64_t g, run;
+  if (!run_owner(tm, p.num_groups, blockIdx.x, &g, &run)) return;
   const GroupSpan s = group_span(p, g);
   if (!goes_large(p, s) || pass >= large_merge_passes(s.n)) return;
-  const int64_t run = (int64_t)kSortTile << pass;
-  const int64_t o0 = tile * kLargeTile;
-  const int64_t o1 = o0 + kLargeTile < s.n ? o0 + kLargeTile : s.n;
-  const int64_t pair = o0 / (2 * run) * (2 * run);
+  const int64_t len = (int64_t)kSortTile << pass;
+  const int64_t o0 = run * kSortTile;
+  const int64_t o1 = o0 + kSortTile < s.n ? o0 + kSortTile : s.n;
+  const int64_t pair = o0 / (2 * len) * (2 * len);
   const Key* A = src + s.begin + pair;
-  const int64_t na = run < s.n - pair ? run : s.n - pair;
+  const int64_t na = len < s.n - pair ? len : s.n - pair;
   const Key* B = A + na;
-  const int64_t nb = run < s.n - pair - na ? run : s.n - pair - na;
-  const int64_t d0 = o0 - pair, d1 = o1 - pair, cnt = d1 - d0;
-  if (threadIdx.x == 0) {
-    const int64_t a0 = merge_split(A, na, B, nb, d0);
-    int64_t a1 = merge_split(A, na, B, nb, d1);
-    /* Sorted runs give a0 <= a1 <= a0 + cnt. Keep the ranges inside the runs even if they are not
-     * sorted (overlapping, hence invalid, offsets let two groups write the same keys). */
-    const int64_t a1_lo = a0 > d1 - nb ? a0 : d1 - nb;
-    const int64_t a1_hi = na < a0 + cnt ? na : a0 + cnt;
-    a1 = a1 < a1_lo ? a1_lo : (a1 > a1_hi ? a1_hi : a1);
-    split[0] = a0;
-    split[1] = a1;
+  const int64_t nb = len < s.n - pair - na ? len : s.n - pair - na;
+  const int64_t d0 = o0 - pair, d1 = o1 - pair;
+  const int cnt = (int)(d1 - d0);
+  if (threadIdx.x < 2) split[threadIdx.x] = merge_split(A, na, B, nb, threadIdx.x == 0 ? d0 : d1);
+  __syncthreads();
+  const int64_t a0 = split[0];
+  /* Sorted lists give a0 <= a1 <= a0 + cnt. Keep the ranges inside the lists even if they are not
+   * sorted (overlapping, hence invalid, offsets let two groups write the same keys). */
+  const int64_t a1_lo = a0 > d1 - nb ? a0 : d1 - nb;
+  const int64_t a1_hi = na < a0 + cnt ? na : a0 + cnt;
+  const int64_t a1 = split[1] < a1_lo ? a1_lo : (split[1] > a1_hi ? a1_hi : split[1]);
+  const int ca = (int)(a1 - a0);
+  const int cb = cnt - ca;
+  const Key* a_src = A + a0;
+  const Key* b_src = B + (d0 - a0) - ca; /* b_src[i] for i in [ca, cnt) */
+#pragma unroll
+  for (int j = 0; j < kSortIpt; ++j) {
+    const int i = j * kLargeBlock + (int)threadIdx.x; /* striped: coalesced */
+    if (i < cnt) buf[i] = i < ca ? a_src[i] : b_src[i];
   }
   __syncthreads();
-  const int64_t a0 = split[0], a1 = split[1];
-  const int ca = (int)(a1 - a0);
-  const int cb = (int)(cnt - ca);
-  for (int i = threadIdx.x; i < (int)cnt; i += kLargeBlock) buf[i] = i < ca ? A[a0 + i] : B[d0 - a0 + i - ca];
-  __syncthreads();
-  const int d = threadIdx.x * kLargeIpt < (int)cnt ? threadIdx.x * kLargeIpt : (int)cnt;
-  int ia = (int)merge_split(buf, ca, buf + ca, cb, d);
+  const int d = (int)threadIdx.x * kSortIpt < cnt ? (int)threadIdx.x * kSortIpt : cnt;
+  int ia = tile_merge_split(buf, ca, buf + ca, cb, d);
   int ib = d - ia;
-  Key m[kLargeIpt];
+  Key ka = buf[ia];
+  Key kb = buf[ca + ib];
+  Key m[kSortIpt];
 #pragma unroll
-  for (int j = 0; j < kLargeIpt; ++j) {
-    const bool take_a = ib >= cb || (ia < ca && buf[ia] <= buf[ca + ib]);
-    const int from = take_a ? ia : ca + ib;
-    m[j] = from < (int)cnt ? buf[from] : KeyTraits<Key>::kNone;
-    if (take_a) {
-      ++ia;
-    } else {
-      ++ib;
-    }
+  for (int j = 0; j < kSortIpt; ++j) {
+    const bool take_a = ib >= cb || (ia < ca && ka <= kb);
+    m[j] = take_a ? ka : kb;
+    ia += take_a ? 1 : 0;
+    ib += take_a ? 0 : 1;
+    const Key x = buf[take_a ? ia : ca + ib]; /* the next head; index <= cnt + kSortIpt */
+    ka = take_a ? x : ka;
+    kb = take_a ? kb : x;
   }
   __syncthreads(); /* every thread has read buf */
 #pragma unroll
-  for (int j = 0; j < kLargeIpt; ++j) {
-    const int i = threadIdx.x * kLargeIpt + j;
-    if (i < (int)cnt) buf[i] = m[j];
-  }
+  for (int j = 0; j < kSortIpt; ++j) buf[(int)threadIdx.x * kSortIpt + j] = m[j];
   __syncthreads();
-  for (int i = threadIdx.x; i < (int)cnt; i += kLargeBlock) dst[s.begin + o0 + i] = buf[i];
+  Key* out = dst + s.begin + o0;
+#pragma unroll
+  for (int j = 0; j < kSortIpt; ++j) {
+    const int i = j * kLargeBlock + (int)threadIdx.x;
+    if (i < cnt) out[i] = buf[i];
+  }
 }
 
 /* The state of a large group, identical in every large-path kernel. A group whose tiles end past
