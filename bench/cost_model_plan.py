@@ -39,6 +39,8 @@ def log2c(x):
 LOOP_RULES = [
     {"name": "binary search lower_bound_key: ceil(log2(n+1)) probes",
      "match": r"while \(lo < hi\)", "trips": lambda c: log2c(c["n"] + 1)},
+    {"name": "large scatter's rank search (int ranks): ceil(log2(n+1)) probes",
+     "match": r"while \(lo_r < hi_r\)", "trips": lambda c: log2c(c["n"] + 1)},
     {"name": "tile_owner binary search over G+1 tile bases: ceil(log2 G)",
      "match": r"while \(hi - lo > 1\)", "trips": lambda c: log2c(c["G"])},
     {"name": "cub::BlockRadixSort passes: key bits / 4",
@@ -118,9 +120,11 @@ SKIP_RUN_SORT = [(K, r"if \(sort_runs\) \{", r"\} else \{ /\* the whole-array so
 SKIP_SORT_INDEX = [(K, r"\} else \{ /\* through the index permutation \*/", r"\} /\* end of the index permutation \*/")]
 SKIP_UNSORTED_STORE = [(K, r"\} else \{ /\* the whole-array sort follows", r"if \(bad\) atomicOr\(&p\.gbad\[g\], 1u\);")]
 SKIP_STAGE = {  # large_tile_kernel (large_tile_pass), per stage: the stages after it
-    "TAIL": [(K, r"/\* 3\. Per-rank terms; .* v\[q\] = ", r"static_cast<V>\(rank_output_of<double>\(mode, gc, v\[j \+ 1\]")],
-    "TERMS": [(K, r"/\* 4\. Outputs in sorted order \(large path\)\. \*/", r"static_cast<V>\(rank_output_of<double>\(mode, gc, v\[j \+ 1\]")],
-    "OUT": [],
+    "TAIL": [(K, r"/\* 3\. Per-rank terms; .* v\[q\] = ", r"\} /\* end of the tile-local outputs \*/")],
+    # a curve's (or rho-only) TERMS: no tile-local outputs
+    "TERMS": [(K, r"/\* 4\. A transform's tile-local outputs", r"\} /\* end of the tile-local outputs \*/")],
+    # a transform's TERMS stores them
+    "TERMS_OUT": [],
 }
 # large_tile_pass for sloo_minus_one and for a curve (MODE_RHO): no T' scan, no backward scan.
 SKIP_LARGE_NO_TAIL = [(K, r"if \(mode == MODE_SLOO\) \{ /\* uniform across the block \*/", r"\} /\* end of the T' scan \*/"),
@@ -278,8 +282,8 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
     slots = min(curve_ks, CURVE_SLOTS) if curve_ks else 1
     batches = math.ceil(curve_ks / CURVE_SLOTS) if curve_ks else 1
     launches += [
-        memset("cudaMemsetAsync(gbad, gnone, agg)", lambda c, s=slots: 8 * c["G"] + s * c["G"] * c["tiles"] * 48,
-               "8 B per group + 48 B per 2048-rank tile and k slot used (one memset)"),
+        memset("cudaMemsetAsync(gbad, gnone, agg)", lambda c, s=slots: 8 * c["G"] + s * c["G"] * c["tiles"] * 56,
+               "8 B per group + 56 B per 2048-rank tile and k slot used (one memset)"),
         {"kernel": KERN["tilesort"](key), "blocks": lambda c: c["G"] * math.ceil(c["tiles"] / 2), "threads": 256,
          "skip": SKIP_RAGGED + SKIP_SORT_INDEX + (SKIP_RUN_SORT if G == 1 else SKIP_UNSORTED_STORE),
          "bytes": lambda c: 2 * c["N"] * c["E"],
@@ -309,35 +313,33 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
              "bytes": lambda c: 2 * c["N"] * c["E"],
              "bytes_formula": "per pass: E key read + E key written (4096-key chunks; merge-path splits: L2)"})
     # Neither the transform modelled (sloo_minus_one) nor a curve needs T' sums: no TAIL stage; no
-    # PROD stage (each tile forms the weights' product beyond it in closed form).
-    for stage in ("TERMS",):
-        per_elem = "E key read (v, v-1, v+1: one compulsory read)"
-        launches.append(
-            {"kernel": KERN["tile"](key), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
-             "skip": SKIP_STAGE[stage] + SKIP_RAGGED + SKIP_LARGE_NO_TAIL + (SKIP_ALL_MODES if curve_ks else SKIP_NOT_SMO),
-             "count": lambda c, k=batches: k,
-             "note": "STAGE_%s" % stage + (" x %d slots x %d batches" % (slots, batches) if curve_ks else ""),
-             "bytes": lambda c, s=slots: s * (c["N"] * c["E"] + c["G"] * c["tiles"] * 96),
-             "bytes_formula": per_elem + "; 96 B per tile (TileAgg in/out)"})
-        launches.append(
-            {"kernel": KERN["carry"](key), "blocks": lambda c, s=slots: c["G"] * s, "threads": 256,
-             "skip": SKIP_CARRY[stage], "count": lambda c, k=batches: k,
-             "note": "STAGE_%s" % stage,
-             "bytes": lambda c, s=slots: s * c["G"] * c["tiles"] * 56,
-             "bytes_formula": "<= 56 B per tile (carry fields in/out)"})
+    # PROD stage (each tile forms the weights' product beyond it in closed form); no OUT stage (the
+    # transform's TERMS stage stores tile-local outputs, the scatter adds each tile's carries' part).
+    stage = "TERMS" if curve_ks else "TERMS_OUT"
+    launches.append(
+        {"kernel": KERN["tile"](key), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
+         "skip": SKIP_STAGE[stage] + SKIP_RAGGED + SKIP_LARGE_NO_TAIL + (SKIP_ALL_MODES if curve_ks else SKIP_NOT_SMO),
+         "count": lambda c, k=batches: k,
+         "note": "STAGE_TERMS" + (" x %d slots x %d batches" % (slots, batches) if curve_ks else " (+ tile-local outputs)"),
+         "bytes": (lambda c, s=slots: s * (c["N"] * c["E"] + c["G"] * c["tiles"] * 112)) if curve_ks
+         else (lambda c: c["N"] * (c["E"] + 8) + c["G"] * c["tiles"] * 112),
+         "bytes_formula": "E key read (v, v-1, v+1: one compulsory read)" + ("" if curve_ks else " + 8 B tile-local output written")
+                          + "; 112 B per tile (TileAgg in/out)"})
+    launches.append(
+        {"kernel": KERN["carry"](key), "blocks": lambda c, s=slots: c["G"] * s, "threads": 256,
+         "skip": SKIP_CARRY["TERMS"], "count": lambda c, k=batches: k,
+         "note": "STAGE_TERMS",
+         "bytes": lambda c, s=slots: s * c["G"] * c["tiles"] * 64,
+         "bytes_formula": "<= 64 B per tile (carry fields in/out, lin written)"})
     if curve_ks:
         copy = N * E + G * curve_ks * E
         name = "rho curve, large, %d ks" % curve_ks
     else:
         launches += [
-            {"kernel": KERN["tile"](key), "blocks": tiles, "threads": 256,
-             "skip": SKIP_STAGE["OUT"] + SKIP_RAGGED + SKIP_LARGE_NO_TAIL + SKIP_NOT_SMO,
-             "note": "STAGE_OUT", "bytes": lambda c: 2 * c["N"] * c["E"] + c["G"] * c["tiles"] * 48,
-             "bytes_formula": "E key read + E sorted output written"},
             {"kernel": KERN["scatter"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,
-             "bytes": lambda c: 3 * c["N"] * c["E"],
-             "bytes_formula": "E reward read + E sorted output gathered + E written "
-                              "(+ ceil(log2(n+1)) search probes per reward, L2)"},
+             "bytes": lambda c: c["N"] * (2 * c["E"] + 8),
+             "bytes_formula": "E reward read + 8 B tile-local output gathered + E written "
+                              "(+ ceil(log2(n+1)) search probes per reward and the tile's lin, L2)"},
         ]
         copy = 2 * N * E
         name = "large (%s)" % ("onesweep sort" if G == 1 else "run sort + %d merge passes" % log2c(math.ceil(n / 4096)))

@@ -92,6 +92,9 @@ struct KChunk {
  * tail, suf0 and suf1 combine the tiles after it; pre the tiles before it; rho is only a total. */
 struct TileAgg {
   double prod, tail, pre, rho, suf0, suf1;
+  /* large path, after the TERMS carries: the carries' part of the output of every rank of the
+   * tile (rank_output_of of the carries alone; outputs are linear in the scans) */
+  double lin;
 };
 
 }  // namespace pkpo_cuda

@@ -193,6 +193,7 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   out->a = keys_a;
   out->b = keys_b;
   out->whole = -1;
+  out->local = sizeof(Key) == sizeof(double) ? nullptr : at<double>(ws, L.local);
   if (L.whole_sort) {
     /* One group covering [0, N): CUB's onesweep radix sort spreads it over the whole GPU, and
      * beyond N = 2^17 (float32) / 2^21 (float64) it also moves fewer bytes (8-bit digits: E read
@@ -250,12 +251,12 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   const bool need_tail = p.estimator == (int)PKPO_SLOO;
   PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, own_k, 0, need_tail, stream));
   if (!p.write_out) return cudaSuccess;
+  /* The TERMS stage stored the tile-local outputs and its carry kernel each tile's carries' part:
+   * the scatter adds the two (no OUT pass over the tiles). */
   const TileMap tm = tile_map(L, ws);
-  TileAgg* agg = at<TileAgg>(ws, L.agg);
+  const TileAgg* agg = at<TileAgg>(ws, L.agg);
   const unsigned tiles = grid_for(L.tiles_bound);
-  PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
-      p, tm, lk, agg, STAGE_OUT, own_k, L.tiles_bound));
-  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, lk, L.tiles_bound));
+  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, lk, agg, L.tiles_bound));
   return cudaSuccess;
 }
 
@@ -333,6 +334,9 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
   off += align_up(n * sh.elem_bytes);
   L->keys_b = off;
   off += align_up(n * sh.elem_bytes);
+  /* float32: the tile-local outputs, float64 (float64 keys use the buffer without their sorted keys) */
+  L->local = off;
+  if (sh.elem_bytes < sizeof(double)) off += align_up(n * sizeof(double));
   /* Uniform: exactly G * ceil(n / T) tiles. Ragged: below 2N / T for disjoint groups (overlapping
    * offsets can exceed it; the kernels then flag the groups past the bound, large_tiles_fit). */
   L->tiles_bound = large_tiles_bound(N, G, sh.uniform_n, kLargeTile);

@@ -453,6 +453,7 @@ struct LargeKeys {
   void* a;
   void* b;
   int whole; /* -1: merge sort; 0 / 1: the whole-array sort's result is in a / b */
+  double* local; /* float32: the tile-local outputs (N doubles); float64: nullptr, the other key buffer */
 };
 
 __device__ __forceinline__ bool large_sorted_in_b(const LargeKeys& lk, int64_t n) {
@@ -464,9 +465,12 @@ __device__ __forceinline__ const Key* large_sorted(const LargeKeys& lk, const Gr
   return static_cast<const Key*>(large_sorted_in_b(lk, s.n) ? lk.b : lk.a) + s.begin;
 }
 
-template <typename V>
-__device__ __forceinline__ V* large_out_sorted(const LargeKeys& lk, const GroupSpan& s) {
-  return static_cast<V*>(large_sorted_in_b(lk, s.n) ? lk.a : lk.b) + s.begin;
+/* The tile-local outputs of a group's sorted ranks (large_tile_pass, STAGE_TERMS of a transform),
+ * float64: for float64 keys the buffer that does not hold the group's sorted keys. */
+template <typename Key>
+__device__ __forceinline__ double* large_local_out(const LargeKeys& lk, const GroupSpan& s) {
+  if (sizeof(Key) == sizeof(double)) return static_cast<double*>(large_sorted_in_b(lk, s.n) ? lk.a : lk.b) + s.begin;
+  return lk.local + s.begin;
 }
 
 /* Sorts the IPT (a power of two) keys of one thread in registers: a bitonic network of
@@ -792,17 +796,18 @@ __device__ __forceinline__ double beyond_tile_product(int64_t e, int64_t m, int6
  * sloo_minus_one), and each thread reads its ranks' values and their two neighbours once.
  * `carry` holds the other tiles' tail, pre, suf0 and suf1 (from large_carry_kernel; zero for a
  * stage that has not run). Totals of the stages run go to sm.total (valid in every thread on
- * return); with STAGE_OUT the output of every rank r < m of the tile is stored in out_sorted[r]. */
+ * return); with STAGE_TERMS and local_out, the tile-local output of every rank r < m of the tile
+ * is stored in local_out[r]. */
 struct LargeSmem {
   double wd[kLargeBlock / 32];
   D2 wd2[kLargeBlock / 32];
   TileAgg total;
 };
 
-template <typename Key, typename V>
+template <typename Key>
 __device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int64_t k, int mode,
                                                 int64_t rank0, int last_stage, const TileAgg& carry,
-                                                V* out_sorted, LargeSmem& sm) {
+                                                double* local_out, LargeSmem& sm) {
   typedef KeyTraits<Key> KT;
   constexpr int IPT = kLargeIpt;
   const int64_t t0 = rank0 + (int64_t)threadIdx.x * IPT + 1; /* rank of item 0 */
@@ -876,37 +881,35 @@ __device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int
     sm.total.suf0 = btot.a;
     sm.total.suf1 = btot.b;
   }
-  if (last_stage == STAGE_TERMS) {
-    __syncthreads();
-    return;
-  }
-
-  /* 4. Outputs in sorted order (large path). */
+  /* 4. A transform's tile-local outputs (local_out != nullptr): the output of each rank as if the
+   * other tiles' carries were 0. Every formula is linear in the scans, so large_scatter_kernel adds
+   * the carries' part (TileAgg::lin, from large_carry_kernel) to get the output: no second pass
+   * over the tile. */
+  if (local_out) {
 #pragma unroll
-  for (int j = 0; j < IPT; ++j) {
-    const int64_t t = t0 + j;
-    if (t <= m) {
-      Terms own;
-      own.pre = own_pre[j];
-      own.rho = 0.0;
-      own.suf0 = 0.0;
-      own.suf1 = 0.0;
-      out_sorted[t - 1] =
-          static_cast<V>(rank_output_of<double>(mode, gc, v[j + 1], v_first, own, fw[j].a, bw[j].a, bw[j].b));
+    for (int j = 0; j < IPT; ++j) {
+      const int64_t t = t0 + j;
+      if (t <= m) {
+        Terms own;
+        own.pre = own_pre[j];
+        own.rho = 0.0;
+        own.suf0 = 0.0;
+        own.suf1 = 0.0;
+        local_out[t - 1] = rank_output_of<double>(mode, gc, v[j + 1], v_first, own, fw[j].a, bw[j].a, bw[j].b);
+      }
     }
-  }
+  } /* end of the tile-local outputs */
   __syncthreads();
 }
 
-/* One stage of the tile pass (STAGE_TAIL, STAGE_TERMS, STAGE_OUT) on every tile (blockIdx.x) of
- * every large group, for the k of slot blockIdx.y (a curve) or the group's k (a transform,
- * ks.count == 0). */
+/* One stage of the tile pass (STAGE_TAIL or STAGE_TERMS) on every tile (blockIdx.x) of every
+ * large group, for the k of slot blockIdx.y (a curve) or the group's k (a transform, ks.count ==
+ * 0; with p.write_out its TERMS stage also stores the tile-local outputs). */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p, const TileMap tm,
                                                                 const LargeKeys lk, TileAgg* agg,
                                                                 int stage, const KSlots ks,
                                                                 int64_t tiles_bound) {
-  typedef typename KeyTraits<Key>::Value V;
   __shared__ LargeSmem sm;
   __shared__ TileAgg carry;
   int64_t g, tile;
@@ -925,7 +928,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
   if (threadIdx.x == 0) carry = agg[blockIdx.x];
   __syncthreads();
   const TileAgg c = carry;
-  large_tile_pass<Key, V>(sorted, r.m, k, mode, rank0, stage, c, large_out_sorted<V>(lk, s), sm);
+  double* local_out = (stage == STAGE_TERMS && k_curve == 0 && p.write_out) ? large_local_out<Key>(lk, s) : nullptr;
+  large_tile_pass<Key>(sorted, r.m, k, mode, rank0, stage, c, local_out, sm);
   if (threadIdx.x == 0) {
     TileAgg a = c;
     if (stage == STAGE_TAIL) a.tail = sm.total.tail;
@@ -935,7 +939,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
       a.suf0 = sm.total.suf0;
       a.suf1 = sm.total.suf1;
     }
-    if (stage != STAGE_OUT) agg[blockIdx.x] = a;
+    agg[blockIdx.x] = a;
   }
 }
 
@@ -1009,6 +1013,15 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
         fcarry = fcarry + total;
         if (i < nt) agg[tb + i].pre = ex.a;
       }
+      /* A transform's outputs: each tile's carries' part of them (TileAgg::lin, read by
+       * large_scatter_kernel with the tile-local outputs). */
+      const bool lin = ks.count == 0 && p.write_out;
+      const GroupConsts<double> gc = group_consts<double>(r.m, r.k);
+      Terms zero;
+      zero.pre = 0.0;
+      zero.rho = 0.0;
+      zero.suf0 = 0.0;
+      zero.suf1 = 0.0;
       D2 bcarry = make_d2(0.0, 0.0);
       for (int64_t ch = nchunks - 1; ch >= 0; --ch) {
         const int64_t i = ch * kLargeBlock + threadIdx.x;
@@ -1021,6 +1034,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
         if (i < nt) {
           agg[tb + i].suf0 = ex.a;
           agg[tb + i].suf1 = ex.b;
+          /* agg[tb + i].pre: this thread's own store of the forward loop */
+          if (lin) agg[tb + i].lin = rank_output_of<double>(r.mode, gc, 0.0, 0.0, zero, agg[tb + i].pre, ex.a, ex.b);
         }
       }
       if (threadIdx.x == 0) {
@@ -1040,7 +1055,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
  * a sample takes the output of the first rank holding its key). */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params p, const TileMap tm,
-                                                                   const LargeKeys lk, int64_t tiles_bound) {
+                                                                   const LargeKeys lk, const TileAgg* agg,
+                                                                   int64_t tiles_bound) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
   int64_t g, tile;
@@ -1048,13 +1064,18 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
   const GroupSpan s = group_span(p, g);
   if (!goes_large(p, s)) return;
   const Key* sorted = large_sorted<Key>(lk, s);
-  const V* out_sorted = large_out_sorted<V>(lk, s);
+  const double* local_out = large_local_out<Key>(lk, s);
+  const TileAgg* tile_agg = agg + tiles_before(tm, g);
   const Resolved r = large_resolve(p, s, g, sorted, s.k_req, tm, tiles_bound);
   if (r.action == ACT_INVALID || r.action == ACT_ERROR) return;
   const int64_t lo = tile * kLargeTile;
-  const int64_t hi = lo + kLargeTile < s.n ? lo + kLargeTile : s.n;
-  for (int64_t lp = lo + threadIdx.x; lp < hi; lp += kLargeBlock) {
-    const int64_t src = sample_of(p, s.begin + lp);
+  const int cnt = (int)(lo + kLargeTile < s.n ? kLargeTile : s.n - lo);
+  const int m = (int)r.m; /* m <= kMaxLargeGroup < 2^31: int ranks */
+#pragma unroll
+  for (int j = 0; j < kLargeIpt; ++j) {
+    const int i = j * kLargeBlock + (int)threadIdx.x; /* striped: coalesced */
+    if (i >= cnt) continue;
+    const int64_t src = sample_of(p, s.begin + lo + i);
     const V x = static_cast<const V*>(p.rewards)[src];
     const bool fin = KT::finite(KT::bits(x));
     double value;
@@ -1066,10 +1087,22 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
       value = single_output(p.estimator, KT::to_double(KT::to_key(x))); /* -0.0 -> +0.0, as the CPU */
     } else {
       const Key key = KT::to_key(x);
-      /* The key is among the m sorted ones unless overlapping (invalid) offsets made two groups
-       * race in the sort: clamp, so that even then the read stays inside the group. */
-      const int64_t rank = lower_bound_key(sorted, r.m, key);
-      value = (double)out_sorted[rank < r.m ? rank : r.m - 1];
+      /* The first rank holding the key (the tie rule). The key is among the m sorted ones unless
+       * overlapping (invalid) offsets made two groups race in the sort: clamp, so that even then
+       * the read stays inside the group. */
+      int lo_r = 0, hi_r = m;
+      while (lo_r < hi_r) { /* lower_bound_key on int ranks */
+        const int mid = (lo_r + hi_r) >> 1;
+        if (sorted[mid] < key) {
+          lo_r = mid + 1;
+        } else {
+          hi_r = mid;
+        }
+      }
+      const int rank = lo_r < m ? lo_r : m - 1;
+      /* the tile-local output of the rank plus its tile's carries' part: the same two values, so
+       * the same bits, for every sample tied with it */
+      value = local_out[rank] + tile_agg[rank / kLargeTile].lin;
     }
     store_value<V>(p.out, src, value);
   }
