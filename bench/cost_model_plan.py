@@ -129,6 +129,8 @@ SKIP_STAGE = {  # large_tile_kernel (large_tile_pass), per stage: the stages aft
 # large_tile_pass for sloo_minus_one and for a curve (MODE_RHO): no T' scan, no backward scan.
 SKIP_LARGE_NO_TAIL = [(K, r"if \(mode == MODE_SLOO\) \{ /\* uniform across the block \*/", r"\} /\* end of the T' scan \*/"),
                       (K, r"if \(mode == MODE_S \|\| mode == MODE_SLOO \|\| mode == MODE_L2O\) \{", r"\} /\* end of the backward scan \*/")]
+# large_scatter_kernel without the folded TERMS carries (groups of more than 256 tiles).
+SKIP_SCATTER_FOLD = [(K, r"^  if \(fold\) \{", r"\} /\* end of the folded carries \*/")]
 SKIP_CARRY = {  # large_carry_kernel: the other stage's branch and the non-general groups
     "TAIL": [(K, r"/\* forward exclusive sum of pre", r"write_rho<V>\(p, g, col, KT::to_double\(sorted\[0\]\) \+ fcarry\.b\)"),
              (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],
@@ -325,7 +327,11 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
          else (lambda c: c["N"] * (c["E"] + 8) + c["G"] * c["tiles"] * 112),
          "bytes_formula": "E key read (v, v-1, v+1: one compulsory read)" + ("" if curve_ks else " + 8 B tile-local output written")
                           + "; 112 B per tile (TileAgg in/out)"})
-    launches.append(
+    # transform.cu: a uniform transform of <= 256 tiles per group folds the TERMS carries into the
+    # scatter (no carry launch).
+    fold = not curve_ks and T <= 256
+    if not fold:
+      launches.append(
         {"kernel": KERN["carry"](key), "blocks": lambda c, s=slots: c["G"] * s, "threads": 256,
          "skip": SKIP_CARRY["TERMS"], "count": lambda c, k=batches: k,
          "note": "STAGE_TERMS",
@@ -336,10 +342,15 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
         name = "rho curve, large, %d ks" % curve_ks
     else:
         launches += [
-            {"kernel": KERN["scatter"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,
-             "bytes": lambda c: c["N"] * (2 * c["E"] + 8),
+            {"kernel": KERN["scatter"](key), "blocks": tiles, "threads": 256,
+             "skip": SKIP_RAGGED + ([] if fold else SKIP_SCATTER_FOLD),
+             "note": "(TERMS carries folded in)" if fold else "",
+             "bytes": (lambda c: c["N"] * (2 * c["E"] + 8) + c["G"] * c["tiles"] * c["tiles"] * 32) if fold
+             else (lambda c: c["N"] * (2 * c["E"] + 8)),
              "bytes_formula": "E reward read + 8 B tile-local output gathered + E written "
-                              "(+ ceil(log2(n+1)) search probes per reward and the tile's lin, L2)"},
+                              "(+ ceil(log2(n+1)) search probes per reward, L2)"
+                              + ("; every block reads its group's tile totals, 32 B per tile (L2)" if fold
+                                 else "; the tile's lin (L2)")},
         ]
         copy = 2 * N * E
         name = "large (%s)" % ("onesweep sort" if G == 1 else "run sort + %d merge passes" % log2c(math.ceil(n / 4096)))

@@ -218,7 +218,8 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
  * rho and flags. ks.count > 0: up to kCurveSlots curve columns (MODE_RHO) side by side. */
 template <typename Key>
 cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const LargeKeys& lk,
-                             const KSlots& ks, int64_t k_flags, bool need_tail, cudaStream_t stream) {
+                             const KSlots& ks, int64_t k_flags, bool need_tail, bool fold,
+                             cudaStream_t stream) {
   const TileMap tm = tile_map(L, ws);
   TileAgg* agg = at<TileAgg>(ws, L.agg);
   const unsigned slots = (unsigned)std::max(1, ks.count);
@@ -231,6 +232,7 @@ cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const
     if (stage == STAGE_TAIL && !need_tail) continue; /* T' feeds only sloo */
     PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
         p, tm, lk, agg, stage, ks, L.tiles_bound));
+    if (stage == STAGE_TERMS && fold) continue; /* the scatter forms these carries */
     PKPO_CUDA_TRY(launch_kernel(large_carry_kernel<Key>, groups, kLargeBlock, stream)(
         p, tm, lk, agg, stage, ks, k_flags, L.tiles_bound));
   }
@@ -249,14 +251,18 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   /* The tail sums T' enter only sloo's outputs here (rho takes tile_compute's RHO_DIRECT form);
    * without sloo the TAIL stage's totals stay the zeros of the memset and nothing reads them. */
   const bool need_tail = p.estimator == (int)PKPO_SLOO;
-  PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, own_k, 0, need_tail, stream));
+  /* Uniform groups of at most kLargeBlock tiles: the scatter forms the TERMS carries itself (one
+   * launch fewer; each of its blocks reads its group's tile totals: at most 12 KiB, from L2). */
+  const bool fold = p.write_out && L.tiles_per_group > 0 && L.tiles_per_group <= kLargeBlock;
+  PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, own_k, 0, need_tail, fold, stream));
   if (!p.write_out) return cudaSuccess;
   /* The TERMS stage stored the tile-local outputs and its carry kernel each tile's carries' part:
    * the scatter adds the two (no OUT pass over the tiles). */
   const TileMap tm = tile_map(L, ws);
   const TileAgg* agg = at<TileAgg>(ws, L.agg);
   const unsigned tiles = grid_for(L.tiles_bound);
-  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, lk, agg, L.tiles_bound));
+  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, lk, agg, L.tiles_bound,
+                                                                                     fold ? 1 : 0));
   return cudaSuccess;
 }
 
@@ -281,7 +287,7 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
     ks.count = (int)std::min<int64_t>(kCurveSlots, num_ks - j0);
     ks.first = j0;
     for (int c = 0; c < ks.count; ++c) ks.k[c] = h_ks[j0 + c];
-    PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, ks, kmax, false, stream)); /* rho: no T' */
+    PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, ks, kmax, false, false, stream)); /* rho: no T' */
   }
   return cudaSuccess;
 }

@@ -14,17 +14,22 @@
  *   kernels of warp_kernels.cuh instead.
  *
  * - Large path (n > 2048, any number of tiles per group): each 4096-key run of a group is read
- *   (coalesced), sorted in registers with cub::BlockRadixSort and stored; merge passes then merge
- *   sorted runs pairwise (merge path, one 2048-key output tile per block) until each group is one
- *   run: ceil(log2(runs)) passes, a group taking part only in those it needs, so its keys end in
- *   the buffer that its own pass count picks and the other buffer holds its sorted outputs. One
- *   uniform group instead gets CUB's multi-block radix sort. The same tile pass then runs once per
- *   2048-rank tile in a reduce-then-scan: each stage writes per-tile totals, a one-block-per-group
- *   kernel turns them into per-tile carries (in a fixed order), and the next stage uses them.
- *   Stages: PROD (weight product) -> TAIL (T' sums; only for sloo) -> TERMS (output scans and the
- *   rho sum, tile_compute's RHO_DIRECT form) -> OUT (sorted outputs) -> scatter to input order (binary search: the tie
- *   rule of the block path). The uniform layout maps blocks to (group, tile) arithmetically; a
- *   ragged one through a scan of the groups' tile counts.
+ *   (coalesced) and sorted in shared memory (block_merge_sort: a register bitonic sort of 16 keys
+ *   per thread, then 8 merge-path passes), and the run sort counts the group's non-finite samples
+ *   once (gnone); merge passes then merge sorted lists pairwise (merge path, one 4096-key output
+ *   chunk per block) until each group is one run: ceil(log2(runs)) passes, a group taking part only
+ *   in those it needs, so its keys end in the buffer that its own pass count picks. One uniform
+ *   group instead gets CUB's multi-block radix sort. A tile pass (large_tile_pass) then runs once per
+ *   2048-rank tile in a reduce-then-scan: the weights' product beyond each tile comes in closed form
+ *   (beyond_tile_product), so the stages are TAIL (T' sums; only for sloo) and TERMS (the per-rank
+ *   terms, their scans and the rho sum, in tile_compute's RHO_DIRECT form), each followed by a
+ *   one-block-per-group kernel that turns the tile totals into per-tile carries in a fixed order.
+ *   A transform's TERMS stage also stores each rank's tile-local output (its carries taken as 0):
+ *   every output formula is linear in the scans, so the scatter returns that plus the carries'
+ *   part of the rank's tile (TileAgg::lin), for the first rank holding the sample's key (binary
+ *   search: the tie rule of the block path). For uniform groups of at most 256 tiles the scatter
+ *   forms the TERMS carries itself (no carry launch). The uniform layout maps blocks to (group,
+ *   tile) arithmetically; a ragged one through a scan of the groups' tile counts.
  *
  * All arithmetic is float64 (group_math.cuh); float32 outputs are rounded once, when stored.
  * Indices of samples are int64 everywhere; ranks inside one tile are int.
@@ -1056,9 +1061,11 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params p, const TileMap tm,
                                                                    const LargeKeys lk, const TileAgg* agg,
-                                                                   int64_t tiles_bound) {
+                                                                   int64_t tiles_bound, int fold) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
+  __shared__ double lin_s[kLargeBlock];
+  __shared__ D2 wd2[kLargeBlock / 32];
   int64_t g, tile;
   if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
   const GroupSpan s = group_span(p, g);
@@ -1067,6 +1074,49 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
   const double* local_out = large_local_out<Key>(lk, s);
   const TileAgg* tile_agg = agg + tiles_before(tm, g);
   const Resolved r = large_resolve(p, s, g, sorted, s.k_req, tm, tiles_bound);
+  if (fold) {
+    /* The TERMS carry kernel's work, folded in (uniform layout, at most kLargeBlock tiles per
+     * group): every block forms the carries' part of all tiles of its group from their totals
+     * (one tile per thread; the same fixed-order scans in every block, so the same bits), and the
+     * block of tile 0 writes rho and flags or reports the group's error. */
+    if (r.action == ACT_GENERAL) { /* uniform across the block */
+      const int64_t used = (r.m + kLargeTile - 1) / kLargeTile; /* tiles with ranks <= m */
+      const int i = (int)threadIdx.x;
+      D2 x = make_d2(0.0, 0.0), y = make_d2(0.0, 0.0);
+      if (i < used) {
+        x = make_d2(tile_agg[i].pre, tile_agg[i].rho);
+        y = make_d2(tile_agg[i].suf0, tile_agg[i].suf1);
+      }
+      D2 ftot, btot;
+      const D2 fw = block_exclusive_scan<kLargeBlock, false>(x, AddOp(), make_d2(0.0, 0.0), wd2, &ftot);
+      const D2 bw = block_exclusive_scan<kLargeBlock, true>(y, AddOp(), make_d2(0.0, 0.0), wd2, &btot);
+      const GroupConsts<double> gc = group_consts<double>(r.m, r.k);
+      Terms zero;
+      zero.pre = 0.0;
+      zero.rho = 0.0;
+      zero.suf0 = 0.0;
+      zero.suf1 = 0.0;
+      lin_s[i] = rank_output_of<double>(r.mode, gc, 0.0, 0.0, zero, fw.a, bw.a, bw.b);
+      if (tile == 0 && threadIdx.x == 0) {
+        if (p.flags) p.flags[g] = r.flags;
+        write_rho<V>(p, g, 0, KT::to_double(sorted[0]) + ftot.b);
+      }
+      __syncthreads();
+    } else if (tile == 0 && threadIdx.x == 0) {
+      if (r.action == ACT_ERROR) {
+        report_error(p, g, r.error_bits);
+      } else {
+        if (p.flags) p.flags[g] = r.flags;
+        double rho = 0.0;
+        if (r.action == ACT_INVALID || r.action == ACT_PROPAGATE) {
+          rho = __longlong_as_double(0x7FF8000000000000LL);
+        } else if (r.action == ACT_SINGLE) {
+          rho = KT::to_double(sorted[0]);
+        }
+        write_rho<V>(p, g, 0, rho);
+      }
+    }
+  } /* end of the folded carries */
   if (r.action == ACT_INVALID || r.action == ACT_ERROR) return;
   const int64_t lo = tile * kLargeTile;
   const int cnt = (int)(lo + kLargeTile < s.n ? kLargeTile : s.n - lo);
@@ -1102,7 +1152,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
       const int rank = lo_r < m ? lo_r : m - 1;
       /* the tile-local output of the rank plus its tile's carries' part: the same two values, so
        * the same bits, for every sample tied with it */
-      value = local_out[rank] + tile_agg[rank / kLargeTile].lin;
+      value = local_out[rank] + (fold ? lin_s[rank / kLargeTile] : tile_agg[rank / kLargeTile].lin);
     }
     store_value<V>(p.out, src, value);
   }

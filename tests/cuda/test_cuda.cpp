@@ -567,6 +567,47 @@ TEST(Cuda, LargePathRunAndTileEdges) {
   }
 }
 
+// Uniform batches of large groups whose scatter forms the TERMS carries itself (at most 256 tiles per
+// group): every group action there (general, one finite sample, none, NaN under PROPAGATE, the
+// strict-k and non-finite errors), per-group k with clamping, rho and flags: the same statuses,
+// flags, rho and outputs as the CPU backend, and the oracle where the call succeeds.
+TEST(Cuda, LargeUniformGroupActions) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  std::mt19937_64 rng(13);
+  const int64_t n = 4097, G = 5;
+  for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+    for (pkpo_estimator est : kEsts) {
+      for (int variant = 0; variant < 4; ++variant) {
+        pt::Batch b = uniform_batch(est, dt, n, G, 3, rng);
+        for (int64_t i = 0; i < n; ++i) {
+          if (i != 77) b.rewards[(size_t)(n + i)] = NAN;  // group 1: one finite sample
+          b.rewards[(size_t)(2 * n + i)] = (i % 2) ? INFINITY : NAN;  // group 2: none
+        }
+        b.rewards[(size_t)(3 * n + 5)] = -INFINITY;  // group 3: one non-finite
+        if (variant == 0) {
+          for (int64_t g = 0; g < G; ++g) b.k_per_group.push_back(1 + (int64_t)(rng() % (uint64_t)(n + 2)));
+        }
+        if (variant == 1) b.nonfinite = PKPO_NONFINITE_PROPAGATE;
+        if (variant == 2) {
+          b.k_policy = PKPO_K_STRICT;
+          b.k = 2;  // group 1 has one finite sample: k > m
+        }
+        if (variant == 3) b.nonfinite = PKPO_NONFINITE_ERROR;
+        const pt::LibResult g = run_cuda(gpu, b);
+        const pt::LibResult c = pt::run_lib(cpu, b);
+        ASSERT_EQ(g.status, c.status) << "est " << est << " dt " << dt << " variant " << variant << ": "
+                                      << g.last_error;
+        if (g.status != PKPO_SUCCESS) continue;
+        const pt::Expected e = pt::expected_for(b, oracle::LARGE);
+        EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt << " variant " << variant;
+        EXPECT_TRUE(same_as_cpu(b, g, c, e)) << "est " << est << " dt " << dt << " variant " << variant;
+      }
+    }
+  }
+}
+
 // ---- boundary rules and statuses -------------------------------------------------------------------
 
 TEST(Cuda, StrictAndErrorPolicies) {
