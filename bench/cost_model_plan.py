@@ -1,9 +1,12 @@
 """cost_model_plan.py -- the kernel set that bench/cost_model.py models: which kernels each size class
 launches (grid, block, bytes by construction), the trip counts of their loops, and the source ranges
 a launch does not execute. Describes src/cuda with the block path of the "before" row
-(cub::BlockRadixSort) and the large path after issue 10's first redesign (4096-key runs sorted in
-shared memory, then merge passes; tile stages PROD, [TAIL: sloo only], TERMS, OUT; the "before"
-large path had a segmented radix sort and always ran TAIL). A redesign of the kernels updates this file;
+(cub::BlockRadixSort) and the large path after issue 10's second redesign (4096-key runs sorted in
+shared memory by a register bitonic sort and merge-path passes, then merge passes over 4096-key
+chunks; tile stages [TAIL: sloo only], TERMS (which also stores tile-local outputs), the TERMS
+carries folded into the scatter for uniform groups of <= 256 tiles; the first redesign had
+cub::BlockRadixSort runs, 2048-key merge tiles and the stages PROD, [TAIL], TERMS, OUT; the
+original large path a segmented radix sort and always TAIL). A redesign of the kernels updates this file;
 cost_model.py itself stays as it is.
 
 Everything here is read from src/cuda/transform.cu (launchers), transform_kernels.cuh,
