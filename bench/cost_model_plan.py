@@ -2,10 +2,13 @@
 launches (grid, block, bytes by construction), the trip counts of their loops, and the source ranges
 a launch does not execute. Describes src/cuda with the block path of issue 10's group kernels
 (group_kernels.cuh: one group per block of C/V threads, bitonic sort in registers, shuffles and
-shared memory; the "before" row had cub::BlockRadixSort) and the large path after issue 10's first
-redesign (4096-key runs sorted in shared memory, then merge passes; tile stages PROD, [TAIL: sloo
-only], TERMS, OUT; the "before" large path had a segmented radix sort and always ran TAIL). A
-redesign of the kernels updates this file; cost_model.py itself stays as it is.
+shared memory; the "before" row had cub::BlockRadixSort) and the large path after issue 10's second
+redesign (4096-key runs sorted in shared memory by a register bitonic sort and merge-path passes,
+then merge passes over 4096-key chunks; tile stages [TAIL: sloo only], TERMS (which also stores
+tile-local outputs), the TERMS carries folded into the scatter for uniform groups of <= 256 tiles;
+the first redesign had cub::BlockRadixSort runs, 2048-key merge tiles and the stages PROD, [TAIL],
+TERMS, OUT; the original large path a segmented radix sort and always TAIL). A redesign of the
+kernels updates this file; cost_model.py itself stays as it is.
 
 Everything here is read from src/cuda/transform.cu (launchers), transform_kernels.cuh,
 warp_kernels.cuh, group_kernels.cuh, group_by_id.cu and group_by_id_kernels.cuh, and from CUB's tuning headers of the toolkit used to
@@ -40,18 +43,27 @@ def log2c(x):
 LOOP_RULES = [
     {"name": "binary search lower_bound_key: ceil(log2(n+1)) probes",
      "match": r"while \(lo < hi\)", "trips": lambda c: log2c(c["n"] + 1)},
+    {"name": "large scatter's rank search (int ranks): ceil(log2(n+1)) probes",
+     "match": r"while \(lo_r < hi_r\)", "trips": lambda c: log2c(c["n"] + 1)},
     {"name": "tile_owner binary search over G+1 tile bases: ceil(log2 G)",
      "match": r"while \(hi - lo > 1\)", "trips": lambda c: log2c(c["G"])},
     {"name": "cub::BlockRadixSort passes: key bits / 4",
      "match": r"\.Sort\((keys|tile_keys)\)", "trips": lambda c: c["key_bits"] // 4},
-    {"name": "merge path search: 12 probes (a thread's split in a 2048-key tile: ceil(log2 2049); "
-             "thread 0's two block splits, ~log2(run) probes, are on one warp of eight)",
-     "match": r"while \(hi > lo\)", "trips": lambda c: 12},
+    {"name": "merge kernel's chunk bounds over global memory (threads 0 and 1, one loop): "
+             "ceil(log2(len + 1)) = 13 + pass probes for lists of len = 4096 * 2^pass, mean over the passes",
+     "match": r"while \(hi > lo\)", "trips": lambda c: 13 + (log2c(math.ceil(c["n"] / 4096)) - 1) / 2.0},
+    {"name": "merge kernel's split in shared memory: ceil(log2(4097)) = 13 probes",
+     "match": r"while \(first < last\) \{ /\* merge tile", "trips": lambda c: 13},
+    {"name": "run sort (block_merge_sort): log2(4096 / 16) = 8 merge passes in shared memory",
+     "match": r"for \(int w = kSortIpt; w < kSortTile; w \*= 2\)", "trips": lambda c: 8},
+    {"name": "run sort merge-path probes: ceil(log2(w + 1)) for w = 16 .. 2048, mean 8.5 per pass",
+     "match": r"while \(first < last\) \{ /\* run sort", "trips": lambda c: 8.5},
+    {"name": "closed-form weight carry: ceil(min(k-1, m-e) / 256) factors per thread (k = 4: 1)",
+     "match": r"/\* carry factors: ", "trips": lambda c: 1},
     {"name": "merge pass count of a group: ceil(log2 runs of 4096)",
      "match": r"while \(\(int64_t\(1\) << passes\) < tiles\)", "trips": lambda c: log2c(math.ceil(c["n"] / 4096))},
-    {"name": "merge kernel tile elements: 2048 per tile / 256 threads",
-     "match": r"for \(int i = threadIdx\.x; i < \(int\)cnt; i \+= kLargeBlock\)",
-     "trips": lambda c: 8, "elementwise": True},
+    {"name": "rho columns of a large-path curve chunk (1 for a transform)",
+     "match": r"for \(int c = 0; c < ncol; \+\+c\)", "trips": lambda c: c.get("ncol", 1)},
     {"name": "groups per block (group kernels: G / grid; large_carry_kernel: one)",
      "match": r"for \(int64_t g = blockIdx\.x; g < p\.num_groups; g \+= gridDim\.x\)",
      "trips": lambda c: c.get("group_iters", 1)},
@@ -104,20 +116,27 @@ SKIP_RAGGED = [(K, r"const int64_t\* tile_base = tm\.base;", r"\*tile = b - tile
                 r"for \(int64_t lp = lo \+ threadIdx\.x; lp < hi; lp \+= kLargeBlock\) keys\[base")]
 # large_sort_tile_kernel: the run sort (merge-sort classes) or the unsorted store (G = 1, whole sort).
 SKIP_RUN_SORT = [(K, r"if \(sort_runs\) \{", r"\} else \{ /\* the whole-array sort follows")]
+# large_sort_tile_kernel: the loads through an index permutation (the modelled call has none).
+SKIP_SORT_INDEX = [(K, r"\} else \{ /\* through the index permutation \*/", r"\} /\* end of the index permutation \*/")]
 SKIP_UNSORTED_STORE = [(K, r"\} else \{ /\* the whole-array sort follows", r"if \(bad\) atomicOr\(&p\.gbad\[g\], 1u\);")]
-SKIP_STAGE = {  # large_tile_kernel, per stage: the tile_compute stages after it
-    "PROD": [(K, r"/\* 2\. T'_t = ", r"out_sorted\[t - 1\] = ")],
-    "TAIL": [(K, r"/\* 3\. Per-rank terms", r"out_sorted\[t - 1\] = ")],
-    "TERMS": [(K, r"/\* 4\. Outputs in sorted order\. \*/", r"out_sorted\[t - 1\] = ")],
-    "OUT": [],
+SKIP_STAGE = {  # large_tile_kernel (large_tile_pass), per stage: the stages after it
+    "TAIL": [(K, r"/\* 3\. Per-rank terms; .* v\[q\] = ", r"\} /\* end of the tile-local outputs \*/")],
+    # a curve's (or rho-only) TERMS: no tile-local outputs
+    "TERMS": [(K, r"/\* 4\. A transform's tile-local outputs", r"\} /\* end of the tile-local outputs \*/")],
+    # a transform's TERMS stores them
+    "TERMS_OUT": [],
 }
+# large_tile_pass for sloo_minus_one and for a curve (MODE_RHO): no T' scan, no backward scan.
+SKIP_LARGE_NO_TAIL = [(K, r"if \(mode == MODE_SLOO\) \{ /\* uniform across the block \*/", r"\} /\* end of the T' scan \*/"),
+                      (K, r"if \(mode == MODE_S \|\| mode == MODE_SLOO \|\| mode == MODE_L2O\) \{", r"\} /\* end of the backward scan \*/")]
+# large_scatter_kernel without the folded TERMS carries (groups of more than 256 tiles).
+SKIP_SCATTER_FOLD = [(K, r"^  if \(fold\) \{", r"\} /\* end of the folded carries \*/")]
 SKIP_CARRY = {  # large_carry_kernel: the other stage's branch and the non-general groups
-    "PROD": [(K, r"/\* forward exclusive sum of pre", r"write_rho<V>\(p, g, col, KT::to_double\(sorted\[0\]\) \+ fcarry\.b\)"),
+    "TAIL": [(K, r"/\* forward exclusive sum of pre", r"write_rho<V>\(p, g, col, KT::to_double\(sorted\[0\]\) \+ fcarry\.b\)"),
              (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],
-    "TERMS": [(K, r"/\* suffix exclusive product / sum over tiles", r"/\* forward exclusive sum of pre"),
+    "TERMS": [(K, r"/\* suffix exclusive sum over tiles", r"/\* forward exclusive sum of pre"),
               (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],
 }
-SKIP_CARRY["TAIL"] = SKIP_CARRY["PROD"]
 
 WK = "warp_kernels.cuh"
 # warp_kernel, every modelled call: valid groups of n >= 2 finite rewards with k < n (resolve_plain),
@@ -294,13 +313,13 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
     slots = min(curve_ks, CURVE_SLOTS) if curve_ks else 1
     batches = math.ceil(curve_ks / CURVE_SLOTS) if curve_ks else 1
     launches += [
-        memset("cudaMemsetAsync(gbad, agg)", lambda c, s=slots: 4 * c["G"] + s * c["G"] * c["tiles"] * 48,
-               "4 B per group + 48 B per 2048-rank tile and k slot used (one memset)"),
-        {"kernel": KERN["tilesort"](key), "blocks": tiles, "threads": 256,
-         "skip": SKIP_RAGGED + (SKIP_RUN_SORT if G == 1 else SKIP_UNSORTED_STORE),
+        memset("cudaMemsetAsync(gbad, gnone, agg)", lambda c, s=slots: 8 * c["G"] + s * c["G"] * c["tiles"] * 56,
+               "8 B per group + 56 B per 2048-rank tile and k slot used (one memset)"),
+        {"kernel": KERN["tilesort"](key), "blocks": lambda c: c["G"] * math.ceil(c["tiles"] / 2), "threads": 256,
+         "skip": SKIP_RAGGED + SKIP_SORT_INDEX + (SKIP_RUN_SORT if G == 1 else SKIP_UNSORTED_STORE),
          "bytes": lambda c: 2 * c["N"] * c["E"],
          "bytes_formula": "E reward read + E key written (G > 1: runs of 4096 sorted in shared memory, "
-                          "the blocks of odd 2048-rank tiles exit)"},
+                          "one block per run)"},
     ]
     if G == 1:
         passes = math.ceil(bits / ONESWEEP_BITS)
@@ -319,40 +338,48 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
         runs = math.ceil(n / 4096)
         passes = log2c(runs)
         launches.append(
-            {"kernel": KERN["merge"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,
+            {"kernel": KERN["merge"](key), "blocks": lambda c: c["G"] * math.ceil(c["tiles"] / 2), "threads": 256,
+             "skip": SKIP_RAGGED,
              "count": lambda c, k=passes: k, "note": "x %d merge passes (ceil(log2 %d runs of 4096))" % (passes, runs),
              "bytes": lambda c: 2 * c["N"] * c["E"],
-             "bytes_formula": "per pass: E key read + E key written (merge-path splits: L2)"})
-    # Neither the transform modelled (sloo_minus_one) nor a curve needs T' sums: no TAIL stage.
-    for stage in ("PROD", "TERMS"):
-        per_elem = "E key read (v, v-1, v+1: one compulsory read)" if stage == "TERMS" else "0 per reward"
-        launches.append(
-            {"kernel": KERN["tile"](key), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
-             "skip": SKIP_STAGE[stage] + SKIP_RAGGED + (SKIP_ALL_MODES if curve_ks else SKIP_NOT_SMO),
-             "count": lambda c, k=batches: k,
-             "note": "STAGE_%s" % stage + (" x %d slots x %d batches" % (slots, batches) if curve_ks else ""),
-             "bytes": (lambda c, s=slots: s * (c["N"] * c["E"] + c["G"] * c["tiles"] * 96)) if stage == "TERMS"
-             else (lambda c, s=slots: s * c["G"] * c["tiles"] * 96),
-             "bytes_formula": per_elem + "; 96 B per tile (TileAgg in/out)"})
-        launches.append(
-            {"kernel": KERN["carry"](key), "blocks": lambda c, s=slots: c["G"] * s, "threads": 256,
-             "skip": SKIP_CARRY[stage], "count": lambda c, k=batches: k,
-             "note": "STAGE_%s" % stage,
-             "bytes": lambda c, s=slots: s * c["G"] * c["tiles"] * 56,
-             "bytes_formula": "<= 56 B per tile (carry fields in/out)"})
+             "bytes_formula": "per pass: E key read + E key written (4096-key chunks; merge-path splits: L2)"})
+    # Neither the transform modelled (sloo_minus_one) nor a curve needs T' sums: no TAIL stage; no
+    # PROD stage (each tile forms the weights' product beyond it in closed form); no OUT stage (the
+    # transform's TERMS stage stores tile-local outputs, the scatter adds each tile's carries' part).
+    stage = "TERMS" if curve_ks else "TERMS_OUT"
+    launches.append(
+        {"kernel": KERN["tile"](key), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
+         "skip": SKIP_STAGE[stage] + SKIP_RAGGED + SKIP_LARGE_NO_TAIL + (SKIP_ALL_MODES if curve_ks else SKIP_NOT_SMO),
+         "count": lambda c, k=batches: k,
+         "note": "STAGE_TERMS" + (" x %d slots x %d batches" % (slots, batches) if curve_ks else " (+ tile-local outputs)"),
+         "bytes": (lambda c, s=slots: s * (c["N"] * c["E"] + c["G"] * c["tiles"] * 112)) if curve_ks
+         else (lambda c: c["N"] * (c["E"] + 8) + c["G"] * c["tiles"] * 112),
+         "bytes_formula": "E key read (v, v-1, v+1: one compulsory read)" + ("" if curve_ks else " + 8 B tile-local output written")
+                          + "; 112 B per tile (TileAgg in/out)"})
+    # transform.cu: a uniform transform of <= 256 tiles per group folds the TERMS carries into the
+    # scatter (no carry launch).
+    fold = not curve_ks and T <= 256
+    if not fold:
+      launches.append(
+        {"kernel": KERN["carry"](key), "blocks": lambda c, s=slots: c["G"] * s, "threads": 256,
+         "skip": SKIP_CARRY["TERMS"], "count": lambda c, k=batches: k,
+         "note": "STAGE_TERMS",
+         "bytes": lambda c, s=slots: s * c["G"] * c["tiles"] * 64,
+         "bytes_formula": "<= 64 B per tile (carry fields in/out, lin written)"})
     if curve_ks:
         copy = N * E + G * curve_ks * E
         name = "rho curve, large, %d ks" % curve_ks
     else:
         launches += [
-            {"kernel": KERN["tile"](key), "blocks": tiles, "threads": 256,
-             "skip": SKIP_STAGE["OUT"] + SKIP_RAGGED + SKIP_NOT_SMO,
-             "note": "STAGE_OUT", "bytes": lambda c: 2 * c["N"] * c["E"] + c["G"] * c["tiles"] * 48,
-             "bytes_formula": "E key read + E sorted output written"},
-            {"kernel": KERN["scatter"](key), "blocks": tiles, "threads": 256, "skip": SKIP_RAGGED,
-             "bytes": lambda c: 3 * c["N"] * c["E"],
-             "bytes_formula": "E reward read + E sorted output gathered + E written "
-                              "(+ ceil(log2(n+1)) search probes per reward, L2)"},
+            {"kernel": KERN["scatter"](key), "blocks": tiles, "threads": 256,
+             "skip": SKIP_RAGGED + ([] if fold else SKIP_SCATTER_FOLD),
+             "note": "(TERMS carries folded in)" if fold else "",
+             "bytes": (lambda c: c["N"] * (2 * c["E"] + 8) + c["G"] * c["tiles"] * c["tiles"] * 32) if fold
+             else (lambda c: c["N"] * (2 * c["E"] + 8)),
+             "bytes_formula": "E reward read + 8 B tile-local output gathered + E written "
+                              "(+ ceil(log2(n+1)) search probes per reward, L2)"
+                              + ("; every block reads its group's tile totals, 32 B per tile (L2)" if fold
+                                 else "; the tile's lin (L2)")},
         ]
         copy = 2 * N * E
         name = "large (%s)" % ("onesweep sort" if G == 1 else "run sort + %d merge passes" % log2c(math.ceil(n / 4096)))

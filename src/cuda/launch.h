@@ -33,7 +33,7 @@ struct WsLayout {
   int merge_passes;        /* merge passes after the tile sort (0 with whole_sort) */
   bool whole_sort;         /* uniform layout with one group: a multi-block cub::DeviceRadixSort of
                               all N keys instead of the merge passes */
-  size_t status, refs, keys_a, keys_b, gbad, agg, ntiles, tile_base, scan_tmp, sort_tmp;
+  size_t status, refs, keys_a, keys_b, local, gbad, gnone, agg, ntiles, tile_base, scan_tmp, sort_tmp;
   size_t scan_tmp_bytes, sort_tmp_bytes;
   size_t total;
 };

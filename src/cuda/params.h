@@ -15,11 +15,11 @@ namespace pkpo_cuda {
 constexpr int kLargeBlock = 256;
 constexpr int kLargeIpt = 8;
 constexpr int kLargeTile = kLargeBlock * kLargeIpt;
-/* Large-path sort runs: the first step sorts 4096 keys per block (cub::BlockRadixSort, 256 threads
- * x 16 keys; 33 KiB of static shared memory for 64-bit keys), so that the merge passes start from
- * runs of 4096: one pass fewer than from the 2048-rank tiles (each pass moves 2 keys per reward),
- * and none for n <= 4096. Unmeasured: 16 keys per thread is the most whose sort storage stays
- * under the 48 KiB of static shared memory with 64-bit keys. */
+/* Large-path sort runs: the first step sorts 4096 keys per block (256 threads x 16 keys, in
+ * registers and then by merge passes in shared memory: 16 KiB for 32-bit keys, 32 KiB for 64-bit),
+ * so that the merge passes start from runs of 4096: one pass fewer than from the 2048-rank tiles
+ * (each pass moves 2 keys per reward), and none for n <= 4096. Unmeasured: 4096 64-bit keys stay
+ * under the 48 KiB of static shared memory; the merge kernel's output chunks have the same size. */
 constexpr int kSortIpt = 16;
 constexpr int kSortTile = kLargeBlock * kSortIpt;
 /* Rho-curve ks handled per block-path launch (passed by value as a kernel parameter, so the call
@@ -27,9 +27,9 @@ constexpr int kSortTile = kLargeBlock * kSortIpt;
 constexpr int kCurveChunk = 64;
 
 /* Large-path curve: ks computed side by side (gridDim.y) per sequence of stage launches; each has
- * its own slot of per-tile totals. Unmeasured: chosen because 32 slots cost 1536 bytes of workspace
- * per 2048-rank tile (0.75 bytes per reward; a call zeroes only the slots it uses) and a curve of
- * k = 1..100 then takes 4 sequences of 6 launches instead of 13 with 8 slots. */
+ * its own slot of per-tile totals. Unmeasured: chosen because 32 slots cost 1792 bytes of workspace
+ * per 2048-rank tile (0.9 bytes per reward; a call zeroes only the slots it uses) and a curve of
+ * k = 1..100 then takes 4 sequences of 2 launches (TERMS and its carries) instead of 13 with 8 slots. */
 constexpr int kCurveSlots = 32;
 
 /* The ks of one large-path launch sequence (count == 0 for a transform: slot 0, the group's k). */
@@ -72,6 +72,7 @@ struct Params {
   int64_t rho_stride; /* 1 for a transform, num_ks for a curve */
   DevStatus* status;
   unsigned int* gbad; /* large path: per-group "bad index entry" marks */
+  unsigned int* gnone; /* large path: per-group count of non-finite samples (the run sort's) */
   /* index != NULL: how many index entries name each sample (workspace, num_samples entries). A
    * group holding an entry whose sample is named more than once is invalid, as the CPU backend
    * rejects a repeated entry: two groups would otherwise write the same output. */
@@ -91,6 +92,9 @@ struct KChunk {
  * tail, suf0 and suf1 combine the tiles after it; pre the tiles before it; rho is only a total. */
 struct TileAgg {
   double prod, tail, pre, rho, suf0, suf1;
+  /* large path, after the TERMS carries: the carries' part of the output of every rank of the
+   * tile (rank_output_of of the carries alone; outputs are linear in the scans) */
+  double lin;
 };
 
 }  // namespace pkpo_cuda

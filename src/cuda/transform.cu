@@ -235,19 +235,22 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
     PKPO_CUDA_TRY(cub::DeviceScan::ExclusiveSum(at<void>(ws, L.scan_tmp), scan_bytes, ntiles, tile_base,
                                                 G + 1, stream));
   }
-  /* gbad and the per-tile tables of the `slots` k slots this call uses are adjacent: one memset
-   * zeroes them (slot j's tables are agg[j * tiles_bound ...]). */
+  /* gbad, gnone and the per-tile tables of the `slots` k slots this call uses are adjacent: one
+   * memset zeroes them (slot j's tables are agg[j * tiles_bound ...]). */
   PKPO_CUDA_TRY(cudaMemsetAsync(at<void>(ws, L.gbad), 0,
                                 (L.agg - L.gbad) + (size_t)slots * (size_t)L.tiles_bound * sizeof(TileAgg),
                                 stream));
   Key* keys_a = at<Key>(ws, L.keys_a);
   Key* keys_b = at<Key>(ws, L.keys_b);
   const unsigned tiles = grid_for(L.tiles_bound);
-  PKPO_CUDA_TRY(launch_kernel(large_sort_tile_kernel<Key>, tiles, kLargeBlock, stream)(
+  /* run_owner: uniform, one block per 4096-key run; ragged, one per tile (odd tiles exit) */
+  const unsigned runs = tm.base ? tiles : grid_for(sh.num_groups * ((L.tiles_per_group + 1) / 2));
+  PKPO_CUDA_TRY(launch_kernel(large_sort_tile_kernel<Key>, runs, kLargeBlock, stream)(
       p, tm, keys_a, L.whole_sort ? 0 : 1));
   out->a = keys_a;
   out->b = keys_b;
   out->whole = -1;
+  out->local = sizeof(Key) == sizeof(double) ? nullptr : at<double>(ws, L.local);
   if (L.whole_sort) {
     /* One group covering [0, N): CUB's onesweep radix sort spreads it over the whole GPU, and
      * beyond N = 2^17 (float32) / 2^21 (float64) it also moves fewer bytes (8-bit digits: E read
@@ -263,16 +266,17 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   for (int pass = 0; pass < L.merge_passes; ++pass) {
     const Key* src = (pass & 1) ? keys_b : keys_a;
     Key* dst = (pass & 1) ? keys_a : keys_b;
-    PKPO_CUDA_TRY(launch_kernel(large_merge_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, src, dst, pass));
+    PKPO_CUDA_TRY(launch_kernel(large_merge_kernel<Key>, runs, kLargeBlock, stream)(p, tm, src, dst, pass));
   }
   return cudaSuccess;
 }
 
-/* Stages PROD, TAIL (only if need_tail), TERMS with their carry scans; TERMS' carry kernel writes
+/* Stages TAIL (only if need_tail) and TERMS with their carry scans; TERMS' carry kernel writes
  * rho and flags. ks.count > 0: up to kCurveSlots curve columns (MODE_RHO) side by side. */
 template <typename Key>
 cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const LargeKeys& lk,
-                             const KSlots& ks, int64_t k_flags, bool need_tail, cudaStream_t stream) {
+                             const KSlots& ks, int64_t k_flags, bool need_tail, bool fold,
+                             cudaStream_t stream) {
   const TileMap tm = tile_map(L, ws);
   TileAgg* agg = at<TileAgg>(ws, L.agg);
   const unsigned slots = (unsigned)std::max(1, ks.count);
@@ -280,10 +284,12 @@ cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const
   /* One block per large group at most: there are at most N / (kLargeTile + 1) of them (the carry
    * kernel strides over the groups and skips the others). */
   const dim3 groups(grid_for(std::min<int64_t>(p.num_groups, p.num_samples / (kLargeTile + 1) + 1)), slots);
-  for (int stage = STAGE_PROD; stage <= STAGE_TERMS; ++stage) {
+  /* No PROD stage: each tile forms the weights' product beyond it in closed form. */
+  for (int stage = STAGE_TAIL; stage <= STAGE_TERMS; ++stage) {
     if (stage == STAGE_TAIL && !need_tail) continue; /* T' feeds only sloo */
     PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
         p, tm, lk, agg, stage, ks, L.tiles_bound));
+    if (stage == STAGE_TERMS && fold) continue; /* the scatter forms these carries */
     PKPO_CUDA_TRY(launch_kernel(large_carry_kernel<Key>, groups, kLargeBlock, stream)(
         p, tm, lk, agg, stage, ks, k_flags, L.tiles_bound));
   }
@@ -302,14 +308,18 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   /* The tail sums T' enter only sloo's outputs here (rho takes tile_compute's RHO_DIRECT form);
    * without sloo the TAIL stage's totals stay the zeros of the memset and nothing reads them. */
   const bool need_tail = p.estimator == (int)PKPO_SLOO;
-  PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, own_k, 0, need_tail, stream));
+  /* Uniform groups of at most kLargeBlock tiles: the scatter forms the TERMS carries itself (one
+   * launch fewer; each of its blocks reads its group's tile totals: at most 12 KiB, from L2). */
+  const bool fold = p.write_out && L.tiles_per_group > 0 && L.tiles_per_group <= kLargeBlock;
+  PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, own_k, 0, need_tail, fold, stream));
   if (!p.write_out) return cudaSuccess;
+  /* The TERMS stage stored the tile-local outputs and its carry kernel each tile's carries' part:
+   * the scatter adds the two (no OUT pass over the tiles). */
   const TileMap tm = tile_map(L, ws);
-  TileAgg* agg = at<TileAgg>(ws, L.agg);
+  const TileAgg* agg = at<TileAgg>(ws, L.agg);
   const unsigned tiles = grid_for(L.tiles_bound);
-  PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
-      p, tm, lk, agg, STAGE_OUT, own_k, L.tiles_bound));
-  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, lk, L.tiles_bound));
+  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, lk, agg, L.tiles_bound,
+                                                                                     fold ? 1 : 0));
   return cudaSuccess;
 }
 
@@ -334,7 +344,7 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
     ks.count = (int)std::min<int64_t>(kCurveSlots, num_ks - j0);
     ks.first = j0;
     for (int c = 0; c < ks.count; ++c) ks.k[c] = h_ks[j0 + c];
-    PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, ks, kmax, false, stream)); /* rho: no T' */
+    PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, ks, kmax, false, false, stream)); /* rho: no T' */
   }
   return cudaSuccess;
 }
@@ -343,6 +353,7 @@ void finish_params(Params* p, const Shape& sh, const WsLayout& L, void* ws) {
   p->status = at<DevStatus>(ws, L.status);
   p->refs = sh.has_index ? at<unsigned int>(ws, L.refs) : nullptr;
   p->gbad = L.large ? at<unsigned int>(ws, L.gbad) : nullptr;
+  p->gnone = L.large ? at<unsigned int>(ws, L.gnone) : nullptr;
   p->large = L.large ? 1 : 0;
   p->max_n = sh.max_n;
 }
@@ -386,13 +397,18 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
   off += align_up(n * sh.elem_bytes);
   L->keys_b = off;
   off += align_up(n * sh.elem_bytes);
+  /* float32: the tile-local outputs, float64 (float64 keys use the buffer without their sorted keys) */
+  L->local = off;
+  if (sh.elem_bytes < sizeof(double)) off += align_up(n * sizeof(double));
   /* Uniform: exactly G * ceil(n / T) tiles. Ragged: below 2N / T for disjoint groups (overlapping
    * offsets can exceed it; the kernels then flag the groups past the bound, large_tiles_fit). */
   L->tiles_bound = large_tiles_bound(N, G, sh.uniform_n, kLargeTile);
   L->tiles_per_group = sh.uniform_n > 0 ? large_tile_count(sh.uniform_n, kLargeTile) : 0;
-  /* gbad, then agg right after it: large_prepare zeroes both with one memset. agg: kCurveSlots
+  /* gbad, gnone, then agg right after them: large_prepare zeroes all three with one memset. agg: kCurveSlots
    * slots of tiles_bound TileAggs, slot-major. */
   L->gbad = off;
+  off += align_up(g * sizeof(unsigned int));
+  L->gnone = off;
   off += align_up(g * sizeof(unsigned int));
   L->agg = off;
   off += align_up((size_t)L->tiles_bound * kCurveSlots * sizeof(TileAgg));

@@ -9,17 +9,22 @@
  *   share this file's group bounds, error report and rho store.
  *
  * - Large path (n > 2048, any number of tiles per group): each 4096-key run of a group is read
- *   (coalesced), sorted in registers with cub::BlockRadixSort and stored; merge passes then merge
- *   sorted runs pairwise (merge path, one 2048-key output tile per block) until each group is one
- *   run: ceil(log2(runs)) passes, a group taking part only in those it needs, so its keys end in
- *   the buffer that its own pass count picks and the other buffer holds its sorted outputs. One
- *   uniform group instead gets CUB's multi-block radix sort. The same tile pass then runs once per
- *   2048-rank tile in a reduce-then-scan: each stage writes per-tile totals, a one-block-per-group
- *   kernel turns them into per-tile carries (in a fixed order), and the next stage uses them.
- *   Stages: PROD (weight product) -> TAIL (T' sums; only for sloo) -> TERMS (output scans and the
- *   rho sum, tile_compute's RHO_DIRECT form) -> OUT (sorted outputs) -> scatter to input order (binary search: the tie
- *   rule of the block path). The uniform layout maps blocks to (group, tile) arithmetically; a
- *   ragged one through a scan of the groups' tile counts.
+ *   (coalesced) and sorted in shared memory (block_merge_sort: a register bitonic sort of 16 keys
+ *   per thread, then 8 merge-path passes), and the run sort counts the group's non-finite samples
+ *   once (gnone); merge passes then merge sorted lists pairwise (merge path, one 4096-key output
+ *   chunk per block) until each group is one run: ceil(log2(runs)) passes, a group taking part only
+ *   in those it needs, so its keys end in the buffer that its own pass count picks. One uniform
+ *   group instead gets CUB's multi-block radix sort. A tile pass (large_tile_pass) then runs once per
+ *   2048-rank tile in a reduce-then-scan: the weights' product beyond each tile comes in closed form
+ *   (beyond_tile_product), so the stages are TAIL (T' sums; only for sloo) and TERMS (the per-rank
+ *   terms, their scans and the rho sum, in tile_compute's RHO_DIRECT form), each followed by a
+ *   one-block-per-group kernel that turns the tile totals into per-tile carries in a fixed order.
+ *   A transform's TERMS stage also stores each rank's tile-local output (its carries taken as 0):
+ *   every output formula is linear in the scans, so the scatter returns that plus the carries'
+ *   part of the rank's tile (TileAgg::lin), for the first rank holding the sample's key (binary
+ *   search: the tie rule of the block path). For uniform groups of at most 256 tiles the scatter
+ *   forms the TERMS carries itself (no carry launch). The uniform layout maps blocks to (group,
+ *   tile) arithmetically; a ragged one through a scan of the groups' tile counts.
  *
  * All arithmetic of the large path is float64 (group_math.cuh); float32 outputs are rounded once,
  * when stored.
@@ -290,6 +295,25 @@ __device__ __forceinline__ bool tile_owner(const TileMap& tm, int64_t num_groups
   return true;
 }
 
+/* Which (group, 4096-key run) block `b` of the run-sort grid handles. Uniform layout: one block
+ * per run, g * runs_per_group + run (a group of T 2048-rank tiles has ceil(T / 2) runs). Ragged:
+ * the grid has one block per tile (the tile map numbers tiles, not runs) and the block of an odd
+ * tile has no run: false, as past the last tile. */
+__device__ __forceinline__ bool run_owner(const TileMap& tm, int64_t num_groups, int64_t b, int64_t* g,
+                                          int64_t* run) {
+  if (!tm.base) {
+    const int64_t runs = (tm.per_group + 1) / 2;
+    if (b >= num_groups * runs) return false;
+    *g = b / runs;
+    *run = b - *g * runs;
+    return true;
+  }
+  int64_t tile;
+  if (!tile_owner(tm, num_groups, b, g, &tile) || (tile & 1) != 0) return false;
+  *run = tile / 2;
+  return true;
+}
+
 /* Merge passes that sort a group of n keys whose 4096-key runs are sorted: ceil(log2(runs)). */
 __device__ __forceinline__ int large_merge_passes(int64_t n) {
   const int64_t tiles = large_tile_count(n, kSortTile);
@@ -306,6 +330,7 @@ struct LargeKeys {
   void* a;
   void* b;
   int whole; /* -1: merge sort; 0 / 1: the whole-array sort's result is in a / b */
+  double* local; /* float32: the tile-local outputs (N doubles); float64: nullptr, the other key buffer */
 };
 
 __device__ __forceinline__ bool large_sorted_in_b(const LargeKeys& lk, int64_t n) {
@@ -317,61 +342,168 @@ __device__ __forceinline__ const Key* large_sorted(const LargeKeys& lk, const Gr
   return static_cast<const Key*>(large_sorted_in_b(lk, s.n) ? lk.b : lk.a) + s.begin;
 }
 
-template <typename V>
-__device__ __forceinline__ V* large_out_sorted(const LargeKeys& lk, const GroupSpan& s) {
-  return static_cast<V*>(large_sorted_in_b(lk, s.n) ? lk.a : lk.b) + s.begin;
+/* The tile-local outputs of a group's sorted ranks (large_tile_pass, STAGE_TERMS of a transform),
+ * float64: for float64 keys the buffer that does not hold the group's sorted keys. */
+template <typename Key>
+__device__ __forceinline__ double* large_local_out(const LargeKeys& lk, const GroupSpan& s) {
+  if (sizeof(Key) == sizeof(double)) return static_cast<double*>(large_sorted_in_b(lk, s.n) ? lk.a : lk.b) + s.begin;
+  return lk.local + s.begin;
 }
 
-/* Keys of the large groups, each 4096-key run sorted in registers (cub::BlockRadixSort) and stored
- * in grouped positions of `keys` (the runs the merge passes start from); with sort_runs = 0 (the
- * whole-array sort follows) stored unsorted. The grid has one block per
- * 2048-rank tile, as every large-path kernel; the block of an even tile sorts it and the next one.
+/* Sorts the IPT (a power of two) keys of one thread in registers: a bitonic network of
+ * compile-time compare-exchanges (80 for 16 keys), no memory and no branches. Keys only: equal keys
+ * are identical, so the order of ties does not matter. */
+template <int IPT, typename Key>
+__device__ __forceinline__ void sort_in_registers(Key (&k)[IPT]) {
+  static_assert((IPT & (IPT - 1)) == 0, "IPT must be a power of two");
+#pragma unroll
+  for (int size = 2; size <= IPT; size <<= 1) {
+#pragma unroll
+    for (int stride = size >> 1; stride > 0; stride >>= 1) {
+#pragma unroll
+      for (int i = 0; i < IPT; ++i) {
+        const int j = i ^ stride;
+        if (j > i) {
+          const Key a = k[i], b = k[j];
+          const Key lo = a < b ? a : b, hi = a < b ? b : a;
+          const bool up = (i & size) == 0;
+          k[i] = up ? lo : hi;
+          k[j] = up ? hi : lo;
+        }
+      }
+    }
+  }
+}
+
+/* Merge path inside one run in shared memory: how many of the first d outputs of merging the
+ * sorted lists a[0..w) and b[0..w) come from a (a first on ties). int indices (w <= kSortTile). */
+template <typename Key>
+__device__ __forceinline__ int run_merge_split(const Key* a, const Key* b, int w, int d) {
+  int first = d > w ? d - w : 0;
+  int last = d < w ? d : w;
+  while (first < last) { /* run sort: merge-path probes */
+    const int mid = (first + last) >> 1;
+    if (a[mid] <= b[d - 1 - mid]) {
+      first = mid + 1;
+    } else {
+      last = mid;
+    }
+  }
+  return first;
+}
+
+/* Sorts the kSortTile keys of a block (kSortIpt per thread, any arrangement) into the blocked
+ * arrangement of one sorted run: each thread sorts its keys in registers, then log2(kLargeBlock)
+ * merge passes in shared memory double the sorted lists (16, 32, ..., 4096 keys): in each, a
+ * thread finds by merge path where its kSortIpt outputs start in the pair of lists it belongs to and
+ * merges them sequentially (one shared-memory load per output). Why not cub::BlockRadixSort: the
+ * static cost model (bench/cost_model.md) counts ~17 warp-instructions per reward for its 8
+ * passes of 4 bits over 32-bit keys; the merge sort needs no digit counters, ranks or scans.
+ * Returns with the sorted run in buf[0 .. kSortTile) (blocked; visible to the whole block). */
+template <typename Key>
+__device__ __forceinline__ void block_merge_sort(Key (&keys)[kSortIpt], Key* buf) {
+  sort_in_registers<kSortIpt>(keys);
+  const int d0 = (int)threadIdx.x * kSortIpt;
+  for (int w = kSortIpt; w < kSortTile; w *= 2) { /* run sort: merge passes */
+    __syncthreads(); /* the previous pass has read buf */
+#pragma unroll
+    for (int j = 0; j < kSortIpt; ++j) buf[d0 + j] = keys[j];
+    __syncthreads();
+    const int pair = d0 & ~(2 * w - 1); /* the two lists [pair, pair + w), [pair + w, pair + 2w) */
+    const int d = d0 - pair;
+    int ia = run_merge_split(buf + pair, buf + pair + w, w, d);
+    int ib = d - ia;
+    /* buf has kSortIpt spare keys past the run: the head read of a used-up list (never taken)
+     * stays inside it */
+    Key ka = buf[pair + ia];
+    Key kb = buf[pair + w + ib];
+#pragma unroll
+    for (int j = 0; j < kSortIpt; ++j) {
+      const bool take_a = ib >= w || (ia < w && ka <= kb);
+      keys[j] = take_a ? ka : kb;
+      ia += take_a ? 1 : 0;
+      ib += take_a ? 0 : 1;
+      const Key x = buf[take_a ? pair + ia : pair + w + ib]; /* the next head of the list taken from */
+      ka = take_a ? x : ka;
+      kb = take_a ? kb : x;
+    }
+  }
+  __syncthreads(); /* the last pass has read buf */
+#pragma unroll
+  for (int j = 0; j < kSortIpt; ++j) buf[d0 + j] = keys[j];
+  __syncthreads();
+}
+
+/* Keys of the large groups, each 4096-key run sorted in shared memory (block_merge_sort) and
+ * stored in grouped positions of `keys` (the runs the merge passes start from); with sort_runs = 0
+ * (the whole-array sort follows) stored unsorted. The grid has one block per run (run_owner).
  * Loads are striped (coalesced): the sort does not care in which order a run's keys arrive. */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Params p, const TileMap tm,
                                                                      Key* keys, int sort_runs) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
-  typedef cub::BlockRadixSort<Key, kLargeBlock, kSortIpt> Sort;
-  __shared__ typename Sort::TempStorage sort_storage;
-  int64_t g, tile;
-  if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
+  __shared__ Key buf[kSortTile + kSortIpt]; /* + spare keys: block_merge_sort */
+  int64_t g, run;
+  if (!run_owner(tm, p.num_groups, blockIdx.x, &g, &run)) return;
   const GroupSpan s = group_span(p, g);
-  const int64_t lo = tile * kLargeTile;
+  const int64_t lo = run * kSortTile;
   if (!goes_large(p, s)) {
     /* Uniform layout only (a ragged map gives such a group no tiles): its keys become kNone, so
      * that the whole-array sort of a lone invalid group reads defined keys. */
     const int64_t base = g * p.uniform_n;
-    const int64_t hi = lo + kLargeTile < p.uniform_n ? lo + kLargeTile : p.uniform_n;
+    const int64_t hi = lo + kSortTile < p.uniform_n ? lo + kSortTile : p.uniform_n;
     for (int64_t lp = lo + threadIdx.x; lp < hi; lp += kLargeBlock) keys[base + lp] = KT::kNone;
     return;
   }
-  if (lo % kSortTile != 0) return; /* the previous tile's block sorts this one */
   const int64_t cnt = lo + kSortTile < s.n ? kSortTile : s.n - lo;
   Key tile_keys[kSortIpt];
   bool bad = false;
-#pragma unroll
-  for (int j = 0; j < kSortIpt; ++j) {
-    const int64_t i = (int64_t)j * kLargeBlock + threadIdx.x; /* striped */
-    Key key = KT::kNone;
-    if (i < cnt) {
-      const int64_t src = sample_of(p, s.begin + lo + i);
-      if (!sample_ok(p, src)) {
-        bad = true;
-      } else {
-        const V x = static_cast<const V*>(p.rewards)[src];
-        if (KT::finite(KT::bits(x))) key = KT::to_key(x);
-      }
-    }
-    tile_keys[j] = key;
-  }
-  if (sort_runs) {
-    /* Padding is kNone, the largest key: the run's cnt keys are its first cnt sorted ones. */
-    Sort(sort_storage).Sort(tile_keys);
+  unsigned int nonfinite = 0; /* this thread's non-finite samples */
+  if (!p.index) { /* the grouped layout itself: every position of a valid group is in range */
+    const V* x = static_cast<const V*>(p.rewards) + s.begin + lo;
 #pragma unroll
     for (int j = 0; j < kSortIpt; ++j) {
-      const int64_t i = (int64_t)threadIdx.x * kSortIpt + j; /* blocked, as the sort leaves them */
-      if (i < cnt) keys[s.begin + lo + i] = tile_keys[j];
+      const int i = j * kLargeBlock + (int)threadIdx.x; /* striped */
+      Key key = KT::kNone;
+      if (i < cnt) {
+        const V v = x[i];
+        if (KT::finite(KT::bits(v))) {
+          key = KT::to_key(v);
+        } else {
+          ++nonfinite;
+        }
+      }
+      tile_keys[j] = key;
+    }
+  } else { /* through the index permutation */
+#pragma unroll
+    for (int j = 0; j < kSortIpt; ++j) {
+      const int64_t i = (int64_t)j * kLargeBlock + threadIdx.x; /* striped */
+      Key key = KT::kNone;
+      if (i < cnt) {
+        const int64_t src = sample_of(p, s.begin + lo + i);
+        if (!sample_ok(p, src)) {
+          bad = true;
+        } else {
+          const V x = static_cast<const V*>(p.rewards)[src];
+          if (KT::finite(KT::bits(x))) {
+            key = KT::to_key(x);
+          } else {
+            ++nonfinite;
+          }
+        }
+      }
+      tile_keys[j] = key;
+    }
+  } /* end of the index permutation */
+  if (sort_runs) {
+    /* Padding is kNone, the largest key: the run's cnt keys are its first cnt sorted ones. */
+    block_merge_sort(tile_keys, buf);
+#pragma unroll
+    for (int j = 0; j < kSortIpt; ++j) { /* striped: coalesced */
+      const int i = j * kLargeBlock + (int)threadIdx.x;
+      if (i < cnt) keys[s.begin + lo + i] = buf[i];
     }
   } else { /* the whole-array sort follows: keys in place, striped */
 #pragma unroll
@@ -381,6 +513,9 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
     }
   }
   if (bad) atomicOr(&p.gbad[g], 1u);
+  /* non-finite samples of this thread (kNone keys that are not padding): the group's count, read
+   * by large_resolve; integer atomics, so the same total on every run */
+  if (nonfinite) atomicAdd(&p.gnone[g], nonfinite);
 }
 
 /* Merge path: how many of the first d outputs of merging sorted a[0..na) and b[0..nb) come from a
@@ -401,66 +536,92 @@ __device__ __forceinline__ int64_t merge_split(const Key* a, int64_t na, const K
   return lo;
 }
 
-/* Merge pass `pass` of the large groups that need it (more than 2^pass runs of 4096): sorted runs
- * of 4096 * 2^pass keys in src are merged pairwise into dst, one 2048-key output tile per block. */
+/* merge_split for two sorted lists in shared memory (int indices, na + nb <= kSortTile). */
+template <typename Key>
+__device__ __forceinline__ int tile_merge_split(const Key* a, int na, const Key* b, int nb, int d) {
+  int first = d > nb ? d - nb : 0;
+  int last = d < na ? d : na;
+  while (first < last) { /* merge tile: merge-path probes */
+    const int mid = (first + last) >> 1;
+    if (a[mid] <= b[d - 1 - mid]) {
+      first = mid + 1;
+    } else {
+      last = mid;
+    }
+  }
+  return first;
+}
+
+/* Merge pass `pass` of the large groups that need it (more than 2^pass runs of 4096): sorted lists
+ * of 4096 * 2^pass keys in src are merged pairwise into dst, one 4096-key output chunk per block
+ * (the run sort's grid, run_owner): threads 0 and 1 find where the chunk starts and ends in the two
+ * lists (merge path over global memory, in parallel), the block loads those keys into shared
+ * memory (coalesced), each thread merges 16 of them there (a merge-path split, then one
+ * shared-memory load per output), and the chunk is stored back through shared memory (coalesced).
+ * Keys only: ties are identical keys, so any tie order gives the same output. */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p, const TileMap tm,
                                                                  const Key* src, Key* dst, int pass) {
-  __shared__ Key buf[kLargeTile];
+  __shared__ Key buf[kSortTile + kSortIpt]; /* + spare keys: the merge's reads past a used-up list */
   __shared__ int64_t split[2];
-  int64_t g, tile;
-  if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
+  int64_t g, run;
+  if (!run_owner(tm, p.num_groups, blockIdx.x, &g, &run)) return;
   const GroupSpan s = group_span(p, g);
   if (!goes_large(p, s) || pass >= large_merge_passes(s.n)) return;
-  const int64_t run = (int64_t)kSortTile << pass;
-  const int64_t o0 = tile * kLargeTile;
-  const int64_t o1 = o0 + kLargeTile < s.n ? o0 + kLargeTile : s.n;
-  const int64_t pair = o0 / (2 * run) * (2 * run);
+  const int64_t len = (int64_t)kSortTile << pass;
+  const int64_t o0 = run * kSortTile;
+  const int64_t o1 = o0 + kSortTile < s.n ? o0 + kSortTile : s.n;
+  const int64_t pair = o0 / (2 * len) * (2 * len);
   const Key* A = src + s.begin + pair;
-  const int64_t na = run < s.n - pair ? run : s.n - pair;
+  const int64_t na = len < s.n - pair ? len : s.n - pair;
   const Key* B = A + na;
-  const int64_t nb = run < s.n - pair - na ? run : s.n - pair - na;
-  const int64_t d0 = o0 - pair, d1 = o1 - pair, cnt = d1 - d0;
-  if (threadIdx.x == 0) {
-    const int64_t a0 = merge_split(A, na, B, nb, d0);
-    int64_t a1 = merge_split(A, na, B, nb, d1);
-    /* Sorted runs give a0 <= a1 <= a0 + cnt. Keep the ranges inside the runs even if they are not
-     * sorted (overlapping, hence invalid, offsets let two groups write the same keys). */
-    const int64_t a1_lo = a0 > d1 - nb ? a0 : d1 - nb;
-    const int64_t a1_hi = na < a0 + cnt ? na : a0 + cnt;
-    a1 = a1 < a1_lo ? a1_lo : (a1 > a1_hi ? a1_hi : a1);
-    split[0] = a0;
-    split[1] = a1;
+  const int64_t nb = len < s.n - pair - na ? len : s.n - pair - na;
+  const int64_t d0 = o0 - pair, d1 = o1 - pair;
+  const int cnt = (int)(d1 - d0);
+  if (threadIdx.x < 2) split[threadIdx.x] = merge_split(A, na, B, nb, threadIdx.x == 0 ? d0 : d1);
+  __syncthreads();
+  const int64_t a0 = split[0];
+  /* Sorted lists give a0 <= a1 <= a0 + cnt. Keep the ranges inside the lists even if they are not
+   * sorted (overlapping, hence invalid, offsets let two groups write the same keys). */
+  const int64_t a1_lo = a0 > d1 - nb ? a0 : d1 - nb;
+  const int64_t a1_hi = na < a0 + cnt ? na : a0 + cnt;
+  const int64_t a1 = split[1] < a1_lo ? a1_lo : (split[1] > a1_hi ? a1_hi : split[1]);
+  const int ca = (int)(a1 - a0);
+  const int cb = cnt - ca;
+  const Key* a_src = A + a0;
+  const Key* b_src = B + (d0 - a0) - ca; /* b_src[i] for i in [ca, cnt) */
+#pragma unroll
+  for (int j = 0; j < kSortIpt; ++j) {
+    const int i = j * kLargeBlock + (int)threadIdx.x; /* striped: coalesced */
+    if (i < cnt) buf[i] = i < ca ? a_src[i] : b_src[i];
   }
   __syncthreads();
-  const int64_t a0 = split[0], a1 = split[1];
-  const int ca = (int)(a1 - a0);
-  const int cb = (int)(cnt - ca);
-  for (int i = threadIdx.x; i < (int)cnt; i += kLargeBlock) buf[i] = i < ca ? A[a0 + i] : B[d0 - a0 + i - ca];
-  __syncthreads();
-  const int d = threadIdx.x * kLargeIpt < (int)cnt ? threadIdx.x * kLargeIpt : (int)cnt;
-  int ia = (int)merge_split(buf, ca, buf + ca, cb, d);
+  const int d = (int)threadIdx.x * kSortIpt < cnt ? (int)threadIdx.x * kSortIpt : cnt;
+  int ia = tile_merge_split(buf, ca, buf + ca, cb, d);
   int ib = d - ia;
-  Key m[kLargeIpt];
+  Key ka = buf[ia];
+  Key kb = buf[ca + ib];
+  Key m[kSortIpt];
 #pragma unroll
-  for (int j = 0; j < kLargeIpt; ++j) {
-    const bool take_a = ib >= cb || (ia < ca && buf[ia] <= buf[ca + ib]);
-    const int from = take_a ? ia : ca + ib;
-    m[j] = from < (int)cnt ? buf[from] : KeyTraits<Key>::kNone;
-    if (take_a) {
-      ++ia;
-    } else {
-      ++ib;
-    }
+  for (int j = 0; j < kSortIpt; ++j) {
+    const bool take_a = ib >= cb || (ia < ca && ka <= kb);
+    m[j] = take_a ? ka : kb;
+    ia += take_a ? 1 : 0;
+    ib += take_a ? 0 : 1;
+    const Key x = buf[take_a ? ia : ca + ib]; /* the next head; index <= cnt + kSortIpt */
+    ka = take_a ? x : ka;
+    kb = take_a ? kb : x;
   }
   __syncthreads(); /* every thread has read buf */
 #pragma unroll
-  for (int j = 0; j < kLargeIpt; ++j) {
-    const int i = threadIdx.x * kLargeIpt + j;
-    if (i < (int)cnt) buf[i] = m[j];
-  }
+  for (int j = 0; j < kSortIpt; ++j) buf[(int)threadIdx.x * kSortIpt + j] = m[j];
   __syncthreads();
-  for (int i = threadIdx.x; i < (int)cnt; i += kLargeBlock) dst[s.begin + o0 + i] = buf[i];
+  Key* out = dst + s.begin + o0;
+#pragma unroll
+  for (int j = 0; j < kSortIpt; ++j) {
+    const int i = j * kLargeBlock + (int)threadIdx.x;
+    if (i < cnt) out[i] = buf[i];
+  }
 }
 
 /* The state of a large group, identical in every large-path kernel. A group whose tiles end past
@@ -469,21 +630,164 @@ template <typename Key>
 __device__ __forceinline__ Resolved large_resolve(const Params& p, const GroupSpan& s, int64_t g,
                                                   const Key* sorted, int64_t k_req, const TileMap& tm,
                                                   int64_t tiles_bound) {
+  (void)sorted;
   const bool valid = p.gbad[g] == 0 && large_tiles_fit(tiles_before(tm, g + 1), tiles_bound);
-  const int64_t m = valid ? lower_bound_key(sorted, s.n, KeyTraits<Key>::kNone) : s.n;
-  return resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, s.n - m, k_req, valid,
+  /* gnone[g]: the group's non-finite samples, counted once by the run sort (its sorted keys end
+   * with them: m = n - gnone finite keys first) */
+  const int64_t nonfinite = valid ? (int64_t)p.gnone[g] : 0;
+  return resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_req, valid,
                        p.write_out != 0);
 }
 
-/* One stage of the tile pass on every tile (blockIdx.x) of every large group, for the k of slot
- * blockIdx.y (a curve) or the group's k (a transform, ks.count == 0). */
+/* prod_{j=e+1}^{m} r_j (weight_ratio's factors: the suffix product of the weights beyond rank
+ * e >= 1) in closed form, so that no pass over the other tiles is needed for it: the product
+ * telescopes to C(e-1, k-1) / C(m-1, k-1) = prod_{i=1}^{k-1} (e-i)/(m-i) (k-1 factors) and is also
+ * prod_{j=e+1}^{m} (j-k)/(j-1) (m-e factors); the shorter one is taken, its factors (all in
+ * (0, 1]) spread over the block's threads in a fixed order and combined by a block scan's total:
+ * the same bits on every run, in every thread. 1 if e >= m; 0 if e < k (the factor r_k = 0). */
+__device__ __forceinline__ double beyond_tile_product(int64_t e, int64_t m, int64_t k, double* warp_buf) {
+  if (e >= m) return 1.0; /* uniform across the block */
+  if (e < k) return 0.0;
+  double x = 1.0;
+  if (k - 1 <= m - e) {
+    for (int64_t i = 1 + (int64_t)threadIdx.x; i < k; i += kLargeBlock) { /* carry factors: k-1 */
+      x *= (double)(e - i) / (double)(m - i);
+    }
+  } else {
+    for (int64_t j = e + 1 + (int64_t)threadIdx.x; j <= m; j += kLargeBlock) { /* carry factors: m-e */
+      x *= (double)(j - k) / (double)(j - 1);
+    }
+  }
+  double total;
+  block_exclusive_scan<kLargeBlock, false>(x, MulOp(), 1.0, warp_buf, &total);
+  return total;
+}
+
+/* The large path's tile pass: ranks rank0+1 .. rank0+kLargeTile of a group of m >= 2 finite values
+ * sorted in skeys[0..m-1] (global memory), up to `last_stage` (STAGE_TAIL, STAGE_TERMS or
+ * STAGE_OUT). The formulas are tile_compute's (group_math.cuh), with rho in its RHO_DIRECT form
+ * (the summand of rank t is mu_t (v_t - v_1)); what differs is how the large path gets there in
+ * few passes: the weights' product beyond the tile comes from beyond_tile_product (no PROD stage),
+ * the group constants are computed once per thread, the T' scan runs only for sloo (the one
+ * formula that reads T'), the backward scan only for the formulas with suffix sums (not
+ * sloo_minus_one), and each thread reads its ranks' values and their two neighbours once.
+ * `carry` holds the other tiles' tail, pre, suf0 and suf1 (from large_carry_kernel; zero for a
+ * stage that has not run). Totals of the stages run go to sm.total (valid in every thread on
+ * return); with STAGE_TERMS and local_out, the tile-local output of every rank r < m of the tile
+ * is stored in local_out[r]. */
+struct LargeSmem {
+  double wd[kLargeBlock / 32];
+  D2 wd2[kLargeBlock / 32];
+  TileAgg total;
+};
+
+template <typename Key>
+__device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int64_t k, int mode,
+                                                int64_t rank0, int last_stage, const TileAgg& carry,
+                                                double* local_out, LargeSmem& sm) {
+  typedef KeyTraits<Key> KT;
+  constexpr int IPT = kLargeIpt;
+  const int64_t t0 = rank0 + (int64_t)threadIdx.x * IPT + 1; /* rank of item 0 */
+  const GroupConsts<double> gc = group_consts<double>(m, k);
+  double tot;
+
+  /* 1. mu_t = (k/m) prod_{j>t} r_j */
+  const double beyond = beyond_tile_product(rank0 + kLargeTile, m, k, sm.wd);
+  double mu[IPT];
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) mu[j] = weight_ratio(t0 + j, m, k);
+  scan_items<kLargeBlock, IPT, true>(mu, MulOp(), 1.0, beyond, false, sm.wd, &tot);
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) {
+    const double w = gc.c * mu[j]; /* weight_from_product with k/m computed once */
+    mu[j] = (t0 + j > m || w < PKPO__CUDA_WEIGHT_FLOOR) ? 0.0 : w;
+  }
+
+  /* 2. T'_t = sum_{j=t+1}^{m-1} mu_j (a suffix exclusive sum), sloo only */
+  double tp[IPT];
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) tp[j] = 0.0;
+  if (mode == MODE_SLOO) { /* uniform across the block */
+#pragma unroll
+    for (int j = 0; j < IPT; ++j) tp[j] = tail_summand(t0 + j, m, mu[j]);
+    scan_items<kLargeBlock, IPT, true>(tp, AddOp(), 0.0, carry.tail, false, sm.wd, &tot);
+    if (threadIdx.x == 0) sm.total.tail = tot;
+  } /* end of the T' scan */
+  if (last_stage == STAGE_TAIL) {
+    __syncthreads();
+    return;
+  }
+
+  /* 3. Per-rank terms; forward scan of (pre, rho), backward scan of (suf0, suf1). v[q] = v_{t0-1+q}. */
+  double v[IPT + 2];
+#pragma unroll
+  for (int q = 0; q < IPT + 2; ++q) {
+    const int64_t t = t0 - 1 + q;
+    v[q] = (t >= 1 && t <= m) ? KT::to_double(skeys[t - 1]) : 0.0;
+  }
+  const double v_first = KT::to_double(skeys[0]);
+  D2 fw[IPT], bw[IPT];
+  double own_pre[IPT];
+#pragma unroll
+  for (int j = 0; j < IPT; ++j) {
+    const int64_t t = t0 + j;
+    Terms x;
+    if (t <= m) {
+      x = rank_terms_of<double>(mode, t, m, gc, v[j], v[j + 1], v[j + 2], mu[j], tp[j]);
+      x.rho = mu[j] * (v[j + 1] - v_first);
+    } else {
+      x.pre = 0.0;
+      x.rho = 0.0;
+      x.suf0 = 0.0;
+      x.suf1 = 0.0;
+    }
+    fw[j] = make_d2(x.pre, x.rho);
+    bw[j] = make_d2(x.suf0, x.suf1);
+    own_pre[j] = x.pre;
+  }
+  D2 ftot, btot = make_d2(0.0, 0.0);
+  scan_items<kLargeBlock, IPT, false>(fw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.pre, 0.0), false,
+                                      sm.wd2, &ftot);
+  if (mode == MODE_S || mode == MODE_SLOO || mode == MODE_L2O) { /* uniform across the block */
+    scan_items<kLargeBlock, IPT, true>(bw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.suf0, carry.suf1),
+                                       true, sm.wd2, &btot);
+  } /* end of the backward scan */
+  if (threadIdx.x == 0) {
+    sm.total.pre = ftot.a;
+    sm.total.rho = ftot.b;
+    sm.total.suf0 = btot.a;
+    sm.total.suf1 = btot.b;
+  }
+  /* 4. A transform's tile-local outputs (local_out != nullptr): the output of each rank as if the
+   * other tiles' carries were 0. Every formula is linear in the scans, so large_scatter_kernel adds
+   * the carries' part (TileAgg::lin, from large_carry_kernel) to get the output: no second pass
+   * over the tile. */
+  if (local_out) {
+#pragma unroll
+    for (int j = 0; j < IPT; ++j) {
+      const int64_t t = t0 + j;
+      if (t <= m) {
+        Terms own;
+        own.pre = own_pre[j];
+        own.rho = 0.0;
+        own.suf0 = 0.0;
+        own.suf1 = 0.0;
+        local_out[t - 1] = rank_output_of<double>(mode, gc, v[j + 1], v_first, own, fw[j].a, bw[j].a, bw[j].b);
+      }
+    }
+  } /* end of the tile-local outputs */
+  __syncthreads();
+}
+
+/* One stage of the tile pass (STAGE_TAIL or STAGE_TERMS) on every tile (blockIdx.x) of every
+ * large group, for the k of slot blockIdx.y (a curve) or the group's k (a transform, ks.count ==
+ * 0; with p.write_out its TERMS stage also stores the tile-local outputs). */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p, const TileMap tm,
                                                                 const LargeKeys lk, TileAgg* agg,
                                                                 int stage, const KSlots ks,
                                                                 int64_t tiles_bound) {
-  typedef typename KeyTraits<Key>::Value V;
-  __shared__ ScanSmem<kLargeBlock> sm;
+  __shared__ LargeSmem sm;
   __shared__ TileAgg carry;
   int64_t g, tile;
   if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
@@ -501,11 +805,10 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
   if (threadIdx.x == 0) carry = agg[blockIdx.x];
   __syncthreads();
   const TileAgg c = carry;
-  tile_compute<kLargeBlock, kLargeIpt, Key, V, true>(sorted, r.m, k, mode, rank0, stage, c,
-                                               large_out_sorted<V>(lk, s), sm);
+  double* local_out = (stage == STAGE_TERMS && k_curve == 0 && p.write_out) ? large_local_out<Key>(lk, s) : nullptr;
+  large_tile_pass<Key>(sorted, r.m, k, mode, rank0, stage, c, local_out, sm);
   if (threadIdx.x == 0) {
     TileAgg a = c;
-    if (stage == STAGE_PROD) a.prod = sm.total.prod;
     if (stage == STAGE_TAIL) a.tail = sm.total.tail;
     if (stage == STAGE_TERMS) {
       a.pre = sm.total.pre;
@@ -513,7 +816,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
       a.suf0 = sm.total.suf0;
       a.suf1 = sm.total.suf1;
     }
-    if (stage != STAGE_OUT) agg[blockIdx.x] = a;
+    agg[blockIdx.x] = a;
   }
 }
 
@@ -561,31 +864,17 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
       continue;
     }
     const int64_t used = (r.m + kLargeTile - 1) / kLargeTile; /* tiles with ranks <= m */
-    if (stage == STAGE_PROD || stage == STAGE_TAIL) {
-      /* suffix exclusive product / sum over tiles, from the last tile down */
-      double carry = stage == STAGE_PROD ? 1.0 : 0.0;
+    if (stage == STAGE_TAIL) {
+      /* suffix exclusive sum over tiles, from the last tile down */
+      double carry = 0.0;
       const int64_t nchunks = (nt + kLargeBlock - 1) / kLargeBlock;
       for (int64_t ch = nchunks - 1; ch >= 0; --ch) {
         const int64_t i = ch * kLargeBlock + threadIdx.x;
-        double x = stage == STAGE_PROD ? 1.0 : 0.0;
-        if (i < used) x = stage == STAGE_PROD ? agg[tb + i].prod : agg[tb + i].tail;
-        double total, ex;
-        if (stage == STAGE_PROD) {
-          ex = block_exclusive_scan<kLargeBlock, true>(x, MulOp(), 1.0, wd, &total);
-          ex = ex * carry;
-          carry = total * carry;
-        } else {
-          ex = block_exclusive_scan<kLargeBlock, true>(x, AddOp(), 0.0, wd, &total);
-          ex = ex + carry;
-          carry = total + carry;
-        }
-        if (i < nt) {
-          if (stage == STAGE_PROD) {
-            agg[tb + i].prod = ex;
-          } else {
-            agg[tb + i].tail = ex;
-          }
-        }
+        const double x = i < used ? agg[tb + i].tail : 0.0;
+        double total;
+        const double ex = block_exclusive_scan<kLargeBlock, true>(x, AddOp(), 0.0, wd, &total) + carry;
+        carry = total + carry;
+        if (i < nt) agg[tb + i].tail = ex;
       }
     } else {
       /* forward exclusive sum of pre (and the rho total), backward exclusive sums of suf0/suf1 */
@@ -601,6 +890,15 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
         fcarry = fcarry + total;
         if (i < nt) agg[tb + i].pre = ex.a;
       }
+      /* A transform's outputs: each tile's carries' part of them (TileAgg::lin, read by
+       * large_scatter_kernel with the tile-local outputs). */
+      const bool lin = ks.count == 0 && p.write_out;
+      const GroupConsts<double> gc = group_consts<double>(r.m, r.k);
+      Terms zero;
+      zero.pre = 0.0;
+      zero.rho = 0.0;
+      zero.suf0 = 0.0;
+      zero.suf1 = 0.0;
       D2 bcarry = make_d2(0.0, 0.0);
       for (int64_t ch = nchunks - 1; ch >= 0; --ch) {
         const int64_t i = ch * kLargeBlock + threadIdx.x;
@@ -613,6 +911,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
         if (i < nt) {
           agg[tb + i].suf0 = ex.a;
           agg[tb + i].suf1 = ex.b;
+          /* agg[tb + i].pre: this thread's own store of the forward loop */
+          if (lin) agg[tb + i].lin = rank_output_of<double>(r.mode, gc, 0.0, 0.0, zero, agg[tb + i].pre, ex.a, ex.b);
         }
       }
       if (threadIdx.x == 0) {
@@ -632,21 +932,72 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
  * a sample takes the output of the first rank holding its key). */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params p, const TileMap tm,
-                                                                   const LargeKeys lk, int64_t tiles_bound) {
+                                                                   const LargeKeys lk, const TileAgg* agg,
+                                                                   int64_t tiles_bound, int fold) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
+  __shared__ double lin_s[kLargeBlock];
+  __shared__ D2 wd2[kLargeBlock / 32];
   int64_t g, tile;
   if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
   const GroupSpan s = group_span(p, g);
   if (!goes_large(p, s)) return;
   const Key* sorted = large_sorted<Key>(lk, s);
-  const V* out_sorted = large_out_sorted<V>(lk, s);
+  const double* local_out = large_local_out<Key>(lk, s);
+  const TileAgg* tile_agg = agg + tiles_before(tm, g);
   const Resolved r = large_resolve(p, s, g, sorted, s.k_req, tm, tiles_bound);
+  if (fold) {
+    /* The TERMS carry kernel's work, folded in (uniform layout, at most kLargeBlock tiles per
+     * group): every block forms the carries' part of all tiles of its group from their totals
+     * (one tile per thread; the same fixed-order scans in every block, so the same bits), and the
+     * block of tile 0 writes rho and flags or reports the group's error. */
+    if (r.action == ACT_GENERAL) { /* uniform across the block */
+      const int64_t used = (r.m + kLargeTile - 1) / kLargeTile; /* tiles with ranks <= m */
+      const int i = (int)threadIdx.x;
+      D2 x = make_d2(0.0, 0.0), y = make_d2(0.0, 0.0);
+      if (i < used) {
+        x = make_d2(tile_agg[i].pre, tile_agg[i].rho);
+        y = make_d2(tile_agg[i].suf0, tile_agg[i].suf1);
+      }
+      D2 ftot, btot;
+      const D2 fw = block_exclusive_scan<kLargeBlock, false>(x, AddOp(), make_d2(0.0, 0.0), wd2, &ftot);
+      const D2 bw = block_exclusive_scan<kLargeBlock, true>(y, AddOp(), make_d2(0.0, 0.0), wd2, &btot);
+      const GroupConsts<double> gc = group_consts<double>(r.m, r.k);
+      Terms zero;
+      zero.pre = 0.0;
+      zero.rho = 0.0;
+      zero.suf0 = 0.0;
+      zero.suf1 = 0.0;
+      lin_s[i] = rank_output_of<double>(r.mode, gc, 0.0, 0.0, zero, fw.a, bw.a, bw.b);
+      if (tile == 0 && threadIdx.x == 0) {
+        if (p.flags) p.flags[g] = r.flags;
+        write_rho<V>(p, g, 0, KT::to_double(sorted[0]) + ftot.b);
+      }
+      __syncthreads();
+    } else if (tile == 0 && threadIdx.x == 0) {
+      if (r.action == ACT_ERROR) {
+        report_error(p, g, r.error_bits);
+      } else {
+        if (p.flags) p.flags[g] = r.flags;
+        double rho = 0.0;
+        if (r.action == ACT_INVALID || r.action == ACT_PROPAGATE) {
+          rho = __longlong_as_double(0x7FF8000000000000LL);
+        } else if (r.action == ACT_SINGLE) {
+          rho = KT::to_double(sorted[0]);
+        }
+        write_rho<V>(p, g, 0, rho);
+      }
+    }
+  } /* end of the folded carries */
   if (r.action == ACT_INVALID || r.action == ACT_ERROR) return;
   const int64_t lo = tile * kLargeTile;
-  const int64_t hi = lo + kLargeTile < s.n ? lo + kLargeTile : s.n;
-  for (int64_t lp = lo + threadIdx.x; lp < hi; lp += kLargeBlock) {
-    const int64_t src = sample_of(p, s.begin + lp);
+  const int cnt = (int)(lo + kLargeTile < s.n ? kLargeTile : s.n - lo);
+  const int m = (int)r.m; /* m <= kMaxLargeGroup < 2^31: int ranks */
+#pragma unroll
+  for (int j = 0; j < kLargeIpt; ++j) {
+    const int i = j * kLargeBlock + (int)threadIdx.x; /* striped: coalesced */
+    if (i >= cnt) continue;
+    const int64_t src = sample_of(p, s.begin + lo + i);
     const V x = static_cast<const V*>(p.rewards)[src];
     const bool fin = KT::finite(KT::bits(x));
     double value;
@@ -658,10 +1009,22 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
       value = single_output(p.estimator, KT::to_double(KT::to_key(x))); /* -0.0 -> +0.0, as the CPU */
     } else {
       const Key key = KT::to_key(x);
-      /* The key is among the m sorted ones unless overlapping (invalid) offsets made two groups
-       * race in the sort: clamp, so that even then the read stays inside the group. */
-      const int64_t rank = lower_bound_key(sorted, r.m, key);
-      value = (double)out_sorted[rank < r.m ? rank : r.m - 1];
+      /* The first rank holding the key (the tie rule). The key is among the m sorted ones unless
+       * overlapping (invalid) offsets made two groups race in the sort: clamp, so that even then
+       * the read stays inside the group. */
+      int lo_r = 0, hi_r = m;
+      while (lo_r < hi_r) { /* lower_bound_key on int ranks */
+        const int mid = (lo_r + hi_r) >> 1;
+        if (sorted[mid] < key) {
+          lo_r = mid + 1;
+        } else {
+          hi_r = mid;
+        }
+      }
+      const int rank = lo_r < m ? lo_r : m - 1;
+      /* the tile-local output of the rank plus its tile's carries' part: the same two values, so
+       * the same bits, for every sample tied with it */
+      value = local_out[rank] + (fold ? lin_s[rank / kLargeTile] : tile_agg[rank / kLargeTile].lin);
     }
     store_value<V>(p.out, src, value);
   }

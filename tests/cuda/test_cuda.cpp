@@ -515,6 +515,106 @@ TEST(Cuda, LargePathTiesAcrossTilesAndLowBits) {
   }
 }
 
+// The large path's run and tile edges (4096-key runs sorted in shared memory, 4096-key merge chunks,
+// 2048-rank tiles whose weights' product beyond the tile is formed in closed form): groups one below,
+// at and one above every run/tile size up to three merge passes, in one ragged batch (tile bases of
+// both parities) and as a uniform batch; k = 1, 3, about n/2 (the closed form's m-e factors in the
+// last tiles), n-1 and n; per-group k; non-finite rewards (the run sort's per-group count, read
+// directly and through an index permutation). Against the oracle and the CPU backend; tied samples
+// bit-identical (Kind::Ties and Binary groups).
+TEST(Cuda, LargePathRunAndTileEdges) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  std::mt19937_64 rng(12);
+  const std::vector<int64_t> sizes = {2049, 4095, 4096, 4097, 1, 6143, 8192, 8193, 12289, 16385};
+  for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+    for (pkpo_estimator est : kEsts) {
+      for (int variant = 0; variant < 6; ++variant) {
+        // 0-2: ragged, k = 1 / 3 / 4000 (n/2 of 8193, clamped for the smaller groups);
+        // 3: ragged, per-group k and NaN/Inf, through an index; 4: ragged, per-group k and NaN/Inf;
+        // 5: uniform, n = 8193, k = 8192 (n-1), NaN in one group (m = n-1: k = m).
+        const bool uniform = variant == 5;
+        pt::Batch b;
+        if (uniform) {
+          b = uniform_batch(est, dt, 8193, 3, 8192, rng);
+          b.rewards[(size_t)(8193 + 17)] = NAN;
+        } else {
+          b = ragged_batch(est, dt, sizes, rng, variant >= 3, variant == 3);
+          b.k = variant == 0 ? 1 : (variant == 1 ? 3 : 4000);
+          if (variant >= 3) {
+            for (size_t g = 0; g < sizes.size(); g += 2) {
+              if (sizes[g] >= 2) b.rewards[(size_t)b.offsets[g] + (size_t)(sizes[g] / 2)] = (g % 4) ? INFINITY : NAN;
+            }
+          }
+        }
+        const pt::Expected e = pt::expected_for(b, oracle::LARGE);
+        const pt::LibResult g = run_cuda(gpu, b);
+        EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt << " variant " << variant;
+        EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "est " << est << " dt " << dt << " variant " << variant;
+        if (est == PKPO_RHO || g.status != PKPO_SUCCESS) continue;
+        for (int64_t gi = 0; gi < b.num_groups; ++gi) {
+          std::vector<std::pair<double, double>> seen;  // (reward, output of its first sample)
+          const int64_t begin = uniform ? gi * b.group_size : b.offsets[(size_t)gi];
+          const int64_t end = uniform ? begin + b.group_size : b.offsets[(size_t)gi + 1];
+          for (int64_t j = begin; j < end; ++j) {
+            const int64_t i = b.sample_at(j);
+            const double v = b.rewards[(size_t)i], o = g.out[(size_t)i];
+            auto it = std::find_if(seen.begin(), seen.end(), [v](const std::pair<double, double>& x) { return x.first == v; });
+            if (it == seen.end()) {
+              seen.emplace_back(v, o);
+            } else {
+              ASSERT_TRUE(pt::bitwise_equal({it->second}, {o}))
+                  << "tied samples differ: group " << gi << " est " << est << " dt " << dt << " variant " << variant;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Uniform batches of large groups whose scatter forms the TERMS carries itself (at most 256 tiles per
+// group): every group action there (general, one finite sample, none, NaN under PROPAGATE, the
+// strict-k and non-finite errors), per-group k with clamping, rho and flags: the same statuses,
+// flags, rho and outputs as the CPU backend, and the oracle where the call succeeds.
+TEST(Cuda, LargeUniformGroupActions) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  std::mt19937_64 rng(13);
+  const int64_t n = 4097, G = 5;
+  for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+    for (pkpo_estimator est : kEsts) {
+      for (int variant = 0; variant < 4; ++variant) {
+        pt::Batch b = uniform_batch(est, dt, n, G, 3, rng);
+        for (int64_t i = 0; i < n; ++i) {
+          if (i != 77) b.rewards[(size_t)(n + i)] = NAN;  // group 1: one finite sample
+          b.rewards[(size_t)(2 * n + i)] = (i % 2) ? INFINITY : NAN;  // group 2: none
+        }
+        b.rewards[(size_t)(3 * n + 5)] = -INFINITY;  // group 3: one non-finite
+        if (variant == 0) {
+          for (int64_t g = 0; g < G; ++g) b.k_per_group.push_back(1 + (int64_t)(rng() % (uint64_t)(n + 2)));
+        }
+        if (variant == 1) b.nonfinite = PKPO_NONFINITE_PROPAGATE;
+        if (variant == 2) {
+          b.k_policy = PKPO_K_STRICT;
+          b.k = 2;  // group 1 has one finite sample: k > m
+        }
+        if (variant == 3) b.nonfinite = PKPO_NONFINITE_ERROR;
+        const pt::LibResult g = run_cuda(gpu, b);
+        const pt::LibResult c = pt::run_lib(cpu, b);
+        ASSERT_EQ(g.status, c.status) << "est " << est << " dt " << dt << " variant " << variant << ": "
+                                      << g.last_error;
+        if (g.status != PKPO_SUCCESS) continue;
+        const pt::Expected e = pt::expected_for(b, oracle::LARGE);
+        EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt << " variant " << variant;
+        EXPECT_TRUE(same_as_cpu(b, g, c, e)) << "est " << est << " dt " << dt << " variant " << variant;
+      }
+    }
+  }
+}
+
 // ---- boundary rules and statuses -------------------------------------------------------------------
 
 TEST(Cuda, StrictAndErrorPolicies) {
@@ -1043,8 +1143,9 @@ TEST(Cuda, WorkspaceTooSmallUnderCaptureAndCallerWorkspace) {
     size_t need = 0;
     ASSERT_EQ(pkpo_workspace_size(gpu, &d, &need), PKPO_SUCCESS);
     EXPECT_GT(need, (size_t)0);
-    // At most 8 bytes per float32 reward (two key buffers) plus per-group and per-tile tables.
-    EXPECT_LE(need, (size_t)N * 8 + 64 * 1024);
+    // At most 16 bytes per float32 reward (two key buffers of 4 bytes and the large path's
+    // tile-local outputs in float64) plus per-group and per-tile tables.
+    EXPECT_LE(need, (size_t)N * 16 + 64 * 1024);
     cudaStream_t s;
     CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
     CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
@@ -1078,7 +1179,7 @@ TEST(Cuda, RhoCurveEqualsCpu) {
   pt::Handle cpu;
   std::mt19937_64 rng(10);
   for (const std::vector<int64_t>& sizes :
-       std::vector<std::vector<int64_t>>{{8, 0, 1, 8, 5}, {200, 3, 1000}, {600, 129, 2048, 0}, {5000, 1, 2100}}) {
+       std::vector<std::vector<int64_t>>{{8, 0, 1, 8, 5}, {200, 3, 1000}, {600, 129, 2048, 0}, {5000, 1, 2100}, {4097, 2, 12289}}) {
     for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
       pt::Batch b = ragged_batch(PKPO_RHO, dt, sizes, rng, false, true);
       b.rewards[1] = NAN;
