@@ -282,6 +282,31 @@ __device__ __forceinline__ void load_items(const T* p, T (&x)[V]) {
   for (int j = 0; j < V; ++j) x[j] = it.v[j];
 }
 
+/* A uniform batch's one table row m = tab.m_lo = tab.m_hi (transform.cu launch_warp), built by the
+ * float64 scans of the table-less groups in the block's first warp (log-depth, instead of one
+ * thread's chain of m dependent steps); each of its sub-warps computes the row, the first stores
+ * it. Every thread of the block calls this. */
+template <int W, int V, typename Key>
+__device__ __forceinline__ void build_row_by_scan(WarpSmem<W, V, Key>& sm, const WarpTab& tab) {
+  typedef typename KeyTraits<Key>::Value A;
+  if (threadIdx.x >= 32) return;
+  const int l = threadIdx.x % W;
+  const int m = tab.m_lo;
+  double mu[V], tp[V];
+  weights_by_scan<W, V>(l, m, tab.k, mu, tp);
+  if (threadIdx.x < W) {
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int t = l * V + j + 1;
+      if (t <= m) {
+        sm.mu[t - 1] = (A)mu[j];
+        sm.tp[t - 1] = (A)tp[j];
+      }
+    }
+  }
+  if (threadIdx.x == 0) sm.consts[0] = group_consts<A>(m, tab.k);
+}
+
 template <int V, typename T>
 __device__ __forceinline__ void copy_items(const T (&x)[V], T (&y)[V]) {
 #pragma unroll
@@ -412,7 +437,13 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
 
   const bool curve = !FULL && kc.count > 0;
   const bool have_tab = !curve && tab.m_lo <= tab.m_hi;
-  if (have_tab) build_table<W, V, Key>(sm, tab);
+  if (have_tab) {
+    if (FULL) {
+      build_row_by_scan<W, V, Key>(sm, tab);
+    } else {
+      build_table<W, V, Key>(sm, tab);
+    }
+  }
   __syncthreads(); /* the last block barrier: the table is read-only from here on */
 
   const int lane = threadIdx.x & 31;
