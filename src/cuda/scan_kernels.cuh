@@ -8,8 +8,7 @@
  * combination of the per-warp totals), so every output is formed by the same operations on every
  * call: bitwise deterministic.
  *
- * Items are in the blocked arrangement (thread t holds items t*IPT .. t*IPT+IPT-1), as
- * cub::BlockRadixSort leaves them.
+ * Items are in the blocked arrangement (thread t holds items t*IPT .. t*IPT+IPT-1).
  */
 #ifndef PKPO_CUDA_SCAN_KERNELS_CUH
 #define PKPO_CUDA_SCAN_KERNELS_CUH

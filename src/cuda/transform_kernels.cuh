@@ -35,7 +35,6 @@
 
 #include <stdint.h>
 
-#include <cub/block/block_radix_sort.cuh>
 
 #include "group_math.cuh"
 #include "params.h"

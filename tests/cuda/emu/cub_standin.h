@@ -1,14 +1,10 @@
 /*
  * cub_standin.h -- stand-ins with CUB's API for the CUB primitives src/cuda uses, on the emulated
  * device (cuda_runtime.h). Included through the same header paths as CUB itself
- * (cub/block/block_radix_sort.cuh, cub/device/...), which exist only on the emulator's include
+ * (cub/device/...), which exist only on the emulator's include
  * path; production builds use real CUB.
  *
  * What CUB leaves undefined is poisoned here, so that relying on it fails a test:
- * - BlockRadixSort: its TempStorage is filled with poison at the first block barrier after a
- *   Sort (the storage may be reused or repurposed only after a barrier, so nothing may read it
- *   then); a Sort that starts before any barrier since the previous Sort on the same storage is
- *   reported as a launch failure. The block must have exactly BLOCK_DIM_X*Y*Z threads.
  * - DoubleBuffer sorts: the result is in the alternate buffer (selector flips); the input buffer's
  *   sorted range is poisoned ("both buffers may be altered").
  * - Temporary storage is checked for size (cudaErrorInvalidValue if too small, as CUB) and
@@ -30,9 +26,6 @@
 #include "cuda_runtime.h"
 
 namespace pkpo_emu {
-/* Block-collective temporary storage bookkeeping (emu_runtime.cpp). */
-void collective_enter(const void* storage, size_t bytes, const char* what, const char* file, int line);
-void collective_exit(const void* storage, size_t bytes);
 /* Device-wide stand-ins: a key whose every byte is the poison of fresh device memory was never
  * written (compute-sanitizer initcheck's finding on a GPU): the operation fails (sticky
  * cudaErrorLaunchFailure) with a diagnostic. */
@@ -84,45 +77,6 @@ struct DoubleBuffer {
   }
   T* Current() { return d_buffers[selector]; }
   T* Alternate() { return d_buffers[selector ^ 1]; }
-};
-
-template <typename KeyT, int BLOCK_DIM_X, int ITEMS_PER_THREAD, typename ValueT = NullType, int RADIX_BITS = 4,
-          bool MEMOIZE_OUTER_SCAN = true, int INNER_SCAN_ALGORITHM = 0, int SMEM_CONFIG = 0, int BLOCK_DIM_Y = 1,
-          int BLOCK_DIM_Z = 1, int LEGACY_PTX_ARCH = 0>
-class BlockRadixSort {
-  static constexpr int kThreads = BLOCK_DIM_X * BLOCK_DIM_Y * BLOCK_DIM_Z;
-  static constexpr int kItems = kThreads * ITEMS_PER_THREAD;
-
- public:
-  struct TempStorage {
-    KeyT keys[kItems];
-  };
-  explicit BlockRadixSort(TempStorage& storage) : t_(storage) {}
-
-  /* Ascending sort of the block's keys (blocked arrangement in, blocked arrangement out). */
-  void Sort(KeyT (&keys)[ITEMS_PER_THREAD], int begin_bit = 0, int end_bit = (int)sizeof(KeyT) * 8,
-            const char* file_ = __builtin_FILE(), int line_ = __builtin_LINE()) {
-    const dim3 bd = blockDim;
-    if ((int)(bd.x * bd.y * bd.z) != kThreads) {
-      pkpo_emu::device_error(file_, line_, "cub::BlockRadixSort for %d threads run by a block of %u", kThreads,
-                             bd.x * bd.y * bd.z);
-    }
-    const int tid = (int)(threadIdx.x + bd.x * (threadIdx.y + bd.y * threadIdx.z));
-    pkpo_emu::collective_enter(&t_, sizeof t_, "cub::BlockRadixSort::Sort", file_, line_);
-    for (int j = 0; j < ITEMS_PER_THREAD; ++j) t_.keys[tid * ITEMS_PER_THREAD + j] = keys[j];
-    __syncthreads(file_, line_);
-    if (tid == 0) {
-      std::stable_sort(t_.keys, t_.keys + kItems, [begin_bit, end_bit](const KeyT& a, const KeyT& b) {
-        return pkpo_emu::radix_digits(a, begin_bit, end_bit) < pkpo_emu::radix_digits(b, begin_bit, end_bit);
-      });
-    }
-    __syncthreads(file_, line_);
-    for (int j = 0; j < ITEMS_PER_THREAD; ++j) keys[j] = t_.keys[tid * ITEMS_PER_THREAD + j];
-    pkpo_emu::collective_exit(&t_, sizeof t_);
-  }
-
- private:
-  TempStorage& t_;
 };
 
 namespace emu_detail {

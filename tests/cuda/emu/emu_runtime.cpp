@@ -140,10 +140,6 @@ struct Block {
   int acc[3] = {0, 0, 1}, res[3] = {0, 0, 0};
   uint64_t bar_gen = 0;
   char bar_sync[2];
-  /* Block-collective temporary storage: the barrier generation at the end of its last use, and
-   * the storage to poison at the next barrier (its contents are undefined from then on). */
-  std::map<const void*, uint64_t> collective_end;
-  std::vector<std::pair<void*, size_t>> poison_at_barrier;
   bool failed = false;
   std::string error;
 };
@@ -547,14 +543,6 @@ int syncthreads_reduce(int op, int pred, const char* file, int line) {
     B.res[2] = B.acc[2];
     B.bar_arrived = 0;
     ++B.bar_gen;
-    if (!B.poison_at_barrier.empty()) {
-      /* Every thread has arrived (and released): the poison comes after all their accesses and
-       * before any access after the barrier. */
-      TSAN_ACQUIRE(&B.bar_sync[gen & 1]);
-      for (auto& pz : B.poison_at_barrier) memset(pz.first, kPoisonByte, pz.second);
-      TSAN_RELEASE(&B.bar_sync[gen & 1]);
-      B.poison_at_barrier.clear();
-    }
     for (Fiber& o : *B.fibers) {
       if (o.state == WAIT_BAR) o.state = RUN;
     }
@@ -701,24 +689,6 @@ cudaError_t launch_raw(dim3 grid, dim3 block, size_t smem, cudaStream_t s, std::
   std::string who = caller ? caller : "?";
   return set_error(submit(
       s, [grid, block, body, who]() { run_grid(body, grid, block, who); }, "kernel launch"));
-}
-
-void collective_enter(const void* storage, size_t bytes, const char* what, const char* file, int line) {
-  (void)bytes;
-  Block& B = *g_block;
-  auto it = B.collective_end.find(storage);
-  if (it != B.collective_end.end() && it->second == B.bar_gen) {
-    device_error(file, line, "%s reuses its temporary storage with no __syncthreads since its last use", what);
-  }
-}
-
-void collective_exit(const void* storage, size_t bytes) {
-  Block& B = *g_block;
-  B.collective_end[storage] = B.bar_gen;
-  for (auto& pz : B.poison_at_barrier) {
-    if (pz.first == storage) return;
-  }
-  B.poison_at_barrier.emplace_back(const_cast<void*>(storage), bytes);
 }
 
 void report_uninitialized(const char* what, int64_t position) {

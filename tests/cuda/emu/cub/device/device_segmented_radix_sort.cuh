@@ -1,2 +1,0 @@
-/* Emulated device: CUB stand-in (see cub_standin.h). */
-#include "../../cub_standin.h"
