@@ -69,9 +69,10 @@ T* at(void* ws, size_t off) {
  * per block. */
 constexpr int64_t kRouteGrid = 1024;
 constexpr int64_t kRouteThreads = int64_t(1) << 17;
-/* Largest grid of a warp-kernel launch (grid-stride beyond it). Unmeasured: chosen because 2048
- * blocks of 8 warps are about two waves of an H100 (132 SMs x 64 warps), and each block builds its
- * weight table once for all the groups it strides over. */
+/* Largest grid of a warp-kernel launch (grid-stride beyond it). Unmeasured: 2048 blocks are five
+ * to eight waves of an H100 at the two or three blocks per SM that 78-128 registers allow (132
+ * SMs); each block builds its weight table once for all the groups it strides
+ * over (a uniform batch's one row by log-depth scans, so the waves cost little). */
 constexpr int64_t kWarpGrid = 2048;
 
 /* The warp configuration of groups of n <= kWarpMaxN: C = W*V ranks (the power of two >= n, at
@@ -102,8 +103,8 @@ cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t 
   tab.m_lo = std::max(tab.m_lo, tab.m_hi - warp_tab_rows((int)cap) + 1);
   if (p.uniform_n >= 2 && p.uniform_n <= cap) {
     /* A uniform batch meets m = n unless non-finite rewards are excluded (those groups take the
-     * scans): one row, so that building the table costs each block n steps, not a triangle. A k
-     * above n under the clamp policy is served at k = n. */
+     * scans): one row (built by the uniform kernels' scans in one warp, by the general kernel's
+     * recurrence in one thread). A k above n under the clamp policy is served at k = n. */
     tab.m_lo = tab.m_hi = (int)p.uniform_n;
     if (p.k > p.uniform_n && p.k_policy == PKPO_K_CLAMP) tab.k = p.uniform_n;
   }
@@ -152,9 +153,9 @@ GroupClass group_class(int64_t n) {
   return GroupClass{C, C >= 512 ? 8 : 4};
 }
 
-/* Threads of a uniform group-kernel launch (grid-stride beyond them). Unmeasured: chosen because
- * 2^19 threads are about two waves of an H100 (132 SMs x 2048 threads), and each block builds its
- * table row once for all the groups it strides over. */
+/* Threads of a uniform group-kernel launch (grid-stride beyond them). Unmeasured: 2^19 threads are
+ * about eight waves of an H100 at the 512 threads per SM that 114-128 registers allow (132 SMs);
+ * each block builds its table row once (by parallel scans) for all the groups it strides over. */
 constexpr int64_t kGroupGridThreads = int64_t(1) << 19;
 
 /* One launch of the group kernel of class c, for the valid groups with lower < n <= C (and the

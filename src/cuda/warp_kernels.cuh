@@ -13,10 +13,12 @@
  *   sort   a bitonic network on the keys (KeyTraits): compare-exchanges between a lane's own
  *          registers for strides < V, shuffles between lanes (__shfl_xor_sync) for the others;
  *   weight mu_t and the tail sums T'_t from a table in shared memory, built once per thread block
- *          for the call's k and the group sizes m the launch can meet (WarpTab), so that the hot
- *          loop makes no division and no product scan; groups the table cannot serve (per-group k,
- *          k clamped to m, m below the table's rows, a pass@k curve) get them from two sub-warp
- *          scans in float64;
+ *          for the call's k and the group sizes m the launch can meet (WarpTab: the one row m = n
+ *          of a uniform batch, built by the scans below in the block's first warp; a ragged
+ *          launch's rows by the recurrence, one thread per row), so that the hot loop makes no
+ *          division and no product scan; groups the table cannot serve (per-group k, k clamped to
+ *          m, m below the table's rows, a pass@k curve) get them from two sub-warp scans in
+ *          float64;
  *   terms  the per-rank terms of group_math.cuh and only the scans the group's formula needs
  *          (sloo_minus_one: one forward scan; s: one backward scan; rho: one reduction and no
  *          per-sample pass): sequential over a lane's registers, then by shuffles over lanes;
