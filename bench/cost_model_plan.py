@@ -309,12 +309,13 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
     tiles = lambda c: c["G"] * c["tiles"]
     # No block-path launch: a uniform batch of groups above the block path's tile launches none
     # (transform.cu launch_block; only a per-group k adds the smallest warp class for invalid ks).
-    launches = [STATUS_MEMSETS]
     slots = min(curve_ks, CURVE_SLOTS) if curve_ks else 1
     batches = math.ceil(curve_ks / CURVE_SLOTS) if curve_ks else 1
-    launches += [
-        memset("cudaMemsetAsync(gbad, gnone, agg)", lambda c, s=slots: 8 * c["G"] + s * c["G"] * c["tiles"] * 56,
-               "8 B per group + 56 B per 2048-rank tile and k slot used (one memset)"),
+    launches = [
+        memset("cudaMemsetAsync(status, gbad, gnone, agg)",
+               lambda c, s=slots: 32 + 8 * c["G"] + s * c["G"] * c["tiles"] * 56,
+               "32 B + 8 B per group + 56 B per 2048-rank tile and k slot used (one memset, transform.cu "
+               "reset_call)"),
         {"kernel": KERN["tilesort"](key), "blocks": lambda c: c["G"] * math.ceil(c["tiles"] / 2), "threads": 256,
          "skip": SKIP_RAGGED + SKIP_SORT_INDEX + (SKIP_RUN_SORT if G == 1 else SKIP_UNSORTED_STORE),
          "bytes": lambda c: 2 * c["N"] * c["E"],

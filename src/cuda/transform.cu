@@ -219,11 +219,11 @@ TileMap tile_map(const WsLayout& L, void* ws) {
   return tm;
 }
 
-/* The tile map (ragged: a scan of the groups' tile counts), zeroed per-group marks and per-tile
- * tables, and the large groups' keys sorted: 4096-key runs sorted in shared memory, then merged
+/* The tile map (ragged: a scan of the groups' tile counts) and the large groups' keys sorted (the
+ * per-group marks and per-tile tables were zeroed by reset_call): 4096-key runs sorted in shared memory, then merged
  * pairwise (L.merge_passes passes), or for one uniform group one multi-block CUB radix sort. */
 template <typename Key>
-cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, void* ws, int slots,
+cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, void* ws,
                           cudaStream_t stream, LargeKeys* out) {
   const int64_t G = sh.num_groups;
   const TileMap tm = tile_map(L, ws);
@@ -236,11 +236,6 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
     PKPO_CUDA_TRY(cub::DeviceScan::ExclusiveSum(at<void>(ws, L.scan_tmp), scan_bytes, ntiles, tile_base,
                                                 G + 1, stream));
   }
-  /* gbad, gnone and the per-tile tables of the `slots` k slots this call uses are adjacent: one
-   * memset zeroes them (slot j's tables are agg[j * tiles_bound ...]). */
-  PKPO_CUDA_TRY(cudaMemsetAsync(at<void>(ws, L.gbad), 0,
-                                (L.agg - L.gbad) + (size_t)slots * (size_t)L.tiles_bound * sizeof(TileAgg),
-                                stream));
   Key* keys_a = at<Key>(ws, L.keys_a);
   Key* keys_b = at<Key>(ws, L.keys_b);
   const unsigned tiles = grid_for(L.tiles_bound);
@@ -304,7 +299,7 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   PKPO_CUDA_TRY(launch_block<Key>(p, none, sh.max_n, stream));
   if (!L.large) return cudaSuccess;
   LargeKeys lk;
-  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, 1, stream, &lk));
+  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &lk));
   const KSlots own_k = KSlots(); /* count 0: each group's own k, slot 0 */
   /* The tail sums T' enter only sloo's outputs here (rho takes tile_compute's RHO_DIRECT form);
    * without sloo the TAIL stage's totals stay the zeros of the memset and nothing reads them. */
@@ -339,7 +334,7 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
   }
   if (!L.large) return cudaSuccess;
   LargeKeys lk;
-  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, (int)std::min<int64_t>(kCurveSlots, num_ks), stream, &lk));
+  PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &lk));
   for (int64_t j0 = 0; j0 < num_ks; j0 += kCurveSlots) {
     KSlots ks = KSlots();
     ks.count = (int)std::min<int64_t>(kCurveSlots, num_ks - j0);
@@ -379,19 +374,34 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
   size_t off = 0;
   L->status = off;
   off += align_up(sizeof(DevStatus));
+  L->large = sh.max_n > kLargeTile;
+  if (L->large) {
+    if (sh.max_n > kMaxLargeGroup || G > INT_MAX || N > (int64_t)(SIZE_MAX / 64) ||
+        large_tiles_bound(N, G, sh.uniform_n, kLargeTile) > INT_MAX) {
+      return cudaErrorNotSupported; /* our own limits; errors of CUB's size queries pass through */
+    }
+    /* Uniform: exactly G * ceil(n / T) tiles. Ragged: below 2N / T for disjoint groups (overlapping
+     * offsets can exceed it; the kernels then flag the groups past the bound, large_tiles_fit). */
+    L->tiles_bound = large_tiles_bound(N, G, sh.uniform_n, kLargeTile);
+    L->tiles_per_group = sh.uniform_n > 0 ? large_tile_count(sh.uniform_n, kLargeTile) : 0;
+    /* gbad, gnone, then agg, right after the status: one memset (reset_call) zeroes the four. agg:
+     * kCurveSlots slots of tiles_bound TileAggs, slot-major. */
+    const size_t g = (size_t)G;
+    L->gbad = off;
+    off += align_up(g * sizeof(unsigned int));
+    L->gnone = off;
+    off += align_up(g * sizeof(unsigned int));
+    L->agg = off;
+    off += align_up((size_t)L->tiles_bound * kCurveSlots * sizeof(TileAgg));
+  }
   L->refs = off;
   if (sh.has_index) {
     if (N > (int64_t)(SIZE_MAX / 64)) return cudaErrorNotSupported;
     off += align_up((size_t)N * sizeof(unsigned int));
   }
-  L->large = sh.max_n > kLargeTile;
   if (!L->large) {
     L->total = off;
     return cudaSuccess;
-  }
-  if (sh.max_n > kMaxLargeGroup || G > INT_MAX || N > (int64_t)(SIZE_MAX / 64) ||
-      large_tiles_bound(N, G, sh.uniform_n, kLargeTile) > INT_MAX) {
-    return cudaErrorNotSupported; /* our own limits; errors of CUB's size queries pass through */
   }
   const size_t n = (size_t)N, g = (size_t)G;
   L->keys_a = off;
@@ -401,18 +411,6 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
   /* float32: the tile-local outputs, float64 (float64 keys use the buffer without their sorted keys) */
   L->local = off;
   if (sh.elem_bytes < sizeof(double)) off += align_up(n * sizeof(double));
-  /* Uniform: exactly G * ceil(n / T) tiles. Ragged: below 2N / T for disjoint groups (overlapping
-   * offsets can exceed it; the kernels then flag the groups past the bound, large_tiles_fit). */
-  L->tiles_bound = large_tiles_bound(N, G, sh.uniform_n, kLargeTile);
-  L->tiles_per_group = sh.uniform_n > 0 ? large_tile_count(sh.uniform_n, kLargeTile) : 0;
-  /* gbad, gnone, then agg right after them: large_prepare zeroes all three with one memset. agg: kCurveSlots
-   * slots of tiles_bound TileAggs, slot-major. */
-  L->gbad = off;
-  off += align_up(g * sizeof(unsigned int));
-  L->gnone = off;
-  off += align_up(g * sizeof(unsigned int));
-  L->agg = off;
-  off += align_up((size_t)L->tiles_bound * kCurveSlots * sizeof(TileAgg));
   cudaError_t e = cudaSuccess;
   if (sh.uniform_n == 0) { /* ragged: the tile map is a scan of the groups' tile counts */
     L->ntiles = off;
@@ -446,6 +444,15 @@ cudaError_t reset_status(void* ws, cudaStream_t stream) {
   return cudaMemsetAsync(st, 0, sizeof(DevStatus), stream);
 }
 
+/* The first stream operation of a call: zeroes the status and, on the large path, gbad, gnone and
+ * the per-tile tables of the `slots` k slots the call uses, which follow the status in the layout
+ * (slot j's tables are agg[j * tiles_bound ...]): one memset. */
+cudaError_t reset_call(void* ws, const WsLayout& L, int slots, cudaStream_t stream) {
+  const size_t bytes = L.large ? L.agg - L.status + (size_t)slots * (size_t)L.tiles_bound * sizeof(TileAgg)
+                               : sizeof(DevStatus);
+  return cudaMemsetAsync(at<void>(ws, L.status), 0, bytes, stream);
+}
+
 cudaError_t launch_max_group(Params p, void* ws, cudaStream_t stream) {
   p.status = static_cast<DevStatus*>(ws);
   PKPO_CUDA_TRY(reset_status(ws, stream));
@@ -458,7 +465,7 @@ cudaError_t launch_transform(Params p, const Shape& sh, const WsLayout& L, void*
                              cudaStream_t stream) {
   finish_params(&p, sh, L, ws);
   p.rho_stride = 1;
-  PKPO_CUDA_TRY(reset_status(at<void>(ws, L.status), stream));
+  PKPO_CUDA_TRY(reset_call(ws, L, 1, stream));
   PKPO_CUDA_TRY(count_index_refs(p, sh, L, ws, stream));
   return sh.elem_bytes == 4 ? transform_typed<uint32_t>(p, sh, L, ws, stream)
                             : transform_typed<uint64_t>(p, sh, L, ws, stream);
@@ -472,7 +479,7 @@ cudaError_t launch_rho_curve(Params p, const Shape& sh, const WsLayout& L, void*
   p.write_out = 0;
   p.k_per_group = nullptr;
   p.k = 1;
-  PKPO_CUDA_TRY(reset_status(at<void>(ws, L.status), stream));
+  PKPO_CUDA_TRY(reset_call(ws, L, (int)std::min<int64_t>(kCurveSlots, num_ks), stream));
   PKPO_CUDA_TRY(count_index_refs(p, sh, L, ws, stream));
   return sh.elem_bytes == 4 ? curve_typed<uint32_t>(p, sh, L, ws, h_ks, num_ks, stream)
                             : curve_typed<uint64_t>(p, sh, L, ws, h_ks, num_ks, stream);
