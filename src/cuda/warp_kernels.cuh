@@ -51,6 +51,11 @@ namespace pkpo_cuda {
 constexpr int kWarpBlock = 256;      /* threads per block of the warp kernels (8 warps) */
 constexpr int kWarpMaxN = 128;       /* largest group of the warp path: W = 32, V = 4 */
 constexpr unsigned kFullMask = 0xFFFFFFFFu;
+/* A pass@k curve on the warp path: a column whose k is at most kCurveStep above the previous one's
+ * takes its weights from them elementwise, at most kCurveChain columns in a row (bounding the
+ * rounding a chain accumulates to ~3 ulp per step); the others take the float64 scans. */
+constexpr int kCurveStep = 4;
+constexpr int kCurveChain = 16;
 
 /* The warp kernel's variants (its LAYOUT parameter). */
 enum { WARP_GENERAL = 0, WARP_UNIFORM = 1, WARP_EXACT = 2 };
@@ -547,19 +552,45 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     A vn[V];
     elem_next<W, V>(v, vn, l, A(0));
 
-    if (curve) { /* a pass@k curve: rho at each k of the chunk, float64 weights by scans */
+    if (curve) { /* a pass@k curve: rho at each k of the chunk */
+      /* The weights at the column's k come from the previous column's when k grew by at most
+       * kCurveStep, elementwise: mu_t(k+1) = mu_t(k) (t-k)(k+1) / (k (m-k)), 0 for t <= k (C(t-1,k) /
+       * C(m,k+1) over C(t-1,k-1) / C(m,k)); otherwise, and every kCurveChain columns, by the float64
+       * scans. For m <= 128 no weight is below 1 / C(128, 64) ~ 4e-38, so the scans' floor (1e-300)
+       * never applies and the two give the same weights up to rounding. rho in the direct form
+       * v_1 + sum_t mu_t (v_t - v_1) (no tail sums). */
+      double dmu[V];
+#pragma unroll
+      for (int j = 0; j < V; ++j) dmu[j] = 0.0;
+      int64_t kprev = 0;
+      int chain = 0;
       for (int col_i = 0; col_i < kc.count; ++col_i) {
-        const int64_t kk = kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m;
-        double dmu[V], dtp[V];
-        weights_by_scan<W, V>(l, m, gen ? kk : 1, dmu, dtp);
-        A mu[V], tp[V];
+        const int64_t kk = gen ? (kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m) : 1;
+        const bool step = kprev > 0 && kk >= kprev && kk - kprev <= kCurveStep && chain < kCurveChain;
+        if (__any_sync(kFullMask, !step)) { /* the curve's scans (every lane: shuffles) */
+          double dtp[V];
+          weights_by_scan<W, V>(l, m, kk, dmu, dtp);
+          chain = 0;
+        } else { /* end of the curve's scans */
+#pragma unroll 1
+          for (int k = (int)kprev; k < (int)kk; ++k) { /* curve steps: k, m <= 128 here */
+            const double f = (double)(k + 1) / ((double)k * (double)(m - k));
+#pragma unroll
+            for (int j = 0; j < V; ++j) {
+              const int t = l * V + j + 1;
+              dmu[j] = t > k ? dmu[j] * ((double)(t - k) * f) : 0.0;
+            }
+          }
+          ++chain;
+        }
+        kprev = kk;
+        A part = A(0);
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          mu[j] = (A)dmu[j];
-          tp[j] = (A)dtp[j];
+          const int t = l * V + j + 1;
+          if (t <= m) part = part + (A)dmu[j] * (v[j] - v1);
         }
-        GroupConsts<A> gc = group_consts<A>(gen ? m : 2, gen ? kk : 1);
-        const A total = rho_sum<W, V>(l, m, v, vn, mu, tp, gc);
+        const A total = warp_sum<W>(part);
         if (l == 0 && mine && act != ACT_ERROR) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
       }
       continue;

@@ -1181,11 +1181,18 @@ TEST(Cuda, RhoCurveEqualsCpu) {
   for (const std::vector<int64_t>& sizes :
        std::vector<std::vector<int64_t>>{{8, 0, 1, 8, 5}, {200, 3, 1000}, {600, 129, 2048, 0}, {5000, 1, 2100}, {4097, 2, 12289}}) {
     for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+     // ks ascending by 1 (the warp kernels' elementwise steps, chains longer than 16) and by 13,
+     // beyond one chunk of 64; then unsorted, repeated, small and large jumps, above n
+     for (int pattern = 0; pattern < 2; ++pattern) {
       pt::Batch b = ragged_batch(PKPO_RHO, dt, sizes, rng, false, true);
       b.rewards[1] = NAN;
       std::vector<int64_t> ks;
-      for (int64_t k = 1; k <= 150; k += (k < 70 ? 1 : 13)) ks.push_back(k);  // > one chunk of 64
-      ks.push_back(100000);
+      if (pattern == 0) {
+        for (int64_t k = 1; k <= 150; k += (k < 70 ? 1 : 13)) ks.push_back(k);  // > one chunk of 64
+        ks.push_back(100000);
+      } else {
+        ks = {3, 3, 1, 2, 6, 5, 9, 13, 14, 15, 19, 200, 7, 8, 12, 2, 4, 4, 1000};
+      }
       const int64_t G = b.num_groups, K = (int64_t)ks.size();
       const size_t es = esize(dt);
       DevMem in(b.rewards.size() * es), rho(G * K * es), flags(G * 4);
@@ -1219,6 +1226,7 @@ TEST(Cuda, RhoCurveEqualsCpu) {
               << "group " << g << " k=" << ks[(size_t)j] << ": " << a << " vs " << c;
         }
       }
+     }
     }
   }
 }
