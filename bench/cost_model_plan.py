@@ -160,9 +160,9 @@ SKIP_WARP_SMO = SKIP_WARP_COLD + [
     (WK, r"mode_pass<MODE_SLOO, W, V>\(", r"mode_pass<MODE_SLOO, W, V>\("),
     (WK, r"mode_pass<MODE_L2O, W, V>\(", r"mode_pass<MODE_L2O, W, V>\(")]
 # warp_kernel curve: every column's weights by the float64 scans, rho, no outputs.
-# The modelled curve's ks are 1..16: every column but a group's first (and one in 16 for the chain
-# bound) takes its weights elementwise from the previous column's, so the scans' branch is skipped
-# (an under-count of about 2 columns' scans in 16, stated in cost_model.md).
+# The modelled curve's ks are 1..16: every column but a group's first takes its weights elementwise
+# from the previous column's, so the scans' branch is skipped (an under-count of one column's scans
+# in 16, stated in cost_model.md).
 SKIP_WARP_CURVE = SKIP_WARP_COLD + [
     (WK, r"/\* weights and constants of \(m, k\)", r"static_cast<A\*>\(p\.out\)\[src\[j\]\] = value;"),
     (WK, r"/\* the curve's scans \(every lane", r"end of the curve's scans")]
