@@ -17,8 +17,8 @@
  *          of a uniform batch, built by the scans below in the block's first warp; a ragged
  *          launch's rows by the recurrence, one thread per row), so that the hot loop makes no
  *          division and no product scan; groups the table cannot serve (per-group k, k clamped to
- *          m, m below the table's rows, a pass@k curve) get them from two sub-warp scans in
- *          float64;
+ *          m, m below the table's rows) get them from two sub-warp scans in float64, and a pass@k
+ *          curve's columns from those scans or elementwise from the previous column's weights;
  *   terms  the per-rank terms of group_math.cuh and only the scans the group's formula needs
  *          (sloo_minus_one: one forward scan; s: one backward scan; rho: one reduction and no
  *          per-sample pass): sequential over a lane's registers, then by shuffles over lanes;
