@@ -301,7 +301,7 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   LargeKeys lk;
   PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &lk));
   const KSlots own_k = KSlots(); /* count 0: each group's own k, slot 0 */
-  /* The tail sums T' enter only sloo's outputs here (rho takes tile_compute's RHO_DIRECT form);
+  /* The tail sums T' enter only sloo's outputs here (rho takes large_tile_pass's direct form);
    * without sloo the TAIL stage's totals stay the zeros of the memset and nothing reads them. */
   const bool need_tail = p.estimator == (int)PKPO_SLOO;
   /* Uniform groups of at most kLargeBlock tiles: the scatter forms the TERMS carries itself (one

@@ -17,7 +17,7 @@
  *   group instead gets CUB's multi-block radix sort. A tile pass (large_tile_pass) then runs once per
  *   2048-rank tile in a reduce-then-scan: the weights' product beyond each tile comes in closed form
  *   (beyond_tile_product), so the stages are TAIL (T' sums; only for sloo) and TERMS (the per-rank
- *   terms, their scans and the rho sum, in tile_compute's RHO_DIRECT form), each followed by a
+ *   terms, their scans and the rho sum in the direct form of large_tile_pass), each followed by a
  *   one-block-per-group kernel that turns the tile totals into per-tile carries in a fixed order.
  *   A transform's TERMS stage also stores each rank's tile-local output (its carries taken as 0):
  *   every output formula is linear in the scans, so the scatter returns that plus the carries'
@@ -123,114 +123,7 @@ __device__ __forceinline__ int64_t lower_bound_key(const Key* keys, int64_t m, K
 
 /* ---- the tile pass ---------------------------------------------------------------------------- */
 
-enum Stage { STAGE_PROD = 0, STAGE_TAIL = 1, STAGE_TERMS = 2, STAGE_OUT = 3 };
-
-template <int BLOCK>
-struct ScanSmem {
-  double wd[BLOCK / 32];
-  D2 wd2[BLOCK / 32];
-  TileAgg total;
-};
-
-/* Runs the stages up to `last_stage` on the tile of ranks rank0+1 .. rank0+BLOCK*IPT (1-based) of a
- * group whose m >= 2 finite values are sorted in skeys[0..m-1] (shared or global memory).
- * `carry` comes from the other tiles (identity for a single-tile group: prod 1, sums 0). The tile's
- * totals of the stages run go to sm.total (valid in every thread on return). With STAGE_OUT, the
- * output of every rank r < m of the tile is stored in out_sorted[r].
- * RHO_DIRECT (the large path): the rho summand of rank t is mu_t (v_t - v_1) instead of
- * (T'_t + k/m) d_t. Both sum to rho - v_1 (sum_t T'_t d_t = sum_j mu_j (v_j - v_1) - (k/m)(v_m - v_1),
- * exchanging the sums) with only non-negative terms, but this one needs no T': the T' scan (the TAIL
- * stage) then runs only for sloo, the one formula that uses T' itself. */
-template <int BLOCK, int IPT, typename Key, typename V, bool RHO_DIRECT = false>
-__device__ __forceinline__ void tile_compute(const Key* skeys, int64_t m, int64_t k, int mode,
-                                             int64_t rank0, int last_stage, const TileAgg& carry,
-                                             V* out_sorted, ScanSmem<BLOCK>& sm) {
-  typedef KeyTraits<Key> KT;
-  const int64_t t0 = rank0 + (int64_t)threadIdx.x * IPT + 1; /* rank of item 0 */
-  double tot;
-
-  /* 1. mu_t = (k/m) prod_{j>t} r_j: a suffix (reverse) exclusive product scan. */
-  double mu[IPT];
-#pragma unroll
-  for (int j = 0; j < IPT; ++j) mu[j] = weight_ratio(t0 + j, m, k);
-  scan_items<BLOCK, IPT, true>(mu, MulOp(), 1.0, carry.prod, false, sm.wd, &tot);
-  if (threadIdx.x == 0) sm.total.prod = tot;
-  if (last_stage == STAGE_PROD) {
-    __syncthreads();
-    return;
-  }
-#pragma unroll
-  for (int j = 0; j < IPT; ++j) mu[j] = weight_from_product(t0 + j, m, k, mu[j]);
-
-  /* 2. T'_t = sum_{j=t+1}^{m-1} mu_j: a suffix exclusive sum. (With RHO_DIRECT and no TAIL stage,
-   * i.e. not sloo, carry.tail is 0 and the T' of a multi-tile group wrong, but nothing reads it.) */
-  double tp[IPT];
-#pragma unroll
-  for (int j = 0; j < IPT; ++j) tp[j] = tail_summand(t0 + j, m, mu[j]);
-  scan_items<BLOCK, IPT, true>(tp, AddOp(), 0.0, carry.tail, false, sm.wd, &tot);
-  if (threadIdx.x == 0) sm.total.tail = tot;
-  if (last_stage == STAGE_TAIL) {
-    __syncthreads();
-    return;
-  }
-
-  /* 3. Per-rank terms; forward scan of (pre, rho), backward scan of (suf0, suf1). */
-  D2 fw[IPT], bw[IPT];
-  double own_pre[IPT];
-  const double v_first = RHO_DIRECT ? KT::to_double(skeys[0]) : 0.0;
-#pragma unroll
-  for (int j = 0; j < IPT; ++j) {
-    const int64_t t = t0 + j;
-    Terms x;
-    if (t <= m) {
-      const double v = KT::to_double(skeys[t - 1]);
-      const double vp = t > 1 ? KT::to_double(skeys[t - 2]) : 0.0;
-      const double vn = t < m ? KT::to_double(skeys[t]) : 0.0;
-      x = rank_terms(mode, t, m, k, vp, v, vn, mu[j], tp[j]);
-      if (RHO_DIRECT) x.rho = mu[j] * (v - v_first);
-    } else {
-      x.pre = 0.0;
-      x.rho = 0.0;
-      x.suf0 = 0.0;
-      x.suf1 = 0.0;
-    }
-    fw[j] = make_d2(x.pre, x.rho);
-    bw[j] = make_d2(x.suf0, x.suf1);
-    own_pre[j] = x.pre;
-  }
-  D2 ftot, btot;
-  scan_items<BLOCK, IPT, false>(fw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.pre, 0.0), false,
-                                sm.wd2, &ftot);
-  scan_items<BLOCK, IPT, true>(bw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.suf0, carry.suf1), true,
-                               sm.wd2, &btot);
-  if (threadIdx.x == 0) {
-    sm.total.pre = ftot.a;
-    sm.total.rho = ftot.b;
-    sm.total.suf0 = btot.a;
-    sm.total.suf1 = btot.b;
-  }
-  if (last_stage == STAGE_TERMS) {
-    __syncthreads();
-    return;
-  }
-
-  /* 4. Outputs in sorted order. */
-  const double v1 = KT::to_double(skeys[0]);
-#pragma unroll
-  for (int j = 0; j < IPT; ++j) {
-    const int64_t t = t0 + j;
-    if (t <= m) {
-      Terms own;
-      own.pre = own_pre[j];
-      own.rho = 0.0;
-      own.suf0 = 0.0;
-      own.suf1 = 0.0;
-      const double v = KT::to_double(skeys[t - 1]);
-      out_sorted[t - 1] = static_cast<V>(rank_output(mode, m, k, v, v1, own, fw[j].a, bw[j].a, bw[j].b));
-    }
-  }
-  __syncthreads();
-}
+enum Stage { STAGE_TAIL = 1, STAGE_TERMS = 2 }; /* the tile pass's stages (large_tile_pass) */
 
 /* ---- rho store ---------------------------------------------------------------------------------- */
 
@@ -663,9 +556,11 @@ __device__ __forceinline__ double beyond_tile_product(int64_t e, int64_t m, int6
 }
 
 /* The large path's tile pass: ranks rank0+1 .. rank0+kLargeTile of a group of m >= 2 finite values
- * sorted in skeys[0..m-1] (global memory), up to `last_stage` (STAGE_TAIL, STAGE_TERMS or
- * STAGE_OUT). The formulas are tile_compute's (group_math.cuh), with rho in its RHO_DIRECT form
- * (the summand of rank t is mu_t (v_t - v_1)); what differs is how the large path gets there in
+ * sorted in skeys[0..m-1] (global memory), up to `last_stage` (STAGE_TAIL or STAGE_TERMS). The
+ * formulas are group_math.cuh's, with rho in its direct form: the summand of rank t is
+ * mu_t (v_t - v_1) instead of (T'_t + k/m) d_t. Both sum to rho - v_1 (sum_t T'_t d_t =
+ * sum_j mu_j (v_j - v_1) - (k/m)(v_m - v_1), exchanging the sums) with only non-negative terms,
+ * but this one needs no T'. What differs from the small-group paths is how the large path gets there in
  * few passes: the weights' product beyond the tile comes from beyond_tile_product (no PROD stage),
  * the group constants are computed once per thread, the T' scan runs only for sloo (the one
  * formula that reads T'), the backward scan only for the formulas with suffix sums (not
