@@ -606,6 +606,8 @@ def evaluate(plan, kernels, machine, log):
             for h in hits:
                 used.add(h["mangled"])
             res = dict(k["res"])
+            # dynamic shared memory of the launch (cuobjdump reports the static part only)
+            res["smem"] += int(L.get("dynamic_smem", lambda c: 0)(ctx))
             occ = occupancy(res["regs"], res["smem"], L["threads"])
             blocks = float(L["blocks"](ctx))
             warps_per_block = (L["threads"] + 31) // 32

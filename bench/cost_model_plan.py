@@ -221,7 +221,7 @@ GROUP_GRID_THREADS = 1 << 19   # transform.cu kGroupGridThreads (uniform layout:
 
 
 def group_config(n):
-    """transform.cu group_class: C ranks (the power of two >= n, at least 256), V = 4 per thread."""
+    """transform.cu group_class: C ranks (the power of two >= n, at least 256), V = 4 (C = 256) or 8."""
     c = 256
     while c < n:
         c *= 2
@@ -274,8 +274,17 @@ def warp_class(n, E, N=N_DEFAULT, curve_ks=0):
             "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
 
 
+def group_smem(C, V, E):
+    """sizeof(GroupSmem<C, V, Key>) (group_kernels.cuh), the launch's dynamic shared memory: the sort's
+    two buffers of C keys, the table row (mu, T') where the four arrays fit in 64 KiB, the group
+    constants and the per-warp slots (approximately: alignment padding aside)."""
+    NW = C // V // 32
+    tab = 2 * C * E if 4 * C * E <= 64 * 1024 else 2 * E
+    return 2 * C * E + tab + 64 + 2 * 8 * NW + 8 * NW
+
+
 def block_class(n, E, N=N_DEFAULT, curve_ks=0):
-    """Uniform layout, 128 < n <= 2048: one group_kernel launch (transform.cu launch_group)."""
+    """Uniform layout, 128 < n <= 4096: one group_kernel launch (transform.cu launch_group)."""
     key = "int" if E == 4 else "long"
     G = N // n
     C, V = group_config(n)
@@ -284,9 +293,11 @@ def block_class(n, E, N=N_DEFAULT, curve_ks=0):
     ctx = {"n": n, "G": G, "N": N, "E": E, "ncol": max(1, min(curve_ks, 64)), "tiles": 0,
            "group_iters": G / blocks}
     launches = [STATUS_MEMSETS]
+    smem = lambda c, b=group_smem(C, V, E): b
     if curve_ks:
         chunks = math.ceil(curve_ks / 64)
         launches.append({"kernel": KERN["group"](C, V, key), "blocks": lambda c, b=blocks: b, "threads": T,
+                         "dynamic_smem": smem,
                          "count": lambda c, k=chunks: k,
                          "note": "x %d chunk(s) of <= 64 ks; %d groups per block" % (chunks, round(ctx["group_iters"])),
                          "skip": SKIP_GROUP_CURVE,
@@ -296,6 +307,7 @@ def block_class(n, E, N=N_DEFAULT, curve_ks=0):
         name = "rho curve, group %dx%d, %d ks" % (T, V, curve_ks)
     else:
         launches.append({"kernel": KERN["group"](C, V, key), "blocks": lambda c, b=blocks: b, "threads": T,
+                         "dynamic_smem": smem,
                          "note": "%d groups per block" % round(ctx["group_iters"]),
                          "skip": SKIP_GROUP_SMO + SKIP_NOT_SMO,
                          "bytes": lambda c: 2 * c["N"] * c["E"],
@@ -458,9 +470,9 @@ def size_classes():
             out.append(warp_class(n, E))
         for n in (24, 48):  # not a power of two: the per-register bounds of n < W*V
             out.append(warp_class(n, E))
-        for n in (256, 512, 1024, 2048):
+        for n in (256, 512, 1024, 2048, 4096):
             out.append(block_class(n, E))
-        for n in (4096, 65536, 1 << 20):
+        for n in (8192, 65536, 1 << 20):
             out.append(large_class(n, E))
         out.append(large_class(N_DEFAULT, E))
     out.append(warp_class(16, 4, curve_ks=16))

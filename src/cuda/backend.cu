@@ -310,7 +310,7 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
     return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
                        "the CUDA backend supports groups of at most %lld samples and at most "
                        "2^31-1 groups when a group exceeds %d samples (largest group: %lld)",
-                       (long long)pkpo_cuda::kMaxLargeGroup, pkpo_cuda::kLargeTile,
+                       (long long)pkpo_cuda::kMaxLargeGroup, pkpo_cuda::kBlockMaxN,
                        (long long)sh.max_n);
   }
   PKPO_CHECK_CUDA(h, e, "planning the workspace (CUB temporary storage query)");
@@ -429,6 +429,16 @@ pkpo_status pkpo__cuda_create(pkpo_handle h, int device) {
   if (guard.error() != cudaSuccess) {
     delete s;
     return cuda_status(h, guard.error(), "selecting the device");
+  }
+  e = pkpo_cuda::prepare_device(device);
+  if (e != cudaSuccess) {
+    delete s;
+    if (e == cudaErrorNotSupported) {
+      return pkpo__error(h, PKPO_ERROR_NO_DEVICE,
+                         "device %d allows a thread block less shared memory than the group kernels need",
+                         device);
+    }
+    return cuda_status(h, e, "setting the kernels' shared-memory limit");
   }
   e = cudaMallocHost(&s->h_pinned, kPinnedBytes);
   if (e != cudaSuccess) {

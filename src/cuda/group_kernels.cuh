@@ -1,9 +1,9 @@
 /*
- * group_kernels.cuh -- device code of the block path: groups of kWarpMaxN < n <= kLargeTile
- * (129..2048) rewards, one group per thread block (launchers in transform.cu launch_block).
+ * group_kernels.cuh -- device code of the block path: groups of kWarpMaxN < n <= kBlockMaxN
+ * (129..4096) rewards, one group per thread block (launchers in transform.cu launch_block).
  *
  * The warp kernels' design (warp_kernels.cuh) spread over the NW = C / (32 V) warps of a block of
- * C / V threads, C = the power of two >= n (256, 512, 1024, 2048), V rewards per thread in
+ * C / V threads, C = the power of two >= n (256, 512, 1024, 2048, 4096), V rewards per thread in
  * registers. Register j of thread i first holds reward j * (C/V) + i of the group (striped:
  * coalesced loads and stores); after the sort it holds rank e + 1, e = i * V + j (blocked).
  *
@@ -18,8 +18,8 @@
  *   weight mu_t and T'_t from a table row in shared memory for (tab.m, tab.k), built once per
  *          block by the float64 scans below and rounded once; groups of another m or k (per-group
  *          k, non-finite rewards, ragged sizes, curves) get them from those scans directly. The
- *          float64 configuration of C = 2048 has no table (it would not fit the 48 KiB of static
- *          shared memory with the sort buffers);
+ *          float64 configuration of C = 4096 has no table (group_has_tab: the block's shared
+ *          memory, dynamic, stays within 64 KiB);
  *   terms  group_math.cuh's per-rank terms and only the scans the group's formula needs; a block
  *          scan is warp_scan per warp plus a carry over the warps' totals (shared memory, one
  *          barrier, combined in a fixed order: deterministic);
@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "group_math.cuh"
+#include "kernel_launch.cuh"
 #include "params.h"
 #include "transform_kernels.cuh"
 #include "warp_kernels.cuh"
@@ -49,9 +50,11 @@ struct GroupTab {
   int m;
 };
 
-/* A table row (mu and T' for C ranks) fits beside the sort's two buffers of C keys in 40 KiB of
- * static shared memory: all but the float64 C = 2048 configuration (64 KiB). */
-PKPO_HD constexpr bool group_has_tab(int C, int key_bytes) { return 4 * C * key_bytes <= 40 * 1024; }
+/* A table row (mu and T' for C ranks) beside the sort's two buffers of C keys: where the four
+ * arrays take at most 64 KiB of (dynamic) shared memory, i.e. all but the float64 C = 4096
+ * configuration (128 KiB), so that every configuration fits the 99 KiB that every sm_80+ device
+ * allows a block (sm_86/sm_89/sm_120; 163 KiB on sm_80, 227 KiB on sm_90). */
+PKPO_HD constexpr bool group_has_tab(int C, int key_bytes) { return 4 * C * key_bytes <= 64 * 1024; }
 
 /* Shared-memory slot of rank e: the V registers of a warp's 32 lanes are stored register-major
  * (slot (e / 32V) * 32V + j * 32 + lane for e = (warp * 32 + lane) * V + j), so that a warp
@@ -296,7 +299,7 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
   constexpr int T = C / V;
   constexpr int NW = Sm::NW;
   static_assert(NW >= 2 && NW * 32 * V == C, "C / V must be a multiple of 64 threads");
-  __shared__ Sm sm;
+  Sm& sm = PKPO_DYNAMIC_SMEM(Sm); /* sizeof(Sm) bytes, up to 64 KiB: launch_group */
 
   const int tid = threadIdx.x;
   const int l = tid & 31, w = tid >> 5;

@@ -1,11 +1,16 @@
 /*
  * kernel_launch.cuh -- the one way src/cuda launches a kernel:
  *
- *   PKPO_CUDA_TRY(launch_kernel(kernel, grid, block, stream)(args...));
+ *   PKPO_CUDA_TRY(launch_kernel(kernel, grid, block, stream[, smem])(args...));
  *
  * returns the launch's cudaError_t (cudaGetLastError after <<<>>>). With nvcc it is a plain
- * <<<grid, block, 0, stream>>> launch. On the emulated device of the tests (tests/cuda/emu,
+ * <<<grid, block, smem, stream>>> launch. On the emulated device of the tests (tests/cuda/emu,
  * PKPO_CUDA_EMU) the same kernels run on the CPU; the launch arithmetic above this call is shared.
+ *
+ * A kernel launched with smem > 0 bytes of dynamic shared memory reaches it through
+ * PKPO_DYNAMIC_SMEM(T) below (device code; T is the kernel's shared-memory struct). Above 48 KiB the
+ * kernel needs cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize) on the device
+ * first (prepare_device in transform.cu), on the GPU and on the emulated device alike.
  */
 #ifndef PKPO_CUDA_KERNEL_LAUNCH_CUH
 #define PKPO_CUDA_KERNEL_LAUNCH_CUH
@@ -21,13 +26,14 @@ struct KernelLaunch {
   void (*kernel)(P...);
   dim3 grid, block;
   cudaStream_t stream;
+  size_t smem;
   const char* caller;
   template <typename... A>
   cudaError_t operator()(A&&... args) const {
 #ifdef PKPO_CUDA_EMU
-    return pkpo_emu::launch(kernel, grid, block, 0, stream, caller, std::forward<A>(args)...);
+    return pkpo_emu::launch(kernel, grid, block, smem, stream, caller, std::forward<A>(args)...);
 #else
-    kernel<<<grid, block, 0, stream>>>(std::forward<A>(args)...);
+    kernel<<<grid, block, smem, stream>>>(std::forward<A>(args)...);
     return cudaGetLastError();
 #endif
   }
@@ -36,14 +42,24 @@ struct KernelLaunch {
 #ifdef PKPO_CUDA_EMU
 template <typename... P>
 inline KernelLaunch<P...> launch_kernel(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream,
-                                        const char* caller = __builtin_FUNCTION()) {
-  return KernelLaunch<P...>{kernel, grid, block, stream, caller};
+                                        size_t smem = 0, const char* caller = __builtin_FUNCTION()) {
+  return KernelLaunch<P...>{kernel, grid, block, stream, smem, caller};
 }
 #else
 template <typename... P>
-inline KernelLaunch<P...> launch_kernel(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream) {
-  return KernelLaunch<P...>{kernel, grid, block, stream, "pkpo_cuda"};
+inline KernelLaunch<P...> launch_kernel(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream,
+                                        size_t smem = 0) {
+  return KernelLaunch<P...>{kernel, grid, block, stream, smem, "pkpo_cuda"};
 }
+#endif
+
+/* The dynamic shared memory of the running block as a T (16-byte aligned; the launch gave it at
+ * least sizeof(T) bytes). */
+#ifdef PKPO_CUDA_EMU
+#define PKPO_DYNAMIC_SMEM(T) (*static_cast<T*>(pkpo_emu::dynamic_smem(sizeof(T), __FILE__, __LINE__)))
+#else
+extern __shared__ __align__(16) unsigned char pkpo_cuda_dynamic_smem[];
+#define PKPO_DYNAMIC_SMEM(T) (*reinterpret_cast<T*>(pkpo_cuda_dynamic_smem))
 #endif
 
 }  // namespace pkpo_cuda

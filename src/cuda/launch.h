@@ -25,7 +25,7 @@ struct Shape {
 };
 
 /* Byte offsets of the workspace regions (all 256-byte aligned) and the total. `refs` exists only
- * with an index; the regions after it only when the large path is needed (max_n > kLargeTile). */
+ * with an index; the regions after it only when the large path is needed (max_n > kBlockMaxN). */
 struct WsLayout {
   bool large;
   int64_t tiles_bound;     /* upper bound on the tiles of all large groups */
@@ -42,6 +42,11 @@ struct WsLayout {
  * the segmented sort this path used before its merge sort, kept so that the supported sizes stay as
  * documented. */
 constexpr int64_t kMaxLargeGroup = (int64_t(1) << 30) - 1;
+
+/* Once per device, before its first launch (pkpo_create): lets the kernels that need more than
+ * 48 KiB of dynamic shared memory use it (cudaFuncSetAttribute). cudaErrorNotSupported if the
+ * device allows a block less than they need (no sm_80+ device does). */
+cudaError_t prepare_device(int device);
 
 /* Fills *L for `sh`. cudaErrorNotSupported if the sizes are beyond what the kernels support
  * (a group over kMaxLargeGroup on the large path, or more than INT_MAX groups there) or size_t

@@ -9,16 +9,20 @@
 
 namespace pkpo_cuda {
 
-/* Large-path tile: 256 threads x 8 ranks. Unmeasured: chosen because it equals the largest block
- * configuration (so one group never straddles the two paths at 2048) and 8 float64 items per thread
- * keep the live per-rank state (mu, T', two D2 scans) in registers on sm_80/sm_90. */
+/* Largest group of the block path (the warp and group kernels: one group per sub-warp or block);
+ * larger groups take the large path. 4096: the group kernels' largest configuration, 512 threads x
+ * 8 keys (32 KiB of keys for float32; float64 uses dynamic shared memory), chosen by the static cost
+ * model (bench/cost_model.md: the group kernel at n = 4096 against the large path's four launches). */
+constexpr int kBlockMaxN = 4096;
+/* Large-path tile: 256 threads x 8 ranks. Unmeasured: 8 float64 items per thread keep the live
+ * per-rank state (mu, T', two D2 scans) in registers on sm_80/sm_90. */
 constexpr int kLargeBlock = 256;
 constexpr int kLargeIpt = 8;
 constexpr int kLargeTile = kLargeBlock * kLargeIpt;
 /* Large-path sort runs: the first step sorts 4096 keys per block (256 threads x 16 keys, in
  * registers and then by merge passes in shared memory: 16 KiB for 32-bit keys, 32 KiB for 64-bit),
  * so that the merge passes start from runs of 4096: one pass fewer than from the 2048-rank tiles
- * (each pass moves 2 keys per reward), and none for n <= 4096. Unmeasured: 4096 64-bit keys stay
+ * (each pass moves 2 keys per reward). Unmeasured: 4096 64-bit keys stay
  * under the 48 KiB of static shared memory; the merge kernel's output chunks have the same size. */
 constexpr int kSortIpt = 16;
 constexpr int kSortTile = kLargeBlock * kSortIpt;
@@ -77,7 +81,7 @@ struct Params {
    * group holding an entry whose sample is named more than once is invalid, as the CPU backend
    * rejects a repeated entry: two groups would otherwise write the same output. */
   const unsigned int* refs;
-  int large;          /* groups with n > kLargeTile go to the large path */
+  int large;          /* groups with n > kBlockMaxN go to the large path */
 };
 
 /* ks of a curve launch (count == 0 for a transform). */

@@ -55,8 +55,8 @@ T* at(void* ws, size_t off) {
 /* ---- block path ---------------------------------------------------------------------------------- */
 
 /* Groups of at most kWarpMaxN rewards run on the warp kernels (warp_kernels.cuh), larger ones up
- * to kLargeTile on the group kernels (group_kernels.cuh): one group per block of C/V threads, C the
- * power of two >= n (256, 512, 1024, 2048). */
+ * to kBlockMaxN on the group kernels (group_kernels.cuh): one group per block of C/V threads, C the
+ * power of two >= n (256, 512, 1024, 2048, 4096). */
 /* Each group runs on the configuration of its own size (issue 9: one large group or a loose
  * max_group_size must not put every small group on the largest configuration). A uniform layout
  * has one size: one launch, which also takes the groups a device-side check found invalid. A
@@ -137,13 +137,13 @@ cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t 
   return cudaErrorInvalidConfiguration;
 }
 
-/* The group-kernel configuration of groups of kWarpMaxN < n <= kLargeTile: C ranks (the power of
+/* The group-kernel configuration of groups of kWarpMaxN < n <= kBlockMaxN: C ranks (the power of
  * two >= n, at least 256) on C / V threads: V = 4 for C = 256 (two warps; a one-warp block would be
- * the warp kernel), V = 8 above. Chosen by the static cost model (bench/cost_model.md, 2026-11-25):
- * V = 8 turns the sort's shuffle steps of stride 4 into register steps and halves the per-group
- * work of each thread: 1.1x (float64) to 1.4x (float32) the predicted throughput of V = 4 at
- * C = 512..2048, although ptxas then spills 20-28 B (float32) and 172-256 B (float64) under the
- * 128-register cap of __launch_bounds__. */
+ * the warp kernel), V = 8 above (512 threads at C = 4096). Chosen by the static cost model
+ * (bench/cost_model.md, 2026-11-25): V = 8 turns the sort's shuffle steps of stride 4 into register
+ * steps and halves the per-group work of each thread: 1.1x (float64) to 1.4x (float32) the
+ * predicted throughput of V = 4 at C = 512..2048, although ptxas then spills 20-28 B (float32) and
+ * 172-256 B (float64) under the 128-register cap of __launch_bounds__. */
 struct GroupClass {
   int C, V;
 };
@@ -161,6 +161,12 @@ constexpr int64_t kGroupGridThreads = int64_t(1) << 19;
 /* One launch of the group kernel of class c, for the valid groups with lower < n <= C (and the
  * invalid ones when lower == 0). The table row: the uniform size, or for a ragged launch the
  * largest size it can meet, with the call's k (none for a curve or per-group k). */
+/* The group kernels' dynamic shared memory (GroupSmem: up to 64 KiB, group_has_tab). */
+template <int C, int V, typename Key>
+constexpr size_t group_smem() {
+  return sizeof(GroupSmem<C, V, Key>);
+}
+
 template <typename Key>
 cudaError_t launch_group(const Params& p, const KChunk& kc, GroupClass c, int64_t lower, int64_t max_n,
                          cudaStream_t stream) {
@@ -177,12 +183,15 @@ cudaError_t launch_group(const Params& p, const KChunk& kc, GroupClass c, int64_
   const int threads = c.C / c.V;
   const int64_t slots = lower > 0 ? std::min<int64_t>(p.num_groups, p.num_samples / (lower + 1) + 1) : p.num_groups;
   const unsigned grid = grid_for(std::min<int64_t>(slots, (lower > 0 ? kRouteThreads : kGroupGridThreads) / threads));
-#define PKPO_GROUP_CASE(cc, v) \
-  if (c.C == cc && c.V == v) return launch_kernel(group_kernel<cc, v, Key>, grid, threads, stream)(p, kc, lower, tab)
+#define PKPO_GROUP_CASE(cc, v)                                                                   \
+  if (c.C == cc && c.V == v)                                                                     \
+  return launch_kernel(group_kernel<cc, v, Key>, grid, threads, stream, group_smem<cc, v, Key>())( \
+      p, kc, lower, tab)
   PKPO_GROUP_CASE(256, 4);
   PKPO_GROUP_CASE(512, 8);
   PKPO_GROUP_CASE(1024, 8);
   PKPO_GROUP_CASE(2048, 8);
+  PKPO_GROUP_CASE(4096, 8);
 #undef PKPO_GROUP_CASE
   return cudaErrorInvalidConfiguration;
 }
@@ -194,17 +203,17 @@ cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, cudaS
      * on the large path needs no launch here. */
     const int64_t n = p.uniform_n;
     if (n <= kWarpMaxN) return launch_warp<Key>(p, kc, warp_class(n), 0, max_n, stream);
-    if (n <= kLargeTile) return launch_group<Key>(p, kc, group_class(n), 0, max_n, stream);
+    if (n <= kBlockMaxN) return launch_group<Key>(p, kc, group_class(n), 0, max_n, stream);
     if (p.k_per_group) return launch_warp<Key>(p, kc, warp_class(1), 0, max_n, stream);
     return cudaSuccess;
   }
   /* Ragged: the warp classes of n <= 8 (and the empty and invalid groups), 9..16, 17..32, 33..64, 65..128,
-   * then the group classes 129..256, 257..512, 513..1024, 1025..2048. */
+   * then the group classes 129..256, 257..512, 513..1024, 1025..2048, 2049..4096. */
   PKPO_CUDA_TRY(launch_warp<Key>(p, kc, warp_class(8), 0, max_n, stream));
   for (int64_t lower = 8; lower < kWarpMaxN && max_n > lower; lower *= 2) {
     PKPO_CUDA_TRY(launch_warp<Key>(p, kc, warp_class(lower + 1), lower, max_n, stream));
   }
-  for (int64_t lower = kWarpMaxN; lower < kLargeTile && max_n > lower; lower *= 2) {
+  for (int64_t lower = kWarpMaxN; lower < kBlockMaxN && max_n > lower; lower *= 2) {
     PKPO_CUDA_TRY(launch_group<Key>(p, kc, group_class(lower + 1), lower, max_n, stream));
   }
   return cudaSuccess;
@@ -277,9 +286,9 @@ cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const
   TileAgg* agg = at<TileAgg>(ws, L.agg);
   const unsigned slots = (unsigned)std::max(1, ks.count);
   const dim3 tiles(grid_for(L.tiles_bound), slots);
-  /* One block per large group at most: there are at most N / (kLargeTile + 1) of them (the carry
+  /* One block per large group at most: there are at most N / (kBlockMaxN + 1) of them (the carry
    * kernel strides over the groups and skips the others). */
-  const dim3 groups(grid_for(std::min<int64_t>(p.num_groups, p.num_samples / (kLargeTile + 1) + 1)), slots);
+  const dim3 groups(grid_for(std::min<int64_t>(p.num_groups, p.num_samples / (kBlockMaxN + 1) + 1)), slots);
   /* No PROD stage: each tile forms the weights' product beyond it in closed form. */
   for (int stage = STAGE_TAIL; stage <= STAGE_TERMS; ++stage) {
     if (stage == STAGE_TAIL && !need_tail) continue; /* T' feeds only sloo */
@@ -368,13 +377,33 @@ cudaError_t count_index_refs(const Params& p, const Shape& sh, const WsLayout& L
 
 /* ---- public launchers ------------------------------------------------------------------------------- */
 
+namespace {
+template <int C, int V, typename Key>
+cudaError_t allow_group_smem(int optin) {
+  const size_t bytes = group_smem<C, V, Key>();
+  if (bytes <= 48 * 1024) return cudaSuccess;
+  if (bytes > (size_t)optin) return cudaErrorNotSupported;
+  return cudaFuncSetAttribute(group_kernel<C, V, Key>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+}
+}  // namespace
+
+cudaError_t prepare_device(int device) {
+  int optin = 0;
+  PKPO_CUDA_TRY(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  PKPO_CUDA_TRY((allow_group_smem<2048, 8, uint32_t>(optin)));
+  PKPO_CUDA_TRY((allow_group_smem<4096, 8, uint32_t>(optin)));
+  PKPO_CUDA_TRY((allow_group_smem<2048, 8, uint64_t>(optin)));
+  PKPO_CUDA_TRY((allow_group_smem<4096, 8, uint64_t>(optin)));
+  return cudaSuccess;
+}
+
 cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
   *L = WsLayout();
   const int64_t N = sh.num_samples, G = sh.num_groups;
   size_t off = 0;
   L->status = off;
   off += align_up(sizeof(DevStatus));
-  L->large = sh.max_n > kLargeTile;
+  L->large = sh.max_n > kBlockMaxN;
   if (L->large) {
     if (sh.max_n > kMaxLargeGroup || G > INT_MAX || N > (int64_t)(SIZE_MAX / 64) ||
         large_tiles_bound(N, G, sh.uniform_n, kLargeTile) > INT_MAX) {

@@ -4,11 +4,11 @@
  *
  * Two paths, chosen by the host from the plan's max_group_size:
  *
- * - Block path (kWarpMaxN < n <= kLargeTile): the group kernels of group_kernels.cuh, one group
+ * - Block path (kWarpMaxN < n <= kBlockMaxN): the group kernels of group_kernels.cuh, one group
  *   per thread block; groups of n <= kWarpMaxN take the warp kernels of warp_kernels.cuh. Both
  *   share this file's group bounds, error report and rho store.
  *
- * - Large path (n > 2048, any number of tiles per group): each 4096-key run of a group is read
+ * - Large path (n > 4096: two or more 4096-key runs per group): each 4096-key run of a group is read
  *   (coalesced) and sorted in shared memory (block_merge_sort: a register bitonic sort of 16 keys
  *   per thread, then 8 merge-path passes), and the run sort counts the group's non-finite samples
  *   once (gnone); merge passes then merge sorted lists pairwise (merge path, one 4096-key output
@@ -73,7 +73,7 @@ __device__ __forceinline__ GroupSpan group_span(const Params& p, int64_t g) {
 }
 
 __device__ __forceinline__ bool goes_large(const Params& p, const GroupSpan& s) {
-  return p.large && s.valid && s.n > kLargeTile;
+  return p.large && s.valid && s.n > kBlockMaxN;
 }
 
 __device__ __forceinline__ int64_t sample_of(const Params& p, int64_t pos) {

@@ -247,7 +247,7 @@ pt::Batch ragged_batch(pkpo_estimator est, pkpo_dtype dt, const std::vector<int6
 // ---- accuracy sweeps ----------------------------------------------------------------------------
 
 // Every estimator x dtype x group size (both edges of each warp class 4/8/16/32/64/128, of each
-// group-kernel class 256/512/1024/2048 and of the large path)
+// group-kernel class 256/512/1024/2048/4096 and of the large path)
 // x k in {1, 2, n-1, n, n+1}: against the oracle at docs/math.md target and against the CPU backend.
 TEST(Cuda, UniformSweepAgainstOracleAndCpu) {
   PKPO_SKIP_WITHOUT_GPU();
@@ -256,7 +256,7 @@ TEST(Cuda, UniformSweepAgainstOracleAndCpu) {
   pt::Handle cpu;
   std::mt19937_64 rng(1);
   for (int64_t n : {1, 2, 3, 4, 5, 8, 9, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 129, 256, 257, 512, 513, 1000,
-                    1024, 1025, 2048, 2049, 4096, 65537}) {
+                    1024, 1025, 2048, 2049, 3000, 4096, 4097, 65537}) {
     const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(64, 40000 / n));
     const oracle::Method m = n <= 10 ? oracle::BRUTE : oracle::LARGE;
     for (pkpo_estimator est : kEsts) {
@@ -410,7 +410,7 @@ TEST(Cuda, RaggedMixedAgainstOracleAndCpu) {
       {3, 0, 100, 257, 1, 0, 600},
       {0, 5000, 1, 2, 0, 2049, 7, 30000, 1},
       // both edges of every group-kernel class (and the large path beside them)
-      {128, 129, 256, 257, 0, 512, 513, 1, 1024, 1025, 2048, 2049},
+      {128, 129, 256, 257, 0, 512, 513, 1, 1024, 1025, 2048, 2049, 4096, 4097},
       // group-kernel classes only: the largest size (2000) has the table row of its class, the
       // classes below take the row of their C (256, 1024) or none
       {129, 300, 2000, 700, 1500, 5, 0, 256, 1024}};
@@ -527,7 +527,7 @@ TEST(Cuda, LargePathRunAndTileEdges) {
   CudaHandle gpu;
   pt::Handle cpu;
   std::mt19937_64 rng(12);
-  const std::vector<int64_t> sizes = {2049, 4095, 4096, 4097, 1, 6143, 8192, 8193, 12289, 16385};
+  const std::vector<int64_t> sizes = {4097, 6143, 6144, 1, 8191, 8192, 8193, 12288, 12289, 16385};
   for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
     for (pkpo_estimator est : kEsts) {
       for (int variant = 0; variant < 6; ++variant) {
@@ -680,7 +680,7 @@ TEST(Cuda, StrictAndErrorPolicies) {
 // index permutation (the general warp kernel with its one-row table, the uniform group-kernel
 // launch); an invalid group (per-group k = 0) in a uniform group-kernel launch, whose flags, NaN rho
 // and untouched outputs come from the launch that takes the invalid groups; the strict and error
-// policies failing groups of 129-2048 (ragged and uniform), reported by the smallest group.
+// policies failing groups of 129-4096 (ragged and uniform), reported by the smallest group.
 TEST(Cuda, RareActionsOnEveryPath) {
   PKPO_SKIP_WITHOUT_GPU();
   CudaHandle gpu;
@@ -689,7 +689,7 @@ TEST(Cuda, RareActionsOnEveryPath) {
   for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
     for (pkpo_estimator est : kEsts) {
       // ragged: an all-NaN group at 300 and 129 (ACT_EMPTY), singletons, and regular groups
-      pt::Batch b = ragged_batch(est, dt, {300, 129, 512, 513, 2048, 5}, rng, false, false);
+      pt::Batch b = ragged_batch(est, dt, {300, 129, 512, 513, 2048, 5, 3000}, rng, false, false);
       for (int64_t j = b.offsets[0]; j < b.offsets[1]; ++j) b.rewards[(size_t)j] = NAN;
       for (int64_t j = b.offsets[1]; j < b.offsets[2]; ++j) b.rewards[(size_t)j] = INFINITY;
       for (int64_t j = b.offsets[5]; j < b.offsets[6]; ++j) b.rewards[(size_t)j] = NAN;
@@ -698,7 +698,7 @@ TEST(Cuda, RareActionsOnEveryPath) {
       EXPECT_TRUE(pt::matches(b, g, e)) << "empty est " << est << " dt " << dt;
       EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "empty est " << est;
       // uniform + index on the group kernel and on the warp kernel (GENERAL with the one-row table)
-      for (int64_t n : {16, 24, 300}) {
+      for (int64_t n : {16, 24, 300, 3000}) {
         pt::Batch u = uniform_batch(est, dt, n, 10, 3, rng);
         u.index = pt::random_permutation(u.num_samples(), rng);
         const pt::Expected eu = pt::expected_for(u, oracle::LARGE);
@@ -718,7 +718,7 @@ TEST(Cuda, RareActionsOnEveryPath) {
     }
   }
   // strict / error on the group kernels (ragged and uniform)
-  for (int64_t n : {300, 1500}) {
+  for (int64_t n : {300, 1500, 3000}) {
     pt::Batch b = ragged_batch(PKPO_SLOO_MINUS_ONE, PKPO_FLOAT64, {n, n, n}, rng, false, false);
     b.rewards[(size_t)b.offsets[1]] = NAN;
     b.k_policy = PKPO_K_STRICT;
@@ -862,7 +862,7 @@ TEST(Cuda, OverlappingOffsetsStayInsideWorkspace) {
   std::mt19937_64 rng(12);
   for (pkpo_estimator est : {PKPO_RHO, PKPO_SLOO_MINUS_ONE}) {
     CudaHandle gpu;
-    const int64_t N = 4096, G = 101;  // tables for 2N/2048 + 1 = 5 tiles; 51 groups of 2 tiles
+    const int64_t N = 8192, G = 101;  // tables for 2N/2048 + 1 = 9 tiles; 51 groups of 4 tiles
     pt::Batch b;
     b.est = est;
     b.dtype = PKPO_FLOAT32;

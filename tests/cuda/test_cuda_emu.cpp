@@ -134,6 +134,52 @@ TEST(Emu, ReadingALaneOutsideTheMaskIsPoisoned) {
   EXPECT_EQ(h[0], 1.0);
 }
 
+// Dynamic shared memory: the launch's bytes, poisoned at every block start (CUDA leaves them
+// undefined: a kernel that reads before writing sees 0xA7 bytes, not the previous block's values);
+// above 48 KiB only after cudaFuncSetAttribute, as on the device; asking for more than the launch
+// gave is a launch failure.
+struct BigSmem {
+  unsigned char b[64 * 1024];
+};
+__global__ void dynamic_smem_kernel(unsigned* out) {
+  BigSmem& sm = *static_cast<BigSmem*>(pkpo_emu::dynamic_smem(sizeof(BigSmem), __FILE__, __LINE__));
+  const int t = threadIdx.x;
+  unsigned first = 0;
+  for (int i = 0; i < 4; ++i) first = first << 8 | sm.b[t * 4 + i];  // before any write: poison
+  __syncthreads();
+  for (int i = t; i < (int)sizeof sm.b; i += blockDim.x) sm.b[i] = (unsigned char)(blockIdx.x + 1);
+  __syncthreads();
+  unsigned sum = 0;
+  for (int i = 0; i < (int)sizeof sm.b; i += 4096) sum += sm.b[(i + t * 13) % sizeof sm.b];
+  out[blockIdx.x * 2 * blockDim.x + 2 * t] = first;
+  out[blockIdx.x * 2 * blockDim.x + 2 * t + 1] = sum;
+}
+TEST(Emu, DynamicSharedMemoryLimitsAndPoison) {
+  unsigned* d = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&d, 2 * 2 * 64 * sizeof(unsigned)), cudaSuccess);
+  const size_t bytes = sizeof(BigSmem);
+  EXPECT_EQ(pkpo_emu::launch(dynamic_smem_kernel, dim3(2), dim3(64), bytes, nullptr, "test", d),
+            cudaErrorInvalidValue);
+  (void)cudaGetLastError();
+  ASSERT_EQ(cudaFuncSetAttribute(dynamic_smem_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
+            cudaSuccess);
+  ASSERT_EQ(pkpo_emu::launch(dynamic_smem_kernel, dim3(2), dim3(64), bytes, nullptr, "test", d), cudaSuccess);
+  std::vector<unsigned> h(2 * 2 * 64);
+  ASSERT_EQ(cudaMemcpy(h.data(), d, h.size() * sizeof(unsigned), cudaMemcpyDeviceToHost), cudaSuccess);
+  for (int b = 0; b < 2; ++b) {
+    for (int t = 0; t < 64; ++t) {
+      EXPECT_EQ(h[(size_t)(b * 128 + 2 * t)], 0xA7A7A7A7u) << "block " << b << " thread " << t;
+      EXPECT_EQ(h[(size_t)(b * 128 + 2 * t + 1)], 16u * (unsigned)(b + 1));
+    }
+  }
+  expect_launch_fails(pkpo_emu::launch(dynamic_smem_kernel, dim3(1), dim3(64), bytes - 1, nullptr, "test", d));
+  EXPECT_EQ(cudaFuncSetAttribute(dynamic_smem_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 pkpo_emu::kMaxSmemOptin + 1),
+            cudaErrorInvalidValue);
+  (void)cudaGetLastError();
+  cudaFree(d);
+}
+
 // Global-mode capture: calls that may synchronise or allocate are refused and invalidate it.
 TEST(Emu, UnsafeCallsInvalidateAGlobalCapture) {
   cudaStream_t s;
@@ -206,7 +252,7 @@ TEST(EmuDefects, CubSizeQueryErrorIsNotUnsupported) {
 
 // One large group among many small ones costs about what the small ones cost: each group runs on
 // the configuration of its own size, the large path's kernels get ~N/1024 tile blocks (not one per
-// group) and the carry kernel at most N/2049 blocks. Measured in emulated CUDA threads.
+// group) and the carry kernel at most N/4097 blocks. Measured in emulated CUDA threads.
 TEST(EmuDefects, OneLargeGroupDoesNotSlowTheSmallOnes) {
   pkpo_handle h = nullptr;
   pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
@@ -251,13 +297,13 @@ TEST(EmuDefects, OneLargeGroupDoesNotSlowTheSmallOnes) {
   // Each small group runs on the configuration of its size, whatever the largest group. Compared at
   // 40,000 and 80,000 groups of 16, where the grid of every launch a group of 2000 adds (the larger
   // warp and block configurations, each bounded by N / (lower + 1) groups and a fixed cap) is at its
-  // cap: that group adds exactly the same number of threads to both. With a group of 4096, the large
+  // cap: that group adds exactly the same number of threads to both. With a group of 8192, the large
   // path adds its own kernels (grids sized by a bound on the tiles, about 2N / 2048), and the whole
   // call stays far below what sending every small group to a larger configuration would cost: with
   // every small group on the 256x8 block kernel, one group of 4096 made 20,000 groups of 16 cost
   // 21.0 M emulated threads instead of 0.64 M.
   pkpo_emu::Counters small = {}, mixed = {}, small2 = {}, block = {}, small4 = {}, block4 = {};
-  const int64_t G = 20000, big = 4096;
+  const int64_t G = 20000, big = 8192;
   run(G, 0, &small);
   run(G, big, &mixed);
   run(2 * G, 0, &small2);
@@ -283,7 +329,7 @@ TEST(EmuDefects, RepeatedShapeMakesNoCubSizeQuery) {
   pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
   o.backend = PKPO_BACKEND_CUDA;
   ASSERT_EQ(pkpo_create(&h, &o), PKPO_SUCCESS);
-  const std::vector<int64_t> offsets = {0, 3000, 3005, 7105};  // ragged, two large groups: a scan
+  const std::vector<int64_t> offsets = {0, 5000, 5005, 9105};  // ragged, two large groups: a scan
   const int64_t N = offsets.back();
   std::vector<float> r((size_t)N);
   for (int64_t i = 0; i < N; ++i) r[(size_t)i] = (float)((i * 7919) % 1000) * 1e-3f;
@@ -300,7 +346,7 @@ TEST(EmuDefects, RepeatedShapeMakesNoCubSizeQuery) {
   ragged.num_groups = (int64_t)offsets.size() - 1;
   ragged.num_samples = N;
   ragged.offsets = d_off;
-  ragged.max_group_size = 4100;
+  ragged.max_group_size = 5000;
   ragged.k = 2;
   pkpo_desc whole = PKPO_DESC_INIT;  // one uniform group: the whole-array sort's size query
   whole.estimator = PKPO_L2O;

@@ -126,7 +126,12 @@ struct cudaDeviceProp {
   int minor;
 };
 
-enum cudaDeviceAttr { cudaDevAttrComputeCapabilityMajor = 75, cudaDevAttrComputeCapabilityMinor = 76 };
+enum cudaDeviceAttr {
+  cudaDevAttrComputeCapabilityMajor = 75,
+  cudaDevAttrComputeCapabilityMinor = 76,
+  cudaDevAttrMaxSharedMemoryPerBlockOptin = 97
+};
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 
 #ifdef __cplusplus
 extern "C" {
@@ -203,9 +208,18 @@ uint64_t barrier_generation();
 [[noreturn]] void device_error(const char* file, int line, const char* fmt, ...);
 /* Host-side stream work: runs now, or is recorded when `s` is capturing. */
 cudaError_t submit(cudaStream_t s, std::function<void()> work, const char* what);
-/* Runs a kernel: fn(i) runs CUDA thread i of the current block. */
-cudaError_t launch_raw(dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+/* Runs a kernel: fn(i) runs CUDA thread i of the current block. `fn` identifies the kernel (its
+ * cudaFuncSetAttribute settings); smem is its dynamic shared memory in bytes, as on the device at
+ * most 48 KiB unless cudaFuncAttributeMaxDynamicSharedMemorySize allows more (and never more than
+ * the device's opt-in limit), poisoned at the start of every block. */
+cudaError_t launch_raw(const void* fn, dim3 grid, dim3 block, size_t smem, cudaStream_t s,
                        std::function<void()> thread_body, const char* caller);
+/* The running block's dynamic shared memory; `bytes` beyond the launch's size is a device error. */
+void* dynamic_smem(size_t bytes, const char* file, int line);
+/* cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes). */
+cudaError_t set_max_dynamic_smem(const void* fn, int bytes);
+/* The emulated device's opt-in limit of shared memory per block (the H100's 227 KiB). */
+constexpr int kMaxSmemOptin = 232448;
 /* Statistics of the emulated device (tests of launch cost). */
 struct Counters {
   uint64_t launches, blocks, threads;
@@ -224,8 +238,8 @@ cudaError_t launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cud
                    const char* caller, A&&... args) {
   /* Parameters are copied at launch (as the driver copies them to constant memory). */
   std::tuple<typename std::decay<P>::type...> params(std::forward<A>(args)...);
-  return launch_raw(grid, block, smem, s, [kernel, params]() { std::apply(kernel, params); },
-                    caller);
+  return launch_raw(reinterpret_cast<const void*>(kernel), grid, block, smem, s,
+                    [kernel, params]() { std::apply(kernel, params); }, caller);
 }
 
 template <typename T>
@@ -246,6 +260,11 @@ enum WarpOp { W_SYNC = 0, W_SHFL = 1, W_SHFL_UP = 2, W_SHFL_DOWN = 3, W_SHFL_XOR
 
 }  // namespace pkpo_emu
 
+template <typename... P>
+inline cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute attr, int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return cudaErrorInvalidValue;
+  return pkpo_emu::set_max_dynamic_smem(reinterpret_cast<const void*>(kernel), value);
+}
 #define threadIdx (pkpo_emu::thread_idx())
 #define blockIdx (pkpo_emu::block_idx())
 #define blockDim (pkpo_emu::block_dim())

@@ -264,6 +264,12 @@ cudaError_t g_last = cudaSuccess;
 cudaError_t g_sticky = cudaSuccess;
 Counters g_counters = {0, 0, 0, 0, 0, 0, 0};
 int g_cc_major = -1, g_cc_minor = 0;
+/* Dynamic shared memory: the opt-in of each kernel (cudaFuncSetAttribute), the default limit, and
+ * the running block's buffer. */
+std::map<const void*, int> g_func_smem;
+constexpr size_t kDefaultSmem = 48 * 1024;
+unsigned char* g_dsmem = nullptr;
+size_t g_dsmem_bytes = 0;
 
 cudaError_t set_error(cudaError_t e) {
   if (e != cudaSuccess) g_last = e;
@@ -441,10 +447,15 @@ void run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 b
   g_cur = nullptr;
 }
 
-void run_grid(const std::function<void()>& body, dim3 grid, dim3 block, const std::string& caller) {
+void run_grid(const std::function<void()>& body, dim3 grid, dim3 block, size_t smem, const std::string& caller) {
   if (g_sticky != cudaSuccess) return;
   const int n = (int)(block.x * block.y * block.z);
   std::vector<Fiber> fibers((size_t)n);
+  /* Dynamic shared memory: one buffer for the launch (blocks run one at a time), poisoned before
+   * every block, as CUDA leaves it undefined. */
+  std::vector<unsigned char> dsmem(smem + 16);
+  unsigned char* const dsmem_base =
+      reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(dsmem.data()) + 15) & ~uintptr_t(15));
   Block B;
 #ifdef PKPO_EMU_TSAN
   g_host_tsan = __tsan_get_current_fiber();
@@ -456,7 +467,12 @@ void run_grid(const std::function<void()>& body, dim3 grid, dim3 block, const st
         uint3 bid = {x, y, z};
         ++g_counters.blocks;
         g_counters.threads += (uint64_t)n;
+        memset(dsmem_base, kPoisonByte, smem);
+        g_dsmem = dsmem_base;
+        g_dsmem_bytes = smem;
         run_block(body, grid, block, bid, n, fibers, B);
+        g_dsmem = nullptr;
+        g_dsmem_bytes = 0;
         if (B.failed) {
           fprintf(stderr,
                   "pkpo emu: kernel launched by %s, grid (%u,%u,%u), block (%u,%u,%u), failed in block "
@@ -678,17 +694,34 @@ cudaError_t submit(cudaStream_t s, std::function<void()> work, const char* what)
   return g_sticky;
 }
 
-cudaError_t launch_raw(dim3 grid, dim3 block, size_t smem, cudaStream_t s, std::function<void()> body,
-                       const char* caller) {
+cudaError_t set_max_dynamic_smem(const void* fn, int bytes) {
+  if (bytes < 0 || bytes > kMaxSmemOptin) return set_error(cudaErrorInvalidValue);
+  g_func_smem[fn] = bytes;
+  return cudaSuccess;
+}
+
+void* dynamic_smem(size_t bytes, const char* file, int line) {
+  if (bytes > g_dsmem_bytes) {
+    device_error(file, line, "uses %zu bytes of dynamic shared memory, but the launch gave it %zu", bytes,
+                 g_dsmem_bytes);
+  }
+  return g_dsmem;
+}
+
+cudaError_t launch_raw(const void* fn, dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                       std::function<void()> body, const char* caller) {
   const uint64_t threads = (uint64_t)block.x * block.y * block.z;
   if (threads == 0 || threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64 || grid.x == 0 ||
       grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535) {
     return set_error(cudaErrorInvalidConfiguration);
   }
-  if (smem != 0) return set_error(cudaErrorInvalidValue); /* dynamic shared memory: not emulated */
+  /* As on the device: above 48 KiB only what cudaFuncSetAttribute allowed for this kernel. */
+  const auto it = g_func_smem.find(fn);
+  const size_t allowed = std::max<size_t>(kDefaultSmem, it == g_func_smem.end() ? 0 : (size_t)it->second);
+  if (smem > allowed) return set_error(cudaErrorInvalidValue);
   std::string who = caller ? caller : "?";
   return set_error(submit(
-      s, [grid, block, body, who]() { run_grid(body, grid, block, who); }, "kernel launch"));
+      s, [grid, block, smem, body, who]() { run_grid(body, grid, block, smem, who); }, "kernel launch"));
 }
 
 void report_uninitialized(const char* what, int64_t position) {
@@ -799,6 +832,7 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int d) {
   load_cc();
   if (a == cudaDevAttrComputeCapabilityMajor) *v = g_cc_major;
   else if (a == cudaDevAttrComputeCapabilityMinor) *v = g_cc_minor;
+  else if (a == cudaDevAttrMaxSharedMemoryPerBlockOptin) *v = kMaxSmemOptin;
   else return set_error(cudaErrorInvalidValue);
   return cudaSuccess;
 }
