@@ -86,9 +86,9 @@ LOOP_RULES = [
              "steps in one of the 8 warps, per warp of the block",
      "match": r"for \(int t = m; t >= 1; --t\)",
      "trips": lambda c: c["n"] / 8.0},
-    {"name": "warp kernels: a curve column's elementwise weight steps (k - previous k: 1 for the "
-             "modelled ks 1..16)",
-     "match": r"/\* curve steps: k, m <= 128 here \*/", "trips": lambda c: 1},
+    {"name": "warp and group kernels: a curve column's elementwise weight steps (k - previous k: 1 "
+             "for the modelled ks 1..16 and 1..64)",
+     "match": r"/\* curve steps", "trips": lambda c: 1},
     {"name": "warp and group kernels: rho columns of a curve chunk (a curve's ks, at most 64; the "
              "group kernels' back edge is on the line of the curve branch)",
      "match": r"for \(int col_i = 0; col_i < kc\.count; \+\+col_i\)|if \(curve\) \{ /\* a pass@k curve",
@@ -183,8 +183,11 @@ SKIP_GROUP_SMO = SKIP_GROUP_COLD + [
     (GK, r"case MODE_S: block_outputs<MODE_S,", r"case MODE_S: block_outputs<MODE_S,"),
     (GK, r"case MODE_SLOO: block_outputs<", r"case MODE_SLOO: block_outputs<"),
     (GK, r"case MODE_L2O: block_outputs<", r"case MODE_L2O: block_outputs<")]
-# group_kernel curve: no table row, every column's weights by the float64 scans, rho, no outputs.
+# group_kernel curve: no table row, rho, no outputs. The modelled ks are 1..64: every column but a
+# group's first (and every 17th) takes its weights elementwise from the previous column's, so the
+# scans' branch is skipped (an under-count of one column's scans in 16, as for the warp curve).
 SKIP_GROUP_CURVE = SKIP_GROUP_COLD + [
+    (GK, r"/\* the curve's scans \(block\) \*/", r"end of the curve's scans"),
     (GK, r"if \(have_tab\) \{ /\* the table row", r"if \(tid == 0\) sm\.gc = group_consts"),
     (GK, r"\} else \{ /\* end of the curve \*/", r"static_cast<A\*>\(p\.out\)\[src\[j\]\] = value;")]
 

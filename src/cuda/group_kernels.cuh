@@ -411,17 +411,47 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
       const A vp_fill = (gen && l == 0 && w > 0) ? KT::to_value(sk[e0 - 1]) : A(0);
       elem_next<32, V>(v, vn, l, vn_fill);
 
-      if (curve) { /* a pass@k curve: rho at each k of the chunk, float64 weights by scans */
+      if (curve) { /* a pass@k curve: rho at each k of the chunk */
+        /* As on the warp path: a column whose k is at most kCurveStep above the previous one's takes
+         * its weights from them elementwise, mu_t(k+1) = mu_t(k) (t-k)(k+1) / (k (m-k)), at most
+         * kCurveChain columns in a row; the others (and a group's first column) take the float64
+         * scans. A weight the scans floored to 0 (below 1e-300, only for m in the thousands and k
+         * far from 1 and m) stays 0 along a chain, where the scans might give it back at ~1e-300:
+         * a difference below every accuracy target. rho in the direct form
+         * v_1 + sum_t mu_t (v_t - v_1) (no tail sums). Every decision is uniform over the block. */
+        double dmu[V];
+#pragma unroll
+        for (int j = 0; j < V; ++j) dmu[j] = 0.0;
+        int64_t kprev = 0;
+        int chain = 0;
         for (int col_i = 0; col_i < kc.count; ++col_i) {
           A total = A(0);
           if (gen) {
             const int64_t kk = kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m;
-            double dmu[V], dtp[V];
-            block_weights<NW, V>(tid, m, kk, dmu, dtp, ps);
-            A mu[V], tp[V];
-            round_weights<V>(dmu, dtp, mu, tp);
-            const GroupConsts<A> gc = group_consts<A>(m, kk);
-            total = block_rho_sum<NW, V>(tid, m, v, vn, mu, tp, gc, ps);
+            const bool step = kprev > 0 && kk >= kprev && kk - kprev <= kCurveStep && chain < kCurveChain;
+            if (!step) { /* the curve's scans (block) */
+              double dtp[V];
+              block_weights<NW, V>(tid, m, kk, dmu, dtp, ps);
+              chain = 0;
+            } else { /* end of the curve's scans */
+#pragma unroll 1
+              for (int64_t k = kprev; k < kk; ++k) { /* curve steps (group kernels): k */
+                const double f = (double)(k + 1) / ((double)k * (double)(m - k));
+#pragma unroll
+                for (int j = 0; j < V; ++j) {
+                  const int64_t t = tid * V + j + 1;
+                  dmu[j] = t > k ? dmu[j] * ((double)(t - k) * f) : 0.0;
+                }
+              }
+              ++chain;
+            }
+            kprev = kk;
+            A part = A(0);
+#pragma unroll
+            for (int j = 0; j < V; ++j) {
+              if (tid * V + j + 1 <= m) part = part + (A)dmu[j] * (v[j] - v1);
+            }
+            total = block_sum<NW>(part, l, w, ps.next());
           }
           if (tid == 0) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
         }
