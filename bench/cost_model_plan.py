@@ -65,11 +65,13 @@ LOOP_RULES = [
     {"name": "rho columns of a large-path curve chunk (1 for a transform)",
      "match": r"for \(int c = 0; c < ncol; \+\+c\)", "trips": lambda c: c.get("ncol", 1)},
     {"name": "groups per block (group kernels: G / grid; large_carry_kernel: one)",
-     "match": r"for \(int64_t g = blockIdx\.x; g < p\.num_groups; g \+= gridDim\.x\)",
+     "match": r"for \(int64_t g = blockIdx\.x; g < p\.num_groups; g \+= gridDim\.x\)|"
+              r"for \(int64_t gi = blockIdx\.x; gi < count; gi \+= gridDim\.x\)",
      "trips": lambda c: c.get("group_iters", 1)},
     {"name": "groups per block (group kernels, whose back edge ptxas puts on the loop's first "
              "statement: G / grid)",
-     "match": r"const GroupSpan s = group_span\(p, g\);", "trips": lambda c: c.get("group_iters", 1)},
+     "match": r"const GroupSpan s = group_span\(p, g\);|const int64_t g = group_at\(p, gi\);",
+     "trips": lambda c: c.get("group_iters", 1)},
     {"name": "large-path tile elements: 2048 per tile / 256 threads",
      "match": r"for \(int64_t lp = lo \+ threadIdx\.x; lp < hi; lp \+= kLargeBlock\)",
      "trips": lambda c: 8, "elementwise": True},

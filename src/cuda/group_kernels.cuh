@@ -321,7 +321,9 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
   }
   __syncthreads(); /* the table is read-only from here on */
 
-  for (int64_t g = blockIdx.x; g < p.num_groups; g += gridDim.x) {
+  const int64_t count = launch_groups(p); /* a bucketed launch: its class's groups */
+  for (int64_t gi = blockIdx.x; gi < count; gi += gridDim.x) {
+    const int64_t g = group_at(p, gi);
     const GroupSpan s = group_span(p, g);
     if (goes_large(p, s)) continue; /* uniform across the block; nothing shared touched yet */
     if (s.valid ? (s.n <= lower || s.n > C) : lower > 0) continue; /* another launch's group */

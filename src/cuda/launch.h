@@ -33,7 +33,13 @@ struct WsLayout {
   int merge_passes;        /* merge passes after the tile sort (0 with whole_sort) */
   bool whole_sort;         /* uniform layout with one group: a multi-block cub::DeviceRadixSort of
                               all N keys instead of the merge passes */
-  size_t status, refs, keys_a, keys_b, local, gbad, gnone, agg, ntiles, tile_base, scan_tmp, sort_tmp;
+  /* Ragged layouts whose block path spans three or more size classes (max_n > 16): the groups are
+   * bucketed by class on the device first (bucket_kernel), so that each class's launch visits only
+   * its own groups; BucketMap's base and cap, in entries of the lists at `buckets`. */
+  bool bucketed;
+  int64_t bucket_base[kBlockClasses], bucket_cap[kBlockClasses];
+  size_t status, refs, keys_a, keys_b, local, gbad, gnone, agg, ntiles, tile_base, scan_tmp, sort_tmp,
+      buckets;
   size_t scan_tmp_bytes, sort_tmp_bytes;
   size_t total;
 };

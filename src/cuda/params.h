@@ -43,6 +43,11 @@ struct KSlots {
   int64_t first; /* column of k[0] in the rho rows */
 };
 
+/* Size classes of the block path, each on its own kernel configuration: the warp classes n <= 8
+ * (with the empty and the invalid groups), 9..16, 17..32, 33..64, 65..128 and the group classes
+ * 129..256, ..., 2049..4096. Class c holds n <= 8 << c. */
+constexpr int kBlockClasses = 10;
+
 /* Device-side status of one call (workspace), read back by the host only for the synchronising
  * policies (strict k, non-finite error) and for an unknown max_group_size. */
 struct DevStatus {
@@ -54,6 +59,17 @@ struct DevStatus {
    * is reset by one memset. The host reports the smaller, as the CPU backend (which stops at the
    * first failing group) would. */
   unsigned long long first_group_inv[2];
+  /* Groups of each size class a bucketed ragged call found (bucket_kernel; may exceed the class's
+   * capacity with invalid overlapping offsets, whose surplus groups are flagged INVALID). */
+  unsigned int class_count[kBlockClasses];
+};
+
+/* The group lists of a bucketed ragged call (workspace): class c's group ids at
+ * list[base[c] .. base[c] + cap[c]), cap[c] = how many groups of that class the batch can hold. */
+struct BucketMap {
+  unsigned int* list;
+  int64_t base[kBlockClasses];
+  int64_t cap[kBlockClasses];
 };
 
 struct Params {
@@ -82,6 +98,11 @@ struct Params {
    * rejects a repeated entry: two groups would otherwise write the same output. */
   const unsigned int* refs;
   int large;          /* groups with n > kBlockMaxN go to the large path */
+  /* A block-path launch of a bucketed ragged call: the ids of its class's groups (bucket_count of
+   * them, at most bucket_cap); NULL: the launch strides over every group and skips the others. */
+  const unsigned int* bucket;
+  const unsigned int* bucket_count;
+  int64_t bucket_cap;
 };
 
 /* ks of a curve launch (count == 0 for a transform). */

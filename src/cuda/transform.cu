@@ -196,8 +196,20 @@ cudaError_t launch_group(const Params& p, const KChunk& kc, GroupClass c, int64_
   return cudaErrorInvalidConfiguration;
 }
 
+/* The launch of class c of a bucketed ragged call visits the groups of its bucket only. */
+Params bucket_params(const Params& p, const BucketMap* bm, int c) {
+  Params q = p;
+  if (bm) {
+    q.bucket = bm->list + bm->base[c];
+    q.bucket_count = &p.status->class_count[c];
+    q.bucket_cap = bm->cap[c];
+  }
+  return q;
+}
+
 template <typename Key>
-cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, cudaStream_t stream) {
+cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, const BucketMap* bm,
+                         cudaStream_t stream) {
   if (p.uniform_n > 0) {
     /* One size. Groups are invalid only through a per-group k < 1; without one, a uniform batch
      * on the large path needs no launch here. */
@@ -209,14 +221,35 @@ cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, cudaS
   }
   /* Ragged: the warp classes of n <= 8 (and the empty and invalid groups), 9..16, 17..32, 33..64, 65..128,
    * then the group classes 129..256, 257..512, 513..1024, 1025..2048, 2049..4096. */
-  PKPO_CUDA_TRY(launch_warp<Key>(p, kc, warp_class(8), 0, max_n, stream));
+  int c = 0; /* class c: n <= 8 << c (params.h kBlockClasses) */
+  PKPO_CUDA_TRY(launch_warp<Key>(bucket_params(p, bm, c++), kc, warp_class(8), 0, max_n, stream));
   for (int64_t lower = 8; lower < kWarpMaxN && max_n > lower; lower *= 2) {
-    PKPO_CUDA_TRY(launch_warp<Key>(p, kc, warp_class(lower + 1), lower, max_n, stream));
+    PKPO_CUDA_TRY(launch_warp<Key>(bucket_params(p, bm, c++), kc, warp_class(lower + 1), lower, max_n, stream));
   }
   for (int64_t lower = kWarpMaxN; lower < kBlockMaxN && max_n > lower; lower *= 2) {
-    PKPO_CUDA_TRY(launch_group<Key>(p, kc, group_class(lower + 1), lower, max_n, stream));
+    PKPO_CUDA_TRY(launch_group<Key>(bucket_params(p, bm, c++), kc, group_class(lower + 1), lower, max_n, stream));
   }
   return cudaSuccess;
+}
+
+/* Lower bound (exclusive) of the sizes of block-path class c: n > class_lower(c), n <= 8 << c. */
+constexpr int64_t class_lower(int c) { return c == 0 ? 0 : int64_t(4) << c; }
+
+BucketMap bucket_map(const WsLayout& L, void* ws) {
+  BucketMap bm;
+  bm.list = at<unsigned int>(ws, L.buckets);
+  for (int c = 0; c < kBlockClasses; ++c) {
+    bm.base[c] = L.bucket_base[c];
+    bm.cap[c] = L.bucket_cap[c];
+  }
+  return bm;
+}
+
+/* A bucketed call's first block-path work: the groups' class lists (once, for every curve chunk). */
+template <typename Key>
+cudaError_t launch_buckets(const Params& p, const WsLayout& L, void* ws, cudaStream_t stream) {
+  const int64_t blocks = std::min<int64_t>((p.num_groups + kHelperBlock - 1) / kHelperBlock, 4096);
+  return launch_kernel(bucket_kernel<Key>, grid_for(blocks), kHelperBlock, stream)(p, bucket_map(L, ws));
 }
 
 /* ---- large path ---------------------------------------------------------------------------------- */
@@ -305,7 +338,9 @@ template <typename Key>
 cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* ws,
                             cudaStream_t stream) {
   KChunk none = KChunk(); /* value-initialised: count 0 means "a transform, not a curve" */
-  PKPO_CUDA_TRY(launch_block<Key>(p, none, sh.max_n, stream));
+  const BucketMap bm = bucket_map(L, ws);
+  if (L.bucketed) PKPO_CUDA_TRY(launch_buckets<Key>(p, L, ws, stream));
+  PKPO_CUDA_TRY(launch_block<Key>(p, none, sh.max_n, L.bucketed ? &bm : nullptr, stream));
   if (!L.large) return cudaSuccess;
   LargeKeys lk;
   PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &lk));
@@ -333,13 +368,15 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
                         int64_t num_ks, cudaStream_t stream) {
   int64_t kmax = 1;
   for (int64_t j = 0; j < num_ks; ++j) kmax = std::max(kmax, h_ks[j]);
+  const BucketMap bm = bucket_map(L, ws);
+  if (L.bucketed) PKPO_CUDA_TRY(launch_buckets<Key>(p, L, ws, stream));
   for (int64_t j0 = 0; j0 < num_ks; j0 += kCurveChunk) {
     KChunk kc = KChunk();
     kc.count = (int)std::min<int64_t>(kCurveChunk, num_ks - j0);
     kc.first = j0;
     kc.kmax = kmax;
     for (int c = 0; c < kCurveChunk; ++c) kc.k[c] = c < kc.count ? h_ks[j0 + c] : 1;
-    PKPO_CUDA_TRY(launch_block<Key>(p, kc, sh.max_n, stream));
+    PKPO_CUDA_TRY(launch_block<Key>(p, kc, sh.max_n, L.bucketed ? &bm : nullptr, stream));
   }
   if (!L.large) return cudaSuccess;
   LargeKeys lk;
@@ -427,6 +464,22 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
   if (sh.has_index) {
     if (N > (int64_t)(SIZE_MAX / 64)) return cudaErrorNotSupported;
     off += align_up((size_t)N * sizeof(unsigned int));
+  }
+  /* Ragged with three or more block-path classes: the class lists. Class c can hold at most
+   * N / (class_lower(c) + 1) disjoint groups (class 0: every group, the invalid ones too); 4 B per
+   * entry, about G + N / 4 entries in all. */
+  L->buckets = off;
+  L->bucketed = sh.uniform_n == 0 && sh.max_n > 16 && G > 0 && G <= (int64_t)UINT_MAX &&
+                N <= (int64_t)(SIZE_MAX / 64);
+  if (L->bucketed) {
+    int64_t entries = 0;
+    for (int c = 0; c < kBlockClasses; ++c) {
+      const int64_t cap = c == 0 ? G : std::min<int64_t>(G, N / (class_lower(c) + 1) + 1);
+      L->bucket_base[c] = entries;
+      L->bucket_cap[c] = class_lower(c) < sh.max_n ? cap : 0; /* classes above max_n get no launch */
+      entries += L->bucket_cap[c];
+    }
+    off += align_up((size_t)entries * sizeof(unsigned int));
   }
   if (!L->large) {
     L->total = off;

@@ -460,9 +460,11 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
   const int wib = threadIdx.x >> 5;
   const int64_t nwarps = (int64_t)gridDim.x * (kWarpBlock / 32);
 
-  for (int64_t base = ((int64_t)blockIdx.x * (kWarpBlock / 32) + wib) * S; base < p.num_groups;
+  const int64_t count = FULL ? p.num_groups : launch_groups(p); /* a bucketed launch: its class's */
+  for (int64_t base = ((int64_t)blockIdx.x * (kWarpBlock / 32) + wib) * S; base < count;
        base += nwarps * S) {
-    const int64_t g = base + sub;
+    const int64_t i = base + sub;
+    const int64_t g = FULL ? i : (i < count ? group_at(p, i) : p.num_groups);
     GroupSpan s;
     s.begin = 0;
     s.n = 0;

@@ -893,6 +893,36 @@ TEST(Cuda, OverlappingOffsetsStayInsideWorkspace) {
     for (int64_t g = 4; g < G; g += 2) EXPECT_EQ(r.flags[(size_t)g], (uint32_t)PKPO_FLAG_INVALID) << g;
     ASSERT_EQ(pkpo_set_workspace(gpu, nullptr, 0), PKPO_SUCCESS);
   }
+  // The same on the block path: 51 groups of 300 over the same 300 samples, bucketed by size class;
+  // the class 257..512 holds at most 300 / 257 + 1 = 2 disjoint groups, and the others are flagged
+  // INVALID (which two get the slots depends on the bucketing's atomics).
+  for (pkpo_estimator est : {PKPO_RHO, PKPO_SLOO_MINUS_ONE}) {
+    CudaHandle gpu;
+    const int64_t N = 300, G = 101;
+    pt::Batch b;
+    b.est = est;
+    b.dtype = PKPO_FLOAT64;
+    b.num_groups = G;
+    for (int64_t g = 0; g <= G; ++g) b.offsets.push_back(g % 2 ? N : 0);
+    b.offsets[(size_t)G] = N;
+    b.max_group_size = N;
+    b.k = 4;
+    b.rewards = pt::gen_group(pt::Kind::Uniform, N, rng);
+    const pt::LibResult r = run_cuda(gpu, b);
+    ASSERT_EQ(r.status, PKPO_SUCCESS) << r.last_error;
+    EXPECT_TRUE(r.guards_intact);
+    int computed = 0;
+    for (int64_t g = 0; g < G; ++g) {
+      if (g % 2 || r.flags[(size_t)g] == (uint32_t)PKPO_FLAG_INVALID) {
+        EXPECT_EQ(r.flags[(size_t)g], (uint32_t)PKPO_FLAG_INVALID) << g;
+        EXPECT_TRUE(std::isnan(r.rho[(size_t)g])) << g;
+      } else {
+        EXPECT_EQ(r.flags[(size_t)g], 0u) << g;
+        ++computed;
+      }
+    }
+    EXPECT_EQ(computed, 2);
+  }
 }
 
 // NaN in one group leaves every other group bit-identical to a clean run (both paths).

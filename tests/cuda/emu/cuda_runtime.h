@@ -339,6 +339,7 @@ inline T atomicCAS(T* a, T expected, T v) {
 }
 
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
+inline int __ffs(int x) { return __builtin_ffs(x); }
 inline double __longlong_as_double(long long x) { return pkpo_emu::from_bits<double>((uint64_t)x); }
 inline long long __double_as_longlong(double x) { return (long long)pkpo_emu::to_bits(x); }
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
