@@ -172,7 +172,7 @@ SKIP_WARP_CURVE = SKIP_WARP_COLD + [
 GK = "group_kernels.cuh"
 # group_kernel, every modelled call: valid groups of n >= 2 finite rewards, no error, flags NULL,
 # a uniform layout without an index.
-SKIP_GROUP_COLD = [(GK, r"if \(p\.index\) \{ /\* through the index", r"end of the index permutation"),
+SKIP_GROUP_COLD = [(WK, r"p\.index\) \{ /\* through the index", r"end of the index permutation"),
                    (GK, r"if \(act == ACT_ERROR\) \{", r"p\.flags\[g\] = r\.flags;"),
                    (GK, r"/\* the rare store cases \*/", r"end of the rare store cases"),
                    (K, r"^  if \(p\.offsets\) \{", r"s\.n = s\.valid \? e - b : 0;")]

@@ -340,24 +340,7 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
       Key key = KT::kNone;
       bool nf = false;
       src[j] = -1;
-      if (e < n) {
-        bool ok = true;
-        src[j] = s.begin + e;
-        if (p.index) { /* through the index permutation */
-          src[j] = p.index[src[j]];
-          ok = sample_ok(p, src[j]);
-        } /* end of the index permutation */
-        if (ok) {
-          const A x = static_cast<const A*>(p.rewards)[src[j]];
-          if (KT::finite(KT::bits(x))) {
-            key = KT::to_key(x);
-          } else {
-            nf = true;
-          }
-        } else {
-          bad = true;
-        }
-      }
+      if (e < n) key = load_key<Key, true>(p, s.begin + e, &src[j], &nf, &bad);
       keys[j] = key;
       orig[j] = key;
       nonfinite_w += __popc(__ballot_sync(kFullMask, nf));
@@ -414,13 +397,11 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
       elem_next<32, V>(v, vn, l, vn_fill);
 
       if (curve) { /* a pass@k curve: rho at each k of the chunk */
-        /* As on the warp path: a column whose k is at most kCurveStep above the previous one's takes
-         * its weights from them elementwise, mu_t(k+1) = mu_t(k) (t-k)(k+1) / (k (m-k)), at most
-         * kCurveChain columns in a row; the others (and a group's first column) take the float64
-         * scans. A weight the scans floored to 0 (below 1e-300, only for m in the thousands and k
-         * far from 1 and m) stays 0 along a chain, where the scans might give it back at ~1e-300:
-         * a difference below every accuracy target. rho in the direct form
-         * v_1 + sum_t mu_t (v_t - v_1) (no tail sums). Every decision is uniform over the block. */
+        /* The warp path's rule (curve_can_step, curve_steps): weights elementwise from the previous
+         * column's, else the float64 scans; rho in the direct form. Unlike there, m reaches 4096: a
+         * weight the scans floored to 0 (below 1e-300, for k far from 1 and m) stays 0 along a
+         * chain where the scans might give it back at ~1e-300, a difference below every accuracy
+         * target. Every decision is uniform over the block. */
         double dmu[V];
 #pragma unroll
         for (int j = 0; j < V; ++j) dmu[j] = 0.0;
@@ -430,21 +411,12 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
           A total = A(0);
           if (gen) {
             const int64_t kk = kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m;
-            const bool step = kprev > 0 && kk >= kprev && kk - kprev <= kCurveStep && chain < kCurveChain;
-            if (!step) { /* the curve's scans (block) */
+            if (!curve_can_step(kprev, kk, chain)) { /* the curve's scans (block) */
               double dtp[V];
               block_weights<NW, V>(tid, m, kk, dmu, dtp, ps);
               chain = 0;
             } else { /* end of the curve's scans */
-#pragma unroll 1
-              for (int64_t k = kprev; k < kk; ++k) { /* curve steps (group kernels): k */
-                const double f = (double)(k + 1) / ((double)k * (double)(m - k));
-#pragma unroll
-                for (int j = 0; j < V; ++j) {
-                  const int64_t t = tid * V + j + 1;
-                  dmu[j] = t > k ? dmu[j] * ((double)(t - k) * f) : 0.0;
-                }
-              }
+              curve_steps<V>(dmu, tid * V + 1, m, (int)kprev, (int)kk);
               ++chain;
             }
             kprev = kk;
@@ -500,14 +472,7 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
             store_items<V>(so + tid * V, outs);
             __syncthreads();
 #pragma unroll
-            for (int j = 0; j < V; ++j) {
-              const Key* at = sk; /* at[0] is the first key not yet known to be below orig[j] */
-#pragma unroll
-              for (int step = C / 2; step > 0; step >>= 1) {
-                if (at[step - 1] < orig[j]) at += step;
-              }
-              res[j] = so[at - sk];
-            }
+            for (int j = 0; j < V; ++j) res[j] = first_rank_output<C>(sk, so, orig[j]);
           }
         }
 
@@ -520,13 +485,7 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
             if (src[j] < 0) continue;
             A value = res[j];
             if (!gen || orig[j] == KT::kNone) { /* the rare store cases */
-              if (act == ACT_PROPAGATE) {
-                value = (A)__longlong_as_double(0x7FF8000000000000LL);
-              } else if (act == ACT_SINGLE && orig[j] != KT::kNone && p.estimator == PKPO_S) {
-                value = KT::to_value(orig[j]);
-              } else {
-                value = A(0); /* excluded, an empty group, or a singleton's other estimators */
-              }
+              value = other_output<Key>(act, p.estimator, orig[j]);
             } /* end of the rare store cases */
             static_cast<A*>(p.out)[src[j]] = value;
           }

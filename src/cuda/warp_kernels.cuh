@@ -403,6 +403,76 @@ __device__ __forceinline__ double rho_value(int act, A v1, A total) {
                              : __longlong_as_double(0x7FF8000000000000LL);
 }
 
+/* ---- pieces of the warp and group kernels --------------------------------------------------- */
+
+/* The key of the sample at grouped position pos, *src its sample (through the index permutation
+ * when INDEX and there is one): kNone for a non-finite reward (*nf set) or an unusable index entry
+ * (*bad set: out of range or repeated; nothing read). */
+template <typename Key, bool INDEX>
+__device__ __forceinline__ Key load_key(const Params& p, int64_t pos, int64_t* src, bool* nf, bool* bad) {
+  typedef KeyTraits<Key> KT;
+  typedef typename KT::Value A;
+  *src = pos;
+  if (INDEX && p.index) { /* through the index permutation */
+    *src = p.index[pos];
+    if (!sample_ok(p, *src)) {
+      *bad = true;
+      return KT::kNone;
+    }
+  } /* end of the index permutation */
+  const A x = static_cast<const A*>(p.rewards)[*src];
+  if (KT::finite(KT::bits(x))) return KT::to_key(x);
+  *nf = true;
+  return KT::kNone;
+}
+
+/* The output of the first of the C sorted keys (ascending, shared memory) that equals `key`, from
+ * the sorted outputs beside them: tied rewards get bit-identical outputs. A branchless binary
+ * search. */
+template <int C, typename Key, typename A>
+__device__ __forceinline__ A first_rank_output(const Key* sorted, const A* outs, Key key) {
+  const Key* at = sorted; /* at[0] is the first key not yet known to be below `key` */
+#pragma unroll
+  for (int step = C / 2; step > 0; step >>= 1) {
+    if (at[step - 1] < key) at += step;
+  }
+  return outs[at - sorted];
+}
+
+/* The output of an element that the sorted-order formulas do not give: its group is not ACT_GENERAL,
+ * or its reward was excluded (orig == kNone). NaN under PROPAGATE, a singleton's reward for s, else
+ * 0 (an excluded sample, an empty group, a singleton's other estimators). */
+template <typename Key>
+__device__ __forceinline__ typename KeyTraits<Key>::Value other_output(int act, int estimator, Key orig) {
+  typedef KeyTraits<Key> KT;
+  typedef typename KT::Value A;
+  if (act == ACT_PROPAGATE) return (A)__longlong_as_double(0x7FF8000000000000LL);
+  if (act == ACT_SINGLE && orig != KT::kNone && estimator == PKPO_S) return KT::to_value(orig);
+  return A(0);
+}
+
+/* A pass@k curve column at k = kk takes its weights from the previous column's (k = kprev) when k
+ * grew by at most kCurveStep and the chain of such columns is shorter than kCurveChain. */
+__device__ __forceinline__ bool curve_can_step(int64_t kprev, int64_t kk, int chain) {
+  return kprev > 0 && kk >= kprev && kk - kprev <= kCurveStep && chain < kCurveChain;
+}
+
+/* The weights mu_t at k = kk from those at k = kprev <= kk, of ranks t = t0 + j (group of m <=
+ * kBlockMaxN: int arithmetic): mu_t(k+1) = mu_t(k) (t-k)(k+1) / (k (m-k)), 0 for t <= k
+ * (C(t-1,k) / C(m,k+1) over C(t-1,k-1) / C(m,k)). */
+template <int V>
+__device__ __forceinline__ void curve_steps(double (&dmu)[V], int t0, int m, int kprev, int kk) {
+#pragma unroll 1
+  for (int k = kprev; k < kk; ++k) { /* curve steps: k */
+    const double f = (double)(k + 1) / ((double)k * (double)(m - k));
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int t = t0 + j;
+      dmu[j] = t > k ? dmu[j] * ((double)(t - k) * f) : 0.0;
+    }
+  }
+}
+
 /* ---- the kernel ------------------------------------------------------------------------------- */
 
 /* resolve_group for the common case, with no branch on the rare ones: a valid group of n >= 2
@@ -499,24 +569,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       Key key = KT::kNone;
       bool nf = false;
       src[j] = -1;
-      if (EXACT ? mine : e < n) {
-        bool ok = true;
-        src[j] = s.begin + e;
-        if (!FULL && p.index) { /* through the index permutation */
-          src[j] = p.index[src[j]];
-          ok = sample_ok(p, src[j]);
-        } /* end of the index permutation */
-        if (ok) {
-          const A x = static_cast<const A*>(p.rewards)[src[j]];
-          if (KT::finite(KT::bits(x))) {
-            key = KT::to_key(x);
-          } else {
-            nf = true;
-          }
-        } else {
-          bad = true;
-        }
-      }
+      if (EXACT ? mine : e < n) key = load_key<Key, !FULL>(p, s.begin + e, &src[j], &nf, &bad);
       keys[j] = key;
       orig[j] = key;
       nonfinite += __popc(__ballot_sync(kFullMask, nf) & seg);
@@ -568,21 +621,13 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       int chain = 0;
       for (int col_i = 0; col_i < kc.count; ++col_i) {
         const int64_t kk = gen ? (kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m) : 1;
-        const bool step = kprev > 0 && kk >= kprev && kk - kprev <= kCurveStep && chain < kCurveChain;
+        const bool step = curve_can_step(kprev, kk, chain);
         if (__any_sync(kFullMask, !step)) { /* the curve's scans (every lane: shuffles) */
           double dtp[V];
           weights_by_scan<W, V>(l, m, kk, dmu, dtp);
           chain = 0;
         } else { /* end of the curve's scans */
-#pragma unroll 1
-          for (int k = (int)kprev; k < (int)kk; ++k) { /* curve steps: k, m <= 128 here */
-            const double f = (double)(k + 1) / ((double)k * (double)(m - k));
-#pragma unroll
-            for (int j = 0; j < V; ++j) {
-              const int t = l * V + j + 1;
-              dmu[j] = t > k ? dmu[j] * ((double)(t - k) * f) : 0.0;
-            }
-          }
+          curve_steps<V>(dmu, l * V + 1, m, (int)kprev, (int)kk);
           ++chain;
         }
         kprev = kk;
@@ -670,14 +715,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       store_items<V>(wout + l * V, outs);
       __syncwarp();
 #pragma unroll
-      for (int j = 0; j < V; ++j) {
-        const Key* at = wkeys; /* at[0] is the first key not yet known to be below orig[j] */
-#pragma unroll
-        for (int step = C / 2; step > 0; step >>= 1) {
-          if (at[step - 1] < orig[j]) at += step;
-        }
-        outs[j] = wout[at - wkeys];
-      }
+      for (int j = 0; j < V; ++j) outs[j] = first_rank_output<C>(wkeys, wout, orig[j]);
     }
 
     /* store: element e's output at its own position */
@@ -687,13 +725,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
         if (!EXACT && src[j] < 0) continue;
         A value = outs[j];
         if (act != ACT_GENERAL || orig[j] == KT::kNone) { /* the rare store cases */
-          if (act == ACT_PROPAGATE) {
-            value = (A)__longlong_as_double(0x7FF8000000000000LL);
-          } else if (act == ACT_SINGLE && orig[j] != KT::kNone && p.estimator == PKPO_S) {
-            value = KT::to_value(orig[j]);
-          } else {
-            value = A(0); /* excluded, an empty group, or a singleton's other estimators */
-          }
+          value = other_output<Key>(act, p.estimator, orig[j]);
         } /* end of the rare store cases */
         static_cast<A*>(p.out)[src[j]] = value;
       }
