@@ -41,10 +41,8 @@ def log2c(x):
 # runs per warp. "elementwise": trips is the number of elements per thread (unrolled/versioned
 # copies of the loop are resolved by cost_model.py).
 LOOP_RULES = [
-    {"name": "binary search lower_bound_key: ceil(log2(n+1)) probes",
-     "match": r"while \(lo < hi\)", "trips": lambda c: log2c(c["n"] + 1)},
-    {"name": "large scatter's rank search (int ranks): ceil(log2(n+1)) probes",
-     "match": r"while \(lo_r < hi_r\)", "trips": lambda c: log2c(c["n"] + 1)},
+    {"name": "large scatter's rank search: ceil(log2 n) levels (all of a thread's keys per level)",
+     "match": r"/\* the rank search's levels \*/", "trips": lambda c: log2c(c["n"])},
     {"name": "tile_owner binary search over G+1 tile bases: ceil(log2 G)",
      "match": r"while \(hi - lo > 1\)", "trips": lambda c: log2c(c["G"])},
     {"name": "cub::BlockRadixSort passes: key bits / 4",
@@ -402,7 +400,7 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
              "bytes": (lambda c: c["N"] * (2 * c["E"] + 8) + c["G"] * c["tiles"] * c["tiles"] * 32) if fold
              else (lambda c: c["N"] * (2 * c["E"] + 8)),
              "bytes_formula": "E reward read + 8 B tile-local output gathered + E written "
-                              "(+ ceil(log2(n+1)) search probes per reward, L2)"
+                              "(+ ceil(log2 n) search probes per reward, L2)"
                               + ("; every block reads its group's tile totals, 32 B per tile (L2)" if fold
                                  else "; the tile's lin (L2)")},
         ]

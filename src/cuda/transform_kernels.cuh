@@ -118,21 +118,6 @@ __device__ __forceinline__ void report_error(const Params& p, int64_t g, unsigne
   atomicMax(&p.status->first_group_inv[(bits & ERR_NONFINITE) ? 0 : 1], ~(unsigned long long)g);
 }
 
-/* First index r in [0, m) with keys[r] >= key (keys sorted ascending); m if none. */
-template <typename Key>
-__device__ __forceinline__ int64_t lower_bound_key(const Key* keys, int64_t m, Key key) {
-  int64_t lo = 0, hi = m;
-  while (lo < hi) {
-    const int64_t mid = lo + ((hi - lo) >> 1);
-    if (keys[mid] < key) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
-}
-
 /* ---- the tile pass ---------------------------------------------------------------------------- */
 
 enum Stage { STAGE_TAIL = 1, STAGE_TERMS = 2 }; /* the tile pass's stages (large_tile_pass) */
@@ -899,40 +884,54 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
   const int64_t lo = tile * kLargeTile;
   const int cnt = (int)(lo + kLargeTile < s.n ? kLargeTile : s.n - lo);
   const int m = (int)r.m; /* m <= kMaxLargeGroup < 2^31: int ranks */
+  /* the thread's keys (striped: coalesced); kNone for a non-finite reward and past the tile */
+  Key key[kLargeIpt];
 #pragma unroll
   for (int j = 0; j < kLargeIpt; ++j) {
-    const int i = j * kLargeBlock + (int)threadIdx.x; /* striped: coalesced */
+    const int i = j * kLargeBlock + (int)threadIdx.x;
+    key[j] = KT::kNone;
+    if (i < cnt) {
+      const V x = static_cast<const V*>(p.rewards)[sample_of(p, s.begin + lo + i)];
+      if (KT::finite(KT::bits(x))) key[j] = KT::to_key(x);
+    }
+  }
+  /* The first rank holding each key (the tie rule): a branchless lower bound over the m sorted keys,
+   * level by level for all of the thread's keys at once (their probes are independent loads in
+   * flight together; ceil(log2 m) levels, the same for every key). Every index stays inside the
+   * group even if overlapping (invalid) offsets made two groups race in the sort. */
+  int at[kLargeIpt];
+#pragma unroll
+  for (int j = 0; j < kLargeIpt; ++j) at[j] = 0;
+  if (r.action == ACT_GENERAL) { /* uniform across the block */
+    for (int len = m; len > 1;) { /* the rank search's levels */
+      const int half = len >> 1;
+#pragma unroll
+      for (int j = 0; j < kLargeIpt; ++j) at[j] = sorted[at[j] + half] < key[j] ? at[j] + half : at[j];
+      len -= half;
+    }
+#pragma unroll
+    for (int j = 0; j < kLargeIpt; ++j) {
+      if (sorted[at[j]] < key[j] && at[j] + 1 < m) ++at[j];
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < kLargeIpt; ++j) {
+    const int i = j * kLargeBlock + (int)threadIdx.x;
     if (i >= cnt) continue;
-    const int64_t src = sample_of(p, s.begin + lo + i);
-    const V x = static_cast<const V*>(p.rewards)[src];
-    const bool fin = KT::finite(KT::bits(x));
     double value;
     if (r.action == ACT_PROPAGATE) {
       value = __longlong_as_double(0x7FF8000000000000LL);
-    } else if (!fin) {
-      value = 0.0;
+    } else if (key[j] == KT::kNone) {
+      value = 0.0; /* excluded */
     } else if (r.action == ACT_SINGLE) {
-      value = single_output(p.estimator, KT::to_double(KT::to_key(x))); /* -0.0 -> +0.0, as the CPU */
+      value = single_output(p.estimator, KT::to_double(key[j])); /* -0.0 -> +0.0, as the CPU */
     } else {
-      const Key key = KT::to_key(x);
-      /* The first rank holding the key (the tie rule). The key is among the m sorted ones unless
-       * overlapping (invalid) offsets made two groups race in the sort: clamp, so that even then
-       * the read stays inside the group. */
-      int lo_r = 0, hi_r = m;
-      while (lo_r < hi_r) { /* lower_bound_key on int ranks */
-        const int mid = (lo_r + hi_r) >> 1;
-        if (sorted[mid] < key) {
-          lo_r = mid + 1;
-        } else {
-          hi_r = mid;
-        }
-      }
-      const int rank = lo_r < m ? lo_r : m - 1;
       /* the tile-local output of the rank plus its tile's carries' part: the same two values, so
        * the same bits, for every sample tied with it */
+      const int rank = at[j];
       value = local_out[rank] + (fold ? lin_s[rank / kLargeTile] : tile_agg[rank / kLargeTile].lin);
     }
-    store_value<V>(p.out, src, value);
+    store_value<V>(p.out, sample_of(p, s.begin + lo + i), value);
   }
 }
 
