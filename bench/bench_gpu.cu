@@ -90,7 +90,7 @@ struct Options {
   int64_t min_n = int64_t(1) << 26;
   std::vector<pkpo_estimator> estimators = {PKPO_RHO, PKPO_S, PKPO_SLOO, PKPO_SLOO_MINUS_ONE,
                                             PKPO_L2O};
-  std::vector<int64_t> ns = {4, 8, 16, 32, 64, 128, 256, 1024, 4096, 65536, int64_t(1) << 20};
+  std::vector<int64_t> ns = {4, 8, 16, 32, 64, 128, 256, 1024, 2048, 4096, 8192, 65536, int64_t(1) << 20};
 };
 
 bool parse_list(const char* s, std::vector<int64_t>* out) {
