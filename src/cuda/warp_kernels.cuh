@@ -51,9 +51,10 @@ namespace pkpo_cuda {
 constexpr int kWarpBlock = 256;      /* threads per block of the warp kernels (8 warps) */
 constexpr int kWarpMaxN = 128;       /* largest group of the warp path: W = 32, V = 4 */
 constexpr unsigned kFullMask = 0xFFFFFFFFu;
-/* A pass@k curve on the warp path: a column whose k is at most kCurveStep above the previous one's
- * takes its weights from them elementwise, at most kCurveChain columns in a row (bounding the
- * rounding a chain accumulates to ~3 ulp per step); the others take the float64 scans. */
+/* A pass@k curve on the warp and group kernels: a column whose k is at most kCurveStep above the
+ * previous one's takes its weights from them elementwise, at most kCurveChain columns in a row
+ * (bounding the rounding a chain accumulates to ~3 ulp per step); the others take the float64
+ * scans. */
 constexpr int kCurveStep = 4;
 constexpr int kCurveChain = 16;
 
