@@ -860,12 +860,12 @@ TEST(Cuda, WholeSortOfAnInvalidOnlyGroup) {
 TEST(Cuda, OverlappingOffsetsStayInsideWorkspace) {
   PKPO_SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(12);
-  for (pkpo_estimator est : {PKPO_RHO, PKPO_SLOO_MINUS_ONE}) {
-    CudaHandle gpu;
-    const int64_t N = 8192, G = 101;  // tables for 2N/2048 + 1 = 9 tiles; 51 groups of 4 tiles
+  const int64_t G = 101;
+  // G groups over the same N samples: [0, N) for even g, [N, 0) (invalid) for odd g
+  auto overlapping = [&](pkpo_estimator est, pkpo_dtype dt, int64_t N) {
     pt::Batch b;
     b.est = est;
-    b.dtype = PKPO_FLOAT32;
+    b.dtype = dt;
     b.num_groups = G;
     for (int64_t g = 0; g <= G; ++g) b.offsets.push_back(g % 2 ? N : 0);
     b.offsets[(size_t)G] = N;
@@ -873,6 +873,12 @@ TEST(Cuda, OverlappingOffsetsStayInsideWorkspace) {
     b.k = 4;
     b.rewards = pt::gen_group(pt::Kind::Uniform, N, rng);
     pt::round_rewards(&b);
+    return b;
+  };
+  for (pkpo_estimator est : {PKPO_RHO, PKPO_SLOO_MINUS_ONE}) {
+    CudaHandle gpu;
+    // N = 8192: tables for 2N/2048 + 1 = 9 tiles; 51 groups of 4 tiles
+    const pt::Batch b = overlapping(est, PKPO_FLOAT32, 8192);
     DevBatch db(b);
     const pkpo_desc d = db.desc(b);
     size_t need = 0;
@@ -898,16 +904,7 @@ TEST(Cuda, OverlappingOffsetsStayInsideWorkspace) {
   // INVALID (which two get the slots depends on the bucketing's atomics).
   for (pkpo_estimator est : {PKPO_RHO, PKPO_SLOO_MINUS_ONE}) {
     CudaHandle gpu;
-    const int64_t N = 300, G = 101;
-    pt::Batch b;
-    b.est = est;
-    b.dtype = PKPO_FLOAT64;
-    b.num_groups = G;
-    for (int64_t g = 0; g <= G; ++g) b.offsets.push_back(g % 2 ? N : 0);
-    b.offsets[(size_t)G] = N;
-    b.max_group_size = N;
-    b.k = 4;
-    b.rewards = pt::gen_group(pt::Kind::Uniform, N, rng);
+    const pt::Batch b = overlapping(est, PKPO_FLOAT64, 300);
     const pt::LibResult r = run_cuda(gpu, b);
     ASSERT_EQ(r.status, PKPO_SUCCESS) << r.last_error;
     EXPECT_TRUE(r.guards_intact);
