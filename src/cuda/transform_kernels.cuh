@@ -884,14 +884,18 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
   const int64_t lo = tile * kLargeTile;
   const int cnt = (int)(lo + kLargeTile < s.n ? kLargeTile : s.n - lo);
   const int m = (int)r.m; /* m <= kMaxLargeGroup < 2^31: int ranks */
-  /* the thread's keys (striped: coalesced); kNone for a non-finite reward and past the tile */
+  /* the thread's samples and keys (striped: coalesced); kNone for a non-finite reward and past the
+   * tile */
   Key key[kLargeIpt];
+  int64_t src[kLargeIpt];
 #pragma unroll
   for (int j = 0; j < kLargeIpt; ++j) {
     const int i = j * kLargeBlock + (int)threadIdx.x;
     key[j] = KT::kNone;
+    src[j] = -1;
     if (i < cnt) {
-      const V x = static_cast<const V*>(p.rewards)[sample_of(p, s.begin + lo + i)];
+      src[j] = sample_of(p, s.begin + lo + i);
+      const V x = static_cast<const V*>(p.rewards)[src[j]];
       if (KT::finite(KT::bits(x))) key[j] = KT::to_key(x);
     }
   }
@@ -916,8 +920,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
   }
 #pragma unroll
   for (int j = 0; j < kLargeIpt; ++j) {
-    const int i = j * kLargeBlock + (int)threadIdx.x;
-    if (i >= cnt) continue;
+    if (src[j] < 0) continue; /* past the tile */
     double value;
     if (r.action == ACT_PROPAGATE) {
       value = __longlong_as_double(0x7FF8000000000000LL);
@@ -931,7 +934,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
       const int rank = at[j];
       value = local_out[rank] + (fold ? lin_s[rank / kLargeTile] : tile_agg[rank / kLargeTile].lin);
     }
-    store_value<V>(p.out, sample_of(p, s.begin + lo + i), value);
+    store_value<V>(p.out, src[j], value);
   }
 }
 
