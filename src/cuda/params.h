@@ -19,6 +19,10 @@ constexpr int kBlockMaxN = 4096;
 constexpr int kLargeBlock = 256;
 constexpr int kLargeIpt = 8;
 constexpr int kLargeTile = kLargeBlock * kLargeIpt;
+/* Uniform groups of at most this many large-path tiles have their TERMS carries formed by the
+ * scatter itself, two tiles per thread (no carry launch): 2^20 rewards are 512 tiles. Each scatter
+ * block then reads its group's tile totals, 32 B per tile (16 KiB, from L2). */
+constexpr int kLargeFoldTiles = 2 * kLargeBlock;
 /* Large-path sort runs: the first step sorts 4096 keys per block (256 threads x 16 keys, in
  * registers and then by merge passes in shared memory: 16 KiB for 32-bit keys, 32 KiB for 64-bit),
  * so that the merge passes start from runs of 4096: one pass fewer than from the 2048-rank tiles

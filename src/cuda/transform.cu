@@ -263,7 +263,7 @@ TileMap tile_map(const WsLayout& L, void* ws) {
 
 /* The tile map (ragged: a scan of the groups' tile counts) and the large groups' keys sorted (the
  * per-group marks and per-tile tables were zeroed by reset_call): 4096-key runs sorted in shared memory, then merged
- * pairwise (L.merge_passes passes), or for one uniform group one multi-block CUB radix sort. */
+ * four at a time (L.merge_passes passes), or for one uniform group one multi-block CUB radix sort. */
 template <typename Key>
 cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, void* ws,
                           cudaStream_t stream, LargeKeys* out) {
@@ -280,10 +280,9 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   }
   Key* keys_a = at<Key>(ws, L.keys_a);
   Key* keys_b = at<Key>(ws, L.keys_b);
-  const unsigned tiles = grid_for(L.tiles_bound);
-  /* run_owner: uniform, one block per 4096-key run; ragged, one per tile (odd tiles exit) */
-  const unsigned runs = tm.base ? tiles : grid_for(sh.num_groups * ((L.tiles_per_group + 1) / 2));
-  PKPO_CUDA_TRY(launch_kernel(large_sort_tile_kernel<Key>, runs, kLargeBlock, stream)(
+  /* run_owner: one block per 4096-key run (ragged: tiles 2j and 2j + 1 are run j) */
+  const int64_t runs = tm.base ? (L.tiles_bound + 1) / 2 : sh.num_groups * ((L.tiles_per_group + 1) / 2);
+  PKPO_CUDA_TRY(launch_kernel(large_sort_tile_kernel<Key>, grid_for(runs), kLargeBlock, stream)(
       p, tm, keys_a, L.whole_sort ? 0 : 1));
   out->a = keys_a;
   out->b = keys_b;
@@ -301,10 +300,12 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
     out->whole = db.selector;
     return cudaSuccess;
   }
+  /* merge passes: kMergeChunks 4096-key output chunks (runs) per block */
+  const unsigned merge_blocks = grid_for((runs + kMergeChunks - 1) / kMergeChunks);
   for (int pass = 0; pass < L.merge_passes; ++pass) {
     const Key* src = (pass & 1) ? keys_b : keys_a;
     Key* dst = (pass & 1) ? keys_a : keys_b;
-    PKPO_CUDA_TRY(launch_kernel(large_merge_kernel<Key>, runs, kLargeBlock, stream)(p, tm, src, dst, pass));
+    PKPO_CUDA_TRY(launch_kernel(large_merge_kernel<Key>, merge_blocks, kLargeBlock, stream)(p, tm, src, dst, pass));
   }
   return cudaSuccess;
 }
@@ -348,9 +349,9 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   /* The tail sums T' enter only sloo's outputs here (rho takes large_tile_pass's direct form);
    * without sloo the TAIL stage's totals stay the zeros of the memset and nothing reads them. */
   const bool need_tail = p.estimator == (int)PKPO_SLOO;
-  /* Uniform groups of at most kLargeBlock tiles: the scatter forms the TERMS carries itself (one
-   * launch fewer; each of its blocks reads its group's tile totals: at most 12 KiB, from L2). */
-  const bool fold = p.write_out && L.tiles_per_group > 0 && L.tiles_per_group <= kLargeBlock;
+  /* Uniform groups of at most kLargeFoldTiles tiles: the scatter forms the TERMS carries itself
+   * (one launch fewer; each of its blocks reads its group's tile totals: at most 16 KiB, from L2). */
+  const bool fold = p.write_out && L.tiles_per_group > 0 && L.tiles_per_group <= kLargeFoldTiles;
   PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, own_k, 0, need_tail, fold, stream));
   if (!p.write_out) return cudaSuccess;
   /* The TERMS stage stored the tile-local outputs and its carry kernel each tile's carries' part:
@@ -513,9 +514,9 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
     L->sort_tmp = off;
     off += align_up(L->sort_tmp_bytes);
   } else {
-    /* ceil(log2(4096-key runs of the largest group)): smaller groups skip the later passes. */
-    const int64_t max_tiles = large_tile_count(sh.max_n, kSortTile);
-    while ((int64_t(1) << L->merge_passes) < max_tiles) ++L->merge_passes;
+    /* ceil(log4(4096-key runs of the largest group)): smaller groups skip the later passes. */
+    const int64_t max_runs = large_tile_count(sh.max_n, kSortTile);
+    while ((int64_t(1) << (2 * L->merge_passes)) < max_runs) ++L->merge_passes;
   }
   L->total = off;
   return cudaSuccess;

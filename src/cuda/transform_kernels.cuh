@@ -11,9 +11,10 @@
  * - Large path (n > 4096: two or more 4096-key runs per group): each 4096-key run of a group is read
  *   (coalesced) and sorted in shared memory (block_merge_sort: a register bitonic sort of 16 keys
  *   per thread, then 8 merge-path passes), and the run sort counts the group's non-finite samples
- *   once (gnone); merge passes then merge sorted lists pairwise (merge path, one 4096-key output
- *   chunk per block) until each group is one run: ceil(log2(runs)) passes, a group taking part only
- *   in those it needs, so its keys end in the buffer that its own pass count picks. One uniform
+ *   once (gnone); merge passes then merge sorted lists four at a time (two levels of merge path,
+ *   eight 4096-key output chunks per block, each planned by one warp) until each group is one run:
+ *   ceil(log4(runs)) passes, a group taking part only in those it needs, so its keys end in the
+ *   buffer that its own pass count picks. One uniform
  *   group instead gets CUB's multi-block radix sort. A tile pass (large_tile_pass) then runs once per
  *   2048-rank tile in a reduce-then-scan: the weights' product beyond each tile comes in closed form
  *   (beyond_tile_product), so the stages are TAIL (T' sums; only for sloo) and TERMS (the per-rank
@@ -22,9 +23,10 @@
  *   A transform's TERMS stage also stores each rank's tile-local output (its carries taken as 0):
  *   every output formula is linear in the scans, so the scatter returns that plus the carries'
  *   part of the rank's tile (TileAgg::lin), for the first rank holding the sample's key (binary
- *   search: the tie rule of the block path). For uniform groups of at most 256 tiles the scatter
+ *   search: the tie rule of the block path). For uniform groups of at most 512 tiles the scatter
  *   forms the TERMS carries itself (no carry launch). The uniform layout maps blocks to (group,
- *   tile) arithmetically; a ragged one through a scan of the groups' tile counts.
+ *   tile) arithmetically; a ragged one through a scan of the groups' tile counts (even counts, so
+ *   that run j of the batch is tiles 2j and 2j + 1).
  *
  * All arithmetic of the large path is float64 (group_math.cuh); float32 outputs are rounded once,
  * when stored.
@@ -145,7 +147,10 @@ __device__ __forceinline__ int64_t tiles_before(const TileMap& tm, int64_t g) {
   return tm.base ? tm.base[g] : g * tm.per_group;
 }
 
-/* Tiles of each group (0 for groups the block path handles): the input of the ragged scan. */
+/* Tiles of each group (0 for groups the block path handles): the input of the ragged scan. An even
+ * count (two per 4096-key run, the last one maybe past the group's ranks), so that every group's
+ * runs start at even tiles and run j of the batch is tiles 2j and 2j + 1 (run_owner). The sum stays
+ * below the ragged tiles_bound 2N / 2048: a large group has n > 4096, so 2 ceil(n / 4096) < n / 1024. */
 __global__ void large_plan_kernel(const Params p, int64_t* ntiles) {
   for (int64_t g = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; g <= p.num_groups;
        g += (int64_t)gridDim.x * blockDim.x) {
@@ -154,7 +159,7 @@ __global__ void large_plan_kernel(const Params p, int64_t* ntiles) {
       continue;
     }
     const GroupSpan s = group_span(p, g);
-    ntiles[g] = goes_large(p, s) ? large_tile_count(s.n, kLargeTile) : 0;
+    ntiles[g] = goes_large(p, s) ? 2 * large_tile_count(s.n, kSortTile) : 0;
   }
 }
 
@@ -184,10 +189,10 @@ __device__ __forceinline__ bool tile_owner(const TileMap& tm, int64_t num_groups
   return true;
 }
 
-/* Which (group, 4096-key run) block `b` of the run-sort grid handles. Uniform layout: one block
- * per run, g * runs_per_group + run (a group of T 2048-rank tiles has ceil(T / 2) runs). Ragged:
- * the grid has one block per tile (the tile map numbers tiles, not runs) and the block of an odd
- * tile has no run: false, as past the last tile. */
+/* Which (group, 4096-key run) is run b of the batch (the run sort's blocks, the merge passes'
+ * output chunks). Uniform layout: g * runs_per_group + run (a group of T 2048-rank tiles has
+ * ceil(T / 2) runs). Ragged: tiles 2b and 2b + 1 (every group's tiles start at an even tile,
+ * large_plan_kernel). False past the last run. */
 __device__ __forceinline__ bool run_owner(const TileMap& tm, int64_t num_groups, int64_t b, int64_t* g,
                                           int64_t* run) {
   if (!tm.base) {
@@ -198,16 +203,16 @@ __device__ __forceinline__ bool run_owner(const TileMap& tm, int64_t num_groups,
     return true;
   }
   int64_t tile;
-  if (!tile_owner(tm, num_groups, b, g, &tile) || (tile & 1) != 0) return false;
+  if (!tile_owner(tm, num_groups, 2 * b, g, &tile)) return false;
   *run = tile / 2;
   return true;
 }
 
-/* Merge passes that sort a group of n keys whose 4096-key runs are sorted: ceil(log2(runs)). */
+/* Merge passes that sort a group of n keys whose 4096-key runs are sorted: ceil(log4(runs)). */
 __device__ __forceinline__ int large_merge_passes(int64_t n) {
-  const int64_t tiles = large_tile_count(n, kSortTile);
+  const int64_t runs = large_tile_count(n, kSortTile);
   int passes = 0;
-  while ((int64_t(1) << passes) < tiles) ++passes;
+  while ((int64_t(1) << (2 * passes)) < runs) ++passes;
   return passes;
 }
 
@@ -407,16 +412,24 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
   if (nonfinite) atomicAdd(&p.gnone[g], nonfinite);
 }
 
-/* Merge path: how many of the first d outputs of merging sorted a[0..na) and b[0..nb) come from a
- * (a first on ties). Always in [max(0, d - nb), min(d, na)], even for unsorted input. */
+/* ---- merge passes: four sorted lists into one ---------------------------------------------------
+ * Pass `pass` merges each large group's sorted lists of L = 4096 * 4^pass keys four at a time (the
+ * lists of a quad: the group's keys [q, q + 4L) as A, B, C, D, each L long but in the group's last
+ * quad, which may hold fewer or shorter lists), so that a group of R runs of 4096 is sorted after
+ * ceil(log4 R) passes, each moving its keys once (2^20 keys: 4 passes; pairwise merging took 8). A
+ * four-way merge is the merge of X = merge(A, B) and Y = merge(C, D), every merge with the
+ * merge-path rule (the first list first on ties). Keys only: tied keys are identical, so their
+ * order does not matter; the rule makes each split a function of the output position alone, so
+ * neighbouring chunks meet exactly. Positions inside a group are int (n < 2^30). */
+
+/* Merge path over global memory: how many of the first p outputs of merging sorted a[0..na) and
+ * b[0..nb) come from a (a first on ties), searched inside [lo, hi] (a bracket known to hold it).
+ * Always in [max(0, p - nb), min(p, na)], even for unsorted input. */
 template <typename Key>
-__device__ __forceinline__ int64_t merge_split(const Key* a, int64_t na, const Key* b, int64_t nb,
-                                               int64_t d) {
-  int64_t lo = d > nb ? d - nb : 0;
-  int64_t hi = d < na ? d : na;
-  while (hi > lo) {
-    const int64_t mid = lo + ((hi - lo) >> 1);
-    if (a[mid] <= b[d - 1 - mid]) {
+__device__ __forceinline__ int merge_split_in(const Key* a, int na, const Key* b, int nb, int p, int lo, int hi) {
+  while (lo < hi) { /* merge kernel: final splits */
+    const int mid = (lo + hi) >> 1;
+    if (a[mid] <= b[p - 1 - mid]) {
       lo = mid + 1;
     } else {
       hi = mid;
@@ -425,7 +438,26 @@ __device__ __forceinline__ int64_t merge_split(const Key* a, int64_t na, const K
   return lo;
 }
 
-/* merge_split for two sorted lists in shared memory (int indices, na + nb <= kSortTile). */
+/* The bracket of the split of merge(a, b) at p, from the splits s_l at p_l <= p and s_h at
+ * p_h >= p (a split grows by 0 or 1 per position): [max(s_l, s_h - (p_h - p)), min(s_h, s_l + (p - p_l))]
+ * within the split's own range [max(0, p - nb), min(p, na)]; that whole range if the two disagree
+ * (unsorted lists). */
+struct Bracket {
+  int lo, hi;
+};
+__device__ __forceinline__ Bracket split_bracket(int na, int nb, int p, int p_l, int s_l, int p_h, int s_h) {
+  const int full_lo = p > nb ? p - nb : 0, full_hi = p < na ? p : na;
+  int lo = s_h - (p_h - p) > s_l ? s_h - (p_h - p) : s_l;
+  int hi = s_l + (p - p_l) < s_h ? s_l + (p - p_l) : s_h;
+  lo = lo > full_lo ? lo : full_lo;
+  hi = hi < full_hi ? hi : full_hi;
+  Bracket r;
+  r.lo = lo <= hi ? lo : full_lo;
+  r.hi = lo <= hi ? hi : full_hi;
+  return r;
+}
+
+/* merge_split for two sorted lists in shared memory (na + nb <= kSortTile). */
 template <typename Key>
 __device__ __forceinline__ int tile_merge_split(const Key* a, int na, const Key* b, int nb, int d) {
   int first = d > nb ? d - nb : 0;
@@ -441,75 +473,285 @@ __device__ __forceinline__ int tile_merge_split(const Key* a, int na, const Key*
   return first;
 }
 
-/* Merge pass `pass` of the large groups that need it (more than 2^pass runs of 4096): sorted lists
- * of 4096 * 2^pass keys in src are merged pairwise into dst, one 4096-key output chunk per block
- * (the run sort's grid, run_owner): threads 0 and 1 find where the chunk starts and ends in the two
- * lists (merge path over global memory, in parallel), the block loads those keys into shared
- * memory (coalesced), each thread merges 16 of them there (a merge-path split, then one
- * shared-memory load per output), and the chunk is stored back through shared memory (coalesced).
- * Keys only: ties are identical keys, so any tie order gives the same output. */
+/* The key at position p (0-based, p < na + nb) of merge(a, b), given ia = its split at p. */
+template <typename Key>
+__device__ __forceinline__ Key merged_key(const Key* a, int na, const Key* b, int nb, int p, int ia) {
+  const int ib = p - ia;
+  const bool take_a = ib >= nb || (ia < na && a[ia] <= b[ib]);
+  return take_a ? a[ia] : b[ib];
+}
+
+/* A quad: its four lists, contiguous in memory (A = base[0, n[0]), B after it, then C and D). */
+template <typename Key>
+struct Quad {
+  const Key* base;
+  int n[4];
+};
+
+/* The split of a quad's four-way merge at output position d, searched by the 16 lanes of a half
+ * warp (all 32 lanes call it, each half with its own d): from[j] = how many of the first d outputs
+ * come from list j. The outer split i (keys from X = merge(A, B)) is bracketed in [lo, hi]; each
+ * round tests 16 candidates spread over the bracket (one per lane: X[c] <= Y[d-1-c], from the
+ * merge-path splits of (A, B) at c and of (C, D) at d-1-c, searched side by side), and the count
+ * of those that pass (the test is monotone) narrows the bracket ~17-fold; a bracket of at most 16
+ * ends in one round of every candidate. The inner searches are bracketed too, by the splits the
+ * lanes next to the new outer bracket found (split_bracket): a round's probes shrink with the
+ * bracket (2^20 keys: ~18, 14, 9, 5 and a last probe or two; searching each from scratch would be
+ * ~4 x 18). For unsorted lists (overlapping, invalid offsets) the test is not monotone; the
+ * brackets still shrink to a point inside the lists. */
+template <typename Key>
+__device__ __forceinline__ void quad_split_halfwarp(const Quad<Key>& q, int d, int (&from)[4]) {
+  constexpr int P = 16;
+  const int t = (int)threadIdx.x & (P - 1);
+  const unsigned half_mask = 0xFFFFu << ((int)threadIdx.x & P);
+  const Key* A = q.base;
+  const Key* B = A + q.n[0];
+  const Key* C = B + q.n[1];
+  const Key* D = C + q.n[2];
+  const int nx = q.n[0] + q.n[1], ny = q.n[2] + q.n[3];
+  int lo = d > ny ? d - ny : 0, hi = d < nx ? d : nx; /* the outer split i is in [lo, hi] */
+  int xl = 0, sxl = 0, xh = nx, sxh = q.n[0];          /* (A, B) splits known at positions xl, xh */
+  int yl = 0, syl = 0, yh = ny, syh = q.n[2];          /* (C, D) splits known at yl, yh */
+  while (__any_sync(0xFFFFFFFFu, lo < hi)) { /* merge kernel: outer rounds */
+    const int w = hi - lo;
+    const int m = w > P ? P : w; /* candidates this round */
+    const int c = w > P ? lo + (int)((int64_t)(t + 1) * w / (P + 1)) : lo + t;
+    int ia = 0, ic = 0;
+    bool takes_x = false;
+    if (t < m) {
+      const int j = d - 1 - c;
+      const Bracket ba = split_bracket(q.n[0], q.n[1], c, xl, sxl, xh, sxh);
+      const Bracket bc = split_bracket(q.n[2], q.n[3], j, yl, syl, yh, syh);
+      int alo = ba.lo, ahi = ba.hi, clo = bc.lo, chi = bc.hi;
+      while (alo < ahi || clo < chi) { /* merge kernel: candidate splits */
+        if (alo < ahi) {
+          const int mid = (alo + ahi) >> 1;
+          if (A[mid] <= B[c - 1 - mid]) {
+            alo = mid + 1;
+          } else {
+            ahi = mid;
+          }
+        }
+        if (clo < chi) {
+          const int mid = (clo + chi) >> 1;
+          if (C[mid] <= D[j - 1 - mid]) {
+            clo = mid + 1;
+          } else {
+            chi = mid;
+          }
+        }
+      }
+      ia = alo;
+      ic = clo;
+      takes_x = merged_key(A, q.n[0], B, q.n[1], c, ia) <= merged_key(C, q.n[2], D, q.n[3], j, ic);
+    }
+    const int pass_cnt = __popc(__ballot_sync(0xFFFFFFFFu, takes_x) & half_mask);
+    /* the candidates next to the answer: the last that takes from X (lane pass_cnt - 1) and the first
+     * that does not (lane pass_cnt); every lane reads both, then keeps what applies */
+    const int below = pass_cnt > 0 ? pass_cnt - 1 : 0, above = pass_cnt < P ? pass_cnt : P - 1;
+    const int c_b = __shfl_sync(0xFFFFFFFFu, c, below, P), ia_b = __shfl_sync(0xFFFFFFFFu, ia, below, P);
+    const int ic_b = __shfl_sync(0xFFFFFFFFu, ic, below, P);
+    const int c_a = __shfl_sync(0xFFFFFFFFu, c, above, P), ia_a = __shfl_sync(0xFFFFFFFFu, ia, above, P);
+    const int ic_a = __shfl_sync(0xFFFFFFFFu, ic, above, P);
+    if (w > 0) {
+      if (pass_cnt > 0) { /* i > c_b */
+        lo = c_b + 1;
+        xl = c_b;
+        sxl = ia_b;
+        yh = d - 1 - c_b;
+        syh = ic_b;
+      }
+      if (pass_cnt < m) { /* i <= c_a */
+        hi = c_a;
+        xh = c_a;
+        sxh = ia_a;
+        yl = d - 1 - c_a;
+        syl = ic_a;
+      }
+    }
+  }
+  /* the inner splits at i = lo and d - i, inside the brackets (a probe or two; the whole range when
+   * no round ran) */
+  const int i = lo, e = d - lo;
+  const Bracket ba = split_bracket(q.n[0], q.n[1], i, xl, sxl, xh, sxh);
+  const Bracket bc = split_bracket(q.n[2], q.n[3], e, yl, syl, yh, syh);
+  from[0] = merge_split_in(A, q.n[0], B, q.n[1], i, ba.lo, ba.hi);
+  from[1] = i - from[0];
+  from[2] = merge_split_in(C, q.n[2], D, q.n[3], e, bc.lo, bc.hi);
+  from[3] = e - from[2];
+}
+
+/* kSortIpt outputs, from position d on, of two merges side by side in shared memory (kTwo): positions
+ * [0, n0 + n1) merge buf[0, n0) with buf[n0, n0 + n1), the positions after them merge the next n2
+ * keys with the n3 after those; without kTwo, one merge (n2 = n3 = 0). A thread whose outputs cross
+ * from the first merge into the second starts the second at its beginning (no search). With
+ * d <= n0 + n1 + n2 + n3 = tot, reads stay below tot + kSortIpt. */
+template <bool kTwo, typename Key>
+__device__ __forceinline__ void smem_merge(const Key* buf, int d, int n0, int n1, int n2, int n3,
+                                           Key (&out)[kSortIpt]) {
+  const int sw = n0 + n1;
+  int base_a = 0, na = n0, base_b = n0, nb = n1, pos = d;
+  if (kTwo && d >= sw) {
+    base_a = sw;
+    na = n2;
+    base_b = sw + n2;
+    nb = n3;
+    pos = d - sw;
+  }
+  int ia = tile_merge_split(buf + base_a, na, buf + base_b, nb, pos);
+  int ib = pos - ia;
+  Key ka = buf[base_a + ia];
+  Key kb = buf[base_b + ib];
+#pragma unroll
+  for (int j = 0; j < kSortIpt; ++j) {
+    if (kTwo && d + j == sw) { /* the second merge starts */
+      base_a = sw;
+      na = n2;
+      base_b = sw + n2;
+      nb = n3;
+      ia = 0;
+      ib = 0;
+      ka = buf[base_a];
+      kb = buf[base_b];
+    }
+    const bool take_a = ib >= nb || (ia < na && ka <= kb);
+    out[j] = take_a ? ka : kb;
+    ia += take_a ? 1 : 0;
+    ib += take_a ? 0 : 1;
+    const Key x = buf[take_a ? base_a + ia : base_b + ib]; /* the next head of the list taken from */
+    ka = take_a ? x : ka;
+    kb = take_a ? kb : x;
+  }
+}
+
+/* One 4096-key output chunk of a merge pass, as planned by its warp: the group's keys start at
+ * src/dst + begin; the chunk is outputs [o0, o0 + cnt) of the group (cnt = 0: nothing to do), the
+ * four-way merge of the lists of the quad at `quad` (list j: n[j] keys) of which it takes
+ * [from[j], from[j] + len[j]). */
+struct MergeChunk {
+  int64_t begin;
+  int quad, o0, cnt;
+  int n[4], from[4], len[4];
+};
+
+/* Output chunks of 4096 keys per merge block: one warp plans each (its two splits, one per half
+ * warp), so that the splits' dependent probes overlap, and the block then merges them one after
+ * another, loading the next chunk's keys while it merges the current one. */
+constexpr int kMergeChunks = kLargeBlock / 32;
+
+/* The chunk's keys from global memory (striped: coalesced), list j's slots [start_j, start_j +
+ * len[j]) from src + mc.begin + mc.quad + (list j's offset) + from[j]; kNone past the chunk's keys. */
+template <typename Key>
+__device__ __forceinline__ void load_merge_chunk(const Key* src, const MergeChunk& mc, Key (&k)[kSortIpt]) {
+  int s1 = mc.len[0], s2 = s1 + mc.len[1], s3 = s2 + mc.len[2], tot = s3 + mc.len[3];
+  const int d0 = mc.from[0];
+  const int d1 = mc.n[0] + mc.from[1] - s1;
+  const int d2 = mc.n[0] + mc.n[1] + mc.from[2] - s2;
+  const int d3 = mc.n[0] + mc.n[1] + mc.n[2] + mc.from[3] - s3;
+  const Key* base = src + mc.begin + mc.quad;
+#pragma unroll
+  for (int j = 0; j < kSortIpt; ++j) {
+    const int i = j * kLargeBlock + (int)threadIdx.x;
+    const int delta = i < s1 ? d0 : (i < s2 ? d1 : (i < s3 ? d2 : d3));
+    k[j] = i < tot ? base[i + delta] : KeyTraits<Key>::kNone;
+  }
+}
+
+/* Merge pass `pass` of the large groups that need it (more than 4^pass runs of 4096): blocks of
+ * kMergeChunks output chunks of 4096 keys (chunk c of block b: the (b * kMergeChunks + c)-th of the
+ * batch, run_owner). Warp c plans chunk c: its quad, and where the chunk starts and ends in each of
+ * the four lists (quad_split_halfwarp). Then, chunk by chunk, the block puts the chunk's keys in
+ * shared memory, merges A with B and C with D there (each thread 16 outputs: a merge-path split,
+ * then one shared-memory load per output), then the two results, and stores the chunk through
+ * shared memory (coalesced). */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p, const TileMap tm,
                                                                  const Key* src, Key* dst, int pass) {
   __shared__ Key buf[kSortTile + kSortIpt]; /* + spare keys: the merge's reads past a used-up list */
-  __shared__ int64_t split[2];
-  int64_t g, run;
-  if (!run_owner(tm, p.num_groups, blockIdx.x, &g, &run)) return;
-  const GroupSpan s = group_span(p, g);
-  if (!goes_large(p, s) || pass >= large_merge_passes(s.n)) return;
-  const int64_t len = (int64_t)kSortTile << pass;
-  const int64_t o0 = run * kSortTile;
-  const int64_t o1 = o0 + kSortTile < s.n ? o0 + kSortTile : s.n;
-  const int64_t pair = o0 / (2 * len) * (2 * len);
-  const Key* A = src + s.begin + pair;
-  const int64_t na = len < s.n - pair ? len : s.n - pair;
-  const Key* B = A + na;
-  const int64_t nb = len < s.n - pair - na ? len : s.n - pair - na;
-  const int64_t d0 = o0 - pair, d1 = o1 - pair;
-  const int cnt = (int)(d1 - d0);
-  if (threadIdx.x < 2) split[threadIdx.x] = merge_split(A, na, B, nb, threadIdx.x == 0 ? d0 : d1);
-  __syncthreads();
-  const int64_t a0 = split[0];
-  /* Sorted lists give a0 <= a1 <= a0 + cnt. Keep the ranges inside the lists even if they are not
-   * sorted (overlapping, hence invalid, offsets let two groups write the same keys). */
-  const int64_t a1_lo = a0 > d1 - nb ? a0 : d1 - nb;
-  const int64_t a1_hi = na < a0 + cnt ? na : a0 + cnt;
-  const int64_t a1 = split[1] < a1_lo ? a1_lo : (split[1] > a1_hi ? a1_hi : split[1]);
-  const int ca = (int)(a1 - a0);
-  const int cb = cnt - ca;
-  const Key* a_src = A + a0;
-  const Key* b_src = B + (d0 - a0) - ca; /* b_src[i] for i in [ca, cnt) */
+  __shared__ MergeChunk plan[kMergeChunks];
+  const int warp = (int)threadIdx.x / 32, lane = (int)threadIdx.x % 32;
+  { /* warp `warp` plans its chunk (warp-uniform conditions: every lane takes part in the splits) */
+    MergeChunk mc;
+    mc.begin = 0;
+    mc.quad = mc.o0 = mc.cnt = 0;
+    int64_t g, run;
+    if (run_owner(tm, p.num_groups, (int64_t)blockIdx.x * kMergeChunks + warp, &g, &run)) {
+      const GroupSpan s = group_span(p, g);
+      if (goes_large(p, s) && pass < large_merge_passes(s.n)) {
+        const int n = (int)s.n; /* < 2^30 (kMaxLargeGroup) */
+        const int len = kSortTile << (2 * pass);
+        const int o0 = (int)run * kSortTile;
+        const int o1 = o0 + kSortTile < n ? o0 + kSortTile : n;
+        const int quad = o0 / (4 * len) * (4 * len); /* 4 * len <= 2^30: at most 9 passes for n < 2^30 */
+        Quad<Key> q;
+        q.base = src + s.begin + quad;
+        for (int j = 0; j < 4; ++j) {
+          const int rest = n - quad - j * len;
+          q.n[j] = rest < 0 ? 0 : (rest < len ? rest : len);
+        }
+        int from[4], to[4];
+        quad_split_halfwarp(q, lane < 16 ? o0 - quad : o1 - quad, from);
 #pragma unroll
-  for (int j = 0; j < kSortIpt; ++j) {
-    const int i = j * kLargeBlock + (int)threadIdx.x; /* striped: coalesced */
-    if (i < cnt) buf[i] = i < ca ? a_src[i] : b_src[i];
+        for (int j = 0; j < 4; ++j) to[j] = __shfl_sync(0xFFFFFFFFu, from[j], 16);
+        mc.begin = s.begin;
+        mc.quad = quad;
+        mc.o0 = o0;
+        mc.cnt = o1 - o0;
+        bool sorted = true;
+        for (int j = 0; j < 4; ++j) {
+          mc.n[j] = q.n[j];
+          mc.from[j] = from[j];
+          mc.len[j] = to[j] - from[j];
+          sorted = sorted && mc.len[j] >= 0;
+        }
+        if (!sorted) { /* unsorted lists (invalid, overlapping offsets): any in-range keys will do */
+          mc.len[0] = q.n[0] - from[0] < mc.cnt ? q.n[0] - from[0] : mc.cnt;
+          mc.len[1] = mc.len[2] = mc.len[3] = 0;
+        }
+      }
+    }
+    if (lane == 0) plan[warp] = mc;
   }
   __syncthreads();
-  const int d = (int)threadIdx.x * kSortIpt < cnt ? (int)threadIdx.x * kSortIpt : cnt;
-  int ia = tile_merge_split(buf, ca, buf + ca, cb, d);
-  int ib = d - ia;
-  Key ka = buf[ia];
-  Key kb = buf[ca + ib];
-  Key m[kSortIpt];
+  Key next[kSortIpt];
+  int k0 = 0;
+  while (k0 < kMergeChunks && plan[k0].cnt == 0) ++k0;
+  if (k0 < kMergeChunks) load_merge_chunk(src, plan[k0], next);
+  for (int k = k0; k < kMergeChunks; ++k) { /* merge kernel: chunks */
+    const MergeChunk mc = plan[k];
+    if (mc.cnt == 0) continue; /* uniform across the block */
 #pragma unroll
-  for (int j = 0; j < kSortIpt; ++j) {
-    const bool take_a = ib >= cb || (ia < ca && ka <= kb);
-    m[j] = take_a ? ka : kb;
-    ia += take_a ? 1 : 0;
-    ib += take_a ? 0 : 1;
-    const Key x = buf[take_a ? ia : ca + ib]; /* the next head; index <= cnt + kSortIpt */
-    ka = take_a ? x : ka;
-    kb = take_a ? kb : x;
-  }
-  __syncthreads(); /* every thread has read buf */
+    for (int j = 0; j < kSortIpt; ++j) buf[j * kLargeBlock + (int)threadIdx.x] = next[j];
+    __syncthreads();
+    int kn = k + 1; /* the next chunk's keys, in flight during this chunk's merges */
+    while (kn < kMergeChunks && plan[kn].cnt == 0) ++kn;
+    if (kn < kMergeChunks) load_merge_chunk(src, plan[kn], next);
+    const int lx = mc.len[0] + mc.len[1], ly = mc.len[2] + mc.len[3], tot = lx + ly;
+    const int d = (int)threadIdx.x * kSortIpt < tot ? (int)threadIdx.x * kSortIpt : tot;
+    Key m[kSortIpt];
+    /* Each merge runs only if both of its sides have keys in this chunk (otherwise buf already
+     * holds its result): a group of two runs, or a quad of one or two lists, takes at most one. */
+    if ((mc.len[0] > 0 && mc.len[1] > 0) || (mc.len[2] > 0 && mc.len[3] > 0)) { /* uniform across the block */
+      smem_merge<true>(buf, d, mc.len[0], mc.len[1], mc.len[2], mc.len[3], m); /* X = merge(A, B), Y = merge(C, D) */
+      __syncthreads(); /* every thread has read buf */
 #pragma unroll
-  for (int j = 0; j < kSortIpt; ++j) buf[(int)threadIdx.x * kSortIpt + j] = m[j];
-  __syncthreads();
-  Key* out = dst + s.begin + o0;
+      for (int j = 0; j < kSortIpt; ++j) buf[(int)threadIdx.x * kSortIpt + j] = m[j];
+      __syncthreads();
+    } /* end of the merges of A with B and C with D */
+    if (lx > 0 && ly > 0) { /* uniform across the block */
+      smem_merge<false>(buf, d, lx, ly, 0, 0, m); /* merge(X, Y) */
+      __syncthreads();
 #pragma unroll
-  for (int j = 0; j < kSortIpt; ++j) {
-    const int i = j * kLargeBlock + (int)threadIdx.x;
-    if (i < cnt) out[i] = buf[i];
+      for (int j = 0; j < kSortIpt; ++j) buf[(int)threadIdx.x * kSortIpt + j] = m[j];
+      __syncthreads();
+    } /* end of the merge of X with Y */
+    Key* out = dst + mc.begin + mc.o0;
+#pragma unroll
+    for (int j = 0; j < kSortIpt; ++j) {
+      const int i = j * kLargeBlock + (int)threadIdx.x;
+      if (i < mc.cnt) out[i] = buf[i];
+    }
+    __syncthreads(); /* every thread has read buf before the next chunk's keys go in */
   }
 }
 
@@ -827,7 +1069,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
                                                                    int64_t tiles_bound, int fold) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
-  __shared__ double lin_s[kLargeBlock];
+  __shared__ double lin_s[kLargeFoldTiles];
+  __shared__ double wd[kLargeBlock / 32];
   __shared__ D2 wd2[kLargeBlock / 32];
   int64_t g, tile;
   if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
@@ -838,31 +1081,53 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
   const TileAgg* tile_agg = agg + tiles_before(tm, g);
   const Resolved r = large_resolve(p, s, g, sorted, s.k_req, tm, tiles_bound);
   if (fold) {
-    /* The TERMS carry kernel's work, folded in (uniform layout, at most kLargeBlock tiles per
+    /* The TERMS carry kernel's work, folded in (uniform layout, at most kLargeFoldTiles tiles per
      * group): every block forms the carries' part of all tiles of its group from their totals
-     * (one tile per thread; the same fixed-order scans in every block, so the same bits), and the
-     * block of tile 0 writes rho and flags or reports the group's error. */
+     * (tiles 2t and 2t + 1 in thread t; the same fixed-order scans in every block, so the same
+     * bits), and the block of tile 0 writes rho and flags or reports the group's error. */
     if (r.action == ACT_GENERAL) { /* uniform across the block */
       const int64_t used = (r.m + kLargeTile - 1) / kLargeTile; /* tiles with ranks <= m */
-      const int i = (int)threadIdx.x;
-      D2 x = make_d2(0.0, 0.0), y = make_d2(0.0, 0.0);
-      if (i < used) {
-        x = make_d2(tile_agg[i].pre, tile_agg[i].rho);
-        y = make_d2(tile_agg[i].suf0, tile_agg[i].suf1);
-      }
-      D2 ftot, btot;
-      const D2 fw = block_exclusive_scan<kLargeBlock, false>(x, AddOp(), make_d2(0.0, 0.0), wd2, &ftot);
-      const D2 bw = block_exclusive_scan<kLargeBlock, true>(y, AddOp(), make_d2(0.0, 0.0), wd2, &btot);
-      const GroupConsts<double> gc = group_consts<double>(r.m, r.k);
+      const int i0 = 2 * (int)threadIdx.x, i1 = i0 + 1;
+      const bool own0 = i0 < used, own1 = i1 < used;
+      /* Only the carries the group's formula reads: forward sums of pre (all but s), backward
+       * sums of suf0 and suf1 (s, sloo, l2o). */
+      double fw0 = 0.0, fw1 = 0.0;
+      D2 bw0 = make_d2(0.0, 0.0), bw1 = bw0;
+      if (r.mode != MODE_S) { /* uniform across the block */
+        const double x0 = own0 ? tile_agg[i0].pre : 0.0, x1 = own1 ? tile_agg[i1].pre : 0.0;
+        double total;
+        fw0 = block_exclusive_scan<kLargeBlock, false>(x0 + x1, AddOp(), 0.0, wd, &total);
+        fw1 = fw0 + x0;
+      } /* end of the forward carries */
+      if (r.mode == MODE_S || r.mode == MODE_SLOO || r.mode == MODE_L2O) { /* uniform across the block */
+        const D2 y0 = own0 ? make_d2(tile_agg[i0].suf0, tile_agg[i0].suf1) : make_d2(0.0, 0.0);
+        const D2 y1 = own1 ? make_d2(tile_agg[i1].suf0, tile_agg[i1].suf1) : make_d2(0.0, 0.0);
+        D2 total;
+        bw1 = block_exclusive_scan<kLargeBlock, true>(y0 + y1, AddOp(), make_d2(0.0, 0.0), wd2, &total);
+        bw0 = bw1 + y1;
+      } /* end of the backward carries */
+      /* The carries' part of an output (v = v_1 = 0) reads only k/(m-1), and only for sloo: no
+       * other constant (each a float64 division) in every thread. */
+      GroupConsts<double> gc;
+      gc.c = gc.w = gc.mk = gc.sh = 0.0;
+      gc.q = r.mode == MODE_SLOO ? (double)r.k / (double)(r.m - 1) : 0.0;
       Terms zero;
       zero.pre = 0.0;
       zero.rho = 0.0;
       zero.suf0 = 0.0;
       zero.suf1 = 0.0;
-      lin_s[i] = rank_output_of<double>(r.mode, gc, 0.0, 0.0, zero, fw.a, bw.a, bw.b);
-      if (tile == 0 && threadIdx.x == 0) {
-        if (p.flags) p.flags[g] = r.flags;
-        write_rho<V>(p, g, 0, KT::to_double(sorted[0]) + ftot.b);
+      lin_s[i0] = rank_output_of<double>(r.mode, gc, 0.0, 0.0, zero, fw0, bw0.a, bw0.b);
+      lin_s[i1] = rank_output_of<double>(r.mode, gc, 0.0, 0.0, zero, fw1, bw1.a, bw1.b);
+      if (tile == 0) { /* uniform across the block: the group's rho and flags, once */
+        double rho_sum = 0.0;
+        if (p.rho) { /* the rho sum over the tiles */
+          const double z0 = own0 ? tile_agg[i0].rho : 0.0, z1 = own1 ? tile_agg[i1].rho : 0.0;
+          (void)block_exclusive_scan<kLargeBlock, false>(z0 + z1, AddOp(), 0.0, wd, &rho_sum);
+        } /* end of the rho sum */
+        if (threadIdx.x == 0) {
+          if (p.flags) p.flags[g] = r.flags;
+          write_rho<V>(p, g, 0, KT::to_double(sorted[0]) + rho_sum);
+        }
       }
       __syncthreads();
     } else if (tile == 0 && threadIdx.x == 0) {

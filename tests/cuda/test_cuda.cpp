@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <random>
 #include <vector>
 
@@ -199,6 +200,28 @@ pt::LibResult run_cuda(pkpo_handle h, const pt::Batch& b, bool want_rho = true, 
     const double a = gpu.rho[g], c = cpu.rho[g];
     if (!((std::isnan(a) && std::isnan(c)) || a == c || std::fabs(a - c) <= tol * s)) {
       return ::testing::AssertionFailure() << "rho of group " << g << ": GPU " << a << " CPU " << c;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Tied samples of a group got bitwise-identical outputs (the tie rule of every path: a sample takes
+// the output of the first rank holding its value). Non-finite rewards are skipped.
+::testing::AssertionResult ties_identical(const pt::Batch& b, const pt::LibResult& g) {
+  for (int64_t gi = 0; gi < b.num_groups; ++gi) {
+    const bool uniform = b.offsets.empty();
+    const int64_t begin = uniform ? gi * b.group_size : b.offsets[(size_t)gi];
+    const int64_t end = uniform ? begin + b.group_size : b.offsets[(size_t)gi + 1];
+    std::map<double, double> first;  // reward -> output of its first sample (-0.0 and +0.0 are one key)
+    for (int64_t j = begin; j < end; ++j) {
+      const int64_t i = b.sample_at(j);
+      const double v = b.rewards[(size_t)i], o = g.out[(size_t)i];
+      if (!std::isfinite(v)) continue;
+      const auto it = first.emplace(v, o).first;
+      if (!pt::bitwise_equal({it->second}, {o})) {
+        return ::testing::AssertionFailure() << "tied samples differ: group " << gi << " sample " << i
+                                             << " reward " << v << ": " << o << " vs " << it->second;
+      }
     }
   }
   return ::testing::AssertionSuccess();
@@ -444,9 +467,9 @@ TEST(Cuda, RaggedMixedAgainstOracleAndCpu) {
   }
 }
 
-// The large path's sort (2048-key tiles sorted, then merged pairwise): groups of 2 to 9 tiles, so
-// 1 to 4 merge passes (each group's keys end in the buffer its pass count picks), ties that span
-// tiles and merge boundaries, and a group whose rewards differ only in their lowest bits (the sort
+// The large path's sort (4096-key runs sorted, then merged four at a time): groups of 1 to 5 runs,
+// so 0 to 2 merge passes (each group's keys end in the buffer its pass count picks), ties that span
+// runs and merge boundaries, and a group whose rewards differ only in their lowest bits (the sort
 // must use every key bit). Against the oracle and the CPU backend; tied samples must get
 // bitwise-identical outputs.
 TEST(Cuda, LargePathTiesAcrossTilesAndLowBits) {
@@ -457,8 +480,8 @@ TEST(Cuda, LargePathTiesAcrossTilesAndLowBits) {
   for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
     for (pkpo_estimator est : kEsts) {
       for (int variant = 0; variant < 5; ++variant) {
-        // Variants 3 and 4: a uniform layout (the tile map without a scan), 5 tiles and 3 passes
-        // per group. k = 2049 puts nearly all weight on the top ranks; k = 1 and 3 spread it.
+        // Variants 3 and 4: a uniform layout (the tile map without a scan), 3 runs and 1 pass per
+        // group. k = 2049 puts nearly all weight on the top ranks; k = 1 and 3 spread it.
         const int64_t k = variant % 3 == 0 ? 1 : (variant % 3 == 1 ? 3 : 2049);
         const bool uniform = variant >= 3;
         const std::vector<int64_t> sizes =
@@ -494,21 +517,8 @@ TEST(Cuda, LargePathTiesAcrossTilesAndLowBits) {
         const pt::LibResult g = run_cuda(gpu, b);
         EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt << " k " << k;
         EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "est " << est << " dt " << dt << " k " << k;
-        if (est == PKPO_RHO) continue;
-        for (size_t gi = 0; gi < sizes.size(); ++gi) {
-          std::vector<std::pair<double, double>> seen;  // (reward, output of its first sample)
-          const int64_t begin = uniform ? (int64_t)gi * sizes[0] : b.offsets[gi];
-          for (int64_t j = begin; j < begin + sizes[gi]; ++j) {
-            const int64_t i = b.sample_at(j);
-            const double v = b.rewards[(size_t)i], o = g.out[(size_t)i];
-            auto it = std::find_if(seen.begin(), seen.end(), [v](const std::pair<double, double>& x) { return x.first == v; });
-            if (it == seen.end()) {
-              seen.emplace_back(v, o);
-            } else {
-              ASSERT_TRUE(pt::bitwise_equal({it->second}, {o}))
-                  << "tied samples differ: group " << gi << " sample " << i << " est " << est << " dt " << dt << " k " << k;
-            }
-          }
+        if (est != PKPO_RHO) {
+          EXPECT_TRUE(ties_identical(b, g)) << "est " << est << " dt " << dt << " k " << k;
         }
       }
     }
@@ -517,7 +527,7 @@ TEST(Cuda, LargePathTiesAcrossTilesAndLowBits) {
 
 // The large path's run and tile edges (4096-key runs sorted in shared memory, 4096-key merge chunks,
 // 2048-rank tiles whose weights' product beyond the tile is formed in closed form): groups one below,
-// at and one above every run/tile size up to three merge passes, in one ragged batch (tile bases of
+// at and one above every run/tile size up to two merge passes, in one ragged batch (tile bases of
 // both parities) and as a uniform batch; k = 1, 3, about n/2 (the closed form's m-e factors in the
 // last tiles), n-1 and n; per-group k; non-finite rewards (the run sort's per-group count, read
 // directly and through an index permutation). Against the oracle and the CPU backend; tied samples
@@ -552,29 +562,49 @@ TEST(Cuda, LargePathRunAndTileEdges) {
         const pt::LibResult g = run_cuda(gpu, b);
         EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt << " variant " << variant;
         EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "est " << est << " dt " << dt << " variant " << variant;
-        if (est == PKPO_RHO || g.status != PKPO_SUCCESS) continue;
-        for (int64_t gi = 0; gi < b.num_groups; ++gi) {
-          std::vector<std::pair<double, double>> seen;  // (reward, output of its first sample)
-          const int64_t begin = uniform ? gi * b.group_size : b.offsets[(size_t)gi];
-          const int64_t end = uniform ? begin + b.group_size : b.offsets[(size_t)gi + 1];
-          for (int64_t j = begin; j < end; ++j) {
-            const int64_t i = b.sample_at(j);
-            const double v = b.rewards[(size_t)i], o = g.out[(size_t)i];
-            auto it = std::find_if(seen.begin(), seen.end(), [v](const std::pair<double, double>& x) { return x.first == v; });
-            if (it == seen.end()) {
-              seen.emplace_back(v, o);
-            } else {
-              ASSERT_TRUE(pt::bitwise_equal({it->second}, {o}))
-                  << "tied samples differ: group " << gi << " est " << est << " dt " << dt << " variant " << variant;
-            }
-          }
+        if (est != PKPO_RHO && g.status == PKPO_SUCCESS) {
+          EXPECT_TRUE(ties_identical(b, g)) << "est " << est << " dt " << dt << " variant " << variant;
         }
       }
     }
   }
 }
 
-// Uniform batches of large groups whose scatter forms the TERMS carries itself (at most 256 tiles per
+// The large path's four-way merge passes (4096-key runs, then lists of 4096 * 4^p keys merged four
+// at a time): groups whose last quad holds one, two, three or four lists, a last list of one key,
+// one and two passes, and three passes (more than 16 runs: the outer split's bracket narrowed over
+// several rounds of 128 candidates), in one ragged batch and as a uniform batch of 17-run groups;
+// every kind of group (ties across run and quad boundaries, binary, negatives, extremes).
+// Against the oracle and the CPU backend; tied samples bit-identical.
+TEST(Cuda, LargePathFourWayMerges) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  std::mt19937_64 rng(14);
+  const std::vector<int64_t> sizes = {8193, 12289, 16384, 16385, 28673, 40960, 65536, 65537, 69633};
+  for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+    for (pkpo_estimator est : kEsts) {
+      for (int variant = 0; variant < 2; ++variant) {
+        pt::Batch b;
+        if (variant == 0) {
+          b = ragged_batch(est, dt, sizes, rng, false, false);
+          b.k = 5;
+        } else {
+          b = uniform_batch(est, dt, 65537 + 4096, 2, 30000, rng);
+        }
+        const pt::Expected e = pt::expected_for(b, oracle::LARGE);
+        const pt::LibResult g = run_cuda(gpu, b);
+        EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt << " variant " << variant;
+        EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "est " << est << " dt " << dt << " variant " << variant;
+        if (est != PKPO_RHO) {
+          EXPECT_TRUE(ties_identical(b, g)) << "est " << est << " dt " << dt << " variant " << variant;
+        }
+      }
+    }
+  }
+}
+
+// Uniform batches of large groups whose scatter forms the TERMS carries itself (at most 512 tiles per
 // group): every group action there (general, one finite sample, none, NaN under PROPAGATE, the
 // strict-k and non-finite errors), per-group k with clamping, rho and flags: the same statuses,
 // flags, rho and outputs as the CPU backend, and the oracle where the call succeeds.
@@ -611,6 +641,26 @@ TEST(Cuda, LargeUniformGroupActions) {
         EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt << " variant " << variant;
         EXPECT_TRUE(same_as_cpu(b, g, c, e)) << "est " << est << " dt " << dt << " variant " << variant;
       }
+    }
+  }
+}
+
+// Uniform groups of 257 to 512 tiles, whose scatter forms the TERMS carries itself with two tiles per
+// thread (the second tile of a thread used in some threads and past the group in others): n =
+// 301 * 2048 + 1 (302 tiles, three merge passes); the estimators with forward and backward carries.
+TEST(Cuda, LargeUniformFoldTwoTilesPerThread) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  std::mt19937_64 rng(15);
+  for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+    for (pkpo_estimator est : {PKPO_SLOO, PKPO_L2O}) {
+      const pt::Batch b = uniform_batch(est, dt, 301 * 2048 + 1, 2, 7, rng);
+      const pt::Expected e = pt::expected_for(b, oracle::LARGE);
+      const pt::LibResult g = run_cuda(gpu, b);
+      EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt;
+      EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "est " << est << " dt " << dt;
+      EXPECT_TRUE(ties_identical(b, g)) << "est " << est << " dt " << dt;
     }
   }
 }
@@ -712,8 +762,9 @@ TEST(Cuda, RareActionsOnEveryPath) {
         EXPECT_EQ(gv.flags[2], (uint32_t)PKPO_FLAG_INVALID) << n;
         EXPECT_TRUE(std::isnan(gv.rho[2]));
         EXPECT_TRUE(gv.guards_intact);
-        if (est != PKPO_RHO)
+        if (est != PKPO_RHO) {
           for (int64_t j = 2 * n; j < 3 * n; ++j) EXPECT_TRUE(untouched(dt, gv.out[(size_t)j])) << j;
+        }
       }
     }
   }
