@@ -39,6 +39,7 @@
 
 
 #include "group_math.cuh"
+#include "merge_kernels.cuh"
 #include "params.h"
 #include "scan_kernels.cuh"
 
@@ -412,217 +413,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
   if (nonfinite) atomicAdd(&p.gnone[g], nonfinite);
 }
 
-/* ---- merge passes: four sorted lists into one ---------------------------------------------------
- * Pass `pass` merges each large group's sorted lists of L = 4096 * 4^pass keys four at a time (the
- * lists of a quad: the group's keys [q, q + 4L) as A, B, C, D, each L long but in the group's last
- * quad, which may hold fewer or shorter lists), so that a group of R runs of 4096 is sorted after
- * ceil(log4 R) passes, each moving its keys once (2^20 keys: 4 passes; pairwise merging took 8). A
- * four-way merge is the merge of X = merge(A, B) and Y = merge(C, D), every merge with the
- * merge-path rule (the first list first on ties). Keys only: tied keys are identical, so their
- * order does not matter; the rule makes each split a function of the output position alone, so
- * neighbouring chunks meet exactly. Positions inside a group are int (n < 2^30). */
-
-/* Merge path over global memory: how many of the first p outputs of merging sorted a[0..na) and
- * b[0..nb) come from a (a first on ties), searched inside [lo, hi] (a bracket known to hold it).
- * Always in [max(0, p - nb), min(p, na)], even for unsorted input. */
-template <typename Key>
-__device__ __forceinline__ int merge_split_in(const Key* a, int na, const Key* b, int nb, int p, int lo, int hi) {
-  while (lo < hi) { /* merge kernel: final splits */
-    const int mid = (lo + hi) >> 1;
-    if (a[mid] <= b[p - 1 - mid]) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
-}
-
-/* The bracket of the split of merge(a, b) at p, from the splits s_l at p_l <= p and s_h at
- * p_h >= p (a split grows by 0 or 1 per position): [max(s_l, s_h - (p_h - p)), min(s_h, s_l + (p - p_l))]
- * within the split's own range [max(0, p - nb), min(p, na)]; that whole range if the two disagree
- * (unsorted lists). */
-struct Bracket {
-  int lo, hi;
-};
-__device__ __forceinline__ Bracket split_bracket(int na, int nb, int p, int p_l, int s_l, int p_h, int s_h) {
-  const int full_lo = p > nb ? p - nb : 0, full_hi = p < na ? p : na;
-  int lo = s_h - (p_h - p) > s_l ? s_h - (p_h - p) : s_l;
-  int hi = s_l + (p - p_l) < s_h ? s_l + (p - p_l) : s_h;
-  lo = lo > full_lo ? lo : full_lo;
-  hi = hi < full_hi ? hi : full_hi;
-  Bracket r;
-  r.lo = lo <= hi ? lo : full_lo;
-  r.hi = lo <= hi ? hi : full_hi;
-  return r;
-}
-
-/* merge_split for two sorted lists in shared memory (na + nb <= kSortTile). */
-template <typename Key>
-__device__ __forceinline__ int tile_merge_split(const Key* a, int na, const Key* b, int nb, int d) {
-  int first = d > nb ? d - nb : 0;
-  int last = d < na ? d : na;
-  while (first < last) { /* merge tile: merge-path probes */
-    const int mid = (first + last) >> 1;
-    if (a[mid] <= b[d - 1 - mid]) {
-      first = mid + 1;
-    } else {
-      last = mid;
-    }
-  }
-  return first;
-}
-
-/* The key at position p (0-based, p < na + nb) of merge(a, b), given ia = its split at p. */
-template <typename Key>
-__device__ __forceinline__ Key merged_key(const Key* a, int na, const Key* b, int nb, int p, int ia) {
-  const int ib = p - ia;
-  const bool take_a = ib >= nb || (ia < na && a[ia] <= b[ib]);
-  return take_a ? a[ia] : b[ib];
-}
-
-/* A quad: its four lists, contiguous in memory (A = base[0, n[0]), B after it, then C and D). */
-template <typename Key>
-struct Quad {
-  const Key* base;
-  int n[4];
-};
-
-/* The split of a quad's four-way merge at output position d, searched by the 16 lanes of a half
- * warp (all 32 lanes call it, each half with its own d): from[j] = how many of the first d outputs
- * come from list j. The outer split i (keys from X = merge(A, B)) is bracketed in [lo, hi]; each
- * round tests 16 candidates spread over the bracket (one per lane: X[c] <= Y[d-1-c], from the
- * merge-path splits of (A, B) at c and of (C, D) at d-1-c, searched side by side), and the count
- * of those that pass (the test is monotone) narrows the bracket ~17-fold; a bracket of at most 16
- * ends in one round of every candidate. The inner searches are bracketed too, by the splits the
- * lanes next to the new outer bracket found (split_bracket): a round's probes shrink with the
- * bracket (2^20 keys: ~18, 14, 9, 5 and a last probe or two; searching each from scratch would be
- * ~4 x 18). For unsorted lists (overlapping, invalid offsets) the test is not monotone; the
- * brackets still shrink to a point inside the lists. */
-template <typename Key>
-__device__ __forceinline__ void quad_split_halfwarp(const Quad<Key>& q, int d, int (&from)[4]) {
-  constexpr int P = 16;
-  const int t = (int)threadIdx.x & (P - 1);
-  const unsigned half_mask = 0xFFFFu << ((int)threadIdx.x & P);
-  const Key* A = q.base;
-  const Key* B = A + q.n[0];
-  const Key* C = B + q.n[1];
-  const Key* D = C + q.n[2];
-  const int nx = q.n[0] + q.n[1], ny = q.n[2] + q.n[3];
-  int lo = d > ny ? d - ny : 0, hi = d < nx ? d : nx; /* the outer split i is in [lo, hi] */
-  int xl = 0, sxl = 0, xh = nx, sxh = q.n[0];          /* (A, B) splits known at positions xl, xh */
-  int yl = 0, syl = 0, yh = ny, syh = q.n[2];          /* (C, D) splits known at yl, yh */
-  while (__any_sync(0xFFFFFFFFu, lo < hi)) { /* merge kernel: outer rounds */
-    const int w = hi - lo;
-    const int m = w > P ? P : w; /* candidates this round */
-    const int c = w > P ? lo + (int)((int64_t)(t + 1) * w / (P + 1)) : lo + t;
-    int ia = 0, ic = 0;
-    bool takes_x = false;
-    if (t < m) {
-      const int j = d - 1 - c;
-      const Bracket ba = split_bracket(q.n[0], q.n[1], c, xl, sxl, xh, sxh);
-      const Bracket bc = split_bracket(q.n[2], q.n[3], j, yl, syl, yh, syh);
-      int alo = ba.lo, ahi = ba.hi, clo = bc.lo, chi = bc.hi;
-      while (alo < ahi || clo < chi) { /* merge kernel: candidate splits */
-        if (alo < ahi) {
-          const int mid = (alo + ahi) >> 1;
-          if (A[mid] <= B[c - 1 - mid]) {
-            alo = mid + 1;
-          } else {
-            ahi = mid;
-          }
-        }
-        if (clo < chi) {
-          const int mid = (clo + chi) >> 1;
-          if (C[mid] <= D[j - 1 - mid]) {
-            clo = mid + 1;
-          } else {
-            chi = mid;
-          }
-        }
-      }
-      ia = alo;
-      ic = clo;
-      takes_x = merged_key(A, q.n[0], B, q.n[1], c, ia) <= merged_key(C, q.n[2], D, q.n[3], j, ic);
-    }
-    const int pass_cnt = __popc(__ballot_sync(0xFFFFFFFFu, takes_x) & half_mask);
-    /* the candidates next to the answer: the last that takes from X (lane pass_cnt - 1) and the first
-     * that does not (lane pass_cnt); every lane reads both, then keeps what applies */
-    const int below = pass_cnt > 0 ? pass_cnt - 1 : 0, above = pass_cnt < P ? pass_cnt : P - 1;
-    const int c_b = __shfl_sync(0xFFFFFFFFu, c, below, P), ia_b = __shfl_sync(0xFFFFFFFFu, ia, below, P);
-    const int ic_b = __shfl_sync(0xFFFFFFFFu, ic, below, P);
-    const int c_a = __shfl_sync(0xFFFFFFFFu, c, above, P), ia_a = __shfl_sync(0xFFFFFFFFu, ia, above, P);
-    const int ic_a = __shfl_sync(0xFFFFFFFFu, ic, above, P);
-    if (w > 0) {
-      if (pass_cnt > 0) { /* i > c_b */
-        lo = c_b + 1;
-        xl = c_b;
-        sxl = ia_b;
-        yh = d - 1 - c_b;
-        syh = ic_b;
-      }
-      if (pass_cnt < m) { /* i <= c_a */
-        hi = c_a;
-        xh = c_a;
-        sxh = ia_a;
-        yl = d - 1 - c_a;
-        syl = ic_a;
-      }
-    }
-  }
-  /* the inner splits at i = lo and d - i, inside the brackets (a probe or two; the whole range when
-   * no round ran) */
-  const int i = lo, e = d - lo;
-  const Bracket ba = split_bracket(q.n[0], q.n[1], i, xl, sxl, xh, sxh);
-  const Bracket bc = split_bracket(q.n[2], q.n[3], e, yl, syl, yh, syh);
-  from[0] = merge_split_in(A, q.n[0], B, q.n[1], i, ba.lo, ba.hi);
-  from[1] = i - from[0];
-  from[2] = merge_split_in(C, q.n[2], D, q.n[3], e, bc.lo, bc.hi);
-  from[3] = e - from[2];
-}
-
-/* kSortIpt outputs, from position d on, of two merges side by side in shared memory (kTwo): positions
- * [0, n0 + n1) merge buf[0, n0) with buf[n0, n0 + n1), the positions after them merge the next n2
- * keys with the n3 after those; without kTwo, one merge (n2 = n3 = 0). A thread whose outputs cross
- * from the first merge into the second starts the second at its beginning (no search). With
- * d <= n0 + n1 + n2 + n3 = tot, reads stay below tot + kSortIpt. */
-template <bool kTwo, typename Key>
-__device__ __forceinline__ void smem_merge(const Key* buf, int d, int n0, int n1, int n2, int n3,
-                                           Key (&out)[kSortIpt]) {
-  const int sw = n0 + n1;
-  int base_a = 0, na = n0, base_b = n0, nb = n1, pos = d;
-  if (kTwo && d >= sw) {
-    base_a = sw;
-    na = n2;
-    base_b = sw + n2;
-    nb = n3;
-    pos = d - sw;
-  }
-  int ia = tile_merge_split(buf + base_a, na, buf + base_b, nb, pos);
-  int ib = pos - ia;
-  Key ka = buf[base_a + ia];
-  Key kb = buf[base_b + ib];
-#pragma unroll
-  for (int j = 0; j < kSortIpt; ++j) {
-    if (kTwo && d + j == sw) { /* the second merge starts */
-      base_a = sw;
-      na = n2;
-      base_b = sw + n2;
-      nb = n3;
-      ia = 0;
-      ib = 0;
-      ka = buf[base_a];
-      kb = buf[base_b];
-    }
-    const bool take_a = ib >= nb || (ia < na && ka <= kb);
-    out[j] = take_a ? ka : kb;
-    ia += take_a ? 1 : 0;
-    ib += take_a ? 0 : 1;
-    const Key x = buf[take_a ? base_a + ia : base_b + ib]; /* the next head of the list taken from */
-    ka = take_a ? x : ka;
-    kb = take_a ? kb : x;
-  }
-}
+/* ---- merge passes: four sorted lists into one (the splits and shared-memory merges:
+ * merge_kernels.cuh) ---------------------------------------------------------------------------- */
 
 /* One 4096-key output chunk of a merge pass, as planned by its warp: the group's keys start at
  * src/dst + begin; the chunk is outputs [o0, o0 + cnt) of the group (cnt = 0: nothing to do), the
@@ -640,7 +432,9 @@ struct MergeChunk {
 constexpr int kMergeChunks = kLargeBlock / 32;
 
 /* The chunk's keys from global memory (striped: coalesced), list j's slots [start_j, start_j +
- * len[j]) from src + mc.begin + mc.quad + (list j's offset) + from[j]; kNone past the chunk's keys. */
+ * len[j]) from src + mc.begin + mc.quad + (list j's offset) + from[j]. Slots past the chunk's keys
+ * are left as they are: the merges never take them (a used-up list's head is never compared), and
+ * a predicated load needs its predicate only until it issues, not across the merges it overlaps. */
 template <typename Key>
 __device__ __forceinline__ void load_merge_chunk(const Key* src, const MergeChunk& mc, Key (&k)[kSortIpt]) {
   int s1 = mc.len[0], s2 = s1 + mc.len[1], s3 = s2 + mc.len[2], tot = s3 + mc.len[3];
@@ -653,7 +447,7 @@ __device__ __forceinline__ void load_merge_chunk(const Key* src, const MergeChun
   for (int j = 0; j < kSortIpt; ++j) {
     const int i = j * kLargeBlock + (int)threadIdx.x;
     const int delta = i < s1 ? d0 : (i < s2 ? d1 : (i < s3 ? d2 : d3));
-    k[j] = i < tot ? base[i + delta] : KeyTraits<Key>::kNone;
+    if (i < tot) k[j] = base[i + delta];
   }
 }
 
@@ -714,6 +508,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p
   }
   __syncthreads();
   Key next[kSortIpt];
+#pragma unroll
+  for (int j = 0; j < kSortIpt; ++j) next[j] = KeyTraits<Key>::kNone;
   int k0 = 0;
   while (k0 < kMergeChunks && plan[k0].cnt == 0) ++k0;
   if (k0 < kMergeChunks) load_merge_chunk(src, plan[k0], next);

@@ -950,6 +950,68 @@ TEST(Cuda, OverlappingOffsetsStayInsideWorkspace) {
     for (int64_t g = 4; g < G; g += 2) EXPECT_EQ(r.flags[(size_t)g], (uint32_t)PKPO_FLAG_INVALID) << g;
     ASSERT_EQ(pkpo_set_workspace(gpu, nullptr, 0), PKPO_SUCCESS);
   }
+  // Shifted overlaps on the large path: groups 0, 2, ..., 8 are [37j, 37j + 20000) (five runs, two
+  // merge passes), the odd ones invalid ([37j + 20000, 37(j + 1)): begin > end) but group 9, a valid
+  // group of 80000 after them all (the tiles of all ten fit the workspace's per-tile tables). Each overlapping group's run sort overwrites the others' runs at
+  // shifted positions, so the merge passes meet unsorted lists: every read must stay inside the
+  // lists and every write inside the group (guards after the outputs and the workspace), and the
+  // group that overlaps nothing must get the same outputs as when it is alone.
+  for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+    CudaHandle gpu;
+    pt::Batch b;
+    b.est = PKPO_SLOO;
+    b.dtype = dt;
+    b.k = 5;
+    const int64_t K = 5, L = 20000, tail = 80000;
+    b.num_groups = 2 * K;
+    for (int64_t j = 0; j < K; ++j) {
+      b.offsets.push_back(37 * j);
+      b.offsets.push_back(37 * j + L);
+    }
+    const int64_t N = 37 * (K - 1) + L + tail;
+    b.offsets[(size_t)(2 * K - 1)] = N - tail;  // group 9: [N - tail, N)
+    b.offsets.push_back(N);
+    b.max_group_size = tail;
+    b.rewards = pt::gen_group(pt::Kind::Uniform, N, rng);
+    pt::round_rewards(&b);
+    DevBatch db(b);
+    const pkpo_desc d = db.desc(b);
+    size_t need = 0;
+    ASSERT_EQ(pkpo_workspace_size(gpu, &d, &need), PKPO_SUCCESS);
+    const size_t guard = size_t(1) << 20;
+    DevMem ws(need + guard);
+    ASSERT_NE(ws.p, nullptr);
+    CUDA_OK(cudaMemset(static_cast<char*>(ws.p) + need, 0x5A, guard));
+    ASSERT_EQ(pkpo_set_workspace(gpu, ws.p, need), PKPO_SUCCESS);
+    const pt::LibResult r = run_cuda(gpu, b);
+    ASSERT_EQ(r.status, PKPO_SUCCESS) << r.last_error;
+    EXPECT_TRUE(r.guards_intact);
+    std::vector<unsigned char> h(guard);
+    CUDA_OK(cudaMemcpy(h.data(), static_cast<char*>(ws.p) + need, guard, cudaMemcpyDeviceToHost));
+    EXPECT_TRUE(std::all_of(h.begin(), h.end(), [](unsigned char c) { return c == 0x5A; }))
+        << "written past the end of the workspace";
+    for (int64_t g = 1; g < 2 * K - 1; g += 2) EXPECT_EQ(r.flags[(size_t)g], (uint32_t)PKPO_FLAG_INVALID) << g;
+    ASSERT_EQ(pkpo_set_workspace(gpu, nullptr, 0), PKPO_SUCCESS);
+    pt::Batch alone;
+    alone.est = b.est;
+    alone.dtype = dt;
+    alone.k = b.k;
+    alone.num_groups = 1;
+    alone.group_size = tail;
+    alone.rewards.assign(b.rewards.end() - tail, b.rewards.end());
+    alone.rewards.push_back(0.0);  // a second, one-sample group: the merge-sorted path, not the whole sort
+    alone.num_groups = 2;
+    alone.group_size = 0;
+    alone.offsets = {0, tail, tail + 1};
+    alone.max_group_size = tail;
+    const pt::LibResult a = run_cuda(gpu, alone);
+    ASSERT_EQ(a.status, PKPO_SUCCESS) << a.last_error;
+    EXPECT_EQ(r.flags[(size_t)(2 * K - 1)], a.flags[0]);
+    EXPECT_TRUE(pt::bitwise_equal({r.rho[(size_t)(2 * K - 1)]}, {a.rho[0]}));
+    EXPECT_TRUE(pt::bitwise_equal(std::vector<double>(r.out.end() - tail, r.out.end()),
+                                  std::vector<double>(a.out.begin(), a.out.begin() + tail)))
+        << "the group that overlaps nothing differs from the same group alone";
+  }
   // The same on the block path: 51 groups of 300 over the same 300 samples, bucketed by size class;
   // the class 257..512 holds at most 300 / 257 + 1 = 2 disjoint groups, and the others are flagged
   // INVALID (which two get the slots depends on the bucketing's atomics).

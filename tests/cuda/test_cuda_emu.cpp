@@ -4,14 +4,18 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cub_standin.h" /* the emulator's CUB hooks (fault injection, size-query counter) */
+#include "merge_kernels.cuh" /* src/cuda: the large path's merge splits, called directly below */
 #include "pkpo.h"
 
 namespace {
@@ -428,6 +432,97 @@ TEST(EmuDefects, NoPerCallAllocationOrDeviceSync) {
   cudaFree(d_ids);
   cudaFree(d_off);
   cudaFree(d_idx);
+}
+
+// ---- the large path's four-way merge splits (src/cuda/merge_kernels.cuh), called directly --------
+
+// One quad (four lists back to back at `base`, lengths n[0..3]): lanes 0-15 find the split at d[0],
+// lanes 16-31 the one at d[1] (quad_split_halfwarp), as large_merge_kernel's warps do.
+__global__ void quad_split_kernel(const uint32_t* base, const int* n, const int* d, int* from) {
+  pkpo_cuda::Quad<uint32_t> q;
+  q.base = base;
+  for (int j = 0; j < 4; ++j) q.n[j] = n[j];
+  const int lane = (int)threadIdx.x;
+  int f[4];
+  pkpo_cuda::quad_split_halfwarp(q, d[lane / 16], f);
+  if (lane % 16 == 0) {
+    for (int j = 0; j < 4; ++j) from[(lane / 16) * 4 + j] = f[j];
+  }
+}
+
+// Against a brute-force four-way merge (keys ordered by value, then list, then position): every
+// split of sorted lists with heavy ties, all-equal keys, empty lists, one-key lists and d = 0 or
+// the total. For unsorted lists (what overlapping, invalid offsets can leave) a split must still
+// lie inside the lists and add up to d; the lists end at the last byte before a guard page, so a
+// read past them faults.
+TEST(EmuMerge, QuadSplitsMatchABruteForceMerge) {
+  std::mt19937_64 rng(21);
+  int* dn = nullptr;
+  int* dd = nullptr;
+  int* dfrom = nullptr;
+  ASSERT_EQ(cudaMalloc((void**)&dn, 4 * sizeof(int)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc((void**)&dd, 2 * sizeof(int)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc((void**)&dfrom, 8 * sizeof(int)), cudaSuccess);
+  const int lens[] = {0, 1, 2, 16, 17, 300, 4096, 9000};
+  int checked = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    const int mode = trial % 4;  // 0: four values, 1: all equal, 2: wide values, 3: unsorted
+    int n[4];
+    for (int j = 0; j < 4; ++j) n[j] = trial % 5 == 0 ? lens[rng() % 8] : (int)(rng() % 6000);
+    const int total = n[0] + n[1] + n[2] + n[3];
+    std::vector<uint32_t> keys;
+    std::vector<std::tuple<uint32_t, int, int>> all;  // (key, list, position)
+    for (int j = 0; j < 4; ++j) {
+      std::vector<uint32_t> l((size_t)n[j]);
+      for (auto& k : l) k = mode == 0 ? (uint32_t)(rng() % 4) : (mode == 1 ? 7u : (uint32_t)rng());
+      if (mode != 3) std::sort(l.begin(), l.end());
+      for (int i = 0; i < n[j]; ++i) all.emplace_back(l[(size_t)i], j, i);
+      keys.insert(keys.end(), l.begin(), l.end());
+    }
+    std::sort(all.begin(), all.end());
+    // the quad at the end of a page-aligned allocation: the guard page follows its last key
+    const size_t bytes = ((size_t)total * 4 + 4095) / 4096 * 4096 + 4096;
+    uint32_t* dk = nullptr;
+    ASSERT_EQ(cudaMalloc((void**)&dk, bytes), cudaSuccess);
+    uint32_t* base = dk + (bytes / 4 - (size_t)total);
+    if (total > 0) cudaMemcpy(base, keys.data(), (size_t)total * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(dn, n, sizeof n, cudaMemcpyHostToDevice);
+    for (int rep = 0; rep < 4; ++rep) {
+      int d[2];
+      for (int h = 0; h < 2; ++h) {
+        const int pick = (int)(rng() % 4);
+        d[h] = pick == 0 ? 0 : (pick == 1 ? total : (int)(rng() % (uint64_t)(total + 1)));
+      }
+      cudaMemcpy(dd, d, sizeof d, cudaMemcpyHostToDevice);
+      ASSERT_EQ(pkpo_emu::launch(quad_split_kernel, dim3(1), dim3(32), 0, nullptr, "test", (const uint32_t*)base,
+                                 (const int*)dn, (const int*)dd, dfrom),
+                cudaSuccess);
+      int from[8];
+      ASSERT_EQ(cudaMemcpy(from, dfrom, sizeof from, cudaMemcpyDeviceToHost), cudaSuccess);
+      for (int h = 0; h < 2; ++h) {
+        int want[4] = {0, 0, 0, 0};
+        for (int i = 0; i < d[h]; ++i) ++want[std::get<1>(all[(size_t)i])];
+        int sum = 0;
+        for (int j = 0; j < 4; ++j) {
+          sum += from[h * 4 + j];
+          ASSERT_TRUE(from[h * 4 + j] >= 0 && from[h * 4 + j] <= n[j])
+              << "trial " << trial << " list " << j << ": " << from[h * 4 + j] << " of " << n[j];
+          if (mode != 3) {
+            ASSERT_EQ(from[h * 4 + j], want[j]) << "trial " << trial << " mode " << mode << " d " << d[h]
+                                                << " list " << j << " lengths " << n[0] << " " << n[1]
+                                                << " " << n[2] << " " << n[3];
+          }
+        }
+        ASSERT_EQ(sum, d[h]) << "trial " << trial;
+        ++checked;
+      }
+    }
+    cudaFree(dk);
+  }
+  EXPECT_EQ(checked, 3200);
+  cudaFree(dn);
+  cudaFree(dd);
+  cudaFree(dfrom);
 }
 
 }  // namespace
