@@ -55,6 +55,7 @@ struct CudaState {
   };
   Plan plans[kPlanCache];
   int next_plan = 0;
+  int sm_count = 1; /* the device's multiprocessors (a planning input: Shape::sm_count) */
 };
 
 constexpr size_t kPinnedBytes = 256;
@@ -180,8 +181,9 @@ pkpo_status ensure_workspace(pkpo_handle h, size_t bytes, bool capturing) {
   return grow_owned(h, bytes);
 }
 
-Shape shape_of(const pkpo_desc* d, const pkpo__plan* p) {
+Shape shape_of(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* p) {
   Shape sh;
+  sh.sm_count = state_of(h)->sm_count;
   sh.num_groups = p->num_groups;
   sh.num_samples = p->num_samples;
   sh.max_n = p->max_group_size;
@@ -217,7 +219,8 @@ Params params_of(const pkpo_desc* d, const pkpo__plan* p, const void* rewards, v
 
 bool same_shape(const Shape& a, const Shape& b) {
   return a.num_groups == b.num_groups && a.num_samples == b.num_samples && a.max_n == b.max_n &&
-         a.uniform_n == b.uniform_n && a.elem_bytes == b.elem_bytes && a.has_index == b.has_index;
+         a.uniform_n == b.uniform_n && a.elem_bytes == b.elem_bytes && a.has_index == b.has_index &&
+         a.sm_count == b.sm_count;
 }
 
 /* plan_workspace, or the handle's plan of the same shape. Only successful plans are kept. */
@@ -291,7 +294,7 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
     prm.estimator = (int)PKPO_RHO;
     prm.write_out = 0;
   }
-  Shape sh = shape_of(d, plan);
+  Shape sh = shape_of(h, d, plan);
   if (unknown_max) {
     pkpo_status st = ensure_workspace(h, sizeof(DevStatus), capturing);
     if (st != PKPO_SUCCESS) return st;
@@ -440,6 +443,11 @@ pkpo_status pkpo__cuda_create(pkpo_handle h, int device) {
     }
     return cuda_status(h, e, "setting the kernels' shared-memory limit");
   }
+  e = cudaDeviceGetAttribute(&s->sm_count, cudaDevAttrMultiProcessorCount, device);
+  if (e != cudaSuccess) {
+    delete s;
+    return cuda_status(h, e, "reading the device's multiprocessor count");
+  }
   e = cudaMallocHost(&s->h_pinned, kPinnedBytes);
   if (e != cudaSuccess) {
     delete s;
@@ -476,7 +484,7 @@ pkpo_status pkpo__cuda_workspace_size(pkpo_handle h, const pkpo_desc* d, const p
                                       size_t* bytes) {
   DeviceGuard guard(h->cuda_device);
   PKPO_CHECK_CUDA(h, guard.error(), "selecting the handle's device");
-  Shape sh = shape_of(d, p);
+  Shape sh = shape_of(h, d, p);
   /* Ragged with max_group_size = 0: the call reads the real maximum back; size for the worst. */
   if (sh.uniform_n == 0 && sh.max_n == 0) {
     sh.max_n = std::min<int64_t>(sh.num_samples, pkpo_cuda::kMaxLargeGroup);

@@ -22,6 +22,7 @@ struct Shape {
   int64_t uniform_n; /* 0 for ragged */
   size_t elem_bytes; /* 4 or 8 */
   bool has_index;    /* desc->index != NULL: the duplicate-entry check needs num_samples counters */
+  int sm_count;      /* the device's multiprocessors (how many runs a merge block takes) */
 };
 
 /* Byte offsets of the workspace regions (all 256-byte aligned) and the total. `refs` exists only
@@ -31,6 +32,7 @@ struct WsLayout {
   int64_t tiles_bound;     /* upper bound on the tiles of all large groups */
   int64_t tiles_per_group; /* uniform layout: tiles of each group (no tile_base scan); 0 ragged */
   int merge_passes;        /* merge passes after the tile sort (0 with whole_sort) */
+  int merge_chunks;        /* 4096-key output chunks per merge block (1..kMergeChunks) */
   bool whole_sort;         /* uniform layout with one group: a multi-block cub::DeviceRadixSort of
                               all N keys instead of the merge passes */
   /* Ragged layouts whose block path spans three or more size classes (max_n > 16): the groups are

@@ -25,8 +25,9 @@ namespace pkpo_cuda {
  * neighbouring chunks meet exactly. Positions inside a group are int (n < 2^30). */
 
 /* Merge path over global memory: how many of the first p outputs of merging sorted a[0..na) and
- * b[0..nb) come from a (a first on ties), searched inside [lo, hi] (a bracket known to hold it,
- * within [max(0, p - nb), min(p, na)]: then so is the result, even for unsorted input). */
+ * b[0..nb) come from a (a first on ties), searched inside [lo, hi], a bracket known to hold it. The
+ * caller keeps the bracket inside [max(0, p - nb), min(p, na)] (split_bracket); then every probe
+ * and the result are in range, even for unsorted input. */
 template <typename Key>
 __device__ __forceinline__ int merge_split_in(const Key* a, const Key* b, int p, int lo, int hi) {
   while (lo < hi) { /* merge kernel: final splits */
@@ -155,21 +156,19 @@ __device__ __forceinline__ void quad_split_halfwarp(const Quad<Key>& q, int d, i
     const int ic_b = __shfl_sync(0xFFFFFFFFu, ic, below, P);
     const int c_a = __shfl_sync(0xFFFFFFFFu, c, above, P), ia_a = __shfl_sync(0xFFFFFFFFu, ia, above, P);
     const int ic_a = __shfl_sync(0xFFFFFFFFu, ic, above, P);
-    if (w > 0) {
-      if (pass_cnt > 0) { /* i > c_b */
-        lo = c_b + 1;
-        xl = c_b;
-        sxl = ia_b;
-        yh = d - 1 - c_b;
-        syh = ic_b;
-      }
-      if (pass_cnt < m) { /* i <= c_a */
-        hi = c_a;
-        xh = c_a;
-        sxh = ia_a;
-        yl = d - 1 - c_a;
-        syl = ic_a;
-      }
+    if (pass_cnt > 0) { /* i > c_b */
+      lo = c_b + 1;
+      xl = c_b;
+      sxl = ia_b;
+      yh = d - 1 - c_b;
+      syh = ic_b;
+    }
+    if (pass_cnt < m) { /* i <= c_a (a closed bracket has m = 0: nothing changes) */
+      hi = c_a;
+      xh = c_a;
+      sxh = ia_a;
+      yl = d - 1 - c_a;
+      syl = ic_a;
     }
   }
   /* the inner splits at i = lo and d - i, inside the brackets (a probe or two; the whole range when

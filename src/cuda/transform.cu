@@ -74,6 +74,9 @@ constexpr int64_t kRouteThreads = int64_t(1) << 17;
  * SMs); each block builds its weight table once for all the groups it strides
  * over (a uniform batch's one row by log-depth scans, so the waves cost little). */
 constexpr int64_t kWarpGrid = 2048;
+/* Fewest merge-kernel blocks per SM a batch gets before its blocks take more than one chunk each.
+ * Unmeasured: two, so that a small batch's merges still spread over the device. */
+constexpr int64_t kMergeBlocksPerSm = 2;
 
 /* The warp configuration of groups of n <= kWarpMaxN: C = W*V ranks (the power of two >= n, at
  * least 4), V = 4 registers per lane (2 for C = 4) and W = C/V lanes per group. Chosen by the static
@@ -289,9 +292,11 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   out->whole = -1;
   out->local = sizeof(Key) == sizeof(double) ? nullptr : at<double>(ws, L.local);
   if (L.whole_sort) {
-    /* One group covering [0, N): CUB's onesweep radix sort spreads it over the whole GPU, and
-     * beyond N = 2^17 (float32) / 2^21 (float64) it also moves fewer bytes (8-bit digits: E read
-     * and E written per pass, 4 or 8 passes) than the ceil(log2(N / 4096)) merge passes (2E each).
+    /* One group covering [0, N): CUB's onesweep radix sort spreads it over the whole GPU. In bytes
+     * it is close to the merge passes: about 9E (float32) or 17E (float64) per key (a histogram
+     * read, then E read and E written per 8-bit pass), against 2E per four-way merge pass,
+     * ceil(log4(N / 4096)) of them (fewer bytes up to N = 2^20 float32 keys, 2^28 float64). Kept
+     * for a lone group: unmeasured either way, and onesweep needs no merge-path searches.
      * Its input: the keys kernel's N keys, unsorted (kNone for a group that is not large). */
     cub::DoubleBuffer<Key> db(keys_a, keys_b);
     size_t sort_bytes = L.sort_tmp_bytes;
@@ -300,12 +305,14 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
     out->whole = db.selector;
     return cudaSuccess;
   }
-  /* merge passes: kMergeChunks 4096-key output chunks (runs) per block */
-  const unsigned merge_blocks = grid_for((runs + kMergeChunks - 1) / kMergeChunks);
+  /* merge passes: L.merge_chunks 4096-key output chunks (runs) per block */
+  const int chunks = L.merge_chunks;
+  const unsigned merge_blocks = grid_for((runs + chunks - 1) / chunks);
   for (int pass = 0; pass < L.merge_passes; ++pass) {
     const Key* src = (pass & 1) ? keys_b : keys_a;
     Key* dst = (pass & 1) ? keys_a : keys_b;
-    PKPO_CUDA_TRY(launch_kernel(large_merge_kernel<Key>, merge_blocks, kLargeBlock, stream)(p, tm, src, dst, pass));
+    PKPO_CUDA_TRY(launch_kernel(large_merge_kernel<Key>, merge_blocks, kLargeBlock, stream)(p, tm, src, dst, pass,
+                                                                                           chunks));
   }
   return cudaSuccess;
 }
@@ -517,6 +524,11 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
     /* ceil(log4(4096-key runs of the largest group)): smaller groups skip the later passes. */
     const int64_t max_runs = large_tile_count(sh.max_n, kSortTile);
     while ((int64_t(1) << (2 * L->merge_passes)) < max_runs) ++L->merge_passes;
+    /* kMergeChunks runs per merge block, fewer when the batch has too few runs to give every SM
+     * kMergeBlocksPerSm blocks of them (a block merges its chunks one after another) */
+    const int64_t runs = L->tiles_per_group > 0 ? G * ((L->tiles_per_group + 1) / 2) : (L->tiles_bound + 1) / 2;
+    const int64_t per_block = runs / (kMergeBlocksPerSm * std::max(1, sh.sm_count));
+    L->merge_chunks = (int)std::max<int64_t>(1, std::min<int64_t>(kMergeChunks, per_block));
   }
   L->total = off;
   return cudaSuccess;

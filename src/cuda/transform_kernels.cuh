@@ -426,9 +426,9 @@ struct MergeChunk {
   int n[4], from[4], len[4];
 };
 
-/* Output chunks of 4096 keys per merge block: one warp plans each (its two splits, one per half
- * warp), so that the splits' dependent probes overlap, and the block then merges them one after
- * another, loading the next chunk's keys while it merges the current one. */
+/* Most output chunks of 4096 keys per merge block: one warp plans each (its two splits, one per
+ * half warp), so that the splits' dependent probes overlap, and the block then merges them one
+ * after another, loading the next chunk's keys while it merges the current one. */
 constexpr int kMergeChunks = kLargeBlock / 32;
 
 /* The chunk's keys from global memory (striped: coalesced), list j's slots [start_j, start_j +
@@ -452,15 +452,16 @@ __device__ __forceinline__ void load_merge_chunk(const Key* src, const MergeChun
 }
 
 /* Merge pass `pass` of the large groups that need it (more than 4^pass runs of 4096): blocks of
- * kMergeChunks output chunks of 4096 keys (chunk c of block b: the (b * kMergeChunks + c)-th of the
- * batch, run_owner). Warp c plans chunk c: its quad, and where the chunk starts and ends in each of
- * the four lists (quad_split_halfwarp). Then, chunk by chunk, the block puts the chunk's keys in
+ * `chunks` (1..kMergeChunks) output chunks of 4096 keys (chunk c of block b: the (b * chunks + c)-th
+ * of the batch, run_owner). Warp c plans chunk c: its quad, and where the chunk starts and ends in
+ * each of the four lists (quad_split_halfwarp). Then, chunk by chunk, the block puts the chunk's keys in
  * shared memory, merges A with B and C with D there (each thread 16 outputs: a merge-path split,
  * then one shared-memory load per output), then the two results, and stores the chunk through
  * shared memory (coalesced). */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p, const TileMap tm,
-                                                                 const Key* src, Key* dst, int pass) {
+                                                                 const Key* src, Key* dst, int pass,
+                                                                 int chunks) {
   __shared__ Key buf[kSortTile + kSortIpt]; /* + spare keys: the merge's reads past a used-up list */
   __shared__ MergeChunk plan[kMergeChunks];
   const int warp = (int)threadIdx.x / 32, lane = (int)threadIdx.x % 32;
@@ -469,7 +470,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p
     mc.begin = 0;
     mc.quad = mc.o0 = mc.cnt = 0;
     int64_t g, run;
-    if (run_owner(tm, p.num_groups, (int64_t)blockIdx.x * kMergeChunks + warp, &g, &run)) {
+    if (warp < chunks && run_owner(tm, p.num_groups, (int64_t)blockIdx.x * chunks + warp, &g, &run)) {
       const GroupSpan s = group_span(p, g);
       if (goes_large(p, s) && pass < large_merge_passes(s.n)) {
         const int n = (int)s.n; /* < 2^30 (kMaxLargeGroup) */
@@ -511,7 +512,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p
 #pragma unroll
   for (int j = 0; j < kSortIpt; ++j) next[j] = KeyTraits<Key>::kNone;
   int k0 = 0;
-  while (k0 < kMergeChunks && plan[k0].cnt == 0) ++k0;
+  while (k0 < kMergeChunks && plan[k0].cnt == 0) ++k0; /* merge kernel: chunks without work */
   if (k0 < kMergeChunks) load_merge_chunk(src, plan[k0], next);
   for (int k = k0; k < kMergeChunks; ++k) { /* merge kernel: chunks */
     const MergeChunk mc = plan[k];
@@ -520,7 +521,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p
     for (int j = 0; j < kSortIpt; ++j) buf[j * kLargeBlock + (int)threadIdx.x] = next[j];
     __syncthreads();
     int kn = k + 1; /* the next chunk's keys, in flight during this chunk's merges */
-    while (kn < kMergeChunks && plan[kn].cnt == 0) ++kn;
+    while (kn < kMergeChunks && plan[kn].cnt == 0) ++kn; /* merge kernel: chunks without work */
     if (kn < kMergeChunks) load_merge_chunk(src, plan[kn], next);
     const int lx = mc.len[0] + mc.len[1], ly = mc.len[2] + mc.len[3], tot = lx + ly;
     const int d = (int)threadIdx.x * kSortIpt < tot ? (int)threadIdx.x * kSortIpt : tot;
@@ -541,13 +542,14 @@ __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p
       for (int j = 0; j < kSortIpt; ++j) buf[(int)threadIdx.x * kSortIpt + j] = m[j];
       __syncthreads();
     } /* end of the merge of X with Y */
+    /* striped: coalesced. A thread reads only the slots it writes first thing for the next chunk,
+     * so no barrier is needed before that. */
     Key* out = dst + mc.begin + mc.o0;
 #pragma unroll
     for (int j = 0; j < kSortIpt; ++j) {
       const int i = j * kLargeBlock + (int)threadIdx.x;
       if (i < mc.cnt) out[i] = buf[i];
     }
-    __syncthreads(); /* every thread has read buf before the next chunk's keys go in */
   }
 }
 
@@ -917,8 +919,14 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
       if (tile == 0) { /* uniform across the block: the group's rho and flags, once */
         double rho_sum = 0.0;
         if (p.rho) { /* the rho sum over the tiles */
-          const double z0 = own0 ? tile_agg[i0].rho : 0.0, z1 = own1 ? tile_agg[i1].rho : 0.0;
-          (void)block_exclusive_scan<kLargeBlock, false>(z0 + z1, AddOp(), 0.0, wd, &rho_sum);
+          /* in large_carry_kernel's order (chunks of kLargeBlock tiles, one per thread), so that
+           * rho is bit for bit the rho of the same call without outputs or of a rho curve */
+          for (int64_t ch = 0; ch * kLargeBlock < tm.per_group; ++ch) { /* scatter: rho sum chunks */
+            const int64_t i = ch * kLargeBlock + threadIdx.x;
+            double total;
+            (void)block_exclusive_scan<kLargeBlock, false>(i < used ? tile_agg[i].rho : 0.0, AddOp(), 0.0, wd, &total);
+            rho_sum = rho_sum + total;
+          }
         } /* end of the rho sum */
         if (threadIdx.x == 0) {
           if (p.flags) p.flags[g] = r.flags;

@@ -527,8 +527,8 @@ TEST(Cuda, LargePathTiesAcrossTilesAndLowBits) {
 
 // The large path's run and tile edges (4096-key runs sorted in shared memory, 4096-key merge chunks,
 // 2048-rank tiles whose weights' product beyond the tile is formed in closed form): groups one below,
-// at and one above every run/tile size up to two merge passes, in one ragged batch (tile bases of
-// both parities) and as a uniform batch; k = 1, 3, about n/2 (the closed form's m-e factors in the
+// at and one above every run/tile size up to two merge passes, in one ragged batch and as a uniform
+// batch; k = 1, 3, about n/2 (the closed form's m-e factors in the
 // last tiles), n-1 and n; per-group k; non-finite rewards (the run sort's per-group count, read
 // directly and through an index permutation). Against the oracle and the CPU backend; tied samples
 // bit-identical (Kind::Ties and Binary groups).
@@ -573,7 +573,8 @@ TEST(Cuda, LargePathRunAndTileEdges) {
 // The large path's four-way merge passes (4096-key runs, then lists of 4096 * 4^p keys merged four
 // at a time): groups whose last quad holds one, two, three or four lists, a last list of one key,
 // one and two passes, and three passes (more than 16 runs: the outer split's bracket narrowed over
-// several rounds of 128 candidates), in one ragged batch and as a uniform batch of 17-run groups;
+// several rounds of 16 candidates per half warp), in one ragged batch and as a uniform batch of
+// 18-run groups;
 // every kind of group (ties across run and quad boundaries, binary, negatives, extremes).
 // Against the oracle and the CPU backend; tied samples bit-identical.
 TEST(Cuda, LargePathFourWayMerges) {
@@ -646,21 +647,29 @@ TEST(Cuda, LargeUniformGroupActions) {
 }
 
 // Uniform groups of 257 to 512 tiles, whose scatter forms the TERMS carries itself with two tiles per
-// thread (the second tile of a thread used in some threads and past the group in others): n =
-// 301 * 2048 + 1 (302 tiles, three merge passes); the estimators with forward and backward carries.
+// thread: n = 300 * 2048 + 5 (301 tiles: a thread whose first tile is the group's last and whose
+// second is past it; four merge passes); the estimators with forward and backward carries. rho must
+// be bit for bit the rho of the same batch without outputs (the rho estimator, whose carries a
+// separate kernel forms; k = 2 spreads rho's terms over every tile). That check guards the
+// summation order only partly: with two groups a sum in another order (tiles paired per thread,
+// which differs from the carry kernel's from 129 tiles on) happened to round to the same bits.
 TEST(Cuda, LargeUniformFoldTwoTilesPerThread) {
   PKPO_SKIP_WITHOUT_GPU();
   CudaHandle gpu;
   pt::Handle cpu;
   std::mt19937_64 rng(15);
   for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+    pt::Batch b = uniform_batch(PKPO_RHO, dt, 300 * 2048 + 5, 2, 2, rng);
+    const pt::LibResult rho_only = run_cuda(gpu, b);
+    ASSERT_EQ(rho_only.status, PKPO_SUCCESS) << rho_only.last_error;
     for (pkpo_estimator est : {PKPO_SLOO, PKPO_L2O}) {
-      const pt::Batch b = uniform_batch(est, dt, 301 * 2048 + 1, 2, 7, rng);
+      b.est = est;
       const pt::Expected e = pt::expected_for(b, oracle::LARGE);
       const pt::LibResult g = run_cuda(gpu, b);
       EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt;
       EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "est " << est << " dt " << dt;
       EXPECT_TRUE(ties_identical(b, g)) << "est " << est << " dt " << dt;
+      EXPECT_TRUE(pt::bitwise_equal(g.rho, rho_only.rho)) << "est " << est << " dt " << dt;
     }
   }
 }

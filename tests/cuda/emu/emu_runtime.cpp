@@ -833,6 +833,7 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int d) {
   if (a == cudaDevAttrComputeCapabilityMajor) *v = g_cc_major;
   else if (a == cudaDevAttrComputeCapabilityMinor) *v = g_cc_minor;
   else if (a == cudaDevAttrMaxSharedMemoryPerBlockOptin) *v = kMaxSmemOptin;
+  else if (a == cudaDevAttrMultiProcessorCount) *v = 1; /* as cudaGetDeviceProperties */
   else return set_error(cudaErrorInvalidValue);
   return cudaSuccess;
 }
