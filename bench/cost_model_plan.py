@@ -2,16 +2,18 @@
 launches (grid, block, bytes by construction), the trip counts of their loops, and the source ranges
 a launch does not execute. Describes src/cuda with the block path of issue 10's group kernels
 (group_kernels.cuh: one group per block of C/V threads, bitonic sort in registers, shuffles and
-shared memory; the "before" row had cub::BlockRadixSort) and the large path after issue 10's second
+shared memory; the "before" row had cub::BlockRadixSort) and the large path after issue 10's third
 redesign (4096-key runs sorted in shared memory by a register bitonic sort and merge-path passes,
-then merge passes over 4096-key chunks; tile stages [TAIL: sloo only], TERMS (which also stores
-tile-local outputs), the TERMS carries folded into the scatter for uniform groups of <= 256 tiles;
+then four-way merge passes, eight 4096-key output chunks per block, each chunk's splits found by a
+half warp; tile stages [TAIL: sloo only], TERMS (which also stores tile-local outputs), the TERMS
+carries folded into the scatter for uniform groups of <= 512 tiles; the second redesign merged
+pairwise, one 4096-key chunk per block, and folded up to 256 tiles;
 the first redesign had cub::BlockRadixSort runs, 2048-key merge tiles and the stages PROD, [TAIL],
 TERMS, OUT; the original large path a segmented radix sort and always TAIL). A redesign of the
 kernels updates this file; cost_model.py itself stays as it is.
 
 Everything here is read from src/cuda/transform.cu (launchers), transform_kernels.cuh,
-warp_kernels.cuh, group_kernels.cuh, group_by_id.cu and group_by_id_kernels.cuh, and from CUB's tuning headers of the toolkit used to
+merge_kernels.cuh, warp_kernels.cuh, group_kernels.cuh, group_by_id.cu and group_by_id_kernels.cuh, and from CUB's tuning headers of the toolkit used to
 build (CUDA 13.0: cub/device/dispatch/tuning/tuning_radix_sort.cuh, sm_90 policies).
 
 Conventions: N rewards, G groups of n (uniform layout, no index permutation, no flags, no k per
@@ -36,6 +38,32 @@ def log2c(x):
     return math.ceil(math.log2(x)) if x > 1 else 0
 
 
+def merge_passes(n):
+    """transform_kernels.cuh large_merge_passes: four-way merge passes over 4096-key runs."""
+    runs, p = math.ceil(n / 4096), 0
+    while 4 ** p < runs:
+        p += 1
+    return p
+
+
+def merge_rounds(w, P=16):
+    """quad_split_halfwarp: (rounds, candidate-search probes summed over the rounds) for an outer
+    bracket of w: each round divides it by P + 1 until it is at most P, then one exact round; a
+    round's inner searches take log2 of the bracket + 1 probes."""
+    rounds, probes = 0, 0
+    while w > P:
+        rounds += 1
+        probes += log2c(w) + 1
+        w = w // (P + 1)
+    return rounds + 1, probes + log2c(max(w, 1)) + 1
+
+
+def mean_over_passes(c, f):
+    """Mean of f(pass) over a group's merge passes (a launch's trip count when it runs every pass)."""
+    p = merge_passes(c["n"])
+    return sum(f(i) for i in range(p)) / p if p else 0
+
+
 # Loop trip counts. A rule matches a loop when its regex matches the source text of a frame of
 # the loop's back-edge branch (innermost frame first). trips(ctx) is the number of times the body
 # runs per warp. "elementwise": trips is the number of elements per thread (unrolled/versioned
@@ -47,10 +75,21 @@ LOOP_RULES = [
      "match": r"while \(hi - lo > 1\)", "trips": lambda c: log2c(c["G"])},
     {"name": "cub::BlockRadixSort passes: key bits / 4",
      "match": r"\.Sort\((keys|tile_keys)\)", "trips": lambda c: c["key_bits"] // 4},
-    {"name": "merge kernel's chunk bounds over global memory (threads 0 and 1, one loop): "
-             "ceil(log2(len + 1)) = 13 + pass probes for lists of len = 4096 * 2^pass, mean over the passes",
-     "match": r"while \(hi > lo\)", "trips": lambda c: 13 + (log2c(math.ceil(c["n"] / 4096)) - 1) / 2.0},
-    {"name": "merge kernel's split in shared memory: ceil(log2(4097)) = 13 probes",
+    {"name": "merge kernel's outer rounds (16 candidates of a split per half warp): "
+             "merge_rounds(len) for lists of len = 4096 * 4^pass (the mean bracket), mean over the passes",
+     "match": r"/\* merge kernel: outer rounds \*/",
+     "trips": lambda c: mean_over_passes(c, lambda p: merge_rounds(4096 * 4 ** p)[0])},
+    {"name": "merge kernel's candidate splits (the (A, B) and (C, D) searches of a candidate side by "
+             "side, inside the brackets: log2 of the bracket + 1 per round), mean per round over the passes",
+     "match": r"/\* merge kernel: candidate splits \*/",
+     "trips": lambda c: mean_over_passes(c, lambda p: merge_rounds(4096 * 4 ** p)[1] / merge_rounds(4096 * 4 ** p)[0])},
+    {"name": "merge kernel's final splits (inside the last brackets: 1 probe)",
+     "match": r"/\* merge kernel: final splits \*/", "trips": lambda c: 1},
+    {"name": "merge kernel's chunks without work skipped: none in a uniform batch (0 trips)",
+     "match": r"/\* merge kernel: chunks without work \*/", "trips": lambda c: 0},
+    {"name": "merge kernel's chunks per block: 8",
+     "match": r"/\* merge kernel: chunks \*/", "trips": lambda c: 8},
+    {"name": "merge kernel's splits in shared memory: ceil(log2(4097)) = 13 probes",
      "match": r"while \(first < last\) \{ /\* merge tile", "trips": lambda c: 13},
     {"name": "run sort (block_merge_sort): log2(4096 / 16) = 8 merge passes in shared memory",
      "match": r"for \(int w = kSortIpt; w < kSortTile; w \*= 2\)", "trips": lambda c: 8},
@@ -58,8 +97,8 @@ LOOP_RULES = [
      "match": r"while \(first < last\) \{ /\* run sort", "trips": lambda c: 8.5},
     {"name": "closed-form weight carry: ceil(min(k-1, m-e) / 256) factors per thread (k = 4: 1)",
      "match": r"/\* carry factors: ", "trips": lambda c: 1},
-    {"name": "merge pass count of a group: ceil(log2 runs of 4096)",
-     "match": r"while \(\(int64_t\(1\) << passes\) < tiles\)", "trips": lambda c: log2c(math.ceil(c["n"] / 4096))},
+    {"name": "merge pass count of a group: ceil(log4 runs of 4096)",
+     "match": r"while \(\(int64_t\(1\) << \(2 \* passes\)\) < runs\)", "trips": lambda c: merge_passes(c["n"])},
     {"name": "rho columns of a large-path curve chunk (1 for a transform)",
      "match": r"for \(int c = 0; c < ncol; \+\+c\)", "trips": lambda c: c.get("ncol", 1)},
     {"name": "groups per block (group kernels: G / grid; large_carry_kernel: one)",
@@ -132,7 +171,15 @@ SKIP_STAGE = {  # large_tile_kernel (large_tile_pass), per stage: the stages aft
 # large_tile_pass for sloo_minus_one and for a curve (MODE_RHO): no T' scan, no backward scan.
 SKIP_LARGE_NO_TAIL = [(K, r"if \(mode == MODE_SLOO\) \{ /\* uniform across the block \*/", r"\} /\* end of the T' scan \*/"),
                       (K, r"if \(mode == MODE_S \|\| mode == MODE_SLOO \|\| mode == MODE_L2O\) \{", r"\} /\* end of the backward scan \*/")]
-# large_scatter_kernel without the folded TERMS carries (groups of more than 256 tiles).
+# large_scatter_kernel without the folded TERMS carries (groups of more than 512 tiles).
+# large_merge_kernel for groups of two runs: every chunk's quad holds lists A and B only, so the
+# merge of X with Y (Y empty) does not run.
+SKIP_MERGE_XY = [(K, r"if \(lx > 0 && ly > 0\) \{", r"\} /\* end of the merge of X with Y \*/")]
+# large_scatter_kernel's folded carries for sloo_minus_one with rho = NULL: no backward carries, no
+# rho sum.
+SKIP_FOLD_SMO = [(K, r"if \(r\.mode == MODE_S \|\| r\.mode == MODE_SLOO \|\| r\.mode == MODE_L2O\) \{ /\* uniform",
+                  r"\} /\* end of the backward carries \*/"),
+                 (K, r"if \(p\.rho\) \{ /\* the rho sum over the tiles", r"\} /\* end of the rho sum \*/")]
 SKIP_SCATTER_FOLD = [(K, r"^  if \(fold\) \{", r"\} /\* end of the folded carries \*/")]
 SKIP_CARRY = {  # large_carry_kernel: the other stage's branch and the non-general groups
     "TAIL": [(K, r"/\* forward exclusive sum of pre", r"write_rho<V>\(p, g, col, KT::to_double\(sorted\[0\]\) \+ fcarry\.b\)"),
@@ -359,11 +406,11 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
         ]
     else:
         runs = math.ceil(n / 4096)
-        passes = log2c(runs)
+        passes = merge_passes(n)
         launches.append(
-            {"kernel": KERN["merge"](key), "blocks": lambda c: c["G"] * math.ceil(c["tiles"] / 2), "threads": 256,
-             "skip": SKIP_RAGGED,
-             "count": lambda c, k=passes: k, "note": "x %d merge passes (ceil(log2 %d runs of 4096))" % (passes, runs),
+            {"kernel": KERN["merge"](key), "blocks": lambda c: math.ceil(c["G"] * math.ceil(c["tiles"] / 2) / 8), "threads": 256,
+             "skip": SKIP_RAGGED + (SKIP_MERGE_XY if runs <= 2 else []),
+             "count": lambda c, k=passes: k, "note": "x %d four-way merge passes (ceil(log4 %d runs of 4096))" % (passes, runs),
              "bytes": lambda c: 2 * c["N"] * c["E"],
              "bytes_formula": "per pass: E key read + E key written (4096-key chunks; merge-path splits: L2)"})
     # Neither the transform modelled (sloo_minus_one) nor a curve needs T' sums: no TAIL stage; no
@@ -379,9 +426,9 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
          else (lambda c: c["N"] * (c["E"] + 8) + c["G"] * c["tiles"] * 112),
          "bytes_formula": "E key read (v, v-1, v+1: one compulsory read)" + ("" if curve_ks else " + 8 B tile-local output written")
                           + "; 112 B per tile (TileAgg in/out)"})
-    # transform.cu: a uniform transform of <= 256 tiles per group folds the TERMS carries into the
-    # scatter (no carry launch).
-    fold = not curve_ks and T <= 256
+    # transform.cu: a uniform transform of <= 512 tiles per group (kLargeFoldTiles) folds the TERMS
+    # carries into the scatter (no carry launch).
+    fold = not curve_ks and T <= 512
     if not fold:
       launches.append(
         {"kernel": KERN["carry"](key), "blocks": lambda c, s=slots: c["G"] * s, "threads": 256,
@@ -395,17 +442,18 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
     else:
         launches += [
             {"kernel": KERN["scatter"](key), "blocks": tiles, "threads": 256,
-             "skip": SKIP_RAGGED + ([] if fold else SKIP_SCATTER_FOLD),
+             "skip": SKIP_RAGGED + (SKIP_FOLD_SMO if fold else SKIP_SCATTER_FOLD),
              "note": "(TERMS carries folded in)" if fold else "",
-             "bytes": (lambda c: c["N"] * (2 * c["E"] + 8) + c["G"] * c["tiles"] * c["tiles"] * 32) if fold
+             "bytes": (lambda c: c["N"] * (2 * c["E"] + 8) + c["G"] * c["tiles"] * 32) if fold
              else (lambda c: c["N"] * (2 * c["E"] + 8)),
              "bytes_formula": "E reward read + 8 B tile-local output gathered + E written "
                               "(+ ceil(log2 n) search probes per reward, L2)"
-                              + ("; every block reads its group's tile totals, 32 B per tile (L2)" if fold
+                              + ("; the tile totals, 32 B per tile (read by every block of the group: "
+                                 "%d re-reads from L2)" % T if fold
                                  else "; the tile's lin (L2)")},
         ]
         copy = 2 * N * E
-        name = "large (%s)" % ("onesweep sort" if G == 1 else "run sort + %d merge passes" % log2c(math.ceil(n / 4096)))
+        name = "large (%s)" % ("onesweep sort" if G == 1 else "run sort + %d merge passes" % merge_passes(n))
     return {"name": name, "path": "large", "dtype": "float32" if E == 4 else "float64", "n": n,
             "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
 
