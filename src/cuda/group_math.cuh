@@ -193,6 +193,15 @@ PKPO_HD Resolved resolve_group(int estimator, int nonfinite_policy, int k_policy
 /* Tiles of a group of n samples on the large path (callers pass n > tile). */
 PKPO_HD int64_t large_tile_count(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
 
+/* Four-way merge passes that sort a group of n keys whose runs of `run` keys are sorted:
+ * ceil(log4(runs)) (the device's per-group count, and the host's count for the largest group). */
+PKPO_HD int large_merge_pass_count(int64_t n, int64_t run) {
+  const int64_t runs = large_tile_count(n, run);
+  int passes = 0;
+  while ((int64_t(1) << (2 * passes)) < runs) ++passes;
+  return passes;
+}
+
 /* Upper bound on the tiles of all large groups (groups of more than `tile` samples). Uniform: exactly
  * G * ceil(n / tile). Ragged: every large group has n > tile, so ceil(n / tile) < 2n / tile and the
  * sum over disjoint groups is below 2N / tile. */

@@ -24,13 +24,14 @@ namespace pkpo_cuda {
  * order does not matter; the rule makes each split a function of the output position alone, so
  * neighbouring chunks meet exactly. Positions inside a group are int (n < 2^30). */
 
-/* Merge path over global memory: how many of the first p outputs of merging sorted a[0..na) and
- * b[0..nb) come from a (a first on ties), searched inside [lo, hi], a bracket known to hold it. The
- * caller keeps the bracket inside [max(0, p - nb), min(p, na)] (split_bracket); then every probe
- * and the result are in range, even for unsorted input. */
+/* Merge path: how many of the first p outputs of merging sorted a[0..na) and b[0..nb) come from a
+ * (a first on ties), searched inside [lo, hi], a bracket known to hold it (global or shared memory;
+ * the callers mark the call with their loop's name for the cost model). The caller keeps the
+ * bracket inside [max(0, p - nb), min(p, na)]; then every probe and the result are in range, even
+ * for unsorted input. */
 template <typename Key>
-__device__ __forceinline__ int merge_split_in(const Key* a, const Key* b, int p, int lo, int hi) {
-  while (lo < hi) { /* merge kernel: final splits */
+__device__ __forceinline__ int merge_path_split(const Key* a, const Key* b, int p, int lo, int hi) {
+  while (lo < hi) {
     const int mid = (lo + hi) >> 1;
     if (a[mid] <= b[p - 1 - mid]) {
       lo = mid + 1;
@@ -39,6 +40,12 @@ __device__ __forceinline__ int merge_split_in(const Key* a, const Key* b, int p,
     }
   }
   return lo;
+}
+
+/* merge_path_split over the whole range [max(0, p - nb), min(p, na)]. */
+template <typename Key>
+__device__ __forceinline__ int merge_path_split(const Key* a, int na, const Key* b, int nb, int p) {
+  return merge_path_split(a, b, p, p > nb ? p - nb : 0, p < na ? p : na);
 }
 
 /* The bracket of the split of merge(a, b) at p, from the splits s_l at p_l <= p and s_h at
@@ -58,22 +65,6 @@ __device__ __forceinline__ Bracket split_bracket(int na, int nb, int p, int p_l,
   r.lo = lo <= hi ? lo : full_lo;
   r.hi = lo <= hi ? hi : full_hi;
   return r;
-}
-
-/* merge_split for two sorted lists in shared memory (na + nb <= kSortTile). */
-template <typename Key>
-__device__ __forceinline__ int tile_merge_split(const Key* a, int na, const Key* b, int nb, int d) {
-  int first = d > nb ? d - nb : 0;
-  int last = d < na ? d : na;
-  while (first < last) { /* merge tile: merge-path probes */
-    const int mid = (first + last) >> 1;
-    if (a[mid] <= b[d - 1 - mid]) {
-      first = mid + 1;
-    } else {
-      last = mid;
-    }
-  }
-  return first;
 }
 
 /* The key at position p (0-based, p < na + nb) of merge(a, b), given ia = its split at p. */
@@ -176,9 +167,9 @@ __device__ __forceinline__ void quad_split_halfwarp(const Quad<Key>& q, int d, i
   const int i = lo, e = d - lo;
   const Bracket ba = split_bracket(q.n[0], q.n[1], i, xl, sxl, xh, sxh);
   const Bracket bc = split_bracket(q.n[2], q.n[3], e, yl, syl, yh, syh);
-  from[0] = merge_split_in(A, B, i, ba.lo, ba.hi);
+  from[0] = merge_path_split(A, B, i, ba.lo, ba.hi); /* merge kernel: final splits */
   from[1] = i - from[0];
-  from[2] = merge_split_in(C, D, e, bc.lo, bc.hi);
+  from[2] = merge_path_split(C, D, e, bc.lo, bc.hi); /* merge kernel: final splits */
   from[3] = e - from[2];
 }
 
@@ -199,7 +190,7 @@ __device__ __forceinline__ void smem_merge(const Key* buf, int d, int n0, int n1
     nb = n3;
     pos = d - sw;
   }
-  int ia = tile_merge_split(buf + base_a, na, buf + base_b, nb, pos);
+  int ia = merge_path_split(buf + base_a, na, buf + base_b, nb, pos); /* merge tile: merge-path probes */
   int ib = pos - ia;
   Key ka = buf[base_a + ia];
   Key kb = buf[base_b + ib];

@@ -521,9 +521,8 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
     L->sort_tmp = off;
     off += align_up(L->sort_tmp_bytes);
   } else {
-    /* ceil(log4(4096-key runs of the largest group)): smaller groups skip the later passes. */
-    const int64_t max_runs = large_tile_count(sh.max_n, kSortTile);
-    while ((int64_t(1) << (2 * L->merge_passes)) < max_runs) ++L->merge_passes;
+    /* the largest group's passes: smaller groups skip the later ones */
+    L->merge_passes = large_merge_pass_count(sh.max_n, kSortTile);
     /* kMergeChunks runs per merge block, fewer when the batch has too few runs to give every SM
      * kMergeBlocksPerSm blocks of them (a block merges its chunks one after another) */
     const int64_t runs = L->tiles_per_group > 0 ? G * ((L->tiles_per_group + 1) / 2) : (L->tiles_bound + 1) / 2;

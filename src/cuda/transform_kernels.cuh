@@ -209,13 +209,8 @@ __device__ __forceinline__ bool run_owner(const TileMap& tm, int64_t num_groups,
   return true;
 }
 
-/* Merge passes that sort a group of n keys whose 4096-key runs are sorted: ceil(log4(runs)). */
-__device__ __forceinline__ int large_merge_passes(int64_t n) {
-  const int64_t runs = large_tile_count(n, kSortTile);
-  int passes = 0;
-  while ((int64_t(1) << (2 * passes)) < runs) ++passes;
-  return passes;
-}
+/* Merge passes that sort a group of n keys whose 4096-key runs are sorted (group_math.cuh). */
+__device__ __forceinline__ int large_merge_passes(int64_t n) { return large_merge_pass_count(n, kSortTile); }
 
 /* The two key buffers of the large path. Each group's keys end up sorted in one of them (the other
  * then holds its sorted outputs): after the merge sort, in b if the group took an odd number of
@@ -270,23 +265,6 @@ __device__ __forceinline__ void sort_in_registers(Key (&k)[IPT]) {
   }
 }
 
-/* Merge path inside one run in shared memory: how many of the first d outputs of merging the
- * sorted lists a[0..w) and b[0..w) come from a (a first on ties). int indices (w <= kSortTile). */
-template <typename Key>
-__device__ __forceinline__ int run_merge_split(const Key* a, const Key* b, int w, int d) {
-  int first = d > w ? d - w : 0;
-  int last = d < w ? d : w;
-  while (first < last) { /* run sort: merge-path probes */
-    const int mid = (first + last) >> 1;
-    if (a[mid] <= b[d - 1 - mid]) {
-      first = mid + 1;
-    } else {
-      last = mid;
-    }
-  }
-  return first;
-}
-
 /* Sorts the kSortTile keys of a block (kSortIpt per thread, any arrangement) into the blocked
  * arrangement of one sorted run: each thread sorts its keys in registers, then log2(kLargeBlock)
  * merge passes in shared memory double the sorted lists (16, 32, ..., 4096 keys): in each, a
@@ -306,7 +284,7 @@ __device__ __forceinline__ void block_merge_sort(Key (&keys)[kSortIpt], Key* buf
     __syncthreads();
     const int pair = d0 & ~(2 * w - 1); /* the two lists [pair, pair + w), [pair + w, pair + 2w) */
     const int d = d0 - pair;
-    int ia = run_merge_split(buf + pair, buf + pair + w, w, d);
+    int ia = merge_path_split(buf + pair, w, buf + pair + w, w, d); /* run sort: merge-path probes */
     int ib = d - ia;
     /* buf has kSortIpt spare keys past the run: the head read of a used-up list (never taken)
      * stays inside it */

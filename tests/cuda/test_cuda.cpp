@@ -18,6 +18,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "test_util.hpp"
@@ -225,6 +226,23 @@ pt::LibResult run_cuda(pkpo_handle h, const pt::Batch& b, bool want_rho = true, 
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+// b on the device against the oracle (its large-n method) and the CPU backend and, for a call with
+// outputs that succeeded, tied samples bit-identical; `what` labels the failures.
+pt::LibResult run_checked(pkpo_handle gpu, pkpo_handle cpu, const pt::Batch& b, const std::string& what) {
+  const pt::Expected e = pt::expected_for(b, oracle::LARGE);
+  const pt::LibResult g = run_cuda(gpu, b);
+  EXPECT_TRUE(pt::matches(b, g, e)) << what;
+  EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << what;
+  if (b.est != PKPO_RHO && g.status == PKPO_SUCCESS) {
+    EXPECT_TRUE(ties_identical(b, g)) << what;
+  }
+  return g;
+}
+
+std::string label(pkpo_estimator est, pkpo_dtype dt, const char* name, int64_t v) {
+  return "est " + std::to_string((int)est) + " dt " + std::to_string((int)dt) + " " + name + " " + std::to_string(v);
 }
 
 const pkpo_estimator kEsts[] = {PKPO_RHO, PKPO_S, PKPO_SLOO, PKPO_SLOO_MINUS_ONE, PKPO_L2O};
@@ -513,13 +531,7 @@ TEST(Cuda, LargePathTiesAcrossTilesAndLowBits) {
         }
         if (k == 3) b.index = pt::random_permutation(b.num_samples(), rng);
         pt::round_rewards(&b);
-        const pt::Expected e = pt::expected_for(b, oracle::LARGE);
-        const pt::LibResult g = run_cuda(gpu, b);
-        EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt << " k " << k;
-        EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "est " << est << " dt " << dt << " k " << k;
-        if (est != PKPO_RHO) {
-          EXPECT_TRUE(ties_identical(b, g)) << "est " << est << " dt " << dt << " k " << k;
-        }
+        run_checked(gpu, cpu, b, label(est, dt, "k", k));
       }
     }
   }
@@ -558,13 +570,7 @@ TEST(Cuda, LargePathRunAndTileEdges) {
             }
           }
         }
-        const pt::Expected e = pt::expected_for(b, oracle::LARGE);
-        const pt::LibResult g = run_cuda(gpu, b);
-        EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt << " variant " << variant;
-        EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "est " << est << " dt " << dt << " variant " << variant;
-        if (est != PKPO_RHO && g.status == PKPO_SUCCESS) {
-          EXPECT_TRUE(ties_identical(b, g)) << "est " << est << " dt " << dt << " variant " << variant;
-        }
+        run_checked(gpu, cpu, b, label(est, dt, "variant", variant));
       }
     }
   }
@@ -593,13 +599,7 @@ TEST(Cuda, LargePathFourWayMerges) {
         } else {
           b = uniform_batch(est, dt, 65537 + 4096, 2, 30000, rng);
         }
-        const pt::Expected e = pt::expected_for(b, oracle::LARGE);
-        const pt::LibResult g = run_cuda(gpu, b);
-        EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt << " variant " << variant;
-        EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "est " << est << " dt " << dt << " variant " << variant;
-        if (est != PKPO_RHO) {
-          EXPECT_TRUE(ties_identical(b, g)) << "est " << est << " dt " << dt << " variant " << variant;
-        }
+        run_checked(gpu, cpu, b, label(est, dt, "variant", variant));
       }
     }
   }
@@ -664,11 +664,7 @@ TEST(Cuda, LargeUniformFoldTwoTilesPerThread) {
     ASSERT_EQ(rho_only.status, PKPO_SUCCESS) << rho_only.last_error;
     for (pkpo_estimator est : {PKPO_SLOO, PKPO_L2O}) {
       b.est = est;
-      const pt::Expected e = pt::expected_for(b, oracle::LARGE);
-      const pt::LibResult g = run_cuda(gpu, b);
-      EXPECT_TRUE(pt::matches(b, g, e)) << "est " << est << " dt " << dt;
-      EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << "est " << est << " dt " << dt;
-      EXPECT_TRUE(ties_identical(b, g)) << "est " << est << " dt " << dt;
+      const pt::LibResult g = run_checked(gpu, cpu, b, label(est, dt, "n", b.group_size));
       EXPECT_TRUE(pt::bitwise_equal(g.rho, rho_only.rho)) << "est " << est << " dt " << dt;
     }
   }
