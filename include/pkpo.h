@@ -37,7 +37,7 @@ extern "C" {
 /* ---------------------------------------------------------------------------------------------- */
 
 #define PKPO_VERSION_MAJOR 0
-#define PKPO_VERSION_MINOR 1
+#define PKPO_VERSION_MINOR 2
 #define PKPO_VERSION_PATCH 0
 #define PKPO_VERSION_NUMBER \
   (PKPO_VERSION_MAJOR * 10000 + PKPO_VERSION_MINOR * 100 + PKPO_VERSION_PATCH)
@@ -99,6 +99,14 @@ typedef enum pkpo_estimator {
   PKPO_L2O = 4             /* leave-two-out, exactly centred; k = n falls back to sloo_minus_one */
 } pkpo_estimator;
 
+/* Which statistic of k samples the objective is about (docs/math.md §5). */
+typedef enum pkpo_statistic {
+  PKPO_STATISTIC_MAX = 0, /* default: pass@k for binary rewards, maxg@k (the expected best of k) */
+  PKPO_STATISTIC_MIN = 1  /* pass^k for binary rewards (all k attempts succeed), the expected worst
+                             of k for continuous ones; defined as T_min(g) = -T_max(-g) for every
+                             estimator and boundary rule, output by output (zeros become -0.0) */
+} pkpo_statistic;
+
 /* What to do with NaN / +-Inf rewards (docs/math.md §3). */
 typedef enum pkpo_nonfinite_policy {
   PKPO_NONFINITE_EXCLUDE = 0,   /* default: the sample leaves its group and gets output 0 */
@@ -139,7 +147,9 @@ typedef struct CUstream_st* pkpo_stream;
 typedef struct pkpo_handle_s* pkpo_handle;
 
 /* Options for pkpo_create. Always start from PKPO_HANDLE_OPTIONS_INIT: struct_size lets the struct
- * grow in later versions without breaking callers compiled against this one. */
+ * grow in later versions without breaking callers compiled against this one (the rule of every
+ * struct_size here: a struct of this or an earlier version of the header is accepted, the fields past
+ * its end taking their defaults; a larger or unknown size is PKPO_ERROR_INVALID_ARGUMENT). */
 typedef struct pkpo_handle_options {
   size_t struct_size;   /* sizeof(pkpo_handle_options) */
   pkpo_backend backend; /* default PKPO_BACKEND_CPU */
@@ -198,7 +208,22 @@ pkpo_status pkpo_get_backend(pkpo_handle handle, pkpo_backend* backend);
  *
  * k: one value for every group (k_per_group == NULL), or per group (num_groups int64 entries, in
  * the handle's memory space, so a trainer can anneal k per prompt, and a CUDA graph can be replayed
- * with new values). */
+ * with new values).
+ *
+ * Mixtures over k (num_k_terms > 0; docs/math.md §5): the objective sum_j k_weights[j] * J_{k_terms[j]}
+ * replaces the single k (desc->k is then ignored). Every group's output is exactly
+ * sum_j w_j T_{k_j}(g), each term under the boundary rules of its own k (a term with k_j above the
+ * group's size follows k_policy, as a single k would), and its rho sum_j w_j rho_{k_j}; a group is
+ * computed in one pass with combined weights. k_terms (each >= 1) and k_weights (finite, any sign)
+ * hold num_k_terms entries in the handle's memory space, so a captured CUDA graph can be replayed
+ * with new weights. A mixture does not combine with k_per_group (PKPO_ERROR_INVALID_ARGUMENT).
+ * Invalid terms: PKPO_ERROR_INVALID_K (k < 1) or PKPO_ERROR_INVALID_ARGUMENT (a non-finite weight),
+ * naming the term.
+ *
+ * Growth: struct_size is the size of the struct the caller was compiled with. A smaller struct of an
+ * earlier version of this header (PKPO_DESC_SIZE_V1: up to k_policy) is accepted, and the fields past
+ * its end take their defaults (one k, the max statistic); any other size is
+ * PKPO_ERROR_INVALID_ARGUMENT. */
 typedef struct pkpo_desc {
   size_t struct_size;             /* sizeof(pkpo_desc) */
   pkpo_estimator estimator;       /* default PKPO_SLOO_MINUS_ONE */
@@ -217,11 +242,19 @@ typedef struct pkpo_desc {
   const int64_t* k_per_group;     /* or per-group k, num_groups entries, each >= 1 */
   pkpo_nonfinite_policy nonfinite; /* default PKPO_NONFINITE_EXCLUDE */
   pkpo_k_policy k_policy;          /* default PKPO_K_CLAMP */
+  /* ---- since 0.2.0 (PKPO_DESC_SIZE_V1 ends above) ---- */
+  pkpo_statistic statistic;        /* default PKPO_STATISTIC_MAX */
+  int64_t num_k_terms;             /* 0 (default): one k (k or k_per_group); > 0: a mixture */
+  const int64_t* k_terms;          /* the mixture's ks, num_k_terms entries, each >= 1 */
+  const double* k_weights;         /* the mixture's weights, num_k_terms finite entries */
 } pkpo_desc;
+
+/* The size of a pkpo_desc of version 0.1 (fields up to k_policy). */
+#define PKPO_DESC_SIZE_V1 (offsetof(pkpo_desc, statistic))
 
 #define PKPO_DESC_INIT                                                                             \
   {sizeof(pkpo_desc), PKPO_SLOO_MINUS_ONE, PKPO_FLOAT32, 0, 0, 0, NULL, NULL, 0, 1, NULL,        \
-   PKPO_NONFINITE_EXCLUDE, PKPO_K_CLAMP}
+   PKPO_NONFINITE_EXCLUDE, PKPO_K_CLAMP, PKPO_STATISTIC_MAX, 0, NULL, NULL}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Workspace                                                                                      */
@@ -289,7 +322,8 @@ pkpo_status pkpo_transform(pkpo_handle handle, const pkpo_desc* desc, const void
                            void* rho, uint32_t* flags, pkpo_stream stream);
 
 /* Pass@k (maxg@k) curve: rho of every group at each of num_ks values of k, with one sort per group.
- * ks       host array of num_ks values, each >= 1 (desc->k, k_per_group and estimator are ignored).
+ * ks       host array of num_ks values, each >= 1 (desc->k, k_per_group, the mixture fields and
+ *          estimator are ignored; desc->statistic applies: PKPO_STATISTIC_MIN gives pass^k curves).
  * rho      num_groups * num_ks elements of desc->dtype, row-major: rho[g * num_ks + j] is group g at
  *          ks[j]. Values of k above a group's size follow desc->k_policy (clamp: rho at k = n,
  *          which is the group's max up to rounding, and PKPO_FLAG_K_CLAMPED).

@@ -79,6 +79,7 @@ pkpo_status pkpo_create(pkpo_handle* handle, const pkpo_handle_options* options)
   *handle = NULL;
   const pkpo_handle_options defaults = PKPO_HANDLE_OPTIONS_INIT;
   const pkpo_handle_options* o = options ? options : &defaults;
+  /* One version so far: the struct_size rule of pkpo.h accepts that size alone. */
   if (o->struct_size != sizeof(pkpo_handle_options)) return PKPO_ERROR_INVALID_ARGUMENT;
   if (o->backend != PKPO_BACKEND_CPU && o->backend != PKPO_BACKEND_CUDA) {
     return PKPO_ERROR_INVALID_ARGUMENT;
@@ -133,14 +134,27 @@ pkpo_status pkpo_get_backend(pkpo_handle handle, pkpo_backend* backend) {
 
 /* ---- desc validation --------------------------------------------------------------------------- */
 
-/* uses_k = 0 for pkpo_rho_curve, which ignores desc->estimator, k and k_per_group (pkpo.h). */
-static pkpo_status check_desc(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p, int uses_k) {
+/* The caller's desc as one of this version (*out): a desc of an earlier, smaller version of pkpo.h
+ * gets the defaults for the fields past its end (pkpo.h, "Growth"). */
+static pkpo_status normalize_desc(pkpo_handle h, const pkpo_desc* d, pkpo_desc* out) {
   if (!d) return pkpo__error(h, PKPO_ERROR_NULL_POINTER, "desc is NULL");
-  if (d->struct_size != sizeof(pkpo_desc)) {
+  const size_t size = d->struct_size;
+  if (size != sizeof(pkpo_desc) && size != PKPO_DESC_SIZE_V1) {
     return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT,
-                       "desc->struct_size is %zu, expected %zu (start from PKPO_DESC_INIT)",
-                       d->struct_size, sizeof(pkpo_desc));
+                       "desc->struct_size is %zu: this library knows %zu (0.2) and %zu (0.1); "
+                       "start from PKPO_DESC_INIT",
+                       size, sizeof(pkpo_desc), (size_t)PKPO_DESC_SIZE_V1);
   }
+  const pkpo_desc defaults = PKPO_DESC_INIT;
+  *out = defaults;
+  memcpy(out, d, size);
+  out->struct_size = sizeof(pkpo_desc);
+  return PKPO_SUCCESS;
+}
+
+/* uses_k = 0 for pkpo_rho_curve, which ignores desc->estimator, k, k_per_group and the mixture
+ * (pkpo.h). d is already normalized. */
+static pkpo_status check_desc(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p, int uses_k) {
   if (uses_k && (unsigned)d->estimator > (unsigned)PKPO_L2O) {
     return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "unknown estimator %d", (int)d->estimator);
   }
@@ -153,6 +167,29 @@ static pkpo_status check_desc(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p, 
   }
   if (d->k_policy != PKPO_K_CLAMP && d->k_policy != PKPO_K_STRICT) {
     return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "unknown k policy %d", (int)d->k_policy);
+  }
+  if (d->statistic != PKPO_STATISTIC_MAX && d->statistic != PKPO_STATISTIC_MIN) {
+    return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "unknown statistic %d", (int)d->statistic);
+  }
+  if (uses_k && d->num_k_terms < 0) {
+    return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "num_k_terms is %lld, must be >= 0",
+                       (long long)d->num_k_terms);
+  }
+  if (uses_k && d->num_k_terms > 0) {
+    int64_t term_bytes;
+    if (pkpo__mul_overflow(d->num_k_terms, 16, &term_bytes)) {
+      return pkpo__error(h, PKPO_ERROR_SIZE_OVERFLOW, "num_k_terms %lld is too large",
+                         (long long)d->num_k_terms);
+    }
+    if (!d->k_terms || !d->k_weights) {
+      return pkpo__error(h, PKPO_ERROR_NULL_POINTER,
+                         "k_terms or k_weights is NULL with num_k_terms = %lld",
+                         (long long)d->num_k_terms);
+    }
+    if (d->k_per_group) {
+      return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT,
+                         "a mixture over k (num_k_terms > 0) does not combine with k_per_group");
+    }
   }
   if (d->num_groups < 0) {
     return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "num_groups is %lld, must be >= 0",
@@ -203,11 +240,11 @@ static pkpo_status check_desc(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p, 
     return pkpo__error(h, PKPO_ERROR_SIZE_OVERFLOW,
                        "num_samples %lld is too large to address", (long long)p->num_samples);
   }
-  if (uses_k && !d->k_per_group && d->k < 1) {
+  const int single_k = uses_k && !d->k_per_group && d->num_k_terms == 0;
+  if (single_k && d->k < 1) {
     return pkpo__error(h, PKPO_ERROR_INVALID_K, "k is %lld, must be >= 1", (long long)d->k);
   }
-  if (uses_k && !d->k_per_group && d->k > 0 && d->k_policy == PKPO_K_STRICT && p->uniform_n > 0 &&
-      d->k > p->uniform_n) {
+  if (single_k && d->k_policy == PKPO_K_STRICT && p->uniform_n > 0 && d->k > p->uniform_n) {
     return pkpo__error(h, PKPO_ERROR_K_EXCEEDS_N,
                        "k = %lld exceeds the group size %lld (strict k policy)", (long long)d->k,
                        (long long)p->uniform_n);
@@ -215,24 +252,40 @@ static pkpo_status check_desc(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p, 
   return PKPO_SUCCESS;
 }
 
-/* The common head of every batch call: the handle and its desc. */
-static pkpo_status begin_call(pkpo_handle h, const pkpo_desc* d, pkpo__plan* p, int uses_k) {
+/* The common head of every batch call: the handle and its desc, normalized into *dn. */
+static pkpo_status begin_call(pkpo_handle h, const pkpo_desc* d, pkpo_desc* dn, pkpo__plan* p,
+                              int uses_k) {
   if (!h) return PKPO_ERROR_NULL_POINTER;
   h->last_error[0] = '\0';
-  return check_desc(h, d, p, uses_k);
+  const pkpo_status st = normalize_desc(h, d, dn);
+  if (st != PKPO_SUCCESS) return st;
+  return check_desc(h, dn, p, uses_k);
 }
+
+#ifdef PKPO_HAVE_CUDA
+/* What the CUDA backend does not compute yet. */
+static pkpo_status cuda_supports(pkpo_handle h, const pkpo_desc* d, int uses_k) {
+  if (d->statistic != PKPO_STATISTIC_MAX || (uses_k && d->num_k_terms > 0)) {
+    return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
+                       "the CUDA backend computes one k and the max statistic; k mixtures and the "
+                       "min statistic run on the CPU backend");
+  }
+  return PKPO_SUCCESS;
+}
+#endif
 
 /* ---- workspace --------------------------------------------------------------------------------- */
 
 pkpo_status pkpo_workspace_size(pkpo_handle handle, const pkpo_desc* desc, size_t* bytes) {
   pkpo__plan p;
-  pkpo_status st = begin_call(handle, desc, &p, 1);
+  pkpo_desc d;
+  pkpo_status st = begin_call(handle, desc, &d, &p, 1);
   if (st != PKPO_SUCCESS) return st;
   if (!bytes) return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "bytes is NULL");
 #ifdef PKPO_HAVE_CUDA
-  if (handle->backend == PKPO_BACKEND_CUDA) return pkpo__cuda_workspace_size(handle, desc, &p, bytes);
+  if (handle->backend == PKPO_BACKEND_CUDA) return pkpo__cuda_workspace_size(handle, &d, &p, bytes);
 #endif
-  return pkpo__cpu_workspace_size(handle, desc, &p, bytes);
+  return pkpo__cpu_workspace_size(handle, &d, &p, bytes);
 }
 
 pkpo_status pkpo_reserve(pkpo_handle handle, const pkpo_desc* desc) {
@@ -266,31 +319,34 @@ pkpo_status pkpo_set_workspace(pkpo_handle handle, void* workspace, size_t bytes
 pkpo_status pkpo_transform(pkpo_handle handle, const pkpo_desc* desc, const void* rewards, void* out,
                            void* rho, uint32_t* flags, pkpo_stream stream) {
   pkpo__plan p;
-  pkpo_status st = begin_call(handle, desc, &p, 1);
+  pkpo_desc d;
+  pkpo_status st = begin_call(handle, desc, &d, &p, 1);
   if (st != PKPO_SUCCESS) return st;
   if (p.num_samples > 0 && !rewards) {
     return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "rewards is NULL");
   }
-  if (desc->estimator != PKPO_RHO && p.num_samples > 0 && !out) {
+  if (d.estimator != PKPO_RHO && p.num_samples > 0 && !out) {
     return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "out is NULL (only PKPO_RHO may omit it)");
   }
 #ifdef PKPO_HAVE_CUDA
   if (handle->backend == PKPO_BACKEND_CUDA) {
-    if (p.num_groups == 0) return PKPO_SUCCESS;
-    return pkpo__cuda_transform(handle, desc, &p, rewards, out, rho, flags, stream);
+    st = cuda_supports(handle, &d, 1);
+    if (st != PKPO_SUCCESS || p.num_groups == 0) return st;
+    return pkpo__cuda_transform(handle, &d, &p, rewards, out, rho, flags, stream);
   }
 #endif
   (void)stream;
   /* CPU: no early return without groups, so that host offsets describing a non-empty batch
    * (offsets[0] != 0 or != num_samples) are still reported as an invalid layout. */
-  return pkpo__cpu_transform(handle, desc, &p, rewards, out, rho, flags);
+  return pkpo__cpu_transform(handle, &d, &p, rewards, out, rho, flags);
 }
 
 pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void* rewards,
                            const int64_t* ks, int64_t num_ks, void* rho, uint32_t* flags,
                            pkpo_stream stream) {
   pkpo__plan p;
-  pkpo_status st = begin_call(handle, desc, &p, 0);
+  pkpo_desc d;
+  pkpo_status st = begin_call(handle, desc, &d, &p, 0);
   if (st != PKPO_SUCCESS) return st;
   if (p.num_samples > 0 && !rewards) {
     return pkpo__error(handle, PKPO_ERROR_NULL_POINTER, "rewards is NULL");
@@ -310,7 +366,7 @@ pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void
       return pkpo__error(handle, PKPO_ERROR_INVALID_K, "ks[%lld] is %lld, must be >= 1",
                          (long long)j, (long long)ks[j]);
     }
-    if (desc->k_policy == PKPO_K_STRICT && p.uniform_n > 0 && ks[j] > p.uniform_n) {
+    if (d.k_policy == PKPO_K_STRICT && p.uniform_n > 0 && ks[j] > p.uniform_n) {
       return pkpo__error(handle, PKPO_ERROR_K_EXCEEDS_N,
                          "ks[%lld] = %lld exceeds the group size %lld (strict k policy)",
                          (long long)j, (long long)ks[j], (long long)p.uniform_n);
@@ -318,13 +374,14 @@ pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void
   }
 #ifdef PKPO_HAVE_CUDA
   if (handle->backend == PKPO_BACKEND_CUDA) {
-    if (p.num_groups == 0) return PKPO_SUCCESS;
-    return pkpo__cuda_rho_curve(handle, desc, &p, rewards, ks, num_ks, rho, flags, stream);
+    st = cuda_supports(handle, &d, 0);
+    if (st != PKPO_SUCCESS || p.num_groups == 0) return st;
+    return pkpo__cuda_rho_curve(handle, &d, &p, rewards, ks, num_ks, rho, flags, stream);
   }
 #endif
   (void)stream;
   /* CPU: checks the host offsets even without groups, as in pkpo_transform. */
-  return pkpo__cpu_rho_curve(handle, desc, &p, rewards, ks, num_ks, rho, flags);
+  return pkpo__cpu_rho_curve(handle, &d, &p, rewards, ks, num_ks, rho, flags);
 }
 
 pkpo_status pkpo_group_by_id_workspace_size(pkpo_handle handle, int64_t num_samples,

@@ -1,222 +1,176 @@
 /*
- * engine.c -- the estimators of docs/math.md on sorted groups. See engine.h for conventions.
+ * engine.c -- the objectives of docs/math.md on sorted groups. See engine.h for conventions.
  *
- * Each estimator is written once, over L groups side by side (v[t*L + l] is rank t+1 of group l):
- * every loop over l repeats, for each group, exactly the operations of the one-group computation.
- * The one-group entry points are the L = 1 instance and the block entry points the
+ * The rows come from the formulas of src/common/rules.h, one term at a time, added with the
+ * term's weight. The scans are written once, over L groups side by side (v[t*L + l] is rank t+1
+ * of group l): every loop over l repeats, for each group, exactly the operations of the one-group
+ * computation. The one-group entry points are the L = 1 instance and the block entry points the
  * L = PKPO__LANES instance of the same code, so a group gives bitwise-identical outputs on either
- * path (the block path's inner loops over l are what the compiler vectorises).
+ * road (the inner loops over l are what the compiler vectorises).
  */
 #include "engine.h"
 
-void pkpo__weights(int64_t m, int64_t k, double* mu) {
+#include <string.h>
+
+size_t pkpo__rows_doubles(int64_t m) { return 6 * (size_t)m; }
+
+/* mu_t = C(t-1, k-1) / C(m, k) for t = 1..m (1 <= k <= m), top-down from mu_m = k/m, so no
+ * binomial coefficient is ever formed (no overflow, no underflow until the values themselves are
+ * negligible). */
+static void weights(int64_t m, int64_t k, double* mu) {
   for (int64_t t = 0; t < m; ++t) mu[t] = 0.0;
   double w = (double)k / (double)m; /* mu_m */
   for (int64_t t = m; t >= k; --t) {
     mu[t - 1] = w;
     if (t == k) break;
-    /* The ratio first: it is <= 1 after rounding, so the stored weights never increase with
-       falling rank and k/m - mu_t >= 0 holds exactly (and k = 1 gives exact 1/m everywhere). */
-    w = w * ((double)(t - k) / (double)(t - 1)); /* mu_{t-1} */
+    w = pkpo__weight_down(w, t, k); /* mu_{t-1} */
     if (w < PKPO__WEIGHT_FLOOR) break;
+  }
+}
+
+/* Adds w times one term's output rows to r (mu, tail: m doubles of scratch each). */
+static void add_output_term(pkpo__rows* r, const pkpo__term* term, double w, double* mu,
+                            double* tail) {
+  const int64_t m = r->m;
+  if (term->formula == PKPO__FORMULA_ZERO) return;
+  const pkpo__term_consts c = pkpo__term_consts_of(term->formula, m, term->k);
+  r->A += w * c.A;
+  r->B += w * c.B;
+  r->has_ab |= pkpo__formula_has_ab(term->formula);
+  if (m < 2) return;
+  r->has_pre |= pkpo__formula_has_pre(term->formula);
+  r->has_suf |= pkpo__formula_has_suf(term->formula);
+  weights(m, term->k, mu);
+  /* T'_t = sum_{j=t+1}^{m-1} mu_j, as sums of non-negative terms from the top */
+  double acc = 0.0;
+  for (int64_t t = m - 1; t >= 1; --t) {
+    tail[t - 1] = acc; /* T'_t */
+    acc += mu[t - 1];
+  }
+  for (int64_t t = 1; t < m; ++t) {
+    double pw, qw;
+    pkpo__term_weights(term->formula, &c, t, m, mu[t - 1], mu[t], tail[t - 1], &pw, &qw);
+    r->P[t - 1] += w * pw;
+    r->Q[t - 1] += w * qw;
+  }
+}
+
+void pkpo__build_rows(const pkpo__objective* o, int64_t m, int want_out, int want_rho,
+                      double* storage, pkpo__rows* r) {
+  memset(r, 0, sizeof *r);
+  r->m = m;
+  r->P = storage;
+  r->Q = storage + m;
+  r->Fhi = storage + 2 * m;
+  r->Flo = storage + 3 * m;
+  double* s1 = storage + 4 * m; /* one term's mu / F_hi */
+  double* s2 = storage + 5 * m; /* one term's tail / F_lo */
+  for (int64_t t = 0; t < 4 * m; ++t) storage[t] = 0.0;
+  r->clamp_rho = 1;
+  r->has_rho = want_rho;
+  for (int64_t j = 0; j < o->num_terms; ++j) {
+    const double w = o->w ? o->w[j] : 1.0;
+    const pkpo__term term = pkpo__term_rule(o->estimator, m, o->k[j]);
+    r->clamp_rho &= w >= 0.0;
+    if (want_rho) {
+      r->W += w;
+      if (m > 1) {
+        pkpo__rho_weights(m, term.k, s1, s2);
+        for (int64_t t = 0; t + 1 < m; ++t) {
+          r->Fhi[t] += w * s1[t];
+          r->Flo[t] += w * s2[t];
+        }
+      }
+    }
+    if (want_out) {
+      r->flags |= term.flags;
+      add_output_term(r, &term, w, s1, s2);
+    }
   }
 }
 
 /* Rank r (0-based) of group l in a block of L groups. */
 #define AT(x, r, l) (x)[(r) * L + (l)]
 
-/* rho = v_1 + sum_t T_t d_t with T_t = sum_{j>t} mu_j. */
-static inline void rho_lanes(int64_t L, int64_t m, const double* v, const double* mu, double* rho,
+/* rho = (W v_m - sum_t Fhi_t d_t) - sum_t Flo_t d_t, from the top (acc: 2 L doubles). */
+static inline void rho_lanes(int64_t L, const pkpo__rows* r, const double* v, double* rho,
                              double* acc) {
-  double tail = 0.0; /* T_t, shared by the groups (same m and k) */
-  for (int64_t l = 0; l < L; ++l) acc[l] = 0.0;
+  const int64_t m = r->m;
+  double* hi = acc;
+  double* lo = acc + L;
+  for (int64_t l = 0; l < L; ++l) hi[l] = lo[l] = 0.0;
   for (int64_t t = m - 1; t >= 1; --t) {
-    tail += mu[t]; /* mu_{t+1} */
-    for (int64_t l = 0; l < L; ++l) acc[l] += tail * (AT(v, t, l) - AT(v, t - 1, l));
-  }
-  for (int64_t l = 0; l < L; ++l) rho[l] = AT(v, 0, l) + acc[l];
-}
-
-/* s(i) = (k/m) v_i + sum_{t=i}^{m-1} (k/m - mu_t) d_t.  mu_t <= mu_m = k/m, so every weight is >= 0. */
-static inline void estimator_s(int64_t L, int64_t m, int64_t k, const double* v, const double* mu,
-                               double* a, double* suffix) {
-  const double kn = (double)k / (double)m;
-  for (int64_t l = 0; l < L; ++l) {
-    suffix[l] = 0.0;
-    AT(a, m - 1, l) = kn * AT(v, m - 1, l) + suffix[l]; /* + 0.0 like every other rank */
-  }
-  for (int64_t t = m - 1; t >= 1; --t) {
-    const double w = kn - mu[t - 1];
-    for (int64_t l = 0; l < L; ++l) {
-      suffix[l] += w * (AT(v, t, l) - AT(v, t - 1, l));
-      AT(a, t - 1, l) = kn * AT(v, t - 1, l) + suffix[l];
-    }
-  }
-}
-
-/* sloo(i) = s_i - (k/(m-1)) U_k(g without i), 1 <= k <= m-1, rearranged so that the rewards'
- * absolute size enters only through one term:
- *   sloo(i) = (k/m)(v_i - v_1) + S_i - (k/(m-1)) B_i - v_1 k/(m(m-1)),
- * with S_i the s suffix above, U_k(g without i) = v_1 + B_i,
- *   B_i = sum_{t<i} W_t d_t + sum_{t>=i} W_{t-1} d_t,   W_t = (m/(m-k)) sum_{j=t+1}^{m-1} mu_j,
- * where W are the tail weights of a group of m-1 (mu'_j = mu_j m/(m-k) for j <= m-1), built as
- * sums of positive terms rather than as 1 - (a cumulative sum). w holds m doubles (shared by the
- * groups), acc 3 L. */
-static inline void estimator_sloo(int64_t L, int64_t m, int64_t k, const double* v,
-                                  const double* mu, double* a, double* w, double* acc) {
-  const double kn = (double)k / (double)m;
-  const double q = (double)k / (double)(m - 1);
-  const double c = (double)m / (double)(m - k);
-  const double r = (double)k / ((double)m * (double)(m - 1));
-  double* prefix = acc;
-  double* s_suffix = acc + L;
-  double* b_suffix = acc + 2 * L;
-
-  /* w[t] = W_t, t = 0..m-1 (W_{m-1} = 0). */
-  double tail = 0.0;
-  w[m - 1] = 0.0;
-  for (int64_t t = m - 1; t >= 1; --t) {
-    tail += mu[t - 1];
-    w[t - 1] = c * tail;
-  }
-  /* a[i-1] = sum_{t<i} W_t d_t (forward). */
-  for (int64_t l = 0; l < L; ++l) {
-    prefix[l] = 0.0;
-    AT(a, 0, l) = 0.0;
-  }
-  for (int64_t t = 1; t < m; ++t) {
-    for (int64_t l = 0; l < L; ++l) {
-      prefix[l] += w[t] * (AT(v, t, l) - AT(v, t - 1, l));
-      AT(a, t, l) = prefix[l];
-    }
-  }
-  /* Backward: S_i and sum_{t>=i} W_{t-1} d_t, then combine. */
-  for (int64_t l = 0; l < L; ++l) {
-    const double shift = AT(v, 0, l) * r;
-    s_suffix[l] = 0.0;
-    b_suffix[l] = 0.0;
-    AT(a, m - 1, l) = kn * (AT(v, m - 1, l) - AT(v, 0, l)) - q * AT(a, m - 1, l) - shift;
-  }
-  for (int64_t t = m - 1; t >= 1; --t) {
-    const double ws = kn - mu[t - 1];
-    const double wb = w[t - 1];
+    const double fh = r->Fhi[t - 1], fl = r->Flo[t - 1];
     for (int64_t l = 0; l < L; ++l) {
       const double d = AT(v, t, l) - AT(v, t - 1, l);
-      const double shift = AT(v, 0, l) * r;
-      s_suffix[l] += ws * d;
-      b_suffix[l] += wb * d;
-      AT(a, t - 1, l) = kn * (AT(v, t - 1, l) - AT(v, 0, l)) + s_suffix[l] -
-                        q * (AT(a, t - 1, l) + b_suffix[l]) - shift;
+      hi[l] += fh * d;
+      lo[l] += fl * d;
     }
+  }
+  for (int64_t l = 0; l < L; ++l) {
+    const double top = r->W * AT(v, m - 1, l);
+    double x = (top - hi[l]) - lo[l];
+    if (r->clamp_rho) {
+      const double bottom = r->W * AT(v, 0, l);
+      x = x < bottom ? bottom : x;
+      x = x > top ? top : x;
+    }
+    rho[l] = x;
   }
 }
 
-/* sloo_minus_one(i) = sum_{t=1}^{i-1} mu_{t+1} d_t: an exclusive scan, every term >= 0. k >= 2. */
-static inline void estimator_sloo_minus_one(int64_t L, int64_t m, const double* v,
-                                            const double* mu, double* a, double* prefix) {
+/* a(i) = (PRE_i + SUF_i) + (A (v_i - v_1) + B v_1): the forward scan into a, then the backward
+ * scan and the output form, each only where the terms use it (acc: L doubles). */
+static inline void transform_lanes(int64_t L, const pkpo__rows* r, const double* v, double* a,
+                                   double* acc) {
+  const int64_t m = r->m;
   for (int64_t l = 0; l < L; ++l) {
-    prefix[l] = 0.0;
+    acc[l] = 0.0;
     AT(a, 0, l) = 0.0;
   }
   for (int64_t t = 1; t < m; ++t) {
+    const double pw = r->has_pre ? r->P[t - 1] : 0.0;
     for (int64_t l = 0; l < L; ++l) {
-      prefix[l] += mu[t] * (AT(v, t, l) - AT(v, t - 1, l));
-      AT(a, t, l) = prefix[l];
-    }
-  }
-}
-
-/* l2o(i) = sum_{t<i} t e_t - sum_{t>=i} (m-t) e_t, e_t = mu_t d_t / (m-k), 1 <= k <= m-1. */
-static inline void estimator_l2o(int64_t L, int64_t m, int64_t k, const double* v,
-                                 const double* mu, double* a, double* acc) {
-  const double denom = (double)(m - k);
-  for (int64_t l = 0; l < L; ++l) {
-    acc[l] = 0.0; /* prefix */
-    AT(a, 0, l) = 0.0;
-  }
-  for (int64_t t = 1; t < m; ++t) {
-    for (int64_t l = 0; l < L; ++l) {
-      const double e = mu[t - 1] * (AT(v, t, l) - AT(v, t - 1, l)) / denom;
-      acc[l] += (double)t * e;
+      if (r->has_pre) acc[l] += pw * (AT(v, t, l) - AT(v, t - 1, l));
       AT(a, t, l) = acc[l];
     }
   }
-  for (int64_t l = 0; l < L; ++l) acc[l] = 0.0; /* suffix */
+  if (!r->has_suf && !r->has_ab) return; /* the exclusive scan is the output */
+  for (int64_t l = 0; l < L; ++l) {
+    acc[l] = 0.0;
+    AT(a, m - 1, l) =
+        pkpo__rank_output(r->A, r->B, AT(a, m - 1, l), acc[l], AT(v, m - 1, l), AT(v, 0, l));
+  }
   for (int64_t t = m - 1; t >= 1; --t) {
+    const double qw = r->has_suf ? r->Q[t - 1] : 0.0;
     for (int64_t l = 0; l < L; ++l) {
-      const double e = mu[t - 1] * (AT(v, t, l) - AT(v, t - 1, l)) / denom;
-      acc[l] += (double)(m - t) * e;
-      AT(a, t - 1, l) -= acc[l];
+      acc[l] += qw * (AT(v, t, l) - AT(v, t - 1, l));
+      AT(a, t - 1, l) =
+          pkpo__rank_output(r->A, r->B, AT(a, t - 1, l), acc[l], AT(v, t - 1, l), AT(v, 0, l));
     }
-  }
-}
-
-/* The boundary rules of engine.h, for L groups of the same (m, k). */
-static inline uint32_t transform_lanes(int64_t L, pkpo_estimator estimator, int64_t m, int64_t k,
-                                       const double* v, const double* mu, double* a, double* work,
-                                       double* acc) {
-  if (m == 1) {
-    for (int64_t l = 0; l < L; ++l) AT(a, 0, l) = (estimator == PKPO_S) ? AT(v, 0, l) : 0.0;
-    return PKPO_FLAG_SINGLETON;
-  }
-  switch (estimator) {
-    case PKPO_S:
-      estimator_s(L, m, k, v, mu, a, acc);
-      return 0;
-    case PKPO_SLOO:
-      if (k == m) {
-        estimator_s(L, m, k, v, mu, a, acc); /* no k-subset avoids i: the baseline is 0 */
-      } else {
-        estimator_sloo(L, m, k, v, mu, a, work, acc);
-      }
-      return 0;
-    case PKPO_SLOO_MINUS_ONE:
-      if (k == 1) {
-        estimator_l2o(L, m, k, v, mu, a, acc); /* eq. 33 is undefined at k = 1: docs/math.md's convention */
-      } else {
-        estimator_sloo_minus_one(L, m, v, mu, a, acc);
-      }
-      return 0;
-    case PKPO_L2O:
-      if (k == m) {
-        estimator_sloo_minus_one(L, m, v, mu, a, acc); /* no spare sample for the second leave-out */
-        return PKPO_FLAG_FALLBACK;
-      }
-      estimator_l2o(L, m, k, v, mu, a, acc);
-      return 0;
-    case PKPO_RHO:
-    default:
-      return 0;
   }
 }
 
 #undef AT
 
-/* ---- one group (L = 1) ---- */
-
-double pkpo__rho_sorted(int64_t m, const double* v, const double* mu) {
-  double rho, acc;
-  rho_lanes(1, m, v, mu, &rho, &acc);
+double pkpo__rho_rows(const pkpo__rows* r, const double* v) {
+  double rho, acc[2];
+  rho_lanes(1, r, v, &rho, acc);
   return rho;
 }
 
-uint32_t pkpo__transform_sorted(pkpo_estimator estimator, int64_t m, int64_t k, const double* v,
-                                const double* mu, double* a, double* work) {
-  double acc[3];
-  return transform_lanes(1, estimator, m, k, v, mu, a, work, acc);
+void pkpo__transform_rows(const pkpo__rows* r, const double* v, double* a) {
+  double acc[1];
+  transform_lanes(1, r, v, a, acc);
 }
 
-/* ---- PKPO__LANES groups at once ---- */
+void pkpo__rho_rows_block(const pkpo__rows* r, const double* restrict v, double* restrict rho) {
+  double acc[2 * PKPO__LANES];
+  rho_lanes(PKPO__LANES, r, v, rho, acc);
+}
 
-void pkpo__rho_block(int64_t m, const double* restrict v, const double* restrict mu,
-                     double* restrict rho) {
+void pkpo__transform_rows_block(const pkpo__rows* r, const double* restrict v,
+                                double* restrict a) {
   double acc[PKPO__LANES];
-  rho_lanes(PKPO__LANES, m, v, mu, rho, acc);
-}
-
-uint32_t pkpo__transform_block(pkpo_estimator estimator, int64_t m, int64_t k,
-                               const double* restrict v, const double* restrict mu,
-                               double* restrict a, double* restrict work) {
-  double acc[3 * PKPO__LANES];
-  return transform_lanes(PKPO__LANES, estimator, m, k, v, mu, a, work, acc);
+  transform_lanes(PKPO__LANES, r, v, a, acc);
 }

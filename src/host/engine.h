@@ -1,60 +1,82 @@
 /*
- * engine.h -- the per-group math of docs/math.md, on one group already sorted ascending.
+ * engine.h -- the per-group math of docs/math.md on groups already sorted ascending: the reference
+ * that every backend follows.
  *
- * This is the reference that every backend follows operation for operation. Arrays are 0-based:
- * v[0..m-1] sorted rewards (finite), mu[t-1] = mu_t for ranks t = 1..m. Ranks in comments are
- * 1-based, as in docs/math.md; d_t = v_{t+1} - v_t = v[t] - v[t-1].
+ * A group's objective (one estimator, one or more terms (k_j, w_j)) at m finite samples is turned
+ * into weight rows once (pkpo__build_rows, from the formulas of src/common/rules.h); every output is
+ * then a forward and a backward scan of weighted gaps d_t = v_{t+1} - v_t, and rho one weighted sum
+ * of the gaps from the top. Every product w * d_t of a tie (d_t = 0) is exactly zero,
+ * so tied samples receive bitwise-identical outputs.
  *
- * Every output is built from the differences d_t with non-negative weights (the stable forms of
- * docs/math.md §4), in float64. Each scan adds w * d_t, so a tie (d_t = 0) adds exactly zero and
- * tied samples receive bitwise-identical outputs.
+ * Arrays are 0-based: v[0..m-1] sorted rewards (finite); row entry t-1 belongs to gap t (ranks in
+ * comments are 1-based, as in docs/math.md).
  *
- * Blocks: the _block calls compute PKPO__LANES groups of the same (m, k) at once, rank-major
- * (v[t*PKPO__LANES + l] is rank t+1 of group l), with exactly the operations of the one-group
- * calls for each group (engine.c writes each estimator once for both), so the outputs are
+ * Blocks: the _block calls compute PKPO__LANES groups of the same (m, objective) at once,
+ * rank-major (v[t*PKPO__LANES + l] is rank t+1 of group l), with exactly the operations of the
+ * one-group calls for each group (engine.c writes each loop once for both), so the outputs are
  * bitwise identical to the one-group calls'.
  */
 #ifndef PKPO_ENGINE_H
 #define PKPO_ENGINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pkpo.h"
+#include "rules.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Weights below this are dropped (docs/math.md §4: they contribute nothing). */
-#define PKPO__WEIGHT_FLOOR 1e-300
-
 /* Groups per block: 8 doubles are one AVX-512 register, two AVX2 or four SSE2 registers. */
 #define PKPO__LANES 8
 
-/* mu_t = C(t-1, k-1) / C(m, k) for t = 1..m (1 <= k <= m), built top-down from mu_m = k/m with
- * mu_{t-1} = mu_t (t-k)/(t-1), so no binomial coefficient is ever formed (no overflow, no underflow
- * until the values themselves are negligible). */
-void pkpo__weights(int64_t m, int64_t k, double* mu);
+/* What a call optimises: the estimator and its terms (one k is the term (k, 1)). */
+typedef struct pkpo__objective {
+  pkpo_estimator estimator;
+  int64_t num_terms;     /* >= 1 */
+  const int64_t* k;      /* the terms' requested ks (>= 1) */
+  const double* w;       /* the terms' weights, or NULL: one term of weight 1 */
+} pkpo__objective;
 
-/* rho = U_k = v_1 + sum_t T_t d_t, T_t = sum_{j>t} mu_j (docs/math.md §2, stable form). m >= 1. */
-double pkpo__rho_sorted(int64_t m, const double* v, const double* mu);
+/* The weight rows of one objective at m samples:
+ *   a(i) = pkpo__rank_output(A, B, PRE_i, SUF_i, v_i, v_1),
+ *   PRE_i = sum_{t<i} P_t d_t,  SUF_i = sum_{t>=i} Q_t d_t;
+ *   rho = clamp((W v_m - sum_t Fhi_t d_t) - sum_t Flo_t d_t). */
+typedef struct pkpo__rows {
+  int64_t m;
+  double A, B, W;
+  double* P;   /* m entries (entry t-1: gap t; the last is unused) */
+  double* Q;
+  double* Fhi;
+  double* Flo;
+  int has_pre, has_suf, has_ab; /* which parts of the output the terms use */
+  int has_rho;   /* Fhi/Flo were built */
+  int clamp_rho; /* every weight >= 0: rho lies in [W v_1, W v_m] */
+  uint32_t flags; /* PKPO_FLAG_FALLBACK */
+} pkpo__rows;
 
-/* Per-sample outputs a[0..m-1] (sorted order) of `estimator` (not PKPO_RHO) at 1 <= k <= m, m >= 1,
- * with the boundary rules of docs/math.md §2-3 applied: m = 1 gives 0 except for s; sloo at k = m
- * is s; sloo_minus_one at k = 1 is l2o; l2o at k = m is sloo_minus_one. `work` holds m doubles.
- * Returns the PKPO_FLAG_* bits these rules raise (SINGLETON, FALLBACK). */
-uint32_t pkpo__transform_sorted(pkpo_estimator estimator, int64_t m, int64_t k, const double* v,
-                                const double* mu, double* a, double* work);
+/* Doubles of storage pkpo__build_rows needs for m samples: the four rows and the table of one
+ * term while it is added. */
+size_t pkpo__rows_doubles(int64_t m);
 
-/* rho of PKPO__LANES groups of m >= 1 sorted rewards each (block layout above), into rho[l]. */
-void pkpo__rho_block(int64_t m, const double* restrict v, const double* restrict mu,
-                     double* restrict rho);
+/* Builds the rows of objective o at m >= 1 samples in `storage` (pkpo__rows_doubles(m) doubles):
+ * the output rows when want_out, rho's when want_rho. Terms with k > m are computed at k = m (the
+ * caller applies the k policy first). */
+void pkpo__build_rows(const pkpo__objective* o, int64_t m, int want_out, int want_rho,
+                      double* storage, pkpo__rows* r);
 
-/* pkpo__transform_sorted for PKPO__LANES groups of the same (m, k) (block layout above): a holds
- * m * PKPO__LANES doubles, work m doubles. The returned flags hold for every group of the block. */
-uint32_t pkpo__transform_block(pkpo_estimator estimator, int64_t m, int64_t k,
-                               const double* restrict v, const double* restrict mu,
-                               double* restrict a, double* restrict work);
+/* rho of one group (rows built with want_rho). */
+double pkpo__rho_rows(const pkpo__rows* r, const double* v);
+
+/* Per-sample outputs a[0..m-1] in sorted order (rows built with want_out). */
+void pkpo__transform_rows(const pkpo__rows* r, const double* v, double* a);
+
+/* The same for PKPO__LANES groups of the rows' m (block layout above). */
+void pkpo__rho_rows_block(const pkpo__rows* r, const double* restrict v, double* restrict rho);
+void pkpo__transform_rows_block(const pkpo__rows* r, const double* restrict v,
+                                double* restrict a);
 
 #ifdef __cplusplus
 }
