@@ -24,7 +24,21 @@ pkpo_desc Batch::desc() const {
   d.k_per_group = k_per_group.empty() ? nullptr : k_per_group.data();
   d.nonfinite = nonfinite;
   d.k_policy = k_policy;
+  d.statistic = statistic;
+  d.num_k_terms = (int64_t)k_terms.size();
+  d.k_terms = k_terms.empty() ? nullptr : k_terms.data();
+  d.k_weights = k_weights.empty() ? nullptr : k_weights.data();
   return d;
+}
+
+std::vector<std::pair<int64_t, double>> terms_of(const Batch& b, int64_t g) {
+  std::vector<std::pair<int64_t, double>> t;
+  if (b.k_terms.empty()) {
+    t.emplace_back(b.k_of(g), 1.0);
+  } else {
+    for (size_t j = 0; j < b.k_terms.size(); ++j) t.emplace_back(b.k_terms[j], b.k_weights[j]);
+  }
+  return t;
 }
 
 double sentinel_f64() {
@@ -211,16 +225,24 @@ Expected expected_for(const Batch& b, oracle::Method m) {
     }
     const oracle::NonFinite nf =
         b.nonfinite == PKPO_NONFINITE_PROPAGATE ? oracle::PROPAGATE : oracle::EXCLUDE;
-    oracle::GroupResult gr = oracle::spec_group(vals, b.k_of(g), (int)b.est, m, nf);
-    for (size_t i = 0; i < where.size(); ++i)
-      if (!gr.out.empty()) e.out[where[i]] = gr.out[i];
-    e.rho[g] = gr.rho;
-    e.flags[g] = gr.flags;
+    // docs/math.md §5: the min statistic is the max statistic of -g, negated; a mixture is the
+    // weighted sum of its terms, each under the rules of its own k, and its error scale the
+    // weighted sum of theirs.
+    const long double sign = b.statistic == PKPO_STATISTIC_MIN ? -1.0L : 1.0L;
+    for (long double& v : vals) v = sign * v;
     std::vector<long double> fin;
     for (long double v : vals)
       if (std::isfinite(v)) fin.push_back(v);
-    e.scale[g] = oracle::spec_scale(fin, gr.n_eff, gr.k_eff, gr.est_eff);
-    e.rho_scale[g] = oracle::spec_scale(fin, gr.n_eff, gr.k_eff, oracle::RHO);
+    for (const auto& [k, w] : terms_of(b, g)) {
+      const oracle::GroupResult gr = oracle::spec_group(vals, k, (int)b.est, m, nf);
+      for (size_t i = 0; i < where.size(); ++i)
+        if (!gr.out.empty()) e.out[where[i]] += sign * (long double)w * gr.out[i];
+      e.rho[g] += sign * (long double)w * gr.rho;
+      e.flags[g] |= gr.flags;
+      e.scale[g] += std::fabs((long double)w) * oracle::spec_scale(fin, gr.n_eff, gr.k_eff, gr.est_eff);
+      e.rho_scale[g] +=
+          std::fabs((long double)w) * oracle::spec_scale(fin, gr.n_eff, gr.k_eff, oracle::RHO);
+    }
   }
   return e;
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "oracle.hpp"
@@ -62,6 +63,9 @@ struct Batch {
   std::vector<int64_t> k_per_group;  // or empty
   pkpo_nonfinite_policy nonfinite = PKPO_NONFINITE_EXCLUDE;
   pkpo_k_policy k_policy = PKPO_K_CLAMP;
+  pkpo_statistic statistic = PKPO_STATISTIC_MAX;
+  std::vector<int64_t> k_terms;    // a mixture (then k and k_per_group are not used) or empty
+  std::vector<double> k_weights;   // the mixture's weights
 
   int64_t num_samples() const { return (int64_t)rewards.size(); }
   int64_t group_begin(int64_t g) const { return offsets.empty() ? g * group_size : offsets[g]; }
@@ -83,6 +87,9 @@ struct LibResult {
   bool guards_intact = true;  // nothing written past any output array
   bool untouched = true;      // every out/rho/flags element still holds its sentinel
 };
+
+// A mixture's terms as (k, weight) pairs; one term of weight 1 for a batch without one (k_of(g)).
+std::vector<std::pair<int64_t, double>> terms_of(const Batch& b, int64_t g);
 
 // Runs pkpo_transform with out/rho/flags allocated with guard elements (and poisoned with a
 // sentinel). in_place: out aliases a copy of the rewards. want_rho/want_flags: pass NULL if false.

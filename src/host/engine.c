@@ -110,6 +110,9 @@ static inline void rho_lanes(int64_t L, const pkpo__rows* r, const double* v, do
   for (int64_t l = 0; l < L; ++l) {
     const double top = r->W * AT(v, m - 1, l);
     double x = (top - hi[l]) - lo[l];
+    /* The gaps are rounded differences, so the weighted sum could in principle leave rho an ulp
+     * outside [W v_1, W v_m]; no case was found in 8 million random groups of extreme values, and
+     * the clamp makes the range a guarantee. */
     if (r->clamp_rho) {
       const double bottom = r->W * AT(v, 0, l);
       x = x < bottom ? bottom : x;
