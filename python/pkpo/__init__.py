@@ -15,6 +15,7 @@ integer rewards give float64). The math is described in docs/math.md of the repo
 from __future__ import annotations
 
 from . import _capi, _frontend
+from ._info import build_info
 from ._capi import (ESTIMATORS, FLAG_EMPTY, FLAG_FALLBACK, FLAG_INVALID, FLAG_K_CLAMPED,
                     FLAG_NONFINITE, FLAG_SINGLETON, PkpoError, cuda_available, flag_names,
                     library_path, version, version_string)
@@ -25,6 +26,7 @@ __all__ = [
     "transform", "rho_curve", "PkpoError", "ESTIMATORS", "version", "version_string",
     "cuda_available", "library_path", "flag_names", "FLAG_SINGLETON", "FLAG_K_CLAMPED",
     "FLAG_NONFINITE", "FLAG_FALLBACK", "FLAG_EMPTY", "FLAG_INVALID", "__version__",
+    "build_info",
 ]
 
 
