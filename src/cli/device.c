@@ -38,8 +38,7 @@ int engine_open(engine* e, const options* o) {
     st = pkpo_create(&e->cuda, &ho);
     if (st != PKPO_SUCCESS) {
       if (o->device == DEVICE_CUDA) {
-        const char* why = pkpo_last_error(NULL);
-        cli_msg("--device cuda: %s (use --device cpu or auto)", why[0] ? why : pkpo_status_string(st));
+        cli_msg("--device cuda: %s (use --device cpu or auto)", cuda_create_failure(st));
         return EXIT_USAGE;
       }
       e->cuda = NULL; /* auto: fall back to the CPU */
@@ -54,6 +53,12 @@ void engine_close(engine* e) {
 }
 
 pkpo_handle engine_handle(const engine* e) { return e->cuda ? e->cuda : e->cpu; }
+
+const char* cuda_create_failure(pkpo_status st) {
+  /* Only these statuses set pkpo_last_error(NULL); after the others it may hold an older message. */
+  const char* why = st == PKPO_ERROR_NO_DEVICE || st == PKPO_ERROR_CUDA ? pkpo_last_error(NULL) : "";
+  return why[0] ? why : pkpo_status_string(st);
+}
 
 #ifdef PKPO_HAVE_CUDA
 /* Copies the host arrays of one call to the device, runs it, copies the results back. */

@@ -119,8 +119,7 @@ int print_version(void) {
   } else if (st == PKPO_ERROR_UNSUPPORTED) {
     printf("backends: cpu\ncuda: not built\n");
   } else {
-    const char* why = pkpo_last_error(NULL);
-    printf("backends: cpu, cuda\ncuda: not usable: %s\n", why[0] ? why : pkpo_status_string(st));
+    printf("backends: cpu, cuda\ncuda: not usable: %s\n", cuda_create_failure(st));
   }
   return fflush(stdout) == 0 ? EXIT_OK : EXIT_DATA;
 }
