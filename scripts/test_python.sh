@@ -2,6 +2,7 @@
 # The Python package's tests, as a user gets the package: build a wheel (pip wheel .), install it
 # into a fresh virtual environment, run tests/python with pytest from outside the source tree.
 #   bash scripts/test_python.sh
+#   PKPO_WHEEL=dist/pkpo-...whl bash scripts/test_python.sh    tests that wheel instead of building one
 # torch, jax: their tests run when they are installed in that (clean) environment: with CI=true or
 # PKPO_TEST_TORCH=1 they are pip-installed into it (torch: about 2 minutes and 5 GB from
 # PyPI, measured 2026-11-25 on the 2-core dev VM; jax: 30 s). Called by scripts/test.sh.
@@ -21,10 +22,15 @@ fi
 vpy="$out/venv/bin/python"
 "$vpy" -m pip install -q --upgrade pip >/dev/null
 
-echo "== pip wheel . (builds libpkpo with CMake through scikit-build-core)"
-start=$(date +%s)
-"$vpy" -m pip wheel -q --no-deps -w "$out/wheel" "$root"
-echo "   built $(ls "$out/wheel") in $(( $(date +%s) - start )) s"
+if [ -n "${PKPO_WHEEL:-}" ]; then
+  echo "== the wheel \$PKPO_WHEEL names (CI: the manylinux wheel of scripts/build_wheel.sh)"
+  mkdir -p "$out/wheel" && cp "$PKPO_WHEEL" "$out/wheel/"
+else
+  echo "== pip wheel . (builds libpkpo and the pkpo tool with CMake through scikit-build-core)"
+  start=$(date +%s)
+  "$vpy" -m pip wheel -q --no-deps -w "$out/wheel" "$root"
+  echo "   built $(ls "$out/wheel") in $(( $(date +%s) - start )) s"
+fi
 
 echo "== install the wheel into the fresh environment"
 "$vpy" -m pip install -q "$out"/wheel/pkpo-*.whl numpy pytest

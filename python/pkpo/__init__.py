@@ -15,6 +15,8 @@ integer rewards give float64). The math is described in docs/math.md of the repo
 from __future__ import annotations
 
 from . import _capi, _frontend
+from . import _dlpack_bridge
+from ._info import build_info
 from ._capi import (ESTIMATORS, FLAG_EMPTY, FLAG_FALLBACK, FLAG_INVALID, FLAG_K_CLAMPED,
                     FLAG_NONFINITE, FLAG_SINGLETON, PkpoError, cuda_available, flag_names,
                     library_path, version, version_string)
@@ -25,6 +27,7 @@ __all__ = [
     "transform", "rho_curve", "PkpoError", "ESTIMATORS", "version", "version_string",
     "cuda_available", "library_path", "flag_names", "FLAG_SINGLETON", "FLAG_K_CLAMPED",
     "FLAG_NONFINITE", "FLAG_FALLBACK", "FLAG_EMPTY", "FLAG_INVALID", "__version__",
+    "build_info",
 ]
 
 
@@ -57,6 +60,10 @@ def transform(rewards, group_ids=None, *, k, estimator="sloo_minus_one", nonfini
     if _frontend.is_torch_tensor(rewards):
         return _torch_transform(rewards, group_ids, k, estimator, nonfinite, k_policy,
                                 response_mask, out)
+    if _dlpack_bridge.is_foreign_cuda(rewards):  # JAX on a GPU: viewed by CuPy or torch
+        return _dlpack_bridge.call(transform, rewards, group_ids, k=k, estimator=estimator,
+                                   nonfinite=nonfinite, k_policy=k_policy,
+                                   response_mask=response_mask, out=out)
     A = _frontend.adapter_for(rewards)
     res = _frontend.transform_arrays(A, rewards, group_ids, k, estimator, nonfinite, k_policy,
                                      response_mask, out)
@@ -79,6 +86,9 @@ def rho_curve(rewards, group_ids=None, *, ks, nonfinite="exclude", k_policy="cla
         if group_ids is None:
             return curve, first // rewards.shape[1] if rewards.dim() == 2 else first
         return curve, ids[1](first.cpu().numpy())
+    if _dlpack_bridge.is_foreign_cuda(rewards):  # JAX on a GPU: viewed by CuPy or torch
+        return _dlpack_bridge.call(rho_curve, rewards, group_ids, ks=ks, nonfinite=nonfinite,
+                                   k_policy=k_policy)
     A = _frontend.adapter_for(rewards)
     curve, groups = _frontend.rho_curve_arrays(A, rewards, group_ids, ks, nonfinite, k_policy)
     return _frontend.wrap_result(rewards, curve), groups

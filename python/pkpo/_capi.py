@@ -188,7 +188,7 @@ class Handle:
         h = ctypes.c_void_p()
         status = L.pkpo_create(ctypes.byref(h), ctypes.byref(opts))
         if status != 0:
-            raise PkpoError(status, L.pkpo_status_string(status).decode(), "pkpo_create")
+            raise PkpoError(status, create_error(L, status), "pkpo_create")
         self._h, self._lib, self.backend = h, L, backend
 
     def close(self) -> None:
@@ -247,6 +247,15 @@ class Handle:
                                               ctypes.byref(M), stream or None),
                    "pkpo_group_by_id")
         return int(G.value), int(M.value)
+
+
+def create_error(L, status: int) -> str:
+    """Why pkpo_create failed: for NO_DEVICE and CUDA, the library's reason (pkpo_last_error(NULL):
+    e.g. which device has no code for its architecture in this build); else the status text (the
+    other statuses leave pkpo_last_error(NULL) as it was)."""
+    reasoned = STATUS_NAMES.get(status) in ("PKPO_ERROR_NO_DEVICE", "PKPO_ERROR_CUDA")
+    why = L.pkpo_last_error(None).decode() if reasoned else ""
+    return why or L.pkpo_status_string(status).decode()
 
 
 _tls = threading.local()

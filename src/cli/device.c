@@ -28,11 +28,7 @@ int engine_open(engine* e, const options* o) {
             "-DPKPO_CUDA=ON, or use --device cpu)");
     return EXIT_USAGE;
 #else
-    if (!pkpo_backend_available(PKPO_BACKEND_CUDA)) {
-      cli_msg("--device cuda: no usable CUDA device (use --device cpu or auto)");
-      return EXIT_USAGE;
-    }
-    want_cuda = 1;
+    want_cuda = 1; /* a failing pkpo_create below says why: no device, no driver, no code for it */
 #endif
   } else if (o->device == DEVICE_AUTO) {
     want_cuda = pkpo_backend_available(PKPO_BACKEND_CUDA);
@@ -42,7 +38,7 @@ int engine_open(engine* e, const options* o) {
     st = pkpo_create(&e->cuda, &ho);
     if (st != PKPO_SUCCESS) {
       if (o->device == DEVICE_CUDA) {
-        cli_msg("--device cuda: %s", pkpo_status_string(st));
+        cli_msg("--device cuda: %s (use --device cpu or auto)", cuda_create_failure(st));
         return EXIT_USAGE;
       }
       e->cuda = NULL; /* auto: fall back to the CPU */
@@ -57,6 +53,12 @@ void engine_close(engine* e) {
 }
 
 pkpo_handle engine_handle(const engine* e) { return e->cuda ? e->cuda : e->cpu; }
+
+const char* cuda_create_failure(pkpo_status st) {
+  /* Only these statuses set pkpo_last_error(NULL); after the others it may hold an older message. */
+  const char* why = st == PKPO_ERROR_NO_DEVICE || st == PKPO_ERROR_CUDA ? pkpo_last_error(NULL) : "";
+  return why[0] ? why : pkpo_status_string(st);
+}
 
 #ifdef PKPO_HAVE_CUDA
 /* Copies the host arrays of one call to the device, runs it, copies the results back. */

@@ -96,13 +96,30 @@ const char k_estimate_help[] =
 #define PKPO_CLI_VERSION \
   PKPO__STR(PKPO_VERSION_MAJOR) "." PKPO__STR(PKPO_VERSION_MINOR) "." PKPO__STR(PKPO_VERSION_PATCH)
 
+/* The version report, line for line what the Python package's pkpo.build_info() holds (both ask
+ * the library, so a tool and a package that load different builds would show it):
+ *   pkpo 0.1.0 (library 0.1.0)
+ *   backends: cpu, cuda
+ *   cuda: available | not built | not usable: <why, e.g. the GPU's architecture has no code here> */
 int print_version(void) {
-  printf("pkpo %s (library %s; backends: cpu%s)\n", PKPO_CLI_VERSION, pkpo_version_string(),
-#ifdef PKPO_HAVE_CUDA
-         pkpo_backend_available(PKPO_BACKEND_CUDA) ? ", cuda" : ", cuda (built; no device visible)"
-#else
-         ""
-#endif
-  );
+  printf("pkpo %s (library %s)\n", PKPO_CLI_VERSION, pkpo_version_string());
+  /* Creating a handle says why CUDA is not usable: UNSUPPORTED when the backend was not built,
+   * otherwise the library's reason (no device, no driver, or a device whose architecture has no
+   * code in this build). */
+  pkpo_status st = PKPO_SUCCESS;
+  if (!pkpo_backend_available(PKPO_BACKEND_CUDA)) {
+    pkpo_handle_options ho = PKPO_HANDLE_OPTIONS_INIT;
+    ho.backend = PKPO_BACKEND_CUDA;
+    pkpo_handle h = NULL;
+    st = pkpo_create(&h, &ho);
+    pkpo_destroy(h);
+  }
+  if (st == PKPO_SUCCESS) {
+    printf("backends: cpu, cuda\ncuda: available\n");
+  } else if (st == PKPO_ERROR_UNSUPPORTED) {
+    printf("backends: cpu\ncuda: not built\n");
+  } else {
+    printf("backends: cpu, cuda\ncuda: not usable: %s\n", cuda_create_failure(st));
+  }
   return fflush(stdout) == 0 ? EXIT_OK : EXIT_DATA;
 }

@@ -1040,6 +1040,14 @@ static void suite_options(void) {
   r = run(NULL, "--version", NULL);
   CHECK(r.rc == 0 && strncmp(r.out, "pkpo 0.", 7) == 0 && strstr(r.out, "backends: cpu"),
         "--version: %s", r.out);
+#ifndef CLI_TEST_HAVE_CUDA
+  CHECK(strstr(r.out, "\nbackends: cpu\ncuda: not built\n") != NULL, "--version: %s", r.out);
+#else
+  /* "not usable" carries the library's reason, e.g. no device or no code for its architecture */
+  CHECK(strstr(r.out, "\nbackends: cpu, cuda\ncuda: available\n") ||
+            strstr(r.out, "\nbackends: cpu, cuda\ncuda: not usable: "),
+        "--version: %s", r.out);
+#endif
   result_free(&r);
 
   batch b;
