@@ -181,8 +181,8 @@ void pkpo_destroy(pkpo_handle handle);
 
 /* The message of the last failing call on this handle (more specific than pkpo_status_string: it
  * names the argument, group or sample). "" if no call failed yet. Never NULL. A NULL handle gives
- * the message of the last pkpo_create of a CUDA handle that failed on this thread (e.g. which
- * device has no code in this build), or "". */
+ * the message of this thread's last pkpo_create: why it failed (e.g. which device has no code in
+ * this build), or "" if it succeeded. */
 const char* pkpo_last_error(pkpo_handle handle);
 
 /* The backend of a handle. */

@@ -2,6 +2,8 @@
 // strings; pkpo_last_error after each failure; and that a failing transform writes nothing.
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -70,6 +72,23 @@ TEST(Status, StringsNeverNullAndDistinct) {
   EXPECT_EQ(PKPO_ERROR_NULL_POINTER, 1);
   EXPECT_EQ(PKPO_ERROR_WORKSPACE_TOO_SMALL, 12);
   EXPECT_EQ(PKPO_ERROR_INTERNAL, 13);
+}
+
+TEST(Status, FailedCreateSaysWhyAndASuccessfulOneClearsIt) {
+  pkpo_handle h = nullptr;
+  pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
+  o.struct_size = sizeof o + 8;
+  EXPECT_EQ(pkpo_create(&h, &o), PKPO_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(pkpo_last_error(nullptr)).find("struct_size"), std::string::npos);
+  o = PKPO_HANDLE_OPTIONS_INIT;
+  o.num_threads = -3;
+  EXPECT_EQ(pkpo_create(&h, &o), PKPO_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(pkpo_last_error(nullptr)).find("num_threads"), std::string::npos);
+  EXPECT_EQ(pkpo_create(nullptr, nullptr), PKPO_ERROR_NULL_POINTER);
+  EXPECT_STRNE(pkpo_last_error(nullptr), "");
+  ASSERT_EQ(pkpo_create(&h, nullptr), PKPO_SUCCESS);
+  EXPECT_STREQ(pkpo_last_error(nullptr), "");
+  pkpo_destroy(h);
 }
 
 TEST(Status, LastErrorEmptyInitiallyAndForNullHandle) {

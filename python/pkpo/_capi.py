@@ -250,11 +250,10 @@ class Handle:
 
 
 def create_error(L, status: int) -> str:
-    """Why pkpo_create failed: for NO_DEVICE and CUDA, the library's reason (pkpo_last_error(NULL):
-    e.g. which device has no code for its architecture in this build); else the status text (the
-    other statuses leave pkpo_last_error(NULL) as it was)."""
-    reasoned = STATUS_NAMES.get(status) in ("PKPO_ERROR_NO_DEVICE", "PKPO_ERROR_CUDA")
-    why = L.pkpo_last_error(None).decode() if reasoned else ""
+    """Why pkpo_create failed: the library's reason (pkpo_last_error(NULL), set by every failing
+    create: e.g. which device has no code for its architecture in this build), else the status
+    text."""
+    why = L.pkpo_last_error(None).decode()
     return why or L.pkpo_status_string(status).decode()
 
 

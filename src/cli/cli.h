@@ -162,8 +162,7 @@ void engine_close(engine* e);
 /* The handle whose last_error explains a failure of the last call. */
 pkpo_handle engine_handle(const engine* e);
 /* Why a CUDA pkpo_create failed with status st: the library's reason (pkpo_last_error(NULL): no
- * device, a driver too old, a device this build has no code for) where st carries one, else the
- * status text. */
+ * device, a driver too old, a device this build has no code for), else the status text. */
 const char* cuda_create_failure(pkpo_status st);
 /* pkpo_transform / pkpo_rho_curve on host arrays, on the chosen backend. */
 pkpo_status engine_transform(const engine* e, const pkpo_desc* d, const void* rewards, void* out,

@@ -55,8 +55,7 @@ void engine_close(engine* e) {
 pkpo_handle engine_handle(const engine* e) { return e->cuda ? e->cuda : e->cpu; }
 
 const char* cuda_create_failure(pkpo_status st) {
-  /* Only these statuses set pkpo_last_error(NULL); after the others it may hold an older message. */
-  const char* why = st == PKPO_ERROR_NO_DEVICE || st == PKPO_ERROR_CUDA ? pkpo_last_error(NULL) : "";
+  const char* why = pkpo_last_error(NULL); /* this thread's last pkpo_create */
   return why[0] ? why : pkpo_status_string(st);
 }
 

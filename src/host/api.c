@@ -50,6 +50,20 @@ static _Thread_local char pkpo__create_error[PKPO__ERROR_CAPACITY];
 
 const char* pkpo_last_error(pkpo_handle handle) { return handle ? handle->last_error : pkpo__create_error; }
 
+/* Records the reason of a failing pkpo_create for pkpo_last_error(NULL) and returns `status`. */
+static pkpo_status create_failed(pkpo_status status, const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static pkpo_status create_failed(pkpo_status status, const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  vsnprintf(pkpo__create_error, sizeof pkpo__create_error, fmt, args);
+  va_end(args);
+  return status;
+}
+
 int pkpo__mul_overflow(int64_t a, int64_t b, int64_t* out) {
   return __builtin_mul_overflow(a, b, out);
 }
@@ -75,22 +89,33 @@ int pkpo_backend_available(pkpo_backend backend) {
 }
 
 pkpo_status pkpo_create(pkpo_handle* handle, const pkpo_handle_options* options) {
-  if (!handle) return PKPO_ERROR_NULL_POINTER;
+  pkpo__create_error[0] = '\0';
+  if (!handle) return create_failed(PKPO_ERROR_NULL_POINTER, "handle is NULL");
   *handle = NULL;
   const pkpo_handle_options defaults = PKPO_HANDLE_OPTIONS_INIT;
   const pkpo_handle_options* o = options ? options : &defaults;
   /* One version so far: the struct_size rule of pkpo.h accepts that size alone. */
-  if (o->struct_size != sizeof(pkpo_handle_options)) return PKPO_ERROR_INVALID_ARGUMENT;
-  if (o->backend != PKPO_BACKEND_CPU && o->backend != PKPO_BACKEND_CUDA) {
-    return PKPO_ERROR_INVALID_ARGUMENT;
+  if (o->struct_size != sizeof(pkpo_handle_options)) {
+    return create_failed(PKPO_ERROR_INVALID_ARGUMENT,
+                         "options->struct_size is %zu, this library knows %zu; start from "
+                         "PKPO_HANDLE_OPTIONS_INIT", o->struct_size, sizeof(pkpo_handle_options));
   }
-  if (o->num_threads < 0 || o->cuda_device < -1) return PKPO_ERROR_INVALID_ARGUMENT;
+  if (o->backend != PKPO_BACKEND_CPU && o->backend != PKPO_BACKEND_CUDA) {
+    return create_failed(PKPO_ERROR_INVALID_ARGUMENT, "unknown backend %d", (int)o->backend);
+  }
+  if (o->num_threads < 0 || o->cuda_device < -1) {
+    return create_failed(PKPO_ERROR_INVALID_ARGUMENT,
+                         "num_threads %d must be >= 0 and cuda_device %d >= -1", o->num_threads,
+                         o->cuda_device);
+  }
 #ifndef PKPO_HAVE_CUDA
-  if (o->backend == PKPO_BACKEND_CUDA) return PKPO_ERROR_UNSUPPORTED;
+  if (o->backend == PKPO_BACKEND_CUDA) {
+    return create_failed(PKPO_ERROR_UNSUPPORTED, "this build of pkpo has no CUDA backend");
+  }
 #endif
 
   pkpo_handle h = (pkpo_handle)calloc(1, sizeof *h);
-  if (!h) return PKPO_ERROR_OUT_OF_MEMORY;
+  if (!h) return create_failed(PKPO_ERROR_OUT_OF_MEMORY, "cannot allocate the handle");
   h->backend = o->backend;
   h->ws_owned = 1;
   h->cpu_blocks = PKPO__BLOCKS_DISPATCH;
