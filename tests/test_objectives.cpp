@@ -412,3 +412,36 @@ TEST(ObjectivesStatus, DescOfVersion01IsAcceptedWithDefaults) {
 }
 
 }  // namespace
+
+namespace {
+
+// docs/math.md §5's worked examples on the group of §2: sloo_minus_one with harmonic(2), and k = 2
+// under min.
+TEST(ObjectivesWorked, MixtureAndMinOnTheGroupOfSection2) {
+  pt::Handle h;
+  pt::Batch b;
+  b.est = PKPO_SLOO_MINUS_ONE;
+  b.dtype = PKPO_FLOAT64;
+  b.rewards = {0.5, 0.0, 1.0, 0.25, 0.75};
+  b.num_groups = 1;
+  b.group_size = 5;
+  b.k_terms = {1, 2};
+  b.k_weights = {1.0, 0.5};
+  pt::LibResult r = pt::run_lib(h, b);
+  ASSERT_EQ(r.status, PKPO_SUCCESS);
+  const double mix[5] = {3.0 / 80, -1.0 / 8, 1.0 / 4, -1.0 / 20, 11.0 / 80};
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(r.out[i], mix[i], 1e-16) << i;
+  EXPECT_NEAR(r.rho[0], 7.0 / 8, 4e-16);
+
+  b.k_terms.clear();
+  b.k_weights.clear();
+  b.k = 2;
+  b.statistic = PKPO_STATISTIC_MIN;
+  r = pt::run_lib(h, b);
+  ASSERT_EQ(r.status, PKPO_SUCCESS);
+  const double mn[5] = {-3.0 / 40, -1.0 / 4, 0.0, -3.0 / 20, -1.0 / 40};
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(r.out[i], mn[i], 1e-16) << i;
+  EXPECT_NEAR(r.rho[0], 1.0 / 4, 1e-16);
+}
+
+}  // namespace
