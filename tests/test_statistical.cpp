@@ -7,6 +7,9 @@
 //     averages to d/dtheta E[max of k rewards], for s, sloo, sloo_minus_one (k >= 2) and l2o.
 //     The truth comes from closed forms (monotone g) or quadrature (g = exp(-x^2)), independent of
 //     pkpo and of the oracle.
+// (c) Objectives beyond one k (docs/math.md §5): a mixture's rho and gradient average to the
+//     weighted sums of pass@k / d/dtheta E[max of k]; under the min statistic rho averages to
+//     pass^k = p^k and the gradient to d/dtheta E[min of k rewards].
 // A deliberately biased variant (a self-inclusive mean baseline) must be rejected by the same
 // criterion, so the test has the power to see a bias of that size.
 #include <gtest/gtest.h>
@@ -196,6 +199,110 @@ TEST(Unbiased, ScoreFunctionGradient) {
                 << "biased variant not detected: mean " << mb.mean << " se " << mb.se;
           }
         }
+      }
+    }
+  }
+}
+
+// d/dtheta E[min of k g(X)] for the monotone rewards: min of k clipped = clip(min of k x), and
+// P(min > y) = (1 - Phi(y - theta))^k, so d/dtheta E[clip(min)] = (1 - Phi(-0.5 - theta))^k -
+// (1 - Phi(1 - theta))^k; the identity's E[min] = theta + const(k).
+double dmin_identity(double, int) { return 1.0; }
+double dmin_clip(double theta, int k) {
+  return std::pow(1 - Phi(-0.5 - theta), k) - std::pow(1 - Phi(1 - theta), k);
+}
+
+TEST(Unbiased, BernoulliMixtureAndPassHatK) {
+  Handle h;
+  const int64_t M = 40000, n = 8;
+  uint64_t seed = 91;
+  for (double p : {0.2, 0.6}) {
+    std::mt19937_64 rng(seed++);
+    std::bernoulli_distribution bern(p);
+    Batch b;
+    b.est = PKPO_RHO;
+    b.dtype = PKPO_FLOAT64;
+    b.group_size = n;
+    b.num_groups = M;
+    b.rewards.resize((size_t)(n * M));
+    for (double& v : b.rewards) v = bern(rng) ? 1.0 : 0.0;
+    b.k_terms = {1, 2, 3, 4};
+    b.k_weights = {1.0, 0.5, 1.0 / 3, 0.25};
+    pt::LibResult r = pt::run_lib(h, b, true, false);
+    ASSERT_EQ(r.status, PKPO_SUCCESS);
+    double truth = 0;
+    for (size_t j = 0; j < b.k_terms.size(); ++j)
+      truth += b.k_weights[j] * (1.0 - std::pow(1.0 - p, (double)b.k_terms[j]));
+    Mean m = mean_se(r.rho);
+    EXPECT_LE(std::fabs(m.mean - truth), kZ * m.se) << "harmonic(4), p " << p;
+    b.k_terms.clear();
+    b.k_weights.clear();
+    b.statistic = PKPO_STATISTIC_MIN;
+    for (int64_t k : {1, 3, 8}) {
+      if (std::pow(p, (double)k) * (double)M < 200) continue;  // too few all-success groups to see
+      b.k = k;
+      r = pt::run_lib(h, b, true, false);
+      ASSERT_EQ(r.status, PKPO_SUCCESS);
+      m = mean_se(r.rho);
+      truth = std::pow(p, (double)k);
+      EXPECT_LE(std::fabs(m.mean - truth), kZ * m.se) << "pass^" << k << ", p " << p;
+    }
+  }
+}
+
+TEST(Unbiased, MixtureAndMinGradients) {
+  Handle h;
+  const double theta = 0.3;
+  const int64_t M = 40000, n = 8;
+  struct R {
+    const char* name;
+    double (*g)(double);
+    double (*dmax)(double, int);
+    double (*dmin)(double, int);
+  };
+  const R rewards[] = {{"identity", g_identity, d_identity, dmin_identity},
+                       {"clip", g_clip, d_clip, dmin_clip}};
+  uint64_t seed = 101;
+  for (const R& rw : rewards) {
+    std::mt19937_64 rng(seed++);
+    std::normal_distribution<double> N01(0.0, 1.0);
+    std::vector<double> x((size_t)(n * M));
+    for (double& v : x) v = theta + N01(rng);
+    Batch b;
+    b.dtype = PKPO_FLOAT64;
+    b.group_size = n;
+    b.num_groups = M;
+    b.rewards.resize(x.size());
+    for (size_t i = 0; i < x.size(); ++i) b.rewards[i] = rw.g(x[i]);
+    for (int objective = 0; objective < 2; ++objective) {
+      double truth = 0;
+      b.k_terms.clear();
+      b.k_weights.clear();
+      b.statistic = PKPO_STATISTIC_MAX;
+      if (objective == 0) {  // harmonic(4) over max of k
+        b.k_terms = {1, 2, 3, 4};
+        b.k_weights = {1.0, 0.5, 1.0 / 3, 0.25};
+        for (size_t j = 0; j < 4; ++j) truth += b.k_weights[j] * rw.dmax(theta, (int)b.k_terms[j]);
+      } else {  // the worst of 3
+        b.k = 3;
+        b.statistic = PKPO_STATISTIC_MIN;
+        truth = rw.dmin(theta, 3);
+      }
+      for (int e = PKPO_S; e <= PKPO_L2O; ++e) {
+        SCOPED_TRACE(std::string(rw.name) + (objective ? " min k=3 " : " harmonic(4) ") +
+                     oracle::est_name(e));
+        b.est = (pkpo_estimator)e;
+        const pt::LibResult r = pt::run_lib(h, b, false, false);
+        ASSERT_EQ(r.status, PKPO_SUCCESS);
+        std::vector<double> z((size_t)M);
+        for (int64_t g = 0; g < M; ++g) {
+          double acc = 0;
+          for (int64_t i = 0; i < n; ++i) acc += r.out[g * n + i] * (x[g * n + i] - theta);
+          z[g] = acc;
+        }
+        const Mean m = mean_se(z);
+        EXPECT_LE(std::fabs(m.mean - truth), kZ * m.se)
+            << "mean " << m.mean << " truth " << truth << " se " << m.se;
       }
     }
   }
