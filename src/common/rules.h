@@ -22,7 +22,7 @@
  *   difference of quantities of the rewards' size. Objectives are linear in these weights, so a
  *   mixture of terms sums them.
  *
- *   pkpo__rho_weight_*   rho from the top: rho = W v_m - sum_t F_t d_t with F_t = C(t,k)/C(m,k), built
+ *   pkpo__rho_weights    rho from the top: rho = W v_m - sum_t F_t d_t with F_t = C(t,k)/C(m,k), built
  *                        as a product of ratios in double-double arithmetic (F_hi + F_lo), so that
  *                        rho at k = m is v_m exactly, a constant group gives its constant, and a
  *                        binary group's pass@k is 1 - F correctly rounded to within one ulp.
@@ -248,6 +248,13 @@ static inline PKPO__HD double pkpo__rank_output(double A, double B, double pre, 
   return (pre + suf) + (A * (v - v1) + B * v1);
 }
 
+/* mu_{t-1} from mu_t (k < t <= m): mu_t (t-k)/(t-1), the ratio first (it is <= 1 after rounding, so
+ * the weights never increase with falling rank and k/m - mu_t >= 0 holds exactly, and k = 1 gives
+ * exactly the rounded 1/m everywhere). */
+static inline PKPO__HD double pkpo__weight_down(double mu_t, int64_t t, int64_t k) {
+  return mu_t * ((double)(t - k) / (double)(t - 1));
+}
+
 /* ---- rho's weights in double-double ------------------------------------------------------------ */
 
 /* a * b = *p + *e exactly (no overflow assumed). On the device one fused multiply-add gives the
@@ -266,20 +273,23 @@ static inline PKPO__HD void pkpo__two_prod(double a, double b, double* p, double
 #endif
 }
 
-/* (hi, lo) <- (hi + lo) * b / c, b and c small positive integers as doubles: the double-double step
- * of F_{t-1} = F_t (t-k)/t, relative error ~2^-104 per step. */
-static inline PKPO__HD void pkpo__dd_scale(double* hi, double* lo, double b, double c) {
+/* a / b as a double-double (hi + lo within ~2^-106 of it), a and b exact. */
+static inline PKPO__HD void pkpo__dd_ratio(double a, double b, double* hi, double* lo) {
+  const double q = a / b;
   double p, e;
-  pkpo__two_prod(*hi, b, &p, &e); /* (hi + lo) b = p + (e + lo b) */
-  e += *lo * b;
-  double s = p + e; /* renormalise */
-  e = e - (s - p);
-  const double q = s / c; /* (s + e) / c = q + r */
-  double qp, qe;
-  pkpo__two_prod(q, c, &qp, &qe);
-  const double r = (((s - qp) - qe) + e) / c;
-  *hi = q + r;
-  *lo = r - (*hi - q);
+  pkpo__two_prod(q, b, &p, &e); /* q b = p + e exactly */
+  *hi = q;
+  *lo = ((a - p) - e) / b;
+}
+
+/* (hi, lo) <- (hi + lo) (rh + rl), renormalised; relative error ~2^-104. */
+static inline PKPO__HD void pkpo__dd_mul(double* hi, double* lo, double rh, double rl) {
+  double p, e;
+  pkpo__two_prod(*hi, rh, &p, &e);
+  e += *hi * rl + *lo * rh;
+  const double s = p + e;
+  *lo = e - (s - p);
+  *hi = s;
 }
 
 /* F_t = C(t,k)/C(m,k) for the gaps t = 1..m-1, top-down from F_m = 1 (F_t = 0 for t < k), into
@@ -289,7 +299,9 @@ static inline PKPO__HD void pkpo__rho_weights(int64_t m, int64_t k, double* fhi,
   int live = 1;
   for (int64_t t = m; t >= 2; --t) {
     if (live && t - k > 0) {
-      pkpo__dd_scale(&hi, &lo, (double)(t - k), (double)t); /* F_{t-1} */
+      double rh, rl; /* off the chain of dependent steps: only the product is on it */
+      pkpo__dd_ratio((double)(t - k), (double)t, &rh, &rl);
+      pkpo__dd_mul(&hi, &lo, rh, rl); /* F_{t-1} */
       if (hi < PKPO__WEIGHT_FLOOR) live = 0;
     } else {
       live = 0;
@@ -297,32 +309,6 @@ static inline PKPO__HD void pkpo__rho_weights(int64_t m, int64_t k, double* fhi,
     fhi[t - 2] = live ? hi : 0.0;
     flo[t - 2] = live ? lo : 0.0;
   }
-}
-
-/* ---- every weight of a term from F -------------------------------------------------------------
- * With F_t = C(t,k)/C(m,k) in double-double (any backend's way of forming the product), the table of
- * §4 follows rank by rank, with no recurrence of its own:
- *   mu_t = F_t k / t                 (C(t-1,k-1)/C(t,k) = k/t; F_m = 1 gives mu_m = k/m)
- *   T'_t = F_{m-1} - F_t             (the sum of mu_{t+1..m-1} telescopes; F_{m-1} = (m-k)/m)
- * mu in double-double too, so that it is the correctly rounded value (nearly always): equal to the
- * rounded k/m exactly where the exact value is k/m (k = 1, t = m), so s at k = 1 and constant
- * parts cancel exactly; mu_t <= k/m holds after rounding, and T' is never negative. */
-static inline PKPO__HD double pkpo__mu_from_f(double fhi, double flo, int64_t t, int64_t k) {
-  pkpo__dd_scale(&fhi, &flo, (double)k, (double)t);
-  return fhi;
-}
-
-/* P_t and Q_t of gap t (1 <= t <= m-1) of a term from F_t, F_{t+1} and F_{m-1} (hi, lo pairs; pass
- * F_m = (1, 0) for t + 1 = m). */
-static inline PKPO__HD void pkpo__term_weights_from_f(int formula, const pkpo__term_consts* c,
-                                                      int64_t t, int64_t m, int64_t k,
-                                                      double f_hi, double f_lo, double f1_hi,
-                                                      double f1_lo, double fm1_hi, double fm1_lo,
-                                                      double* P, double* Q) {
-  const double mu_t = pkpo__mu_from_f(f_hi, f_lo, t, k);
-  const double mu_next = pkpo__mu_from_f(f1_hi, f1_lo, t + 1, k);
-  const double tail = (fm1_hi - f_hi) + (fm1_lo - f_lo);
-  pkpo__term_weights(formula, c, t, m, mu_t, mu_next, tail, P, Q);
 }
 
 #ifdef __cplusplus

@@ -37,6 +37,11 @@ void pkpo__sort_items(pkpo__item* x, pkpo__item* tmp, int64_t n);
  * returns the number of comparators (at most PKPO__NETWORK_MAX for n <= PKPO__BLOCK_MAX_N). */
 int64_t pkpo__network_build(int64_t n, int32_t* net);
 
+/* The network for n rows from the one for a power of two N >= n (full, count comparators): the
+ * same comparators in the same order, less those that reach row n or beyond, which is exactly
+ * pkpo__network_build(n, net) without its cost (it divides for every candidate comparator). */
+int64_t pkpo__network_for(int64_t n, const int32_t* full, int64_t count, int32_t* net);
+
 /* Runs the network on a block of keys (rank-major, PKPO__LANES per row), with AVX when
  * allow_avx and the CPU has it, else the baseline instruction set. */
 void pkpo__network_sort(double* key, const int32_t* net, int64_t count, int allow_avx);
@@ -81,8 +86,10 @@ typedef struct pkpo__scratch {
   double* bkey;  /* packed keys; sorted, their low bits give each value's position */
   double* bv;    /* the sorted values (keys with the position bits cleared) */
   double* ba;    /* outputs */
-  int32_t* bnet; /* the sorting network of bnet_n rows */
+  int32_t* bnet;  /* the sorting network of bnet_n rows */
   int64_t bnet_n, bnet_count;
+  int32_t* bfull; /* the network of the next power of two >= the largest block size, built once */
+  int64_t bfull_count;
   pkpo__row_cache brows;
 } pkpo__scratch;
 

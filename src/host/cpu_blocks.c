@@ -39,19 +39,20 @@ size_t pkpo__block_bytes(const pkpo__plan* p) {
   if (n == 0) return 0;
   return align_up(n * L * sizeof(double)) * 3 +
          align_up(pkpo__rows_doubles((int64_t)n) * sizeof(double)) +
-         align_up(2 * PKPO__NETWORK_MAX * sizeof(int32_t));
+         2 * align_up(2 * PKPO__NETWORK_MAX * sizeof(int32_t));
 }
 
 void pkpo__block_scratch(const pkpo__plan* p, char* b, pkpo__scratch* s) {
   const size_t bn = (size_t)pkpo__block_n(p), L = PKPO__LANES;
   s->bnet_n = 0;
   s->bnet_count = 0;
+  s->bfull_count = 0;
   s->brows.m = 0;
   s->brows.k = 0;
   if (bn == 0) {
     s->bkey = s->ba = s->bv = NULL;
     s->brows.storage = NULL;
-    s->bnet = NULL;
+    s->bnet = s->bfull = NULL;
     return;
   }
   const size_t keys = align_up(bn * L * sizeof(double));
@@ -60,6 +61,7 @@ void pkpo__block_scratch(const pkpo__plan* p, char* b, pkpo__scratch* s) {
   s->bv = (double*)(b + 2 * keys);
   s->brows.storage = (double*)(b + 3 * keys);
   s->bnet = (int32_t*)(b + 3 * keys + align_up(pkpo__rows_doubles((int64_t)bn) * sizeof(double)));
+  s->bfull = s->bnet + align_up(2 * PKPO__NETWORK_MAX * sizeof(int32_t)) / sizeof(int32_t);
 }
 
 typedef struct block {
@@ -102,8 +104,13 @@ static void flush_block(const pkpo__cpu_job* jb, int use_blocks, block* b, pkpo_
       for (int64_t j = 0; j < n; ++j) key[j * L + l] = (uint64_t)j;
     }
   }
-  if (s->bnet_n != n) {
-    s->bnet_count = pkpo__network_build(n, s->bnet);
+  if (s->bnet_n != n) { /* a ragged batch changes sizes often: filter the largest network */
+    if (s->bfull_count == 0) {
+      int64_t full_n = 1;
+      while (full_n < pkpo__block_n(jb->p)) full_n *= 2;
+      s->bfull_count = pkpo__network_build(full_n, s->bfull);
+    }
+    s->bnet_count = pkpo__network_for(n, s->bfull, s->bfull_count, s->bnet);
     s->bnet_n = n;
   }
   pkpo__network_sort(s->bkey, s->bnet, s->bnet_count, use_blocks == PKPO__BLOCKS_DISPATCH);

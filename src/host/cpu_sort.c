@@ -133,6 +133,18 @@ int64_t pkpo__network_build(int64_t n, int32_t* net) {
   return count;
 }
 
+int64_t pkpo__network_for(int64_t n, const int32_t* full, int64_t count, int32_t* net) {
+  const int32_t limit = (int32_t)(n * PKPO__LANES);
+  int64_t kept = 0;
+  for (int64_t c = 0; c < count; ++c) {
+    if (full[2 * c + 1] >= limit) continue; /* the larger row of a comparator is its second */
+    net[2 * kept] = full[2 * c];
+    net[2 * kept + 1] = full[2 * c + 1];
+    ++kept;
+  }
+  return kept;
+}
+
 /* The comparators of a block: rows a and b, a gets the smaller key of each group, b the larger.
  * Keys are distinct, so this is a min and a max; were two equal (only zeros under
  * denormals-are-zero can be), a keeps x and b gets y, so nothing is lost. Instruction selection:

@@ -2,8 +2,8 @@
  * engine.c -- the objectives of docs/math.md on sorted groups. See engine.h for conventions.
  *
  * The rows come from the formulas of src/common/rules.h, one term at a time, added with the
- * term's weight: each term's F_t = C(t,k)/C(m,k) by the double-double recurrence, then every weight
- * of the term from F (pkpo__term_weights_from_f). The scans are written once, over L groups side by side (v[t*L + l] is rank t+1
+ * term's weight: the outputs' from the top-down table mu of the term's k, rho's from its F_t =
+ * C(t,k)/C(m,k) in double-double (built only when rho is wanted: it costs more). The scans are written once, over L groups side by side (v[t*L + l] is rank t+1
  * of group l): every loop over l repeats, for each group, exactly the operations of the one-group
  * computation. The one-group entry points are the L = 1 instance and the block entry points the
  * L = PKPO__LANES instance of the same code, so a group gives bitwise-identical outputs on either
@@ -15,10 +15,23 @@
 
 size_t pkpo__rows_doubles(int64_t m) { return 6 * (size_t)m; }
 
-/* Adds w times one term's output rows to r, from its F (fhi, flo: gap t at t-1, as
- * pkpo__rho_weights leaves them). */
-static void add_output_term(pkpo__rows* r, const pkpo__term* term, double w, const double* fhi,
-                            const double* flo) {
+/* mu_t = C(t-1, k-1) / C(m, k) for t = 1..m (1 <= k <= m), top-down from mu_m = k/m, so no
+ * binomial coefficient is ever formed (no overflow, no underflow until the values themselves are
+ * negligible). */
+static void weights(int64_t m, int64_t k, double* mu) {
+  for (int64_t t = 0; t < m; ++t) mu[t] = 0.0;
+  double w = (double)k / (double)m; /* mu_m */
+  for (int64_t t = m; t >= k; --t) {
+    mu[t - 1] = w;
+    if (t == k) break;
+    w = pkpo__weight_down(w, t, k); /* mu_{t-1} */
+    if (w < PKPO__WEIGHT_FLOOR) break;
+  }
+}
+
+/* Adds w times one term's output rows to r (mu, tail: m doubles of scratch each). */
+static void add_output_term(pkpo__rows* r, const pkpo__term* term, double w, double* mu,
+                            double* tail) {
   const int64_t m = r->m;
   if (term->formula == PKPO__FORMULA_ZERO) return;
   const pkpo__term_consts c = pkpo__term_consts_of(term->formula, m, term->k);
@@ -28,12 +41,16 @@ static void add_output_term(pkpo__rows* r, const pkpo__term* term, double w, con
   if (m < 2) return;
   r->has_pre |= pkpo__formula_has_pre(term->formula);
   r->has_suf |= pkpo__formula_has_suf(term->formula);
-  const double fm1_hi = fhi[m - 2], fm1_lo = flo[m - 2];
+  weights(m, term->k, mu);
+  /* T'_t = sum_{j=t+1}^{m-1} mu_j, as sums of non-negative terms from the top */
+  double acc = 0.0;
+  for (int64_t t = m - 1; t >= 1; --t) {
+    tail[t - 1] = acc; /* T'_t */
+    acc += mu[t - 1];
+  }
   for (int64_t t = 1; t < m; ++t) {
-    const double f1_hi = t + 1 < m ? fhi[t] : 1.0, f1_lo = t + 1 < m ? flo[t] : 0.0; /* F_m = 1 */
     double pw, qw;
-    pkpo__term_weights_from_f(term->formula, &c, t, m, term->k, fhi[t - 1], flo[t - 1], f1_hi,
-                              f1_lo, fm1_hi, fm1_lo, &pw, &qw);
+    pkpo__term_weights(term->formula, &c, t, m, mu[t - 1], mu[t], tail[t - 1], &pw, &qw);
     r->P[t - 1] += w * pw;
     r->Q[t - 1] += w * qw;
   }
@@ -47,8 +64,8 @@ void pkpo__build_rows(const pkpo__objective* o, int64_t m, int want_out, int wan
   r->Q = storage + m;
   r->Fhi = storage + 2 * m;
   r->Flo = storage + 3 * m;
-  double* s1 = storage + 4 * m; /* one term's F_hi */
-  double* s2 = storage + 5 * m; /* one term's F_lo */
+  double* s1 = storage + 4 * m; /* one term's F_hi, then its mu */
+  double* s2 = storage + 5 * m; /* one term's F_lo, then its tail sums */
   for (int64_t t = 0; t < 4 * m; ++t) storage[t] = 0.0;
   r->clamp_rho = 1;
   r->has_rho = want_rho;
@@ -56,9 +73,9 @@ void pkpo__build_rows(const pkpo__objective* o, int64_t m, int want_out, int wan
     const double w = o->w ? o->w[j] : 1.0;
     const pkpo__term term = pkpo__term_rule(o->estimator, m, o->k[j]);
     r->clamp_rho &= w >= 0.0;
-    if (m > 1) pkpo__rho_weights(m, term.k, s1, s2);
     if (want_rho) {
       r->W += w;
+      if (m > 1) pkpo__rho_weights(m, term.k, s1, s2);
       for (int64_t t = 0; t + 1 < m; ++t) {
         r->Fhi[t] += w * s1[t];
         r->Flo[t] += w * s2[t];
