@@ -321,3 +321,40 @@ def test_jax_mixture_and_min():
     curve, _ = pkpo.rho_curve(x, ks=[1, 5], statistic="min")
     assert type(curve) is type(x)
     assert np.allclose(np.asarray(curve), [[0.5, 0.0], [0.5, 0.0]])
+
+
+@pytest.mark.parametrize("p", [0.1, 0.37, 0.8])
+def test_mixture_and_min_gradients_are_unbiased(p):
+    """A Bernoulli(p) policy with logit theta, n samples: the expected policy gradient
+    E[sum_i A_i d/dtheta log pi(y_i)], summed exactly over all 2^n outcomes, equals the gradient of
+    the objective for every estimator: the harmonic mixture J_K = sum_{k<=K} (1/k) pass@k
+    (d/dtheta = p(1-p) sum_{k<=K} (1-p)^(k-1)) at K = n and K = n - 1, and a mixture under min
+    (pass^k = p^k). MaxRL's (1/n)(r - mean)/mean, zero when the mean is 0, has the expectation of
+    J_{n-1}'s gradient, not J_n's: its control variate (1/n) sum_i d log pi(y_i) has expectation
+    0 only while all-failure groups keep it, and zeroing them removes p (1-p)^n."""
+    n = 8
+    ys = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(np.float64)  # every outcome
+    c = ys.sum(axis=1)
+    prob = p ** c * (1 - p) ** (n - c)
+    score = np.where(ys == 1, 1 - p, -p)  # d/dtheta log pi(y_i)
+    dp = p * (1 - p)
+
+    def expected_gradient(adv):
+        return float(np.sum(prob * np.sum(adv * score, axis=1)))
+
+    for K in (n, n - 1):
+        ks, w = pkpo.mixture.harmonic(K)
+        want = dp * sum((1 - p) ** (k - 1) for k in ks)
+        for est in ESTIMATORS:
+            got = expected_gradient(pkpo.transform(ys, k=ks, k_weights=w, estimator=est))
+            assert abs(got - want) <= 1e-13 * abs(want), (K, est, got, want)
+    mean = ys.mean(axis=1, keepdims=True)
+    maxrl = np.where(mean > 0, (ys - mean) / np.where(mean > 0, mean, 1), 0) / n
+    assert abs(expected_gradient(maxrl) - want) <= 1e-13 * abs(want)  # J_{n-1}
+    assert abs(expected_gradient(maxrl) - (want + dp * (1 - p) ** (n - 1))) > 1e-7  # not J_n
+    ks, w = [1, 3, 8], [0.5, 2.0, -1.0]
+    want = dp * sum(wj * kj * p ** (kj - 1) for kj, wj in zip(ks, w))
+    for est in ESTIMATORS:
+        got = expected_gradient(pkpo.transform(ys, k=ks, k_weights=w, estimator=est,
+                                               statistic="min"))
+        assert abs(got - want) <= 1e-13 * abs(want), (est, got, want)
