@@ -354,3 +354,23 @@ def test_cuda_tensors_match_cpu():
     ids = torch.as_tensor(np.unique(index, return_inverse=True)[1]).cuda()
     adv2, _ = pt.compute_advantage(tlr.cuda(), mask.cuda(), ids, c["K"])
     torch.testing.assert_close(adv2, adv)
+
+
+def test_numerator_expectation_is_scaled_pass_at_k_gradient():
+    """docs/trainers.md: the numerator (n/K) s_i - rho subtracts a baseline (the group mean of
+    (n/K) s) that includes the answer itself; in expectation it is (n/K - 1) times the pass@K
+    gradient (0 at K = n). Bernoulli(p) policy with logit theta, all 2^8 outcomes, exactly."""
+    import pkpo
+
+    n = 8
+    ys = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(np.float64)
+    c = ys.sum(axis=1)
+    for p in (0.1, 0.5, 0.8):
+        prob = p ** c * (1 - p) ** (n - c)
+        score = np.where(ys == 1, 1 - p, -p)
+        for K in (1, 2, 4, 8):
+            s = pkpo.transform(ys, k=K, estimator="s")
+            rho = pkpo.rho_curve(ys, ks=[K])[0]
+            got = np.sum(prob * np.sum(((n / K) * s - rho) * score, axis=1))
+            grad = K * (1 - p) ** (K - 1) * p * (1 - p)  # d/dtheta of 1 - (1-p)^K
+            assert abs(got - (n / K - 1) * grad) <= 1e-13 * grad, (p, K, got, grad)
