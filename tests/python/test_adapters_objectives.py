@@ -43,7 +43,8 @@ def test_objective_parsing():
                       (dict(k="1,4", k_weights="1"), "one weight per k"),
                       (dict(k="n", k_weights="1"), "integers"), (dict(k="x"), "comma"),
                       (dict(k=[1], k_weights="a,b"), "numbers"),
-                      (dict(mixture="harmonic"), "harmonic:K"), (dict(mixture="geom:3"), "harmonic:K"),
+                      (dict(mixture="harmonic"), "harmonic:K"),
+                      (dict(mixture="geom:3"), "harmonic:K"),
                       (dict(mixture="harmonic:n"), "group size"),
                       (dict(mixture="uniform:x"), "int"), (dict(mixture="harmonic:0"), ">= 1")):
         with pytest.raises(ValueError, match=match):

@@ -220,7 +220,8 @@ def test_mixture_errors_torch():
     assert e.value.status_name == "PKPO_ERROR_INVALID_K" and "k_terms[1]" in e.value.message
     with pytest.raises(pkpo.PkpoError) as e:
         pkpo.transform(t, k=torch.tensor([1, 2]), k_weights=torch.tensor([1.0, float("nan")]))
-    assert e.value.status_name == "PKPO_ERROR_INVALID_ARGUMENT" and "k_weights[1]" in e.value.message
+    assert e.value.status_name == "PKPO_ERROR_INVALID_ARGUMENT"
+    assert "k_weights[1]" in e.value.message
     with pytest.raises(ValueError, match="one weight per k"):
         pkpo.transform(t, k=[1, 2], k_weights=[1.0])
     with pytest.raises(ValueError, match="no terms"):
