@@ -22,6 +22,7 @@ STATUS_NAMES = {
 BACKEND_CPU, BACKEND_CUDA = 0, 1
 FLOAT32, FLOAT64 = 0, 1
 ESTIMATORS = {"rho": 0, "s": 1, "sloo": 2, "sloo_minus_one": 3, "l2o": 4}
+STATISTICS = {"max": 0, "min": 1}
 NONFINITE_POLICIES = {"exclude": 0, "propagate": 1, "error": 2}
 K_POLICIES = {"clamp": 0, "strict": 1}
 
@@ -83,6 +84,10 @@ class Desc(ctypes.Structure):
         ("k_per_group", ctypes.c_void_p),
         ("nonfinite", ctypes.c_int),
         ("k_policy", ctypes.c_int),
+        ("statistic", ctypes.c_int),
+        ("num_k_terms", ctypes.c_int64),
+        ("k_terms", ctypes.c_void_p),
+        ("k_weights", ctypes.c_void_p),
     ]
 
 

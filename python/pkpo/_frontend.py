@@ -57,6 +57,9 @@ class NumpyAdapter:
     def empty_i64(self, n):
         return np.empty(n, dtype=np.int64)
 
+    def f64(self, values):
+        return np.ascontiguousarray(np.asarray(values).reshape(-1), dtype=np.float64)
+
     def host(self, a):
         return np.asarray(a)
 
@@ -137,6 +140,14 @@ class TorchAdapter:
     def empty_i64(self, n):
         return self.torch.empty(n, dtype=self.torch.int64, device=self.torch_device)
 
+    def f64(self, values):
+        t = self.torch
+        if isinstance(values, t.Tensor):
+            return values.detach().reshape(-1).to(device=self.torch_device,
+                                                   dtype=t.float64).contiguous()
+        return t.as_tensor(np.asarray(values, dtype=np.float64).reshape(-1),
+                           device=self.torch_device)
+
     def host(self, a):
         return a.cpu().numpy()
 
@@ -198,6 +209,9 @@ class CupyAdapter:
 
     def empty_i64(self, n):
         return self.cp.empty(n, dtype=np.int64)
+
+    def f64(self, values):
+        return self.cp.ascontiguousarray(self.cp.asarray(values).reshape(-1), dtype=np.float64)
 
     def host(self, a):
         return self.cp.asnumpy(a)
@@ -266,6 +280,31 @@ def check_int_array(values, what):
         raise TypeError("%s must hold integers, got %s values" % (what, dtype))
 
 
+def mixture_arrays(A, k, k_weights):
+    """The mixture's terms (int64) and weights (float64) as arrays of A's memory space: the C
+    library reads them where it reads the rewards (device memory for the CUDA backend). Arrays
+    already of that dtype, contiguous and on that device pass through, so a CUDA graph captured
+    with them replays with whatever they hold then. Values (k >= 1, finite weights) are the C
+    library's to check: its PkpoError names the bad term."""
+    if isinstance(k, bool) or isinstance(k, (float, np.floating)):
+        raise TypeError("with k_weights, k lists the mixture's ks (integers), got %r" % (k,))
+    if isinstance(k_weights, bool):
+        raise TypeError("k_weights must be real numbers, got %r" % (k_weights,))
+    if not hasattr(k, "dtype") and np.size(k) == 0:  # [] has no integer dtype to check
+        raise ValueError("the mixture has no terms: pass at least one k and one weight")
+    check_int_array(k, "k (the mixture's terms)")
+    wdtype = k_weights.dtype if hasattr(k_weights, "dtype") else np.asarray(k_weights).dtype
+    if int_kind(wdtype) not in "iuf":
+        raise TypeError("k_weights must be real numbers, got %s values" % wdtype)
+    terms, weights = A.i64(k), A.f64(k_weights)
+    nt, nw = A.shape(terms)[0], A.shape(weights)[0]
+    if nt != nw:
+        raise ValueError("k lists %d term(s) but k_weights has %d: one weight per k" % (nt, nw))
+    if nt == 0:
+        raise ValueError("the mixture has no terms: pass at least one k and one weight")
+    return terms, weights
+
+
 def adapter_for(x):
     mod = type(x).__module__.split(".", 1)[0]
     if mod == "torch":
@@ -295,12 +334,16 @@ def wrap_result(x, result):
 class _Batch:
     """A batch laid out for pkpo_desc: the desc, the arrays it points to, group bookkeeping."""
 
-    def __init__(self, A, r, code, group_ids, k, estimator, nonfinite, k_policy, h):
+    def __init__(self, A, r, code, group_ids, k, estimator, nonfinite, k_policy, h,
+                 k_weights=None, statistic="max"):
         d = _capi.new_desc()
         d.estimator = estimator
         d.dtype = code
         d.nonfinite = _capi.enum_value(_capi.NONFINITE_POLICIES, nonfinite, "nonfinite policy")
         d.k_policy = _capi.enum_value(_capi.K_POLICIES, k_policy, "k_policy")
+        d.statistic = _capi.enum_value(_capi.STATISTICS, statistic, "statistic")
+        # The mixture's arrays are checked before any grouping work (which may synchronise).
+        terms_weights = mixture_arrays(A, k, k_weights) if k_weights is not None else None
         self.keep = []
         self.labels = None
         self.first = None
@@ -353,7 +396,12 @@ class _Batch:
                 # layout with the index, which the CUDA backend runs as one launch of one kernel.
                 d.group_size, d.offsets = M, None
         self.num_groups = int(d.num_groups)
-        if k is not _NO_K:
+        if terms_weights is not None:
+            terms, weights = terms_weights
+            self.keep += [terms, weights]
+            d.num_k_terms = A.shape(terms)[0]
+            d.k_terms, d.k_weights = A.ptr(terms), A.ptr(weights)
+        elif k is not _NO_K:
             kk = scalar_k(k)
             if kk is not None:
                 d.k = kk
@@ -423,7 +471,8 @@ def check_out(out, shape):
         raise TypeError("out must have a floating dtype, got %s" % out.dtype)
 
 
-def transform_arrays(A, x, group_ids, k, estimator, nonfinite, k_policy, response_mask, out):
+def transform_arrays(A, x, group_ids, k, estimator, nonfinite, k_policy, response_mask, out,
+                     k_weights=None, statistic="max"):
     est = _capi.enum_value(_capi.ESTIMATORS, estimator, "estimator")
     if est == _capi.ESTIMATORS["rho"]:
         raise ValueError("estimator 'rho' has no per-sample output: use pkpo.rho_curve")
@@ -436,7 +485,7 @@ def transform_arrays(A, x, group_ids, k, estimator, nonfinite, k_policy, respons
             check_out(out, shape)
         direct = out is not None and response_mask is None and A.writable_direct(out, r)
         h = _capi.handle(A.backend, A.device)
-        b = _Batch(A, r, code, group_ids, k, est, nonfinite, k_policy, h)
+        b = _Batch(A, r, code, group_ids, k, est, nonfinite, k_policy, h, k_weights, statistic)
         values = out if direct else A.empty(A.shape(r), r)
         try:
             h.transform(b.desc, A.ptr(r), A.ptr(values), 0, 0, A.stream)
@@ -453,12 +502,13 @@ def transform_arrays(A, x, group_ids, k, estimator, nonfinite, k_policy, respons
         return res
 
 
-def rho_curve_core(A, x, group_ids, ks, nonfinite, k_policy):
+def rho_curve_core(A, x, group_ids, ks, nonfinite, k_policy, statistic="max"):
     """(curve [G, len(ks)], the _Batch): the part shared by numpy/CuPy and the torch op."""
     ks_host = ks_array(ks)
     r, code, _ = A.rewards(x)
     h = _capi.handle(A.backend, A.device)
-    b = _Batch(A, r, code, group_ids, _NO_K, _capi.ESTIMATORS["rho"], nonfinite, k_policy, h)
+    b = _Batch(A, r, code, group_ids, _NO_K, _capi.ESTIMATORS["rho"], nonfinite, k_policy, h,
+               statistic=statistic)
     curve = A.empty((b.num_groups, ks_host.size), r)
     try:
         if b.num_groups > 0:
@@ -469,9 +519,9 @@ def rho_curve_core(A, x, group_ids, ks, nonfinite, k_policy):
     return curve, b
 
 
-def rho_curve_arrays(A, x, group_ids, ks, nonfinite, k_policy):
+def rho_curve_arrays(A, x, group_ids, ks, nonfinite, k_policy, statistic="max"):
     with A.context():
-        curve, b = rho_curve_core(A, x, group_ids, ks, nonfinite, k_policy)
+        curve, b = rho_curve_core(A, x, group_ids, ks, nonfinite, k_policy, statistic)
         return curve, b.group_labels(A)
 
 

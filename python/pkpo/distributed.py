@@ -106,8 +106,8 @@ def gather(rewards, group_ids, *, process_group):
 
 def transform(rewards, group_ids, *, process_group, **kwargs):
     """pkpo.transform over samples spread across the ranks of `process_group`; see the module
-    docstring. Takes the keywords of pkpo.transform (k, estimator, nonfinite, k_policy,
-    response_mask, out) and returns this rank's slice, of the input's type, device and dtype
+    docstring. Takes the keywords of pkpo.transform (k, k_weights, statistic, estimator,
+    nonfinite, k_policy, response_mask, out) and returns this rank's slice, of the input's type, device and dtype
     (token-level [N_r, T] with response_mask)."""
     import numpy as np
     import torch

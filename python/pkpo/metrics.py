@@ -10,6 +10,11 @@ pass_at_k(...)  -> {"pass@1": ..., "pass@4": ...}
     group with fewer cannot estimate pass@k without bias and is left out of that key. Exact, no
     randomness; pass@1 is the mean reward.
 
+pass_hat_k(...)  -> {"pass^1": ..., "pass^4": ...}
+    The same with statistic="min": pass^k = P(all k fresh samples are correct) (tau-bench's
+    reliability metric; C(c, k)/C(n, k) per group of c correct in n), for continuous rewards the
+    expected worst of k. pass^1 = pass@1 is the mean reward.
+
 best_at_n_bootstrap(...)  -> {"best@2/mean": ..., "best@2/std": ..., ...}
     What verl logs in validation (verl/trainer/ppo/metric_utils.py, process_validation_metrics
     with bootstrap_metric): per group, draw n_bootstrap subsets of size N WITH replacement
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pass_at_k", "default_ks", "best_at_n_bootstrap", "best_at_n_expected"]
+__all__ = ["pass_at_k", "pass_hat_k", "default_ks", "best_at_n_bootstrap", "best_at_n_expected"]
 
 
 def default_ks(n_max: int) -> list:
@@ -70,13 +75,14 @@ def _groups(rewards, group_ids):
 
 
 def pass_at_k(rewards, group_ids=None, *, ks=None, prefix: str = "pass",
-              nonfinite: str = "exclude") -> dict:
+              nonfinite: str = "exclude", statistic: str = "max") -> dict:
     """Unbiased pass@k (binary rewards) / maxg@k (continuous) per batch, averaged over groups.
 
     rewards    [G, n], or [N] with group_ids (ints or hashables such as uid strings).
     ks         the k values; default 1, 2, 4, ... and the largest group size.
     prefix     key prefix: "pass" gives "pass@4"; use e.g. "maxg" for continuous rewards.
     nonfinite  "exclude" (default): NaN/Inf rewards leave their group, as in pkpo.transform.
+    statistic  "max" (default) or "min": pass^k, keys "<prefix>^<k>" (see pass_hat_k).
     Returns    {"<prefix>@<k>": float} for every k at least one group can estimate (n_valid >= k),
                plus "<prefix>@<k>/groups": the number of groups averaged for that k.
     """
@@ -88,15 +94,28 @@ def pass_at_k(rewards, group_ids=None, *, ks=None, prefix: str = "pass",
     if ks is None:
         ks = default_ks(int(sizes.max()))
     ks = [int(k) for k in ks]
-    curve, _ = pkpo.rho_curve(rewards, group_ids, ks=ks, nonfinite=nonfinite, k_policy="clamp")
+    sep = {"max": "@", "min": "^"}.get(statistic)
+    if sep is None:
+        raise ValueError("unknown statistic %r (one of ['max', 'min'])" % (statistic,))
+    curve, _ = pkpo.rho_curve(rewards, group_ids, ks=ks, nonfinite=nonfinite, k_policy="clamp",
+                              statistic=statistic)
     curve = _to_numpy(curve)
     res = {}
     for j, k in enumerate(ks):
         ok = sizes >= k
         if ok.any():
-            res["%s@%d" % (prefix, k)] = float(np.mean(curve[ok, j]))
-            res["%s@%d/groups" % (prefix, k)] = int(ok.sum())
+            res["%s%s%d" % (prefix, sep, k)] = float(np.mean(curve[ok, j]))
+            res["%s%s%d/groups" % (prefix, sep, k)] = int(ok.sum())
     return res
+
+
+def pass_hat_k(rewards, group_ids=None, *, ks=None, prefix: str = "pass",
+               nonfinite: str = "exclude") -> dict:
+    """Unbiased pass^k (binary rewards: all k of k fresh samples correct) / the expected worst
+    of k (continuous), averaged over groups: pass_at_k(..., statistic="min"). Keys
+    "<prefix>^<k>" and "<prefix>^<k>/groups", e.g. {"pass^1": ..., "pass^4": ...}."""
+    return pass_at_k(rewards, group_ids, ks=ks, prefix=prefix, nonfinite=nonfinite,
+                     statistic="min")
 
 
 def best_at_n_bootstrap(rewards, group_ids=None, *, ns=None, n_bootstrap: int = 1000,

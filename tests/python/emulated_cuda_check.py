@@ -3,9 +3,14 @@ libpkpo (tests/cuda/emu, libpkpo_emu.so): the package's CUDA-backend code path (
 CUDA adapter: scratch per call from the caller, grouping workspace, one handle across streams,
 release after the call) against the real CUDA backend sources running on the emulated device, compared
 with the CPU backend of the same library within docs/math.md's accuracy targets. Arrays live in emulated device memory
-(cudaMalloc of the emulator, host-addressable); the adapter is the numpy one with device allocation."""
+(cudaMalloc of the emulator, host-addressable); the adapter is the numpy one with device allocation.
+
+With the argument `objectives`: mixtures over k and the min statistic (their terms and weights in
+device memory), case by case; prints one JSON object {case: {"status": "ok" | "unsupported" |
+"mismatch" | "error", ...}} for test_cuda_emulated.py to judge."""
 
 import ctypes
+import json
 import sys
 import weakref
 
@@ -79,6 +84,9 @@ class EmulatedDevice(_frontend.NumpyAdapter):
     def i64(self, values):
         return to_dev(super().i64(values))
 
+    def f64(self, values):
+        return to_dev(super().f64(values))
+
 
 def main():
     assert pkpo.cuda_available(), "the emulated library should offer the CUDA backend"
@@ -140,5 +148,66 @@ def main():
     return 0
 
 
+def objective_batch(rng, dtype):
+    g = np.round(rng.normal(size=(40, 12)) * 2).astype(dtype) / 2
+    g[3, 5] = np.nan
+    g[7] = 1.0
+    uids = np.array(["uid-%d" % (i % 37) for i in range(g.size)], dtype=object)  # ragged
+    perm = rng.permutation(g.size)
+    return g, g.reshape(-1)[perm], uids[perm]
+
+
+OBJECTIVE_CASES = {
+    # name: (layout, keywords of pkpo.transform, or None for rho_curve)
+    "mixture_2d": ("2d", dict(k=[1, 4, 16], k_weights=[1.0, 0.25, 0.0625])),
+    "mixture_uids": ("uids", dict(k=[2, 3, 9], k_weights=[0.5, -1.0, 2.0])),
+    "min_2d": ("2d", dict(k=4, statistic="min")),
+    "min_mixture_uids": ("uids", dict(k=[1, 5], k_weights=[1.0, 0.2], statistic="min")),
+    "rho_curve_min": ("uids", None),
+}
+
+
+def run_objective(name):
+    layout, kw = OBJECTIVE_CASES[name]
+    rng = np.random.default_rng(len(name))
+    checks = 0
+    for dtype in (np.float32, np.float64):
+        g, flat, ids = objective_batch(rng, dtype)
+        x, gid = (g, None) if layout == "2d" else (flat, ids)
+        tol = (4e-6 if dtype == np.float32 else 1e-12) * np.nanmax(np.abs(g)) * 4
+        A = EmulatedDevice(0)
+        if kw is None:
+            want, _ = pkpo.rho_curve(x, gid, ks=[1, 3, 12], statistic="min")
+            got, _ = _frontend.rho_curve_arrays(A, x, gid, [1, 3, 12], "exclude", "clamp", "min")
+            L.cudaStreamSynchronize(None)
+            if not np.allclose(np.asarray(got), want, rtol=0, atol=tol):
+                return {"status": "mismatch", "dtype": str(np.dtype(dtype))}
+            checks += 1
+            continue
+        for est in ("s", "sloo", "sloo_minus_one", "l2o"):
+            want = pkpo.transform(x, gid, estimator=est, **kw)
+            got = _frontend.transform_arrays(A, x, gid, kw["k"], est, "exclude", "clamp", None,
+                                             None, kw.get("k_weights"),
+                                             kw.get("statistic", "max"))
+            L.cudaStreamSynchronize(None)
+            if not np.allclose(np.asarray(got), want, rtol=0, atol=tol, equal_nan=True):
+                return {"status": "mismatch", "estimator": est, "dtype": str(np.dtype(dtype))}
+            checks += 1
+    return {"status": "ok", "checks": checks}
+
+
+def objectives():
+    results = {}
+    for name in OBJECTIVE_CASES:
+        try:
+            results[name] = run_objective(name)
+        except pkpo.PkpoError as e:
+            results[name] = {"status": "unsupported" if e.status_name == "PKPO_ERROR_UNSUPPORTED"
+                             else "error", "code": e.status, "message": e.message,
+                             "function": e.function}
+    print(json.dumps(results))
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(objectives() if sys.argv[1:] == ["objectives"] else main())

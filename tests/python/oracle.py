@@ -1,5 +1,9 @@
 """Exact oracle for the Python tests: every estimator from its definition (an average over
-k-subsets, docs/math.md section 2), in rational arithmetic. Never calls pkpo."""
+k-subsets, docs/math.md section 2), in rational arithmetic. Never calls pkpo.
+
+Objectives beyond one k (docs/math.md section 5) from their definitions too: a mixture is
+sum_j w_j E_{k_j}(g), each term by subset enumeration at its own (clamped) k; the min statistic is
+-E(-g), rho_min(g) = -rho(-g)."""
 
 from fractions import Fraction
 from itertools import combinations
@@ -48,27 +52,47 @@ def _group(g, k, estimator):
     return out, rho
 
 
-def transform(groups, k, estimator):
-    """groups: lists of float rewards (NaN/Inf are excluded: output 0). k: int or one per group.
-    Returns (outputs per group as Fractions or None for excluded samples, rho per group)."""
+def _objective(finite, k, estimator, weights, statistic):
+    """One group's (outputs, rho) under a single k (weights None) or the mixture sum_j
+    weights[j] * E_{k[j]}, for statistic "max" or "min" (-E(-g))."""
+    sign = -1 if statistic == "min" else 1
+    g = [sign * v for v in finite]
+    if weights is None:
+        vals, rho = _group(g, k, estimator)
+    else:
+        vals, rho = [Fraction(0)] * len(g), Fraction(0)
+        for kj, wj in zip(k, weights):
+            vj, rj = _group(g, kj, estimator)
+            vals = [a + Fraction(wj) * b for a, b in zip(vals, vj)]
+            rho += Fraction(wj) * rj
+    return [sign * v for v in vals], sign * rho
+
+
+def transform(groups, k, estimator, weights=None, statistic="max"):
+    """groups: lists of float rewards (NaN/Inf are excluded: output 0). k: int or one per group;
+    with weights, the mixture's terms (one weight per term, floats or Fractions, exact).
+    statistic: "max" or "min". Returns (outputs per group as Fractions, rho per group)."""
     outs, rhos = [], []
     for gi, g in enumerate(groups):
-        kk = k[gi] if isinstance(k, (list, tuple)) else k
+        kk = k[gi] if weights is None and isinstance(k, (list, tuple)) else k
         finite = [Fraction(v) for v in g if isfinite(v)]
-        vals, rho = _group(finite, kk, estimator)
+        vals, rho = _objective(finite, kk, estimator, weights, statistic)
         it = iter(vals)
         outs.append([next(it) if isfinite(v) else Fraction(0) for v in g])
         rhos.append(rho)
     return outs, rhos
 
 
-def rho_curve(groups, ks):
-    return [[_group([Fraction(v) for v in g if isfinite(v)], k, "s")[1] for k in ks]
-            for g in groups]
+def rho_curve(groups, ks, statistic="max"):
+    return [[_objective([Fraction(v) for v in g if isfinite(v)], k, "s", None, statistic)[1]
+             for k in ks] for g in groups]
 
 
-def scale(g, k, estimator):
-    """The error scale of docs/math.md section 4 for one group."""
+def scale(g, k, estimator, weights=None):
+    """The error scale of docs/math.md section 4 for one group; for a mixture the weighted sum
+    of its terms' scales, sum_j |w_j| scale(k_j). The same under either statistic."""
+    if weights is not None:
+        return sum(abs(float(w)) * scale(g, kj, estimator) for kj, w in zip(k, weights)) or 1.0
     f = [v for v in g if isfinite(v)]
     if not f:
         return 1.0

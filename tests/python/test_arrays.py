@@ -60,3 +60,19 @@ def test_cupy_arrays_run_on_the_gpu():
     ids = ["a", "b", "a", "b", "a", "c", "c", "c", "b", "a"]
     assert np.allclose(cp.asnumpy(pkpo.transform(x.reshape(-1), ids, k=2)),
                        pkpo.transform(G.reshape(-1).astype(np.float32), ids, k=2), atol=1e-6)
+
+
+@pytest.mark.xfail(strict=True, raises=pkpo.PkpoError, reason="CUDA backend: mixtures/min not yet")
+def test_cupy_mixture_and_min_run_on_the_gpu():
+    cp = pytest.importorskip("cupy")
+    if not pkpo.cuda_available():
+        pytest.skip("needs a CUDA build of pkpo and a GPU")
+    x = cp.asarray(G)
+    ks, w = pkpo.mixture.harmonic(3)
+    for dev_w, statistic in ((w, "max"), (cp.asarray(w), "min")):  # a list, a device array
+        y = pkpo.transform(x, k=ks, k_weights=dev_w, statistic=statistic)
+        want = pkpo.transform(G, k=ks, k_weights=w, statistic=statistic)
+        assert isinstance(y, cp.ndarray)
+        assert np.allclose(cp.asnumpy(y), want, atol=1e-12, rtol=0)
+    y = pkpo.rho_curve(x, ks=[1, 5], statistic="min")[0]
+    assert np.allclose(cp.asnumpy(y), pkpo.rho_curve(G, ks=[1, 5], statistic="min")[0])

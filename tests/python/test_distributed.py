@@ -5,8 +5,8 @@ Process groups of 2, 3 and 4 ranks out of one spawn of 4 processes on this machi
 Every rank holds an uneven, shuffled share of the samples (a rank may hold no sample of a group,
 one rank none at all), calls pkpo.transform(..., process_group=...), and its result must be
 bitwise equal to the slice of one process calling pkpo.transform on the whole batch: uid strings,
-integer ids (torch and numpy), float32/float64, NaN, singletons, per-call estimator and k,
-response_mask, out=, and a group of non-adjacent ranks."""
+integer ids (torch and numpy), float32/float64, NaN, singletons, per-call estimator and k, a
+mixture over k under the min statistic, response_mask, out=, and a group of non-adjacent ranks."""
 
 import os
 import pickle
@@ -52,10 +52,13 @@ def make_case(name, world):
     elif name == "propagate_k_n":
         r[rng.random(N) < 0.1] = np.inf
         kwargs = {"k": 100, "nonfinite": "propagate"}
+    elif name == "mixture_min":
+        ids = np.array(["u%d" % g for g in ids], dtype=object)
+        kwargs = {"k": [1, 3, 9], "k_weights": [1.0, 0.5, -0.25], "statistic": "min"}
     return r, ids, kwargs, parts
 
 
-CASES = ["uid_strings", "int_ids", "float32_nan_l2o", "propagate_k_n"]
+CASES = ["uid_strings", "int_ids", "float32_nan_l2o", "propagate_k_n", "mixture_min"]
 
 
 def as_local(r, ids, part, kind):

@@ -91,6 +91,32 @@ def test_pass_at_k_torch_and_int_ids():
         assert abs(a[key] - b[key]) <= 1e-6
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pass_hat_k_binary_exact(seed):
+    """pass^k = C(c, k)/C(n, k) per group (all k correct), averaged over groups with n >= k."""
+    r, ids = binary_batch(seed)
+    res = metrics.pass_hat_k(r, ids, ks=[1, 2, 4, 8])
+    assert res == metrics.pass_at_k(r, ids, ks=[1, 2, 4, 8], statistic="min")
+    assert [key for key in res if "/" not in key] == ["pass^1", "pass^2", "pass^4", "pass^8"]
+    for k in (1, 2, 4, 8):
+        vals = []
+        for g in dict.fromkeys(ids):
+            v = r[[i for i, x in enumerate(ids) if x == g]]
+            v = v[np.isfinite(v)]
+            if v.size >= k:
+                vals.append(math.comb(int(v.sum()), k) / math.comb(v.size, k))
+        assert res["pass^%d/groups" % k] == len(vals)
+        assert abs(res["pass^%d" % k] - np.mean(vals)) <= 1e-12
+    assert abs(res["pass^1"] - metrics.pass_at_k(r, ids, ks=[1])["pass@1"]) <= 1e-15
+    # the expected worst of k for continuous rewards, against the subset oracle
+    g = np.random.default_rng(seed).normal(size=(4, 6))
+    res = metrics.pass_hat_k(g, ks=[3], prefix="ming")
+    want = np.mean([-brute((-row).tolist(), 3, "rho") for row in g])
+    assert abs(res["ming^3"] - want) <= 1e-12
+    with pytest.raises(ValueError, match="unknown statistic"):
+        metrics.pass_at_k(g, statistic="mean")
+
+
 def test_default_ks():
     assert metrics.default_ks(1) == [1]
     assert metrics.default_ks(2) == [1, 2]

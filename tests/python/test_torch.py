@@ -175,3 +175,114 @@ def test_cuda_graph_capture():
     graph.replay()
     torch.cuda.synchronize()
     assert torch.allclose(out.cpu(), pkpo.transform(g.cpu(), k=4), atol=1e-6, rtol=0)
+
+
+# ---- mixtures over k and the min statistic --------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+def test_mixture_and_min_match_numpy(dtype):
+    t = torch.tensor(rewards(), dtype=dtype)
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    ks, w = pkpo.mixture.harmonic(5)
+    for est in ESTIMATORS:
+        for statistic in ("max", "min"):
+            for k, kw in ((ks, w), (torch.tensor(ks), torch.tensor(w, dtype=torch.float64)),
+                          (3, None)):
+                out = pkpo.transform(t, k=k, k_weights=kw, estimator=est, statistic=statistic)
+                assert out.dtype == dtype and out.shape == t.shape
+                want = pkpo.transform(t.to(compute).numpy(), k=ks if kw is not None else 3,
+                                      k_weights=w if kw is not None else None, estimator=est,
+                                      statistic=statistic)
+                assert torch.equal(out, torch.from_numpy(want).to(dtype)), (est, statistic, k)
+
+
+def test_mixture_with_uid_strings_and_tensor_forms():
+    g = rewards(4, 5)
+    uids = np.array(["p%d" % i for i in range(4)], dtype=object).repeat(5)
+    perm = np.random.default_rng(1).permutation(20)
+    flat = torch.tensor(g.reshape(-1)[perm])
+    want = pkpo.transform(g.reshape(-1)[perm], uids[perm], k=[1, 4], k_weights=[1.0, -0.5],
+                          statistic="min")
+    for k, w in (([1, 4], [1.0, -0.5]), (torch.tensor([1, 4], dtype=torch.int32),
+                                         torch.tensor([1.0, -0.5], dtype=torch.float32)),
+                 (np.array([1, 4]), np.array([1.0, -0.5]))):
+        out = pkpo.transform(flat, uids[perm], k=k, k_weights=w, statistic="min")
+        assert np.array_equal(out.numpy(), want)
+    curve, groups = pkpo.rho_curve(flat, uids[perm], ks=[1, 5], statistic="min")
+    want_c, want_g = pkpo.rho_curve(g.reshape(-1)[perm], uids[perm], ks=[1, 5], statistic="min")
+    assert np.array_equal(curve.numpy(), want_c) and groups == want_g
+
+
+def test_mixture_errors_torch():
+    t = torch.tensor(rewards(2, 5))
+    with pytest.raises(pkpo.PkpoError) as e:
+        pkpo.transform(t, k=[1, 0], k_weights=[1.0, 1.0])
+    assert e.value.status_name == "PKPO_ERROR_INVALID_K" and "k_terms[1]" in e.value.message
+    with pytest.raises(pkpo.PkpoError) as e:
+        pkpo.transform(t, k=torch.tensor([1, 2]), k_weights=torch.tensor([1.0, float("nan")]))
+    assert e.value.status_name == "PKPO_ERROR_INVALID_ARGUMENT"
+    assert "k_weights[1]" in e.value.message
+    with pytest.raises(ValueError, match="one weight per k"):
+        pkpo.transform(t, k=[1, 2], k_weights=[1.0])
+    with pytest.raises(ValueError, match="no terms"):
+        pkpo.transform(t, k=[], k_weights=[])
+    with pytest.raises(TypeError, match="integers"):
+        pkpo.transform(t, k=torch.tensor([1.0, 2.0]), k_weights=[1.0, 1.0])
+    with pytest.raises(TypeError, match="integers"):
+        pkpo.transform(t, k=[1.5], k_weights=[1.0])
+    with pytest.raises(TypeError, match="real numbers"):
+        pkpo.transform(t, k=[1], k_weights=torch.tensor([True]))
+    with pytest.raises(TypeError, match="real numbers"):
+        pkpo.transform(t, k=[1], k_weights=["x"])
+    with pytest.raises(ValueError, match="unknown statistic"):
+        pkpo.transform(t, k=2, statistic="avg")
+
+
+def test_custom_op_mixture_arguments():
+    t = torch.tensor(rewards())
+    terms, weights = torch.tensor([1, 3]), torch.tensor([0.5, 2.0], dtype=torch.float64)
+    got = torch.ops.pkpo.transform(t, None, None, 1, "sloo", "exclude", "clamp", terms, weights,
+                                   "min")
+    assert torch.equal(got, pkpo.transform(t, k=[1, 3], k_weights=[0.5, 2.0], estimator="sloo",
+                                           statistic="min"))
+    curve, _ = torch.ops.pkpo.rho_curve(t, None, [2], "exclude", "clamp", "min")
+    assert torch.equal(curve, pkpo.rho_curve(t, ks=[2], statistic="min")[0])
+    torch.library.opcheck(torch.ops.pkpo.transform.default,
+                          (t.float(), None, None, 1, "l2o", "exclude", "clamp", terms, weights,
+                           "min"), test_utils=("test_schema", "test_faketensor"))
+
+
+def test_torch_compile_fullgraph_mixture_and_min():
+    t = torch.tensor(rewards(), dtype=torch.float32)
+    ks, w = pkpo.mixture.harmonic(4)
+
+    def step(r):
+        adv = pkpo.transform(r, k=ks, k_weights=w, statistic="min")
+        return adv * 2, pkpo.rho_curve(r, ks=[1, 4], statistic="min")[0]
+
+    compiled = torch.compile(step, fullgraph=True, backend="eager")
+    for a, b in zip(compiled(t), step(t)):
+        assert torch.equal(a, b)
+    # weights as tensor arguments: a later call with new values uses them (nothing is baked in)
+    terms = torch.tensor(ks)
+    weights = torch.tensor(w, dtype=torch.float64)
+    f = torch.compile(lambda r, kt, kw: pkpo.transform(r, k=kt, k_weights=kw, estimator="l2o"),
+                      fullgraph=True)
+    assert torch.equal(f(t, terms, weights), pkpo.transform(t, k=ks, k_weights=w,
+                                                            estimator="l2o"))
+    weights.copy_(torch.tensor([0.0, 0.0, 0.0, 1.0]))
+    assert torch.equal(f(t, terms, weights), pkpo.transform(t, k=4, estimator="l2o"))
+
+
+@cuda
+@pytest.mark.xfail(strict=True, raises=pkpo.PkpoError,
+                   reason="CUDA backend: mixtures/min not yet")
+@pytest.mark.parametrize("case", ["mixture", "min"])
+def test_cuda_mixture_and_min_match_cpu(case):
+    g = torch.tensor(rewards(64, 16, 3), dtype=torch.float64)
+    kw = dict(k=[1, 4, 16], k_weights=[1.0, 0.25, 0.0625]) if case == "mixture" else \
+        dict(k=4, statistic="min")
+    for est in ESTIMATORS:
+        got = pkpo.transform(g.cuda(), estimator=est, **kw)
+        want = pkpo.transform(g, estimator=est, **kw)
+        assert torch.allclose(got.cpu(), want, atol=1e-12, rtol=0)

@@ -11,7 +11,11 @@ then turned into per-token returns (cumulative, gamma = 1) that serve as advanta
    Add a branch beside the others in compute_advantages_and_returns:
 
        elif args.algo.advantage.estimator == "pkpo":
-           rewards = shape_rewards(rewards, k=args.pkpo_k)
+           rewards = shape_rewards_from_args(rewards, args)
+
+   with the command-line arguments of add_arguments(parser) (--pkpo_k, --pkpo_k_weights,
+   --pkpo_mixture, --pkpo_statistic, --pkpo_estimator), e.g. --pkpo_mixture harmonic:n for
+   MaxRL's sum_k (1/k) pass@k over k = 1..n_samples_per_prompt.
 
    and list "pkpo" with "rloo" in the branch that computes cumulative returns (no batch
    normalisation afterwards, like rloo and group_norm).
@@ -25,30 +29,70 @@ then turned into per-token returns (cumulative, gamma = 1) that serve as advanta
 
 from __future__ import annotations
 
-__all__ = ["shape_rewards", "transform_experience_rewards"]
+from . import objective
+
+__all__ = ["shape_rewards", "transform_experience_rewards", "add_arguments",
+           "shape_rewards_from_args"]
 
 
-def shape_rewards(rewards, *, k, estimator: str = "sloo_minus_one", nonfinite: str = "exclude",
+def shape_rewards(rewards, *, k=None, k_weights=None, mixture=None, statistic: str = "max",
+                  estimator: str = "sloo_minus_one", nonfinite: str = "exclude",
                   k_policy: str = "clamp"):
     """rewards [prompts, n_samples_per_prompt] (torch or numpy) -> pkpo's transformed rewards of
-    the same shape, type, device and dtype. k may be "n" (n_samples_per_prompt)."""
+    the same shape, type, device and dtype. k may be "n" (n_samples_per_prompt); with k_weights
+    k lists the ks of a mixture; mixture "harmonic:K" / "uniform:K" (K an int or "n") replaces
+    both; statistic "min" is pass^k. Strings as on a command line ("1,4,16") are accepted."""
     import pkpo
 
     if len(rewards.shape) != 2:
         raise ValueError("shape_rewards takes [prompts, n_samples_per_prompt], got shape %s"
                          % (tuple(rewards.shape),))
+    n = int(rewards.shape[1])
+    if k is None and mixture is None:
+        raise ValueError("shape_rewards needs k (or mixture)")
+    k, k_weights = objective(k=k, k_weights=k_weights, mixture=mixture, n=n)
     if k == "n":
-        k = int(rewards.shape[1])
-    return pkpo.transform(rewards, k=k, estimator=estimator, nonfinite=nonfinite,
-                          k_policy=k_policy)
+        k = n
+    return pkpo.transform(rewards, k=k, k_weights=k_weights, statistic=statistic,
+                          estimator=estimator, nonfinite=nonfinite, k_policy=k_policy)
 
 
-def transform_experience_rewards(experiences, n_samples_per_prompt: int, *, k,
+def add_arguments(parser):
+    """Adds pkpo's options to OpenRLHF's argparse parser (train_ppo_ray.py), all strings as
+    shape_rewards takes them: --pkpo_k ("4", "n", or the ks of a mixture "1,4,16"),
+    --pkpo_k_weights ("1,0.25,0.0625"), --pkpo_mixture ("harmonic:n"), --pkpo_statistic
+    (max | min), --pkpo_estimator. Returns the parser."""
+    g = parser.add_argument_group("pkpo (pass@k policy optimisation)")
+    g.add_argument("--pkpo_k", type=str, default=None,
+                   help="k: an int, 'n' (samples per prompt), or a mixture's ks '1,4,16'")
+    g.add_argument("--pkpo_k_weights", type=str, default=None,
+                   help="one weight per k of --pkpo_k, e.g. '1,0.25,0.0625'")
+    g.add_argument("--pkpo_mixture", type=str, default=None,
+                   help="'harmonic:K' (w = 1/k, k = 1..K) or 'uniform:K'; K may be 'n'")
+    g.add_argument("--pkpo_statistic", type=str, default="max", choices=["max", "min"],
+                   help="max: pass@k; min: pass^k (all k correct)")
+    g.add_argument("--pkpo_estimator", type=str, default="sloo_minus_one",
+                   choices=["s", "sloo", "sloo_minus_one", "l2o"])
+    return parser
+
+
+def shape_rewards_from_args(rewards, args):
+    """shape_rewards with the options of add_arguments (missing attributes take the defaults)."""
+    return shape_rewards(rewards, k=getattr(args, "pkpo_k", None),
+                         k_weights=getattr(args, "pkpo_k_weights", None),
+                         mixture=getattr(args, "pkpo_mixture", None),
+                         statistic=getattr(args, "pkpo_statistic", "max") or "max",
+                         estimator=getattr(args, "pkpo_estimator", None) or "sloo_minus_one")
+
+
+def transform_experience_rewards(experiences, n_samples_per_prompt: int, *, k=None,
                                  estimator: str = "sloo_minus_one", nonfinite: str = "exclude",
-                                 k_policy: str = "clamp"):
+                                 k_policy: str = "clamp", k_weights=None, mixture=None,
+                                 statistic: str = "max"):
     """Transforms experience.rewards of every experience in place, grouping samples as OpenRLHF
     does: experience.index[j] is the position of sample j of that experience in prompt order,
-    positions p*n .. p*n+n-1 belong to prompt p. Returns the list of new reward tensors."""
+    positions p*n .. p*n+n-1 belong to prompt p. k, k_weights, mixture and statistic as in
+    shape_rewards. Returns the list of new reward tensors."""
     import torch
 
     exp_len = [len(e.index) for e in experiences]
@@ -62,8 +106,9 @@ def transform_experience_rewards(experiences, n_samples_per_prompt: int, *, k,
                          % (raw.numel() - 1))
     ordered = torch.empty_like(raw)
     ordered[positions.to(raw.device)] = raw
-    shaped = shape_rewards(ordered.reshape(-1, n), k=k, estimator=estimator,
-                           nonfinite=nonfinite, k_policy=k_policy)
+    shaped = shape_rewards(ordered.reshape(-1, n), k=k, k_weights=k_weights, mixture=mixture,
+                           statistic=statistic, estimator=estimator, nonfinite=nonfinite,
+                           k_policy=k_policy)
     parts = shaped.reshape(-1)[positions.to(raw.device)].split(exp_len)
     for e, r in zip(experiences, parts):
         e.rewards = r

@@ -21,22 +21,26 @@ rewards - group mean (optionally / (std + 1e-4)), NaN set to 0, then sliced to t
    process's slice. It supports multi_objective_aggregation="sum_then_normalize" (TRL's
    default): the weighted nansum of the reward functions, NaN when all of them returned None.
    pkpo_k may be an int, "n" (num_generations), a KSchedule/mapping/callable of
-   self.state.global_step.
+   self.state.global_step; with pkpo_k_weights, the ks of a mixture (pkpo_k=[1, 2, 4],
+   pkpo_k_weights=[1, 0.5, 0.25]); pkpo_mixture="harmonic:n" is MaxRL's weighting over
+   k = 1..num_generations; pkpo_statistic="min" trains for pass^k.
 """
 
 from __future__ import annotations
 
-from . import KSchedule
+from . import KSchedule, objective
 
 __all__ = ["grpo_advantages", "pkpo_grpo_trainer"]  # PKPOGRPOTrainer: on first use (imports trl)
 
 
-def grpo_advantages(rewards, num_generations: int, *, k, estimator: str = "sloo_minus_one",
-                    nonfinite: str = "exclude", k_policy: str = "clamp"):
+def grpo_advantages(rewards, num_generations: int, *, k, k_weights=None, statistic: str = "max",
+                    estimator: str = "sloo_minus_one", nonfinite: str = "exclude",
+                    k_policy: str = "clamp"):
     """pkpo advantages for TRL's layout: rewards [B] (torch or numpy), B = prompts x
     num_generations, each prompt's completions consecutive; NaN marks an unscorable completion
-    (it leaves its group, as TRL's nanmean does, and gets advantage 0). Returns [B] of the
-    input's type, device and dtype."""
+    (it leaves its group, as TRL's nanmean does, and gets advantage 0). k_weights makes k the
+    ks of a mixture; statistic "min" is pass^k (pkpo.transform). Returns [B] of the input's
+    type, device and dtype."""
     import pkpo
 
     n = int(num_generations)
@@ -47,8 +51,8 @@ def grpo_advantages(rewards, num_generations: int, *, k, estimator: str = "sloo_
     if k == "n":
         k = n
     grouped = rewards.reshape(B // n, n)
-    out = pkpo.transform(grouped, k=k, estimator=estimator, nonfinite=nonfinite,
-                         k_policy=k_policy)
+    out = pkpo.transform(grouped, k=k, k_weights=k_weights, statistic=statistic,
+                         estimator=estimator, nonfinite=nonfinite, k_policy=k_policy)
     return out.reshape(B)
 
 
@@ -57,10 +61,22 @@ def pkpo_grpo_trainer(base):
 
     class _PKPOGRPOTrainer(base):
         def __init__(self, *args, pkpo_k=None, pkpo_estimator="sloo_minus_one",
-                     pkpo_nonfinite="exclude", **kwargs):
-            if pkpo_k is None:
-                raise ValueError("PKPOGRPOTrainer needs pkpo_k")
-            self._pkpo_k = pkpo_k if pkpo_k == "n" else KSchedule.from_config(pkpo_k)
+                     pkpo_nonfinite="exclude", pkpo_k_weights=None, pkpo_statistic="max",
+                     pkpo_mixture=None, **kwargs):
+            if pkpo_k is None and pkpo_mixture is None:
+                raise ValueError("PKPOGRPOTrainer needs pkpo_k (or pkpo_mixture)")
+            self._pkpo_mixture = None
+            if pkpo_mixture is not None or pkpo_k_weights is not None:
+                if pkpo_mixture is None:  # checked now, not at the first step
+                    objective(k=pkpo_k, k_weights=pkpo_k_weights)
+                self._pkpo_mixture = (pkpo_k, pkpo_k_weights, pkpo_mixture)
+                self._pkpo_k = None
+            else:
+                self._pkpo_k = pkpo_k if pkpo_k == "n" else KSchedule.from_config(pkpo_k)
+            if pkpo_statistic not in ("max", "min"):
+                raise ValueError("pkpo_statistic must be 'max' or 'min', got %r"
+                                 % (pkpo_statistic,))
+            self._pkpo_statistic = pkpo_statistic
             self._pkpo_estimator = pkpo_estimator
             self._pkpo_nonfinite = pkpo_nonfinite
             self._pkpo_rewards_per_func = None
@@ -89,9 +105,15 @@ def pkpo_grpo_trainer(base):
             training = getattr(getattr(self, "model", None), "training", True)
             n = self.num_generations if training else getattr(self, "num_generations_eval",
                                                               self.num_generations)
-            step = getattr(getattr(self, "state", None), "global_step", 0) or 0
-            k = n if self._pkpo_k == "n" else int(self._pkpo_k(step))
-            adv = grpo_advantages(rewards, n, k=k, estimator=self._pkpo_estimator,
+            if self._pkpo_mixture is not None:
+                mk, mw, mix = self._pkpo_mixture
+                k, k_weights = objective(k=mk, k_weights=mw, mixture=mix, n=n)
+            else:
+                step = getattr(getattr(self, "state", None), "global_step", 0) or 0
+                k = n if self._pkpo_k == "n" else int(self._pkpo_k(step))
+                k_weights = None
+            adv = grpo_advantages(rewards, n, k=k, k_weights=k_weights,
+                                  statistic=self._pkpo_statistic, estimator=self._pkpo_estimator,
                                   nonfinite=self._pkpo_nonfinite)
             local = output["advantages"].shape[0]
             start = self.accelerator.process_index * local

@@ -7,13 +7,16 @@ to pass@k training with
     import pkpo.adapters.verl                 # in the process that runs the trainer (the driver)
     algorithm.adv_estimator=pkpo              # verl config
     PKPO_K=4 (or pkpo.adapters.verl.configure(k=4, ...))
+    PKPO_MIXTURE=harmonic:n             # or a mixture: MaxRL's sum_k (1/k) pass@k, k = 1..n
+    PKPO_K=1,4,16 PKPO_K_WEIGHTS=1,0.25,0.0625 PKPO_STATISTIC=min   # any terms; pass^k
 
 The function has the signature of verl's registered outcome estimators (token-level rewards,
 response_mask, index of uid strings, config) and returns (advantages, returns), both the
 per-sample value broadcast over response_mask, like compute_grpo_passk_outcome_advantage.
 
-Settings (k, estimator, k_schedule, normalize, nonfinite, k_policy) are looked up, later ones
-winning: the defaults below; environment variables PKPO_K, PKPO_ESTIMATOR, PKPO_K_SCHEDULE
+Settings (k, k_weights, mixture, statistic, estimator, k_schedule, normalize, nonfinite,
+k_policy) are looked up, later ones winning: the defaults below; environment variables PKPO_K,
+PKPO_K_WEIGHTS, PKPO_MIXTURE, PKPO_STATISTIC, PKPO_ESTIMATOR, PKPO_K_SCHEDULE
 ("start:end:steps[:kind]"), PKPO_NORMALIZE (these reach verl's Ray workers through runtime_env);
 configure(...); a mapping config["pkpo"] when the config passed by verl has one (RayPPOTrainer
 passes its `algorithm` DictConfig section, so `+algorithm.pkpo.k=4` on verl's command line works;
@@ -21,7 +24,15 @@ the AlgoConfig dataclass rejects unknown keys, so where verl converts the sectio
 environment or configure()); keyword arguments.
 
   k            int >= 1, or "n": each group's own size (with sloo_minus_one this is
-               max - second max for the best answer: verl's grpo_passk, Tang et al.)
+               max - second max for the best answer: verl's grpo_passk, Tang et al.); with
+               k_weights the ks of a mixture (a list, or "1,4,16" in PKPO_K)
+  k_weights    one weight per k ("1,0.25,0.0625" in PKPO_K_WEIGHTS): the objective
+               sum_j w_j pass@k_j, computed exactly (docs/math.md §5)
+  mixture      "harmonic:K" (k = 1..K, w = 1/k: MaxRL's weighting) or "uniform:K"; K may be "n",
+               the largest group of the batch (groups smaller than it have their terms above
+               their size clamped). Replaces k and k_weights, whichever source set them;
+               "none" clears a mixture set by an earlier source.
+  statistic    "max" (default: pass@k) or "min" (pass^k: every one of k answers correct)
   estimator    "sloo_minus_one" (default) | "sloo" | "s" | "l2o"
   k_schedule   KSchedule, mapping {start, end, steps, kind}, or callable step -> k; overrides k.
                The step is the keyword global_step/global_steps when the caller passes one, else
@@ -43,12 +54,13 @@ from __future__ import annotations
 
 import os
 
-from . import KSchedule
+from . import KSchedule, _parse_k, objective
 
 __all__ = ["compute_pkpo_outcome_advantage", "configure", "set_step", "current_settings",
            "register", "DEFAULTS"]
 
-DEFAULTS = {"k": None, "estimator": "sloo_minus_one", "k_schedule": None, "normalize": "none",
+DEFAULTS = {"k": None, "k_weights": None, "mixture": None, "statistic": "max",
+            "estimator": "sloo_minus_one", "k_schedule": None, "normalize": "none",
             "nonfinite": "exclude", "k_policy": "clamp"}
 _NORMALIZE = ("none", "group_std", "batch_std")
 _configured: dict = {}
@@ -74,8 +86,11 @@ def set_step(step: int) -> None:
 def _from_env() -> dict:
     env = {}
     if os.environ.get("PKPO_K"):
-        v = os.environ["PKPO_K"]
-        env["k"] = v if v == "n" else int(v)
+        env["k"] = _parse_k(os.environ["PKPO_K"])
+    for var, key in (("PKPO_K_WEIGHTS", "k_weights"), ("PKPO_MIXTURE", "mixture"),
+                     ("PKPO_STATISTIC", "statistic")):
+        if os.environ.get(var):
+            env[key] = os.environ[var]
     if os.environ.get("PKPO_ESTIMATOR"):
         env["estimator"] = os.environ["PKPO_ESTIMATOR"]
     if os.environ.get("PKPO_NORMALIZE"):
@@ -116,14 +131,36 @@ def current_settings(config=None, **overrides) -> dict:
     return s
 
 
-def _resolve_k(s, step):
+def _resolve_k(s, step, index):
+    """(k, k_weights) of this call: k_weights None for one k (an int or "n")."""
+    if isinstance(s["mixture"], str) and s["mixture"].strip().lower() in ("", "none"):
+        s = dict(s, mixture=None)
+    mixed = s["mixture"] is not None or s["k_weights"] is not None
     sched = KSchedule.from_config(s["k_schedule"])
     if sched is not None:
-        return int(sched(step))
+        if mixed:
+            raise ValueError("pkpo: a k_schedule does not combine with a mixture (k_weights or "
+                             "mixture); set one of them")
+        return int(sched(step)), None
+    if s["mixture"] is not None:
+        n = None
+        if isinstance(s["mixture"], str) and s["mixture"].strip().endswith(":n"):
+            n = _largest_group(index)
+        return objective(mixture=s["mixture"], n=n)
     if s["k"] is None:
         raise ValueError("pkpo: no k given. Set PKPO_K, pkpo.adapters.verl.configure(k=...), "
-                         "config['pkpo']['k'] or a k_schedule")
-    return s["k"]
+                         "config['pkpo']['k'], a k_schedule or a mixture")
+    return objective(k=s["k"], k_weights=s["k_weights"])
+
+
+def _largest_group(index):
+    import numpy as np
+
+    from .._grouping import codes_and_labels
+
+    ids = index.cpu().numpy() if hasattr(index, "cpu") else index
+    codes, _ = codes_and_labels(ids)
+    return int(np.unique(codes, return_counts=True)[1].max()) if len(codes) else 1
 
 
 def compute_pkpo_outcome_advantage(token_level_rewards, response_mask, index=None,
@@ -138,8 +175,9 @@ def compute_pkpo_outcome_advantage(token_level_rewards, response_mask, index=Non
                          prompt share it
     epsilon              added to the std by normalize="group_std" / "batch_std"
     config               verl's AlgoConfig (or any mapping); its "pkpo" entry is read if present
-    kwargs               k, estimator, k_schedule, normalize, nonfinite, k_policy override the
-                         settings; global_step / global_steps pick the k schedule's step
+    kwargs               k, k_weights, mixture, statistic, estimator, k_schedule, normalize,
+                         nonfinite, k_policy override the settings; global_step / global_steps
+                         pick the k schedule's step
     Returns (advantages, returns): [bs, response_length], the per-response value times
     response_mask, in token_level_rewards' dtype (advantages is returns)."""
     import torch
@@ -153,18 +191,19 @@ def compute_pkpo_outcome_advantage(token_level_rewards, response_mask, index=Non
     if step is None:
         step = _state["step"]
     _state["step"] = int(step) + 1
-    k = _resolve_k(s, step)
+    k, k_weights = _resolve_k(s, step, index)
     with torch.no_grad():
         scores = token_level_rewards.sum(dim=-1)
         n = scores.shape[0]
         if k == "n":
             k_val, k_policy = max(n, 1), "clamp"  # clamped to each group's size
         else:
-            k_val, k_policy = int(k), s["k_policy"]
+            k_val, k_policy = k if k_weights is not None else int(k), s["k_policy"]
         if n == 0:
             adv = scores
         else:
-            adv = pkpo.transform(scores, index, k=k_val, estimator=s["estimator"],
+            adv = pkpo.transform(scores, index, k=k_val, k_weights=k_weights,
+                                 statistic=s["statistic"], estimator=s["estimator"],
                                  nonfinite=s["nonfinite"], k_policy=k_policy)
         if s["normalize"] == "group_std":
             adv = _divide_by_group_std(adv, scores, index, epsilon)
