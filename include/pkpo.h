@@ -217,8 +217,9 @@ pkpo_status pkpo_get_backend(pkpo_handle handle, pkpo_backend* backend);
  * computed in one pass with combined weights. k_terms (each >= 1) and k_weights (finite, any sign)
  * hold num_k_terms entries in the handle's memory space, so a captured CUDA graph can be replayed
  * with new weights. A mixture does not combine with k_per_group (PKPO_ERROR_INVALID_ARGUMENT).
- * Invalid terms: PKPO_ERROR_INVALID_K (k < 1) or PKPO_ERROR_INVALID_ARGUMENT (a non-finite weight),
- * naming the term.
+ * Invalid terms: PKPO_ERROR_INVALID_K (k < 1) or PKPO_ERROR_INVALID_ARGUMENT (a non-finite weight,
+ * or weights so large that sum_j |w_j| times the largest group size overflows a double), naming the
+ * term.
  *
  * Growth: struct_size is the size of the struct the caller was compiled with. A smaller struct of an
  * earlier version of this header (PKPO_DESC_SIZE_V1: up to k_policy) is accepted, and the fields past

@@ -223,6 +223,7 @@ static pkpo_status validate_ks(pkpo_handle h, const pkpo_desc* d, const pkpo__pl
       }
     }
   }
+  double magnitude = 0.0;
   for (int64_t j = 0; j < d->num_k_terms; ++j) {
     if (d->k_terms[j] < 1) {
       return pkpo__error(h, PKPO_ERROR_INVALID_K, "k_terms[%lld] = %lld, must be >= 1",
@@ -232,6 +233,16 @@ static pkpo_status validate_ks(pkpo_handle h, const pkpo_desc* d, const pkpo__pl
       return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT, "k_weights[%lld] = %g is not finite",
                          (long long)j, d->k_weights[j]);
     }
+    magnitude += fabs(d->k_weights[j]);
+  }
+  /* Every weight of a term's rows is at most max(2, m) in magnitude (docs/math.md §4's table), so
+   * this bound keeps the combined rows finite: an infinite weight would meet a tie's gap of 0 and
+   * give tied samples NaN. */
+  const double bound = p->max_group_size > 2 ? (double)p->max_group_size : 2.0;
+  if (d->num_k_terms > 0 && !isfinite(magnitude * bound)) {
+    return pkpo__error(h, PKPO_ERROR_INVALID_ARGUMENT,
+                       "the mixture's weights are too large: sum |k_weights| = %g times the group "
+                       "size %lld overflows", magnitude, (long long)p->max_group_size);
   }
   return PKPO_SUCCESS;
 }
