@@ -7,7 +7,8 @@
  * and checks exit statuses, messages, files left behind and every number written. Expected values
  * come from docs/math.md's worked examples (exact fractions) or from the brute-force oracle of
  * harness.c (the average over all k-subsets, straight from the definitions), never from pkpo itself.
- * Each suite is one ctest test (label `cli`).
+ * Each suite is one ctest test (label `cli`); the suites of mixtures over k and of the min statistic
+ * are in cli_objectives.c.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -958,7 +959,8 @@ int main(int argc, char** argv) {
     void (*fn)(void);
   } suites[] = {{"worked", suite_worked}, {"oracle", suite_oracle},     {"errors", suite_errors},
                 {"csv", suite_csv},       {"npy", suite_npy},           {"options", suite_options},
-                {"examples", suite_examples}};
+                {"examples", suite_examples}, {"mixture", suite_mixture},
+                {"statistic", suite_statistic}, {"objective_errors", suite_objective_errors}};
   int found = 0;
   for (size_t i = 0; i < sizeof suites / sizeof suites[0]; ++i)
     if (strcmp(suite, suites[i].name) == 0) {

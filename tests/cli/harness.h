@@ -1,7 +1,7 @@
 /*
- * harness.h -- what the end-to-end test suites of the `pkpo` tool share:
- * running the tool as a child process, scratch files, output parsing, fixed-seed random data and
- * a brute-force oracle written from the definitions of docs/math.md §2 (never from pkpo itself).
+ * harness.h -- what the end-to-end test suites of the `pkpo` tool (cli_test.c, cli_objectives.c)
+ * share: running the tool as a child process, scratch files, output parsing, fixed-seed random data
+ * and a brute-force oracle written from the definitions of docs/math.md §2 (never from pkpo itself).
  */
 #ifndef PKPO_CLI_TEST_HARNESS_H
 #define PKPO_CLI_TEST_HARNESS_H
@@ -106,5 +106,11 @@ void make_batch(batch* b, int with_nan);
 void csv_field(FILE* f, const char* s);
 /* The batch as CSV "row,reward,group" (reward before group on purpose). */
 void write_batch_csv(const batch* b, const char* path);
+
+/* ---- suites of cli_objectives.c ---- */
+
+void suite_mixture(void);
+void suite_statistic(void);
+void suite_objective_errors(void);
 
 #endif /* PKPO_CLI_TEST_HARNESS_H */
