@@ -16,8 +16,13 @@
  * median reported; cpu_ms is the median process CPU time per call (all threads), which shows how
  * much of a wall time was lost to other processes on a shared machine. Workspace is reserved beforehand so no timed call allocates.
  *
- * Usage: bench_cpu [--quick] [--csv PATH] [--machine SLUG] [--k K] [--N ELEMS] [--runs R]
- *                  [--threads 1,2] [--n 4,8,...] [--estimators rho,s,sloo,sloo_minus_one,l2o]
+ * --mixtures: instead of the sweep, the cost of a mixture over k against one k (bench_mixture.h):
+ * harmonic(16) (k = 1..16, weights 1/k) vs k = --k, 1 thread, n in {16, 64, 256, 4096} (or --n),
+ * sloo_minus_one and l2o (or --estimators), median of --runs (default 31) interleaved calls each.
+ *
+ * Usage: bench_cpu [--quick] [--mixtures] [--csv PATH] [--machine SLUG] [--k K] [--N ELEMS]
+ *                  [--runs R] [--threads 1,2] [--n 4,8,...]
+ *                  [--estimators rho,s,sloo,sloo_minus_one,l2o]
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
@@ -35,6 +40,7 @@
 
 typedef struct options {
   int quick;
+  int mixtures;
   const char* csv;
   const char* machine;
   int64_t k;
@@ -78,13 +84,17 @@ static int parse_args(int argc, char** argv, options* o) {
   const pkpo_estimator all[5] = {PKPO_RHO, PKPO_S, PKPO_SLOO, PKPO_SLOO_MINUS_ONE, PKPO_L2O};
   memcpy(o->est, all, sizeof(all));
   o->num_est = 5;
-  int explicit_n = 0, explicit_runs = 0;
+  int explicit_n = 0, explicit_runs = 0, explicit_ns = 0, explicit_est = 0;
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
     const char* v = (i + 1 < argc) ? argv[i + 1] : NULL;
     int64_t tmp[MAX_LIST];
     if (strcmp(a, "--quick") == 0) {
       o->quick = 1;
+      continue;
+    }
+    if (strcmp(a, "--mixtures") == 0) {
+      o->mixtures = 1;
       continue;
     }
     if (!v) {
@@ -113,6 +123,7 @@ static int parse_args(int argc, char** argv, options* o) {
       const int c = parse_int_list(v, o->ns, MAX_LIST);
       if (c <= 0) return -1;
       o->num_ns = c;
+      explicit_ns = 1;
     } else if (strcmp(a, "--estimators") == 0) {
       char buf[256];
       snprintf(buf, sizeof(buf), "%s", v);
@@ -124,10 +135,24 @@ static int parse_args(int argc, char** argv, options* o) {
         }
         ++o->num_est;
       }
+      explicit_est = 1;
     } else {
       fprintf(stderr, "bench_cpu: unknown argument %s\n", a);
       return -1;
     }
+  }
+  if (o->mixtures) { /* the comparison's own defaults */
+    static const int64_t mix_ns[] = {16, 64, 256, 4096};
+    if (!explicit_ns) {
+      memcpy(o->ns, mix_ns, sizeof mix_ns);
+      o->num_ns = 4;
+    }
+    if (!explicit_est) {
+      o->est[0] = PKPO_SLOO_MINUS_ONE;
+      o->est[1] = PKPO_L2O;
+      o->num_est = 2;
+    }
+    if (!explicit_runs) o->runs = 31;
   }
   if (o->quick) {
     if (!explicit_n) o->target_n = (int64_t)1 << 18;
@@ -146,6 +171,8 @@ static double process_cpu_s(void) {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+#include "bench_mixture.h"
 
 /* One timed call: wall clock, and the CPU time of the whole process (all threads) during it. On a
  * shared machine wall time grows when other processes take the cores; CPU time does not, so the
@@ -222,14 +249,16 @@ int main(int argc, char** argv) {
   options o;
   if (parse_args(argc, argv, &o) != 0) {
     fprintf(stderr,
-            "usage: bench_cpu [--quick] [--csv PATH] [--machine SLUG] [--k K] [--N ELEMS] "
-            "[--runs R] [--threads 1,2] [--n 4,8,...] [--estimators rho,s,...]\n");
+            "usage: bench_cpu [--quick] [--mixtures] [--csv PATH] [--machine SLUG] [--k K] "
+            "[--N ELEMS] [--runs R] [--threads 1,2] [--n 4,8,...] [--estimators rho,s,...]\n");
     return 2;
   }
   if (bench_oracle_selftest() != 0) {
     fprintf(stderr, "bench_cpu: the oracle disagrees with the docs/math.md worked examples\n");
     return 1;
   }
+  if (o.mixtures) return bench_mixtures(o.csv, o.machine, o.k, o.target_n, o.runs, o.ns, o.num_ns,
+                                        o.est, o.num_est);
   FILE* csv = o.csv ? fopen(o.csv, "w") : stdout;
   if (!csv) {
     fprintf(stderr, "bench_cpu: cannot open %s\n", o.csv);

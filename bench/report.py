@@ -2,8 +2,8 @@
 """Turns one results folder of bench/run.sh into results.md (tables, targets met or missed with the
 measured ratios) and throughput-vs-n plots (throughput_cpu.png, throughput_gpu.png).
 
-Reads whatever is present: meta.txt, cpu_sweep.csv, numpy_reference.csv, gpu_copy.csv,
-gpu_sweep.csv, gpu_latency.csv, torch_peer.csv. Never invents a number: a section whose CSV is
+Reads whatever is present: meta.txt, cpu_sweep.csv, cpu_mixture.csv, numpy_reference.csv,
+gpu_copy.csv, gpu_sweep.csv, gpu_latency.csv, torch_peer.csv. Never invents a number: a section whose CSV is
 missing says so.
 
 Usage: report.py bench/results/<date>-<device>
@@ -105,6 +105,32 @@ def cpu_section(d, md, targets, plots):
                        for t in threads for i in (0, 1)] for n in ns]
         md.append(table(hdr, body) + "\n")
     plots["cpu"] = (ns, threads, val)
+
+
+def mixture_section(d, md, targets):
+    rows = read_csv(os.path.join(d, "cpu_mixture.csv"))
+    if rows is None:
+        md.append("_No cpu_mixture.csv in this run._\n")
+        return
+    md.append("## CPU: a mixture over k against one k (bench_cpu --mixtures)\n")
+    md.append("harmonic(16) (k = 1..16, weights 1/k) vs one k, float32, 1 thread, process CPU time "
+              "per reward (median of interleaved calls, ns). *uniform*: rows built once per call; "
+              "*alternating*: groups of n and n - 1 in turn, rows rebuilt as the size changes.\n")
+    cell = {(r["estimator"], r["layout"], int(r["n"]), r["objective"]): r for r in rows}
+    body, worst = [], {}
+    for (est, layout, n, obj), r in sorted(cell.items()):
+        if obj == "k":
+            continue
+        one = cell.get((est, layout, n, "k"))
+        ratio = fnum(r.get("cpu_ratio_vs_one_k"))
+        body.append([est, layout, n, fmt(fnum(one["cpu_ns_per_elem"]) if one else None),
+                     fmt(fnum(r["cpu_ns_per_elem"])), fmt(ratio, 4) if ratio else r["valid"]])
+        if layout == "uniform" and ratio:
+            worst[est] = max(worst.get(est, 0), ratio)
+    md.append(table(["estimator", "layout", "n", "one k", "harmonic16", "ratio"], body) + "\n")
+    for est, w in sorted(worst.items()):
+        targets.append(["CPU mixture of 16 terms <= 1.10x one k per reward (%s, uniform)" % est,
+                        verdict(w <= 1.10), "worst %.3fx" % w])
 
 
 def numpy_section(d, md, targets, plots):
@@ -335,6 +361,7 @@ def main():
     targets = []
     plots = {}
     cpu_section(d, md, targets, plots)
+    mixture_section(d, md, targets)
     numpy_section(d, md, targets, plots)
     gpu_sections(d, md, targets, plots)
     md.extend(make_plots(d, plots))

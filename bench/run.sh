@@ -4,8 +4,9 @@
 #   bench/run.sh [--quick] [--k K] [--jobs J]   (J: build jobs, default 2 without a GPU, nproc with)
 #
 # Builds pkpo (Release, shared library, own build folder build-bench/) with the benchmarks, then:
-#   always          bench_cpu (CPU sweep, 1 and 2 threads) and reference_numpy.py (the paper's
-#                   Listing 1 structure in numpy vs pkpo's CPU backend);
+#   always          bench_cpu (CPU sweep, 1 and 2 threads; then --mixtures: harmonic(16) vs one k)
+#                   and reference_numpy.py (the paper's Listing 1 structure in numpy vs pkpo's CPU
+#                   backend);
 #   with an NVIDIA  bench_gpu (copy roof, per-estimator sweep, CUB peer, latency plain vs graph)
 #   GPU             and torch_peer.py (PyTorch-composed sloo_minus_one; installs torch with pip if
 #                   missing and the network allows, else skips it with a message).
@@ -94,6 +95,10 @@ LIB="$BUILD/libpkpo.so"
 echo "run.sh: CPU sweep" >&2
 "$BUILD/bench/bench_cpu" "${QFLAG[@]}" --k "$K" --machine "$DEVICE" --csv "$OUT/cpu_sweep.csv" \
   2> >(tee "$OUT/cpu_sweep.log" >&2) || fail "bench_cpu failed or did not validate"
+echo "run.sh: CPU mixture over k vs one k" >&2
+"$BUILD/bench/bench_cpu" "${QFLAG[@]}" --mixtures --k "$K" --machine "$DEVICE" \
+  --csv "$OUT/cpu_mixture.csv" 2> >(tee "$OUT/cpu_mixture.log" >&2) ||
+  fail "bench_cpu --mixtures failed or did not validate"
 echo "run.sh: numpy reference" >&2
 "$PY" "$ROOT/bench/reference_numpy.py" "${QFLAG[@]}" --k "$K" --lib "$LIB" --device "$DEVICE" \
   --out "$OUT/numpy_reference.csv" 2> >(tee "$OUT/numpy_reference.log" >&2) ||

@@ -24,13 +24,25 @@ accumulated into w and b). Runs (same samples per step, same LR, same number of 
     k1_lr8   control: k = 1 with an 8x larger step. For a problem with one success in its group,
              sloo_minus_one at k gives the correct sample k/n instead of 1/n, so part of the effect
              of k is a larger step on rare successes; this run shows how much of it that explains.
+    harmonic16  the mixture sum_{k=1..16} (1/k) pass@k (pkpo.mixture.harmonic(16): MaxRL's
+             weighting at K = n), one pkpo call with k = [1..16], k_weights = [1, 1/2, ..., 1/16].
+             Its weights sum to H_16 = 3.38, so its step is larger than one k's (see k1_lr8).
+    passk4   the pass^4 objective (statistic="min": all 4 attempts succeed), k = 4. Its gradient
+             is zero for a group with fewer than k - 1 = 3 successes (no 4-subset can succeed), so
+             it cannot start on problems the policy rarely solves.
+    k1_passk4  k = 1 for the first half of the steps, then pass^4: reliability training on a
+             policy that already solves problems.
 
 Evaluation on held-out samples (fresh draws, never used for training; the problems themselves are
 the training problems, as the policy is per problem): every EVAL_EVERY steps, 64 samples per
 problem, pass@1 and pass@8 per problem estimated with pkpo's rho_curve (the unbiased estimator),
-averaged over easy and hard problems. The exact pass@1 (product of the softmax probabilities of
-the target) is recorded beside it as a check. "Ever solved" = the problem had at least one correct
+and pass^4 (all 4 of 4 attempts succeed) with rho_curve(statistic="min"), averaged over easy and
+hard problems. The exact pass@1 p (product of the softmax probabilities of the target) and the
+exact pass^4 = p^4 are recorded beside them as a check. "Ever solved" = the problem had at least one correct
 training sample; "learned" = exact pass@1 >= 0.5 at the end.
+
+The harmonic16 and passk4 runs use pkpo's Python API for mixtures over k and the min statistic
+(pkpo.transform(..., k=[...], k_weights=[...]), statistic="min", pkpo.mixture.harmonic).
 
 Run:  python3 experiments/exp3_training_demo.py   [--seeds 10 --steps 1000]
 Writes results/exp3_curves.csv, results/exp3_summary.csv and figures/exp3_training.png.
@@ -53,6 +65,8 @@ Q_COMMON = 0.5
 N = 16            # samples per problem per training step
 EVAL_N = 64       # fresh samples per problem per evaluation
 EVAL_KS = [1, 8]
+EVAL_HAT_K = 4    # pass^k of the evaluation (and of the passk4 run)
+HARMONIC_K = 16   # harmonic16: k = 1..16 with weights 1/k
 LR = 1.0
 
 
@@ -65,10 +79,26 @@ def k_schedule(name, t, steps):
         return 8
     if name == "anneal":
         return max(1, int(round(8.0 ** (1.0 - t / (0.75 * steps))))) if t < 0.75 * steps else 1
+    if name == "harmonic16":
+        return HARMONIC_K  # the mixture's largest k
+    if name == "passk4":
+        return EVAL_HAT_K
+    if name == "k1_passk4":
+        return 1 if t < steps // 2 else EVAL_HAT_K
     raise ValueError(name)
 
 
-RUNS = ["k1", "k4", "k8", "anneal", "k1_lr8"]
+def advantages(run, r, k):
+    """One pkpo call per step: the run's objective on the [P, N] binary rewards."""
+    if run == "harmonic16":
+        ks, weights = pkpo.mixture.harmonic(HARMONIC_K)
+        return pkpo.transform(r, k=ks, k_weights=weights)
+    if run == "passk4" or (run == "k1_passk4" and k > 1):
+        return pkpo.transform(r, k=k, statistic="min")
+    return pkpo.transform(r, k=k)
+
+
+RUNS = ["k1", "k4", "k8", "anneal", "k1_lr8", "harmonic16", "passk4", "k1_passk4"]
 SETTINGS = ["shared", "tabular"]
 
 
@@ -118,6 +148,7 @@ def train(setting, run, seed, steps, eval_every):
         probs = softmax(b[None] + w)
         r = rewards(sample(probs, EVAL_N, eval_rng), target, mask)
         est = pkpo.rho_curve(r, ks=EVAL_KS)[0]                    # [P, 2]: pass@1, pass@8
+        hat = pkpo.rho_curve(r, ks=[EVAL_HAT_K], statistic="min")[0][:, 0]   # [P]: pass^4
         ex1 = exact_pass1(probs, target, mask)
         # Exploration diagnostics: mean entropy per position (nats; uniform = log 4), and the
         # fraction of hard problems' target tokens whose probability fell below 0.01.
@@ -129,7 +160,9 @@ def train(setting, run, seed, steps, eval_every):
                       est[~hard, 1].mean(), est[hard, 1].mean(),
                       ex1[~hard].mean(), ex1[hard].mean(),
                       (1 - (1 - ex1[hard]) ** 8).mean(),
-                      ever[hard].mean(), ever[~hard].mean(), ent, blocked])
+                      ever[hard].mean(), ever[~hard].mean(), ent, blocked,
+                      hat[~hard].mean(), hat[hard].mean(),
+                      (ex1[~hard] ** EVAL_HAT_K).mean(), (ex1[hard] ** EVAL_HAT_K).mean()])
         return ex1
 
     ex1 = evaluate(0, k_schedule(run, 0, steps))
@@ -139,7 +172,7 @@ def train(setting, run, seed, steps, eval_every):
         x = sample(probs, N, rng)
         r = rewards(x, target, mask)
         ever |= r.any(axis=1)
-        a = pkpo.transform(r, k=k)          # one pkpo call per step
+        a = advantages(run, r, k)           # one pkpo call per step
         # grad of log pi(x) wrt logits[p, l] = onehot(x_l) - probs[p, l]; weighted by a.
         onehot = np.zeros((P, N, LMAX, V))
         np.put_along_axis(onehot, x[..., None], 1.0, axis=-1)
@@ -153,12 +186,30 @@ def train(setting, run, seed, steps, eval_every):
     return curve, ex1, ever, hard
 
 
+def require_objectives_api():
+    """The harmonic16 and passk4 runs need pkpo's Python API for mixtures and the min statistic."""
+    try:
+        pkpo.transform(np.zeros((1, 2)), k=[1, 2], k_weights=[1.0, 0.5], statistic="min")
+        pkpo.rho_curve(np.zeros((1, 2)), ks=[1], statistic="min")
+        pkpo.mixture.harmonic(2)
+    except (TypeError, AttributeError) as e:
+        raise SystemExit("exp3 needs pkpo's Python API for mixtures over k and the min statistic "
+                         "(pkpo.transform(..., k_weights=..., statistic=...), pkpo.mixture); the "
+                         "installed pkpo %s lacks it: %s" % (pkpo.__version__, e))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--eval-every", type=int, default=50)
+    ap.add_argument("--plot-only", action="store_true",
+                    help="redraw the figure from results/exp3_curves.csv without training")
     args = ap.parse_args()
+    if args.plot_only:
+        plot(read_curves(), args)
+        return
+    require_objectives_api()
     t_start = time.time()
     curves, summary = [], []
     for setting in SETTINGS:
@@ -170,7 +221,8 @@ def main():
                 last = curve[-1]
                 fin.append([last[5], last[6], last[7], last[8], last[9], last[10],
                             ever[hard].mean(), (ex1[hard] >= 0.5).mean(), ever[~hard].mean(),
-                            (ex1[~hard] >= 0.5).mean(), (last[5] + last[6]) / 2.0])
+                            (ex1[~hard] >= 0.5).mean(), (last[5] + last[6]) / 2.0, last[16],
+                            last[17]])
             diag = {st: np.mean([[r[14], r[15]] for r in curves
                                  if r[0] == setting and r[1] == run and r[3] == st], axis=0)
                     for st in (200, args.steps)}
@@ -181,26 +233,39 @@ def main():
             fin = np.array(fin)
             mean, sd = fin.mean(axis=0), fin.std(axis=0, ddof=1)
             summary.append([setting, run, args.seeds] + [v for pair in zip(mean, sd) for v in pair])
-            print("%-7s %-7s pass@1 all %.3f easy %.3f+-%.3f hard %.3f+-%.3f | pass@8 easy %.3f hard "
-                  "%.3f+-%.3f | hard ever solved %.3f+-%.3f, learned %.3f+-%.3f | easy learned "
-                  "%.3f" % (setting, run, mean[10], mean[0], sd[0], mean[1], sd[1], mean[2],
-                            mean[3], sd[3], mean[6], sd[6], mean[7], sd[7], mean[9]))
+            print("%-7s %-10s pass@1 all %.3f easy %.3f+-%.3f hard %.3f+-%.3f | pass@8 easy %.3f "
+                  "hard %.3f+-%.3f | pass^4 easy %.3f+-%.3f hard %.3f+-%.3f | hard ever solved "
+                  "%.3f+-%.3f, learned %.3f+-%.3f | easy learned %.3f"
+                  % (setting, run, mean[10], mean[0], sd[0], mean[1], sd[1], mean[2], mean[3],
+                     sd[3], mean[11], sd[11], mean[12], sd[12], mean[6], sd[6], mean[7], sd[7],
+                     mean[9]))
     toy.write_csv("exp3_curves.csv",
                   ["setting", "run", "seed", "step", "k", "pass1_easy", "pass1_hard", "pass8_easy",
                    "pass8_hard", "exact_pass1_easy", "exact_pass1_hard", "exact_pass8_hard",
                    "hard_ever_solved", "easy_ever_solved", "entropy_per_position",
-                   "hard_target_tokens_below_1pct"], curves)
+                   "hard_target_tokens_below_1pct", "passhat4_easy", "passhat4_hard",
+                   "exact_passhat4_easy", "exact_passhat4_hard"], curves)
     names = ["pass1_easy", "pass1_hard", "pass8_easy", "pass8_hard", "exact_pass1_easy",
              "exact_pass1_hard", "hard_ever_solved", "hard_learned", "easy_ever_solved",
-             "easy_learned", "pass1_all"]
+             "easy_learned", "pass1_all", "passhat4_easy", "passhat4_hard"]
     toy.write_csv("exp3_summary.csv", ["setting", "run", "seeds"] +
                   [s for n_ in names for s in (n_ + "_mean", n_ + "_sd")], summary)
     # The rho estimates against the exact pass@1 (a check of pkpo's rho on binary rewards).
-    c = np.array([[r[5], r[9], r[6], r[10]] for r in curves])
+    c = np.array([[r[5], r[9], r[6], r[10], r[16], r[18], r[17], r[19]] for r in curves])
     print("held-out rho vs exact pass@1, mean difference over %d evaluations: easy %+.4f, hard "
-          "%+.4f" % (len(curves), np.mean(c[:, 0] - c[:, 1]), np.mean(c[:, 2] - c[:, 3])))
+          "%+.4f; pass^4 (statistic min) vs exact p^4: easy %+.4f, hard %+.4f"
+          % (len(curves), np.mean(c[:, 0] - c[:, 1]), np.mean(c[:, 2] - c[:, 3]),
+             np.mean(c[:, 4] - c[:, 5]), np.mean(c[:, 6] - c[:, 7])))
     plot(curves, args)
     print("exp3 done in %.1f s" % (time.time() - t_start))
+
+
+def read_curves():
+    """The rows of results/exp3_curves.csv as main() builds them (setting, run, then numbers)."""
+    with open(toy.os.path.join(toy.RESULTS, "exp3_curves.csv")) as f:
+        next(f)
+        rows = [line.rstrip("\n").split(",") for line in f]
+    return [r[:2] + [int(r[2]), int(r[3]), int(r[4])] + [float(v) for v in r[5:]] for r in rows]
 
 
 def plot(curves, args):
@@ -209,9 +274,11 @@ def plot(curves, args):
     import matplotlib.pyplot as plt
     toy.ensure_dirs()
     cols = [(5, "held-out pass@1, easy"), (6, "held-out pass@1, hard"),
-            (8, "held-out pass@8, hard"), (12, "hard problems ever solved (train)")]
-    colors = {"k1": "C3", "k4": "C1", "k8": "C0", "anneal": "C2", "k1_lr8": "C7"}
-    fig, axes = plt.subplots(len(SETTINGS), len(cols), figsize=(14, 6.4), sharex=True)
+            (8, "held-out pass@8, hard"), (16, "held-out pass^4, easy"),
+            (12, "hard problems ever solved (train)")]
+    colors = {"k1": "C3", "k4": "C1", "k8": "C0", "anneal": "C2", "k1_lr8": "C7",
+              "harmonic16": "C4", "passk4": "C8", "k1_passk4": "C6"}
+    fig, axes = plt.subplots(len(SETTINGS), len(cols), figsize=(17, 6.6), sharex=True)
     for i, setting in enumerate(SETTINGS):
         for j, (ci, title) in enumerate(cols):
             ax = axes[i, j]
@@ -219,7 +286,7 @@ def plot(curves, args):
                 rows = [r for r in curves if r[0] == setting and r[1] == run]
                 steps = sorted(set(r[3] for r in rows))
                 vals = np.array([[r[ci] for r in rows if r[3] == s] for s in steps])
-                ls = "--" if run == "k1_lr8" else "-"
+                ls = "--" if run in ("k1_lr8", "passk4") else "-"
                 ax.plot(steps, vals.mean(axis=1), color=colors[run], ls=ls, lw=1.3, label=run)
                 ax.fill_between(steps, vals.min(axis=1), vals.max(axis=1), color=colors[run],
                                 alpha=0.12, lw=0)
@@ -229,8 +296,10 @@ def plot(curves, args):
             if i == len(SETTINGS) - 1:
                 ax.set_xlabel("step (768 samples each)")
     axes[0, 0].legend(fontsize=8, loc="lower right")
-    fig.suptitle("mean over %d seeds (band: min-max); SGD, same samples/step; sloo_minus_one"
-                 % args.seeds, fontsize=10)
+    seeds = len(set(r[2] for r in curves))
+    fig.suptitle("mean over %d seeds (band: min-max); SGD, same samples/step; sloo_minus_one; "
+                 "harmonic16 = sum_k pass@k / k (k <= 16), passk4 = pass^4 (statistic min), "
+                 "k1_passk4: k = 1, then pass^4 from half-way" % seeds, fontsize=10)
     fig.tight_layout()
     fig.savefig(toy.os.path.join(toy.FIGURES, "exp3_training.png"), dpi=100)
     plt.close(fig)

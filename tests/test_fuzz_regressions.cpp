@@ -213,4 +213,37 @@ TEST(FuzzRegression, ScratchSizeOverflow) {
   for (double v : out) EXPECT_EQ(v, -42.0);
 }
 
+// Bug 7 (open): a mixture whose weights are each finite but whose absolute sum overflows (here
+// 1e308 + DBL_MAX). The terms' rows are combined before they meet the gaps, so a row holds +-Inf,
+// and Inf times a tie's gap of 0 is NaN: the tied rewards 2, 2 get NaN and +Inf instead of
+// bitwise-equal outputs (the exact outputs overflow too, but ties must stay equal, and one term
+// of any finite weight keeps them equal). Either such weights are refused (e.g. INVALID_ARGUMENT
+// when sum |w_j| is not finite) or the outputs of a tie are made equal; this test asks for one of
+// the two.
+TEST(FuzzRegression, MixtureWeightsWhoseSumOverflows) {
+  Handle h(1);
+  const double rewards[3] = {2, 2, 1};
+  const int64_t ks[2] = {3, 3};
+  const double weights[2] = {1e308, DBL_MAX};
+  for (int est = PKPO_S; est <= PKPO_L2O; ++est) {
+    SCOPED_TRACE(est);
+    pkpo_desc d = PKPO_DESC_INIT;
+    d.estimator = (pkpo_estimator)est;
+    d.dtype = PKPO_FLOAT64;
+    d.num_groups = 1;
+    d.group_size = 3;
+    d.num_k_terms = 2;
+    d.k_terms = ks;
+    d.k_weights = weights;
+    double out[3] = {-42, -42, -42};
+    const pkpo_status st = pkpo_transform(h, &d, rewards, out, nullptr, nullptr, nullptr);
+    if (st == PKPO_SUCCESS) {
+      EXPECT_TRUE(same_bits(out[0], out[1])) << out[0] << " vs " << out[1];
+    } else {
+      EXPECT_EQ(st, PKPO_ERROR_INVALID_ARGUMENT) << pkpo_last_error(h);
+      EXPECT_EQ(out[0], -42.0);
+    }
+  }
+}
+
 }  // namespace

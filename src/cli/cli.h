@@ -2,7 +2,8 @@
  * cli.h -- what the files of the `pkpo` command-line tool share. Not installed.
  *
  *   pkpo transform -k K [-e ESTIMATOR] [options] [INPUT] [-o OUTPUT]
- *   pkpo estimate  (-k K1,K2,... | --all-k) [options] [INPUT] [-o OUTPUT]
+ *   pkpo transform (-k K1,K2,... --k-weights W1,W2,... | --mixture harmonic:K) [options] ...
+ *   pkpo estimate  (-k K1,K2,... | --all-k) [--statistic min] [options] [INPUT] [-o OUTPUT]
  *
  * Where things are:
  *   main.c       the entry point: command dispatch, defaults, signals, the run of one command
@@ -75,9 +76,12 @@ typedef enum command { CMD_TRANSFORM, CMD_ESTIMATE } command;
 
 typedef struct options {
   command cmd;
-  int64_t k;     /* transform */
-  int64_t* ks;   /* estimate */
+  int64_t k;     /* transform: one k (k_weights == NULL) */
+  int64_t* ks;   /* estimate: the ks; transform: a mixture's ks */
   int64_t num_ks;
+  double* k_weights; /* transform: a mixture's weights (num_ks of them), or NULL: one k */
+  int64_t k_max;     /* transform: k, or the mixture's largest k (what --k-policy compares) */
+  pkpo_statistic statistic;
   int all_k;
   pkpo_estimator estimator;
   pkpo_dtype dtype;
@@ -97,6 +101,10 @@ typedef struct options {
 /* Parses the arguments after the command word into *o (which holds the defaults). Returns an exit
  * status (a message was printed) or 0; *want_help is set by -h/--help. */
 int parse_options(int argc, char** argv, options* o, int* want_help);
+/* Frees what parse_options allocated. */
+void free_options(options* o);
+/* The objective of `transform` (k, or the mixture's terms; the statistic) set in a desc. */
+void set_objective(const options* o, pkpo_desc* d);
 
 /* ---- progress bar (progress.c) ---------------------------------------------------------------- */
 

@@ -117,6 +117,7 @@ static int estimate_core(const options* o, const engine* e, const batch_names* b
     d.offsets = offs;
     d.max_group_size = max_n;
     d.nonfinite = o->nan;
+    d.statistic = o->statistic;
     d.k_policy = o->all_k ? PKPO_K_CLAMP : o->k_policy; /* --all-k prints only k <= n */
     const void* r = (const unsigned char*)gr->rewards + (size_t)base * elem;
     const pkpo_status st = engine_rho_curve(e, &d, r, ks, kk, rho, flags);

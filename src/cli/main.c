@@ -52,23 +52,26 @@ int main(int argc, char** argv) {
   int want_help = 0;
   int rc = parse_options(argc - 2, argv + 2, &o, &want_help);
   if (rc) {
-    free(o.ks);
+    free_options(&o);
     return rc;
   }
   if (want_help) {
-    free(o.ks);
+    free_options(&o);
     fputs(o.cmd == CMD_TRANSFORM ? k_transform_help : k_estimate_help, stdout);
     return EXIT_OK;
   }
-  if (o.cmd == CMD_TRANSFORM && o.k == 0) return cli_usage_error("-k K is required (e.g. -k 4)");
   if (o.cmd == CMD_ESTIMATE && !o.all_k && o.num_ks == 0) {
-    free(o.ks);
+    free_options(&o);
     return cli_usage_error("give -k K1,K2,... or --all-k");
   }
   if (o.cmd == CMD_ESTIMATE && o.all_k && o.num_ks) {
-    free(o.ks);
+    free_options(&o);
     return cli_usage_error("-k and --all-k exclude each other");
   }
+  /* The CUDA backend computes one k and the max statistic: --device auto runs the others on the
+   * CPU (--device cuda is passed through, and the library says what it does not compute). */
+  if (o.device == DEVICE_AUTO && (o.k_weights || o.statistic != PKPO_STATISTIC_MAX))
+    o.device = DEVICE_CPU;
   if (!o.output) o.output = "-";
 
   struct sigaction sa;
@@ -83,7 +86,7 @@ int main(int argc, char** argv) {
   rc = engine_open(&e, &o);
   if (rc) {
     engine_close(&e);
-    free(o.ks);
+    free_options(&o);
     return rc;
   }
   progress pg;
@@ -105,7 +108,7 @@ int main(int argc, char** argv) {
   }
   progress_end(&pg);
   free(buf);
-  free(o.ks);
+  free_options(&o);
   engine_close(&e);
   return rc;
 }

@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,131 @@ static int parse_k_list(options* o, const char* opt, const char* s) {
   return 0;
 }
 
+/* The weights of a mixture: `count` finite numbers, one per k of -k. */
+static int parse_weight_list(options* o, const char* opt, const char* s, const char* k_opt) {
+  int64_t count = 1;
+  for (const char* p = s; *p; ++p) count += *p == ',';
+  if (count != o->num_ks) {
+    return cli_usage_error("%s: %lld weight%s for %lld value%s of %s (one weight per k)", opt,
+                           (long long)count, count == 1 ? "" : "s", (long long)o->num_ks,
+                           o->num_ks == 1 ? "" : "s", k_opt);
+  }
+  o->k_weights = (double*)malloc((size_t)count * sizeof *o->k_weights);
+  if (!o->k_weights) {
+    cli_msg("out of memory");
+    return EXIT_DATA;
+  }
+  const char* p = s;
+  for (int64_t i = 0; i < count; ++i) {
+    const char* comma = strchr(p, ',');
+    const size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    char item[64];
+    if (n == 0 || n >= sizeof item) return cli_usage_error("%s: bad list of weights '%s'", opt, s);
+    memcpy(item, p, n);
+    item[n] = '\0';
+    char* end = NULL;
+    const double w = strtod(item, &end);
+    if (end == item || *end != '\0' || !isfinite(w)) {
+      return cli_usage_error("%s: weight %lld ('%s', for k = %lld) is not a finite number", opt,
+                             (long long)i + 1, item, (long long)o->ks[i]);
+    }
+    o->k_weights[i] = w;
+    p = comma ? comma + 1 : p + n;
+  }
+  return 0;
+}
+
+/* Largest K of --mixture NAME:K (terms 1..K): bounds the term arrays (16 bytes a term). */
+#define MIXTURE_MAX_K ((int64_t)1 << 20)
+
+/* --mixture harmonic:K (w_k = 1/k, the weighting of MaxRL) or uniform:K (w_k = 1), k = 1..K. */
+static int parse_mixture(options* o, const char* opt, const char* v) {
+  static const char* const names[] = {"harmonic", "uniform"};
+  const char* colon = strchr(v, ':');
+  int which = -1;
+  for (int i = 0; i < 2 && colon; ++i)
+    if ((size_t)(colon - v) == strlen(names[i]) && strncmp(v, names[i], strlen(names[i])) == 0)
+      which = i;
+  int64_t K = 0;
+  if (which < 0) {
+    return cli_usage_error("%s: unknown mixture '%s' (expected harmonic:K or uniform:K, e.g. "
+                           "harmonic:16)", opt, v);
+  }
+  if (parse_int(colon + 1, 1, MIXTURE_MAX_K, &K) != 0) {
+    return cli_usage_error("%s: '%s': K must be an integer from 1 to %lld", opt, v,
+                           (long long)MIXTURE_MAX_K);
+  }
+  o->ks = (int64_t*)malloc((size_t)K * sizeof *o->ks);
+  o->k_weights = (double*)malloc((size_t)K * sizeof *o->k_weights);
+  if (!o->ks || !o->k_weights) {
+    cli_msg("out of memory");
+    return EXIT_DATA;
+  }
+  for (int64_t j = 0; j < K; ++j) {
+    o->ks[j] = j + 1;
+    o->k_weights[j] = which == 0 ? 1.0 / (double)(j + 1) : 1.0;
+  }
+  o->num_ks = K;
+  return 0;
+}
+
+/* What -k means for `transform`, once every option is read: one k, or with --k-weights the ks of
+ * a mixture; --mixture replaces both. */
+typedef struct k_args {
+  const char *k, *k_opt;             /* -k / --k and its spelling */
+  const char *weights, *weights_opt; /* --k-weights */
+  const char *mixture, *mixture_opt; /* --mixture */
+} k_args;
+
+static int resolve_transform_k(options* o, const k_args* a) {
+  int rc;
+  if (a->mixture && (a->k || a->weights)) {
+    return cli_usage_error("%s and %s exclude each other (a preset mixture brings its own ks "
+                           "and weights)", a->mixture_opt, a->k ? a->k_opt : a->weights_opt);
+  }
+  if (a->mixture) {
+    if ((rc = parse_mixture(o, a->mixture_opt, a->mixture))) return rc;
+  } else if (a->weights) {
+    if (!a->k) {
+      return cli_usage_error("%s needs -k K1,K2,... (the ks of the mixture, one per weight)",
+                             a->weights_opt);
+    }
+    if ((rc = parse_k_list(o, a->k_opt, a->k))) return rc;
+    if ((rc = parse_weight_list(o, a->weights_opt, a->weights, a->k_opt))) return rc;
+  } else if (!a->k) {
+    return cli_usage_error("-k K is required (e.g. -k 4; or a mixture over k: -k 1,4,16 "
+                           "--k-weights 1,0.25,0.0625, or --mixture harmonic:16)");
+  } else if (strchr(a->k, ',')) { /* without weights a list of k has no meaning here */
+    return cli_usage_error("%s: '%s' is a list; a mixture over k also needs --k-weights "
+                           "W1,W2,... (one weight per k)", a->k_opt, a->k);
+  } else {
+    if ((rc = parse_k_value(a->k_opt, a->k, &o->k))) return rc;
+    o->k_max = o->k;
+    return 0;
+  }
+  o->k_max = 0;
+  for (int64_t j = 0; j < o->num_ks; ++j) o->k_max = o->ks[j] > o->k_max ? o->ks[j] : o->k_max;
+  return 0;
+}
+
+void free_options(options* o) {
+  free(o->ks);
+  free(o->k_weights);
+  o->ks = NULL;
+  o->k_weights = NULL;
+}
+
+void set_objective(const options* o, pkpo_desc* d) {
+  d->statistic = o->statistic;
+  if (o->k_weights) {
+    d->num_k_terms = o->num_ks;
+    d->k_terms = o->ks;
+    d->k_weights = o->k_weights;
+  } else {
+    d->k = o->k;
+  }
+}
+
 /* The value of option `name`: attached (--opt=V, -kV) or the next argument. */
 static const char* take_value(int argc, char** argv, int* i, const char* attached, const char* name,
                               int* rc) {
@@ -80,6 +206,8 @@ static int parse_choice(const char* what, const char* v, const char* const* name
 
 int parse_options(int argc, char** argv, options* o, int* want_help) {
   int positional = 0, rc = 0;
+  k_args ka;
+  memset(&ka, 0, sizeof ka);
   int only_positional = 0;
   for (int i = 0; i < argc; ++i) {
     const char* a = argv[i];
@@ -121,11 +249,26 @@ int parse_options(int argc, char** argv, options* o, int* want_help) {
       *want_help = 1;
     } else if (IS("-k", "--k")) {
       if (!(v = take_value(argc, argv, &i, attached, name, &rc))) return rc;
-      if (o->cmd == CMD_TRANSFORM) {
-        if ((rc = parse_k_value(name, v, &o->k))) return rc;
+      if (o->cmd == CMD_TRANSFORM) { /* one k or a mixture's ks: known once all is read */
+        ka.k = v;
+        ka.k_opt = strcmp(name, "-k") == 0 ? "-k" : "--k";
       } else if ((rc = parse_k_list(o, name, v))) {
         return rc;
       }
+    } else if (o->cmd == CMD_TRANSFORM && strcmp(name, "--k-weights") == 0) {
+      if (!(v = take_value(argc, argv, &i, attached, name, &rc))) return rc;
+      ka.weights = v;
+      ka.weights_opt = "--k-weights";
+    } else if (o->cmd == CMD_TRANSFORM && strcmp(name, "--mixture") == 0) {
+      if (!(v = take_value(argc, argv, &i, attached, name, &rc))) return rc;
+      ka.mixture = v;
+      ka.mixture_opt = "--mixture";
+    } else if (strcmp(name, "--statistic") == 0) {
+      static const char* const names[] = {"max", "min"};
+      int c = 0; /* set by parse_choice, which returns non-zero otherwise */
+      if (!(v = take_value(argc, argv, &i, attached, name, &rc))) return rc;
+      if ((rc = parse_choice("--statistic", v, names, 2, &c))) return rc;
+      o->statistic = c == 0 ? PKPO_STATISTIC_MAX : PKPO_STATISTIC_MIN;
     } else if (o->cmd == CMD_ESTIMATE && strcmp(name, "--all-k") == 0) {
       FLAG_ONLY();
       o->all_k = 1;
@@ -198,5 +341,6 @@ int parse_options(int argc, char** argv, options* o, int* want_help) {
 #undef IS
 #undef FLAG_ONLY
   }
+  if (o->cmd == CMD_TRANSFORM && !*want_help) return resolve_transform_k(o, &ka);
   return 0;
 }

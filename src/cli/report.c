@@ -23,6 +23,11 @@ static void group_label(const batch_names* b, int64_t g, char* dst, size_t cap) 
   }
 }
 
+/* What --k-policy compares a group's size with: k, or a mixture's largest k. */
+static const char* k_name(const options* o) {
+  return o->cmd == CMD_TRANSFORM && o->k_weights ? "the mixture's largest k" : "k";
+}
+
 double reward_at(const void* r, pkpo_dtype dt, int64_t i) {
   return dt == PKPO_FLOAT32 ? (double)((const float*)r)[i] : ((const double*)r)[i];
 }
@@ -67,10 +72,10 @@ int report_failure(pkpo_status st, const engine* e, const options* o, const batc
         for (int64_t g = 0; g < t->num_groups; ++g) {
           if (cnt[g] >= k_max) continue;
           group_label(b, g, label, sizeof label);
-          cli_msg("%s:%lld: %s has %lld usable sample%s, fewer than k = %lld (--k-policy "
+          cli_msg("%s:%lld: %s has %lld usable sample%s, fewer than %s = %lld (--k-policy "
                   "strict; the default --k-policy clamp uses k = n for it)", b->file,
                   (long long)t->row_line[first[g]], label, (long long)cnt[g],
-                  cnt[g] == 1 ? "" : "s", (long long)k_max);
+                  cnt[g] == 1 ? "" : "s", k_name(o), (long long)k_max);
           free(cnt);
           free(first);
           return EXIT_DATA;
@@ -86,14 +91,18 @@ int report_failure(pkpo_status st, const engine* e, const options* o, const batc
           c += o->nan != PKPO_NONFINITE_EXCLUDE || isfinite(reward_at(rewards, dt, i));
         if (c >= k_max) continue;
         group_label(b, g, label, sizeof label);
-        cli_msg("%s: %s has %lld usable sample%s, fewer than k = %lld (--k-policy strict; the "
+        cli_msg("%s: %s has %lld usable sample%s, fewer than %s = %lld (--k-policy strict; the "
                 "default --k-policy clamp uses k = n for it)", b->file, label, (long long)c,
-                c == 1 ? "" : "s", (long long)k_max);
+                c == 1 ? "" : "s", k_name(o), (long long)k_max);
         return EXIT_DATA;
       }
     }
   }
   const char* detail = pkpo_last_error(engine_handle(e));
+  if (st == PKPO_ERROR_UNSUPPORTED) { /* what the chosen backend cannot do: a command-line matter */
+    cli_msg("--device cuda: %s (use --device cpu or auto)", *detail ? detail : pkpo_status_string(st));
+    return EXIT_USAGE;
+  }
   cli_msg("%s: %s%s%s", b->file, pkpo_status_string(st), *detail ? ": " : "", detail);
   return EXIT_DATA;
 }
@@ -123,7 +132,12 @@ void flags_warn(const flag_counts* c, const options* o, const batch_names* b,
   const char* s;
 #define FIRST(bit) (group_label(b, c->first[bit], label, sizeof label), label)
   if (c->count[1]) {
-    if (o->cmd == CMD_TRANSFORM)
+    if (o->cmd == CMD_TRANSFORM && o->k_weights)
+      cli_warn("%lld of %lld groups have fewer than the mixture's largest k = %lld usable samples; "
+               "their terms with k > n were computed with k = n (first: %s); --k-policy strict "
+               "makes this an error",
+               (long long)c->count[1], (long long)num_groups, (long long)k, FIRST(1));
+    else if (o->cmd == CMD_TRANSFORM)
       cli_warn("%lld of %lld groups have fewer than k = %lld usable samples and were computed with "
                "k = n (first: %s); --k-policy strict makes this an error",
                (long long)c->count[1], (long long)num_groups, (long long)k, FIRST(1));
@@ -147,7 +161,11 @@ void flags_warn(const flag_counts* c, const options* o, const batch_names* b,
   if (c->count[0] && o->cmd == CMD_TRANSFORM && o->estimator != PKPO_S)
     cli_warn("%lld group%s had a single usable sample; its output is 0 (first: %s)",
              (long long)c->count[0], c->count[0] == 1 ? "" : "s", FIRST(0));
-  if (c->count[3])
+  if (c->count[3] && o->k_weights)
+    cli_warn("%lld group%s had no more samples than some term's k; l2o is undefined there and "
+             "sloo_minus_one was used for those terms (first: %s)", (long long)c->count[3],
+             c->count[3] == 1 ? "" : "s", FIRST(3));
+  else if (c->count[3])
     cli_warn("%lld group%s had exactly k samples; l2o is undefined there and sloo_minus_one was "
              "used (first: %s)", (long long)c->count[3], c->count[3] == 1 ? "" : "s", FIRST(3));
 #undef FIRST

@@ -66,20 +66,20 @@ int transform_csv(const options* o, const engine* e, const char* file, const cha
     d.offsets = offsets;
     d.index = index;
     d.max_group_size = max_n;
-    d.k = o->k;
+    set_objective(o, &d);
     d.nonfinite = o->nan;
     d.k_policy = o->k_policy;
     progress_update(pg, "computing", 0.0);
     const pkpo_status st = engine_transform(e, &d, rewards, out, flags);
     if (st != PKPO_SUCCESS) {
-      rc = report_failure(st, e, o, &names, rewards, o->dtype, 0, n, o->k);
+      rc = report_failure(st, e, o, &names, rewards, o->dtype, 0, n, o->k_max);
       goto done;
     }
     progress_update(pg, "computing", 1.0);
     flag_counts fc;
     flags_init(&fc);
     flags_add(&fc, flags, 0, num_groups);
-    flags_warn(&fc, o, &names, num_groups, o->k);
+    flags_warn(&fc, o, &names, num_groups, o->k_max);
   }
   rc = write_csv_transform(o, &t, out, pg);
 
@@ -127,20 +127,20 @@ int transform_npy(const options* o, const engine* e, const char* file, unsigned 
     d.num_groups = gc;
     d.group_size = n;
     d.num_samples = gc * n;
-    d.k = o->k;
+    set_objective(o, &d);
     d.nonfinite = o->nan;
     d.k_policy = o->k_policy;
     unsigned char* p = (unsigned char*)data + (size_t)(g0 * n) * elem;
     const pkpo_status st = engine_transform(e, &d, p, p, flags);
     if (st != PKPO_SUCCESS) {
       free(flags);
-      return report_failure(st, e, o, &names, data, dt, g0 * n, (g0 + gc) * n, o->k);
+      return report_failure(st, e, o, &names, data, dt, g0 * n, (g0 + gc) * n, o->k_max);
     }
     flags_add(&fc, flags, g0, gc);
     progress_update(pg, "computing", (double)(g0 + gc) / (double)num_groups);
   }
   free(flags);
-  flags_warn(&fc, o, &names, num_groups, o->k);
+  flags_warn(&fc, o, &names, num_groups, o->k_max);
 
   sink s;
   if ((rc = sink_open(&s, o->output))) return rc;
