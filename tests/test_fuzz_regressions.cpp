@@ -213,7 +213,7 @@ TEST(FuzzRegression, ScratchSizeOverflow) {
   for (double v : out) EXPECT_EQ(v, -42.0);
 }
 
-// Bug 7 (open): a mixture whose weights are each finite but whose absolute sum overflows (here
+// Bug 7: a mixture whose weights are each finite but whose absolute sum overflows (here
 // 1e308 + DBL_MAX). The terms' rows are combined before they meet the gaps, so a row holds +-Inf,
 // and Inf times a tie's gap of 0 is NaN: the tied rewards 2, 2 get NaN and +Inf instead of
 // bitwise-equal outputs (the exact outputs overflow too, but ties must stay equal, and one term
