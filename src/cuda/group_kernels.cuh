@@ -308,7 +308,8 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
   ps.i = 0;
   const bool curve = kc.count > 0;
   const bool have_tab = Sm::kTab && !curve && tab.m >= 2 && tab.m <= C;
-  if (have_tab) { /* the table row, once per block */
+  PKPO_REGION_BEGIN(table_row);
+  if (have_tab) { /* once per block */
     double dmu[V], dtp[V];
     block_weights<NW, V>(tid, tab.m, tab.k, dmu, dtp, ps);
 #pragma unroll
@@ -319,9 +320,11 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
     }
     if (tid == 0) sm.gc = group_consts<A>(tab.m, tab.k);
   }
+  PKPO_REGION_END(table_row);
   __syncthreads(); /* the table is read-only from here on */
 
   const int64_t count = launch_groups(p); /* a bucketed launch: its class's groups */
+  PKPO_REGION_BEGIN(groups_of_block);
   for (int64_t gi = blockIdx.x; gi < count; gi += gridDim.x) {
     const int64_t g = group_at(p, gi);
     const GroupSpan s = group_span(p, g);
@@ -364,11 +367,13 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
                                      p.write_out != 0);
     const int act = r.action;
     if (tid == 0) {
+      PKPO_REGION_BEGIN(status_report);
       if (act == ACT_ERROR) {
         report_error(p, g, r.error_bits);
       } else if (p.flags) {
         p.flags[g] = r.flags;
       }
+      PKPO_REGION_END(status_report);
     }
 
     if (act != ACT_ERROR) { /* to the group's closing barrier: no early exit below */
@@ -396,6 +401,7 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
       const A vp_fill = (gen && l == 0 && w > 0) ? KT::to_value(sk[e0 - 1]) : A(0);
       elem_next<32, V>(v, vn, l, vn_fill);
 
+      PKPO_REGION_BEGIN(curve_columns);
       if (curve) { /* a pass@k curve: rho at each k of the chunk */
         /* The warp path's rule (curve_can_step, curve_steps): weights elementwise from the previous
          * column's, else the float64 scans; rho in the direct form. Unlike there, m reaches 4096: a
@@ -411,11 +417,13 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
           A total = A(0);
           if (gen) {
             const int64_t kk = kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m;
-            if (!curve_can_step(kprev, kk, chain)) { /* the curve's scans (block) */
+            PKPO_REGION_BEGIN(curve_scans);
+            if (!curve_can_step(kprev, kk, chain)) {
               double dtp[V];
               block_weights<NW, V>(tid, m, kk, dmu, dtp, ps);
               chain = 0;
-            } else { /* end of the curve's scans */
+            } else {
+              PKPO_REGION_END(curve_scans);
               curve_steps<V>(dmu, tid * V + 1, m, (int)kprev, (int)kk);
               ++chain;
             }
@@ -429,7 +437,9 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
           }
           if (tid == 0) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
         }
-      } else { /* end of the curve */
+      } else {
+        PKPO_REGION_END(curve_columns);
+        PKPO_REGION_BEGIN(transform_part);
         A res[V]; /* the outputs of the thread's elements (input order, striped) */
 #pragma unroll
         for (int j = 0; j < V; ++j) res[j] = A(0);
@@ -446,15 +456,19 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
               tp[j] = sm.tp[sl];
             }
             gc = sm.gc;
-          } else { /* weights without a table row */
+          } else {
+            PKPO_REGION_BEGIN(weights_without_row);
             double dmu[V], dtp[V];
             block_weights<NW, V>(tid, m, r.k, dmu, dtp, ps);
             round_weights<V>(dmu, dtp, mu, tp);
             gc = group_consts<A>(m, r.k);
-          } /* end of the weights without a table row */
+            PKPO_REGION_END(weights_without_row);
+          }
 
           /* rho = v_1 + sum_t (T'_t + k/m) d_t */
+          PKPO_REGION_BEGIN(rho_sum);
           if (p.rho) total = block_rho_sum<NW, V>(tid, m, v, vn, mu, tp, gc, ps);
+          PKPO_REGION_END(rho_sum);
 
           if (p.write_out) {
             /* outputs in sorted order by the group's formula, then each element takes the output
@@ -463,10 +477,18 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
 #pragma unroll
             for (int j = 0; j < V; ++j) outs[j] = A(0);
             switch (r.mode) {
+              PKPO_REGION_BEGIN(formula_s);
               case MODE_S: block_outputs<MODE_S, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
+              PKPO_REGION_END(formula_s);
+              PKPO_REGION_BEGIN(formula_sloo);
               case MODE_SLOO: block_outputs<MODE_SLOO, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
+              PKPO_REGION_END(formula_sloo);
+              PKPO_REGION_BEGIN(formula_smo);
               case MODE_SMO: block_outputs<MODE_SMO, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
+              PKPO_REGION_END(formula_smo);
+              PKPO_REGION_BEGIN(formula_l2o);
               case MODE_L2O: block_outputs<MODE_L2O, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
+              PKPO_REGION_END(formula_l2o);
               default: break;
             }
             store_items<V>(so + tid * V, outs);
@@ -484,16 +506,20 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
           for (int j = 0; j < V; ++j) {
             if (src[j] < 0) continue;
             A value = res[j];
-            if (!gen || orig[j] == KT::kNone) { /* the rare store cases */
+            PKPO_REGION_BEGIN(other_outputs);
+            if (!gen || orig[j] == KT::kNone) {
               value = other_output<Key>(act, p.estimator, orig[j]);
-            } /* end of the rare store cases */
+            }
+            PKPO_REGION_END(other_outputs);
             static_cast<A*>(p.out)[src[j]] = value;
           }
         }
+        PKPO_REGION_END(transform_part);
       }
     }
     __syncthreads(); /* shared memory is reused by the next group */
   }
+  PKPO_REGION_END(groups_of_block);
 }
 
 }  // namespace pkpo_cuda

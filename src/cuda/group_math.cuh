@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "model_region.h"
 #include "pkpo.h"
 
 #if defined(__CUDACC__)
@@ -198,7 +199,9 @@ PKPO_HD int64_t large_tile_count(int64_t n, int64_t tile) { return (n + tile - 1
 PKPO_HD int large_merge_pass_count(int64_t n, int64_t run) {
   const int64_t runs = large_tile_count(n, run);
   int passes = 0;
+  PKPO_REGION_BEGIN(merge_pass_count);
   while ((int64_t(1) << (2 * passes)) < runs) ++passes;
+  PKPO_REGION_END(merge_pass_count);
   return passes;
 }
 
@@ -281,20 +284,28 @@ PKPO_HD RankTerms<T> rank_terms_of(int mode, int64_t t, int64_t m, const GroupCo
   const T d = (t < m) ? v_next - v : T(0);
   x.rho = (tp + g.c) * d;
   switch (mode) {
+    PKPO_REGION_BEGIN(formula_s);
     case MODE_S: x.suf0 = (g.c - mu) * d; break;
+    PKPO_REGION_END(formula_s);
+    PKPO_REGION_BEGIN(formula_sloo);
     case MODE_SLOO: {
       x.suf0 = (g.c - mu) * d;
       x.pre = (g.w * tp) * d;
       x.suf1 = (g.w * (tp + mu)) * d;
       break;
     }
+    PKPO_REGION_END(formula_sloo);
+    PKPO_REGION_BEGIN(formula_smo);
     case MODE_SMO: x.pre = (t > 1) ? mu * (v - v_prev) : T(0); break;
+    PKPO_REGION_END(formula_smo);
+    PKPO_REGION_BEGIN(formula_l2o);
     case MODE_L2O: {
       const T e = mu * d / g.mk;
       x.pre = (T)t * e;
       x.suf0 = (T)(m - t) * e;
       break;
     }
+    PKPO_REGION_END(formula_l2o);
     default: break;
   }
   return x;
@@ -311,10 +322,18 @@ template <typename T>
 PKPO_HD T rank_output_of(int mode, const GroupConsts<T>& g, T v, T v1, const RankTerms<T>& own,
                          T pre_excl, T suf0_incl, T suf1_incl) {
   switch (mode) {
+    PKPO_REGION_BEGIN(formula_s);
     case MODE_S: return g.c * v + suf0_incl;
+    PKPO_REGION_END(formula_s);
+    PKPO_REGION_BEGIN(formula_sloo);
     case MODE_SLOO: return g.c * (v - v1) + suf0_incl - g.q * (pre_excl + suf1_incl) - v1 * g.sh;
+    PKPO_REGION_END(formula_sloo);
+    PKPO_REGION_BEGIN(formula_smo);
     case MODE_SMO: return pre_excl + own.pre;
+    PKPO_REGION_END(formula_smo);
+    PKPO_REGION_BEGIN(formula_l2o);
     case MODE_L2O: return pre_excl - suf0_incl;
+    PKPO_REGION_END(formula_l2o);
     default: return T(0);
   }
 }

@@ -40,6 +40,7 @@
 
 #include "group_math.cuh"
 #include "merge_kernels.cuh"
+#include "model_region.h"
 #include "params.h"
 #include "scan_kernels.cuh"
 
@@ -56,12 +57,14 @@ struct GroupSpan {
  * num_samples, k >= 1). An invalid group gets n = 0 so that no code path can touch memory for it. */
 __device__ __forceinline__ GroupSpan group_span(const Params& p, int64_t g) {
   GroupSpan s;
+  PKPO_REGION_BEGIN(ragged_span);
   if (p.offsets) {
     const int64_t b = p.offsets[g];
     const int64_t e = p.offsets[g + 1];
     s.valid = 0 <= b && b <= e && e <= p.num_samples && e - b <= p.max_n;
     s.begin = s.valid ? b : 0;
     s.n = s.valid ? e - b : 0;
+    PKPO_REGION_END(ragged_span);
   } else {
     s.valid = true;
     s.begin = g * p.uniform_n;
@@ -174,9 +177,11 @@ __device__ __forceinline__ bool tile_owner(const TileMap& tm, int64_t num_groups
     *tile = b - *g * tm.per_group;
     return true;
   }
+  PKPO_REGION_BEGIN(ragged_tile_map);
   const int64_t* tile_base = tm.base;
   if (b >= tile_base[num_groups]) return false;
   int64_t lo = 0, hi = num_groups; /* last g with tile_base[g] <= b */
+  PKPO_REGION_BEGIN(tile_owner_search);
   while (hi - lo > 1) {
     const int64_t mid = lo + ((hi - lo) >> 1);
     if (tile_base[mid] <= b) {
@@ -185,8 +190,10 @@ __device__ __forceinline__ bool tile_owner(const TileMap& tm, int64_t num_groups
       hi = mid;
     }
   }
+  PKPO_REGION_END(tile_owner_search);
   *g = lo;
   *tile = b - tile_base[lo];
+  PKPO_REGION_END(ragged_tile_map);
   return true;
 }
 
@@ -277,14 +284,17 @@ template <typename Key>
 __device__ __forceinline__ void block_merge_sort(Key (&keys)[kSortIpt], Key* buf) {
   sort_in_registers<kSortIpt>(keys);
   const int d0 = (int)threadIdx.x * kSortIpt;
-  for (int w = kSortIpt; w < kSortTile; w *= 2) { /* run sort: merge passes */
+  PKPO_REGION_BEGIN(run_sort_passes);
+  for (int w = kSortIpt; w < kSortTile; w *= 2) {
     __syncthreads(); /* the previous pass has read buf */
 #pragma unroll
     for (int j = 0; j < kSortIpt; ++j) buf[d0 + j] = keys[j];
     __syncthreads();
     const int pair = d0 & ~(2 * w - 1); /* the two lists [pair, pair + w), [pair + w, pair + 2w) */
     const int d = d0 - pair;
-    int ia = merge_path_split(buf + pair, w, buf + pair + w, w, d); /* run sort: merge-path probes */
+    PKPO_REGION_BEGIN(run_sort_split);
+    int ia = merge_path_split(buf + pair, w, buf + pair + w, w, d);
+    PKPO_REGION_END(run_sort_split);
     int ib = d - ia;
     /* buf has kSortIpt spare keys past the run: the head read of a used-up list (never taken)
      * stays inside it */
@@ -301,6 +311,7 @@ __device__ __forceinline__ void block_merge_sort(Key (&keys)[kSortIpt], Key* buf
       kb = take_a ? kb : x;
     }
   }
+  PKPO_REGION_END(run_sort_passes);
   __syncthreads(); /* the last pass has read buf */
 #pragma unroll
   for (int j = 0; j < kSortIpt; ++j) buf[d0 + j] = keys[j];
@@ -324,9 +335,11 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
   if (!goes_large(p, s)) {
     /* Uniform layout only (a ragged map gives such a group no tiles): its keys become kNone, so
      * that the whole-array sort of a lone invalid group reads defined keys. */
+    PKPO_REGION_BEGIN(not_large_fill);
     const int64_t base = g * p.uniform_n;
     const int64_t hi = lo + kSortTile < p.uniform_n ? lo + kSortTile : p.uniform_n;
     for (int64_t lp = lo + threadIdx.x; lp < hi; lp += kLargeBlock) keys[base + lp] = KT::kNone;
+    PKPO_REGION_END(not_large_fill);
     return;
   }
   const int64_t cnt = lo + kSortTile < s.n ? kSortTile : s.n - lo;
@@ -349,7 +362,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
       }
       tile_keys[j] = key;
     }
-  } else { /* through the index permutation */
+  } else {
+    PKPO_REGION_BEGIN(index_permutation);
 #pragma unroll
     for (int j = 0; j < kSortIpt; ++j) {
       const int64_t i = (int64_t)j * kLargeBlock + threadIdx.x; /* striped */
@@ -369,7 +383,9 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
       }
       tile_keys[j] = key;
     }
-  } /* end of the index permutation */
+    PKPO_REGION_END(index_permutation);
+  }
+  PKPO_REGION_BEGIN(run_sort);
   if (sort_runs) {
     /* Padding is kNone, the largest key: the run's cnt keys are its first cnt sorted ones. */
     block_merge_sort(tile_keys, buf);
@@ -378,14 +394,20 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
       const int i = j * kLargeBlock + (int)threadIdx.x;
       if (i < cnt) keys[s.begin + lo + i] = buf[i];
     }
-  } else { /* the whole-array sort follows: keys in place, striped */
+  } else {
+    PKPO_REGION_END(run_sort);
+    /* the whole-array sort follows: keys in place, striped */
+    PKPO_REGION_BEGIN(unsorted_store);
 #pragma unroll
     for (int j = 0; j < kSortIpt; ++j) {
       const int64_t i = (int64_t)j * kLargeBlock + threadIdx.x;
       if (i < cnt) keys[s.begin + lo + i] = tile_keys[j];
     }
+    PKPO_REGION_END(unsorted_store);
   }
+  PKPO_REGION_BEGIN(index_permutation);
   if (bad) atomicOr(&p.gbad[g], 1u);
+  PKPO_REGION_END(index_permutation);
   /* non-finite samples of this thread (kNone keys that are not padding): the group's count, read
    * by large_resolve; integer atomics, so the same total on every run */
   if (nonfinite) atomicAdd(&p.gnone[g], nonfinite);
@@ -490,16 +512,21 @@ __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p
 #pragma unroll
   for (int j = 0; j < kSortIpt; ++j) next[j] = KeyTraits<Key>::kNone;
   int k0 = 0;
-  while (k0 < kMergeChunks && plan[k0].cnt == 0) ++k0; /* merge kernel: chunks without work */
+  PKPO_REGION_BEGIN(idle_chunks);
+  while (k0 < kMergeChunks && plan[k0].cnt == 0) ++k0;
+  PKPO_REGION_END(idle_chunks);
   if (k0 < kMergeChunks) load_merge_chunk(src, plan[k0], next);
-  for (int k = k0; k < kMergeChunks; ++k) { /* merge kernel: chunks */
+  PKPO_REGION_BEGIN(merge_chunks);
+  for (int k = k0; k < kMergeChunks; ++k) {
     const MergeChunk mc = plan[k];
     if (mc.cnt == 0) continue; /* uniform across the block */
 #pragma unroll
     for (int j = 0; j < kSortIpt; ++j) buf[j * kLargeBlock + (int)threadIdx.x] = next[j];
     __syncthreads();
     int kn = k + 1; /* the next chunk's keys, in flight during this chunk's merges */
-    while (kn < kMergeChunks && plan[kn].cnt == 0) ++kn; /* merge kernel: chunks without work */
+    PKPO_REGION_BEGIN(idle_chunks);
+    while (kn < kMergeChunks && plan[kn].cnt == 0) ++kn;
+    PKPO_REGION_END(idle_chunks);
     if (kn < kMergeChunks) load_merge_chunk(src, plan[kn], next);
     const int lx = mc.len[0] + mc.len[1], ly = mc.len[2] + mc.len[3], tot = lx + ly;
     const int d = (int)threadIdx.x * kSortIpt < tot ? (int)threadIdx.x * kSortIpt : tot;
@@ -512,14 +539,16 @@ __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p
 #pragma unroll
       for (int j = 0; j < kSortIpt; ++j) buf[(int)threadIdx.x * kSortIpt + j] = m[j];
       __syncthreads();
-    } /* end of the merges of A with B and C with D */
+    }
+    PKPO_REGION_BEGIN(merge_x_with_y);
     if (lx > 0 && ly > 0) { /* uniform across the block */
       smem_merge<false>(buf, d, lx, ly, 0, 0, m); /* merge(X, Y) */
       __syncthreads();
 #pragma unroll
       for (int j = 0; j < kSortIpt; ++j) buf[(int)threadIdx.x * kSortIpt + j] = m[j];
       __syncthreads();
-    } /* end of the merge of X with Y */
+    }
+    PKPO_REGION_END(merge_x_with_y);
     /* striped: coalesced. A thread reads only the slots it writes first thing for the next chunk,
      * so no barrier is needed before that. */
     Key* out = dst + mc.begin + mc.o0;
@@ -529,6 +558,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_merge_kernel(const Params p
       if (i < mc.cnt) out[i] = buf[i];
     }
   }
+  PKPO_REGION_END(merge_chunks);
 }
 
 /* The state of a large group, identical in every large-path kernel. A group whose tiles end past
@@ -557,13 +587,17 @@ __device__ __forceinline__ double beyond_tile_product(int64_t e, int64_t m, int6
   if (e < k) return 0.0;
   double x = 1.0;
   if (k - 1 <= m - e) {
-    for (int64_t i = 1 + (int64_t)threadIdx.x; i < k; i += kLargeBlock) { /* carry factors: k-1 */
+    PKPO_REGION_BEGIN(beyond_tile_factors);
+    for (int64_t i = 1 + (int64_t)threadIdx.x; i < k; i += kLargeBlock) {
       x *= (double)(e - i) / (double)(m - i);
     }
+    PKPO_REGION_END(beyond_tile_factors);
   } else {
-    for (int64_t j = e + 1 + (int64_t)threadIdx.x; j <= m; j += kLargeBlock) { /* carry factors: m-e */
+    PKPO_REGION_BEGIN(beyond_tile_factors);
+    for (int64_t j = e + 1 + (int64_t)threadIdx.x; j <= m; j += kLargeBlock) {
       x *= (double)(j - k) / (double)(j - 1);
     }
+    PKPO_REGION_END(beyond_tile_factors);
   }
   double total;
   block_exclusive_scan<kLargeBlock, false>(x, MulOp(), 1.0, warp_buf, &total);
@@ -616,12 +650,14 @@ __device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int
   double tp[IPT];
 #pragma unroll
   for (int j = 0; j < IPT; ++j) tp[j] = 0.0;
+  PKPO_REGION_BEGIN(tail_scan);
   if (mode == MODE_SLOO) { /* uniform across the block */
 #pragma unroll
     for (int j = 0; j < IPT; ++j) tp[j] = tail_summand(t0 + j, m, mu[j]);
     scan_items<kLargeBlock, IPT, true>(tp, AddOp(), 0.0, carry.tail, false, sm.wd, &tot);
     if (threadIdx.x == 0) sm.total.tail = tot;
-  } /* end of the T' scan */
+  }
+  PKPO_REGION_END(tail_scan);
   if (last_stage == STAGE_TAIL) {
     __syncthreads();
     return;
@@ -657,10 +693,12 @@ __device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int
   D2 ftot, btot = make_d2(0.0, 0.0);
   scan_items<kLargeBlock, IPT, false>(fw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.pre, 0.0), false,
                                       sm.wd2, &ftot);
+  PKPO_REGION_BEGIN(backward_scan);
   if (mode == MODE_S || mode == MODE_SLOO || mode == MODE_L2O) { /* uniform across the block */
     scan_items<kLargeBlock, IPT, true>(bw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.suf0, carry.suf1),
                                        true, sm.wd2, &btot);
-  } /* end of the backward scan */
+  }
+  PKPO_REGION_END(backward_scan);
   if (threadIdx.x == 0) {
     sm.total.pre = ftot.a;
     sm.total.rho = ftot.b;
@@ -671,6 +709,7 @@ __device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int
    * other tiles' carries were 0. Every formula is linear in the scans, so large_scatter_kernel adds
    * the carries' part (TileAgg::lin, from large_carry_kernel) to get the output: no second pass
    * over the tile. */
+  PKPO_REGION_BEGIN(tile_local_outputs);
   if (local_out) {
 #pragma unroll
     for (int j = 0; j < IPT; ++j) {
@@ -684,7 +723,8 @@ __device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int
         local_out[t - 1] = rank_output_of<double>(mode, gc, v[j + 1], v_first, own, fw[j].a, bw[j].a, bw[j].b);
       }
     }
-  } /* end of the tile-local outputs */
+  }
+  PKPO_REGION_END(tile_local_outputs);
   __syncthreads();
 }
 
@@ -745,6 +785,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
   const int64_t k_curve = ks.count > 0 ? ks.k[blockIdx.y] : 0;
   const int64_t col = ks.count > 0 ? ks.first + blockIdx.y : 0;
   agg += (int64_t)blockIdx.y * tiles_bound;
+  PKPO_REGION_BEGIN(groups_of_block);
   for (int64_t g = blockIdx.x; g < p.num_groups; g += gridDim.x) {
     const GroupSpan s = group_span(p, g);
     if (!goes_large(p, s)) continue;
@@ -754,6 +795,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
     const Resolved rf = large_resolve(p, s, g, sorted, k_flags > 0 ? k_flags : s.k_req, tm, tiles_bound);
     const Resolved r = large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req, tm, tiles_bound);
     const bool last = stage == STAGE_TERMS;
+    PKPO_REGION_BEGIN(not_general);
     if (r.action != ACT_GENERAL) {
       if (last && threadIdx.x == 0) {
         if (rf.action == ACT_ERROR) {
@@ -772,11 +814,14 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
       __syncthreads();
       continue;
     }
+    PKPO_REGION_END(not_general);
     const int64_t used = (r.m + kLargeTile - 1) / kLargeTile; /* tiles with ranks <= m */
     if (stage == STAGE_TAIL) {
+      PKPO_REGION_BEGIN(tail_carries);
       /* suffix exclusive sum over tiles, from the last tile down */
       double carry = 0.0;
       const int64_t nchunks = (nt + kLargeBlock - 1) / kLargeBlock;
+      PKPO_REGION_BEGIN(tile_chunks);
       for (int64_t ch = nchunks - 1; ch >= 0; --ch) {
         const int64_t i = ch * kLargeBlock + threadIdx.x;
         const double x = i < used ? agg[tb + i].tail : 0.0;
@@ -785,10 +830,13 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
         carry = total + carry;
         if (i < nt) agg[tb + i].tail = ex;
       }
+      PKPO_REGION_END(tile_chunks);
     } else {
+      PKPO_REGION_END(tail_carries);
       /* forward exclusive sum of pre (and the rho total), backward exclusive sums of suf0/suf1 */
       D2 fcarry = make_d2(0.0, 0.0);
       const int64_t nchunks = (nt + kLargeBlock - 1) / kLargeBlock;
+      PKPO_REGION_BEGIN(tile_chunks);
       for (int64_t ch = 0; ch < nchunks; ++ch) {
         const int64_t i = ch * kLargeBlock + threadIdx.x;
         D2 x = make_d2(0.0, 0.0);
@@ -799,6 +847,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
         fcarry = fcarry + total;
         if (i < nt) agg[tb + i].pre = ex.a;
       }
+      PKPO_REGION_END(tile_chunks);
       /* A transform's outputs: each tile's carries' part of them (TileAgg::lin, read by
        * large_scatter_kernel with the tile-local outputs). */
       const bool lin = ks.count == 0 && p.write_out;
@@ -809,6 +858,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
       zero.suf0 = 0.0;
       zero.suf1 = 0.0;
       D2 bcarry = make_d2(0.0, 0.0);
+      PKPO_REGION_BEGIN(tile_chunks);
       for (int64_t ch = nchunks - 1; ch >= 0; --ch) {
         const int64_t i = ch * kLargeBlock + threadIdx.x;
         D2 x = make_d2(0.0, 0.0);
@@ -824,6 +874,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
           if (lin) agg[tb + i].lin = rank_output_of<double>(r.mode, gc, 0.0, 0.0, zero, agg[tb + i].pre, ex.a, ex.b);
         }
       }
+      PKPO_REGION_END(tile_chunks);
       if (threadIdx.x == 0) {
         if (rf.action == ACT_ERROR) {
           report_error(p, g, rf.error_bits);
@@ -835,6 +886,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
     }
     __syncthreads();
   }
+  PKPO_REGION_END(groups_of_block);
 }
 
 /* Outputs of the large groups, from sorted order to input order (the tie rule of the block path:
@@ -856,6 +908,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
   const double* local_out = large_local_out<Key>(lk, s);
   const TileAgg* tile_agg = agg + tiles_before(tm, g);
   const Resolved r = large_resolve(p, s, g, sorted, s.k_req, tm, tiles_bound);
+  PKPO_REGION_BEGIN(fold_carries);
   if (fold) {
     /* The TERMS carry kernel's work, folded in (uniform layout, at most kLargeFoldTiles tiles per
      * group): every block forms the carries' part of all tiles of its group from their totals
@@ -874,14 +927,16 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
         double total;
         fw0 = block_exclusive_scan<kLargeBlock, false>(x0 + x1, AddOp(), 0.0, wd, &total);
         fw1 = fw0 + x0;
-      } /* end of the forward carries */
+      }
+      PKPO_REGION_BEGIN(backward_carries);
       if (r.mode == MODE_S || r.mode == MODE_SLOO || r.mode == MODE_L2O) { /* uniform across the block */
         const D2 y0 = own0 ? make_d2(tile_agg[i0].suf0, tile_agg[i0].suf1) : make_d2(0.0, 0.0);
         const D2 y1 = own1 ? make_d2(tile_agg[i1].suf0, tile_agg[i1].suf1) : make_d2(0.0, 0.0);
         D2 total;
         bw1 = block_exclusive_scan<kLargeBlock, true>(y0 + y1, AddOp(), make_d2(0.0, 0.0), wd2, &total);
         bw0 = bw1 + y1;
-      } /* end of the backward carries */
+      }
+      PKPO_REGION_END(backward_carries);
       /* The carries' part of an output (v = v_1 = 0) reads only k/(m-1), and only for sloo: no
        * other constant (each a float64 division) in every thread. */
       GroupConsts<double> gc;
@@ -896,16 +951,20 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
       lin_s[i1] = rank_output_of<double>(r.mode, gc, 0.0, 0.0, zero, fw1, bw1.a, bw1.b);
       if (tile == 0) { /* uniform across the block: the group's rho and flags, once */
         double rho_sum = 0.0;
-        if (p.rho) { /* the rho sum over the tiles */
+        PKPO_REGION_BEGIN(rho_sum);
+        if (p.rho) {
           /* in large_carry_kernel's order (chunks of kLargeBlock tiles, one per thread), so that
            * rho is bit for bit the rho of the same call without outputs or of a rho curve */
-          for (int64_t ch = 0; ch * kLargeBlock < tm.per_group; ++ch) { /* scatter: rho sum chunks */
+          PKPO_REGION_BEGIN(tile_chunks);
+          for (int64_t ch = 0; ch * kLargeBlock < tm.per_group; ++ch) {
             const int64_t i = ch * kLargeBlock + threadIdx.x;
             double total;
             (void)block_exclusive_scan<kLargeBlock, false>(i < used ? tile_agg[i].rho : 0.0, AddOp(), 0.0, wd, &total);
             rho_sum = rho_sum + total;
           }
-        } /* end of the rho sum */
+          PKPO_REGION_END(tile_chunks);
+        }
+        PKPO_REGION_END(rho_sum);
         if (threadIdx.x == 0) {
           if (p.flags) p.flags[g] = r.flags;
           write_rho<V>(p, g, 0, KT::to_double(sorted[0]) + rho_sum);
@@ -926,7 +985,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
         write_rho<V>(p, g, 0, rho);
       }
     }
-  } /* end of the folded carries */
+  }
+  PKPO_REGION_END(fold_carries);
   if (r.action == ACT_INVALID || r.action == ACT_ERROR) return;
   const int64_t lo = tile * kLargeTile;
   const int cnt = (int)(lo + kLargeTile < s.n ? kLargeTile : s.n - lo);
@@ -954,12 +1014,14 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
 #pragma unroll
   for (int j = 0; j < kLargeIpt; ++j) at[j] = 0;
   if (r.action == ACT_GENERAL) { /* uniform across the block */
-    for (int len = m; len > 1;) { /* the rank search's levels */
+    PKPO_REGION_BEGIN(rank_search);
+    for (int len = m; len > 1;) {
       const int half = len >> 1;
 #pragma unroll
       for (int j = 0; j < kLargeIpt; ++j) at[j] = sorted[at[j] + half] < key[j] ? at[j] + half : at[j];
       len -= half;
     }
+    PKPO_REGION_END(rank_search);
 #pragma unroll
     for (int j = 0; j < kLargeIpt; ++j) {
       if (sorted[at[j]] < key[j] && at[j] + 1 < m) ++at[j];

@@ -217,10 +217,13 @@ template <int W, int V, typename Key>
 __device__ __forceinline__ void build_table(WarpSmem<W, V, Key>& sm, const WarpTab& tab) {
   typedef typename KeyTraits<Key>::Value A;
   const int rows = tab.m_hi - tab.m_lo + 1;
+  PKPO_REGION_BEGIN(table_ratios);
   for (int t = (int)threadIdx.x + 2; t <= tab.m_hi; t += kWarpBlock) {
     sm.ratio[t] = (double)(t - tab.k) / (double)(t - 1);
   }
+  PKPO_REGION_END(table_ratios);
   __syncthreads();
+  PKPO_REGION_BEGIN(table_rows);
   for (int i = threadIdx.x; i < rows; i += kWarpBlock) {
     const int m = tab.m_lo + i;
     const int64_t k = tab.k;
@@ -229,6 +232,7 @@ __device__ __forceinline__ void build_table(WarpSmem<W, V, Key>& sm, const WarpT
     bool live = true;
     double tail = 0.0;  /* T'_t = sum_{j=t+1}^{m-1} mu_j */
     double above = 0.0; /* mu_{t+1} */
+    PKPO_REGION_BEGIN(table_recurrence);
     for (int t = m; t >= 1; --t) {
       if (t + 1 <= m - 1) tail += above;
       double mu = 0.0;
@@ -245,8 +249,10 @@ __device__ __forceinline__ void build_table(WarpSmem<W, V, Key>& sm, const WarpT
       sm.tp[off + t - 1] = (A)tail;
       above = mu;
     }
+    PKPO_REGION_END(table_recurrence);
     sm.consts[i] = group_consts<A>(m, k);
   }
+  PKPO_REGION_END(table_rows);
 }
 
 /* mu_t and T'_t of ranks t = l*V + j + 1 for (m, k), by a suffix product scan of the ratios and a
@@ -414,13 +420,15 @@ __device__ __forceinline__ Key load_key(const Params& p, int64_t pos, int64_t* s
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value A;
   *src = pos;
-  if (INDEX && p.index) { /* through the index permutation */
+  PKPO_REGION_BEGIN(index_permutation);
+  if (INDEX && p.index) {
     *src = p.index[pos];
     if (!sample_ok(p, *src)) {
       *bad = true;
       return KT::kNone;
     }
-  } /* end of the index permutation */
+  }
+  PKPO_REGION_END(index_permutation);
   const A x = static_cast<const A*>(p.rewards)[*src];
   if (KT::finite(KT::bits(x))) return KT::to_key(x);
   *nf = true;
@@ -463,8 +471,9 @@ __device__ __forceinline__ bool curve_can_step(int64_t kprev, int64_t kk, int ch
  * (C(t-1,k) / C(m,k+1) over C(t-1,k-1) / C(m,k)). */
 template <int V>
 __device__ __forceinline__ void curve_steps(double (&dmu)[V], int t0, int m, int kprev, int kk) {
+  PKPO_REGION_BEGIN(curve_steps);
 #pragma unroll 1
-  for (int k = kprev; k < kk; ++k) { /* curve steps: k */
+  for (int k = kprev; k < kk; ++k) {
     const double f = (double)(k + 1) / ((double)k * (double)(m - k));
 #pragma unroll
     for (int j = 0; j < V; ++j) {
@@ -472,6 +481,7 @@ __device__ __forceinline__ void curve_steps(double (&dmu)[V], int t0, int m, int
       dmu[j] = t > k ? dmu[j] * ((double)(t - k) * f) : 0.0;
     }
   }
+  PKPO_REGION_END(curve_steps);
 }
 
 /* ---- the kernel ------------------------------------------------------------------------------- */
@@ -532,6 +542,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
   const int64_t nwarps = (int64_t)gridDim.x * (kWarpBlock / 32);
 
   const int64_t count = FULL ? p.num_groups : launch_groups(p); /* a bucketed launch: its class's */
+  PKPO_REGION_BEGIN(warp_group_slots);
   for (int64_t base = ((int64_t)blockIdx.x * (kWarpBlock / 32) + wib) * S; base < count;
        base += nwarps * S) {
     const int64_t i = base + sub;
@@ -585,17 +596,21 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     r.k = 1;
     r.flags = 0;
     r.error_bits = 0;
-    if (mine && !resolve_plain(p.estimator, n, nonfinite, k_flags, valid, &r)) { /* the rare cases */
+    PKPO_REGION_BEGIN(rare_resolve);
+    if (mine && !resolve_plain(p.estimator, n, nonfinite, k_flags, valid, &r)) {
       r = resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_flags, valid,
                         p.write_out != 0);
-    } /* end of the rare cases */
+    }
+    PKPO_REGION_END(rare_resolve);
     const int act = mine ? r.action : -1;
     if (l == 0 && mine) {
+      PKPO_REGION_BEGIN(status_report);
       if (act == ACT_ERROR) {
         report_error(p, g, r.error_bits);
       } else if (p.flags) {
         p.flags[g] = r.flags;
       }
+      PKPO_REGION_END(status_report);
     }
     const bool gen = act == ACT_GENERAL;
     if (__any_sync(kFullMask, gen || act == ACT_SINGLE)) warp_sort<W, V>(keys, l);
@@ -608,6 +623,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     A vn[V];
     elem_next<W, V>(v, vn, l, A(0));
 
+    PKPO_REGION_BEGIN(curve_columns);
     if (curve) { /* a pass@k curve: rho at each k of the chunk */
       /* The weights at the column's k come from the previous column's when k grew by at most
        * kCurveStep, elementwise: mu_t(k+1) = mu_t(k) (t-k)(k+1) / (k (m-k)), 0 for t <= k (C(t-1,k) /
@@ -623,11 +639,13 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       for (int col_i = 0; col_i < kc.count; ++col_i) {
         const int64_t kk = gen ? (kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m) : 1;
         const bool step = curve_can_step(kprev, kk, chain);
-        if (__any_sync(kFullMask, !step)) { /* the curve's scans (every lane: shuffles) */
+        PKPO_REGION_BEGIN(curve_scans);
+        if (__any_sync(kFullMask, !step)) { /* every lane: shuffles */
           double dtp[V];
           weights_by_scan<W, V>(l, m, kk, dmu, dtp);
           chain = 0;
-        } else { /* end of the curve's scans */
+        } else {
+          PKPO_REGION_END(curve_scans);
           curve_steps<V>(dmu, l * V + 1, m, (int)kprev, (int)kk);
           ++chain;
         }
@@ -642,9 +660,11 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
         if (l == 0 && mine && act != ACT_ERROR) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
       }
       continue;
-    } /* end of the curve */
+    }
+    PKPO_REGION_END(curve_columns);
 
     /* weights and constants of (m, k): a table row, or float64 scans where there is none */
+    PKPO_REGION_BEGIN(transform_part);
     A mu[V], tp[V];
     GroupConsts<A> gc;
     gc.c = gc.q = gc.w = gc.mk = gc.sh = A(0);
@@ -674,7 +694,8 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       }
       gc = sm.consts[m - tab.m_lo];
     }
-    if (__any_sync(kFullMask, gen && !from_tab)) { /* weights without a table row */
+    PKPO_REGION_BEGIN(weights_without_row);
+    if (__any_sync(kFullMask, gen && !from_tab)) {
       double dmu[V], dtp[V];
       weights_by_scan<W, V>(l, m, gen ? r.k : 1, dmu, dtp);
       if (gen && !from_tab) {
@@ -685,13 +706,16 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
         }
         gc = group_consts<A>(m, r.k);
       }
-    } /* end of the weights without a table row */
+    }
+    PKPO_REGION_END(weights_without_row);
 
     /* rho = v_1 + sum_t (T'_t + k/m) d_t */
+    PKPO_REGION_BEGIN(rho_sum);
     if (p.rho) {
       const A total = rho_sum<W, V>(l, m, v, vn, mu, tp, gc);
       if (l == 0 && mine && act != ACT_ERROR) write_rho<A>(p, g, 0, rho_value(act, v1, total));
-    } /* end of rho */
+    }
+    PKPO_REGION_END(rho_sum);
     if (!p.write_out) continue;
 
     /* outputs in sorted order, by the formula of each group's mode (one pass per mode present in
@@ -701,10 +725,18 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
 #pragma unroll
     for (int j = 0; j < V; ++j) outs[j] = A(0);
     if (__any_sync(kFullMask, gen)) {
+      PKPO_REGION_BEGIN(formula_s);
       mode_pass<MODE_S, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
+      PKPO_REGION_END(formula_s);
+      PKPO_REGION_BEGIN(formula_sloo);
       mode_pass<MODE_SLOO, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
+      PKPO_REGION_END(formula_sloo);
+      PKPO_REGION_BEGIN(formula_smo);
       mode_pass<MODE_SMO, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
+      PKPO_REGION_END(formula_smo);
+      PKPO_REGION_BEGIN(formula_l2o);
       mode_pass<MODE_L2O, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
+      PKPO_REGION_END(formula_l2o);
 
       /* each element takes the output of the first rank holding its key (tied rewards get
        * bit-identical outputs), found by a branchless binary search over the sorted keys in the
@@ -725,13 +757,17 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       for (int j = 0; j < V; ++j) {
         if (!EXACT && src[j] < 0) continue;
         A value = outs[j];
-        if (act != ACT_GENERAL || orig[j] == KT::kNone) { /* the rare store cases */
+        PKPO_REGION_BEGIN(other_outputs);
+        if (act != ACT_GENERAL || orig[j] == KT::kNone) {
           value = other_output<Key>(act, p.estimator, orig[j]);
-        } /* end of the rare store cases */
+        }
+        PKPO_REGION_END(other_outputs);
         static_cast<A*>(p.out)[src[j]] = value;
       }
     }
+    PKPO_REGION_END(transform_part);
   }
+  PKPO_REGION_END(warp_group_slots);
 }
 
 }  // namespace pkpo_cuda
