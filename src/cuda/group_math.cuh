@@ -311,11 +311,6 @@ PKPO_HD RankTerms<T> rank_terms_of(int mode, int64_t t, int64_t m, const GroupCo
   return x;
 }
 
-PKPO_HD Terms rank_terms(int mode, int64_t t, int64_t m, int64_t k, double v_prev, double v,
-                         double v_next, double mu, double tp) {
-  return rank_terms_of<double>(mode, t, m, group_consts<double>(m, k), v_prev, v, v_next, mu, tp);
-}
-
 /* The output of rank t from its own terms and the scans: pre_excl = sum_{j<t} pre_j,
  * suf0_incl = sum_{j>=t} suf0_j, suf1_incl likewise; v1 = v_1 (the group's smallest value). */
 template <typename T>
@@ -336,12 +331,6 @@ PKPO_HD T rank_output_of(int mode, const GroupConsts<T>& g, T v, T v1, const Ran
     PKPO_REGION_END(formula_l2o);
     default: return T(0);
   }
-}
-
-PKPO_HD double rank_output(int mode, int64_t m, int64_t k, double v, double v1, const Terms& own,
-                           double pre_excl, double suf0_incl, double suf1_incl) {
-  return rank_output_of<double>(mode, group_consts<double>(m, k), v, v1, own, pre_excl, suf0_incl,
-                                suf1_incl);
 }
 
 /* Output of the single finite sample of an ACT_SINGLE group (docs/math.md §3). */

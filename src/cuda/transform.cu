@@ -17,12 +17,6 @@
 #include "transform_kernels.cuh"
 #include "warp_kernels.cuh"
 
-#define PKPO_CUDA_TRY(expr)              \
-  do {                                   \
-    const cudaError_t pkpo_e_ = (expr);  \
-    if (pkpo_e_ != cudaSuccess) return pkpo_e_; \
-  } while (0)
-
 namespace pkpo_cuda {
 
 namespace {
