@@ -37,7 +37,7 @@ def log2c(x):
 
 
 def merge_passes(n):
-    """transform_kernels.cuh large_merge_passes: four-way merge passes over 4096-key runs."""
+    """large_common.cuh large_merge_passes: four-way merge passes over 4096-key runs."""
     runs, p = math.ceil(n / 4096), 0
     while 4 ** p < runs:
         p += 1

@@ -19,7 +19,6 @@
 #include <cuda_runtime.h>
 
 #include "internal.h"
-#include "group_math.cuh"
 #include "launch.h"
 
 using pkpo_cuda::DevStatus;

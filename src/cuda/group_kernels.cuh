@@ -36,11 +36,13 @@
 
 #include <stdint.h>
 
+#include "group_common.cuh"
 #include "group_math.cuh"
 #include "kernel_launch.cuh"
+#include "keys.cuh"
+#include "model_region.h"
 #include "params.h"
-#include "transform_kernels.cuh"
-#include "warp_kernels.cuh"
+#include "warp_primitives.cuh"
 
 namespace pkpo_cuda {
 
@@ -86,7 +88,7 @@ struct GroupSmem {
     A a[C];
   };
   alignas(16) Buf buf[2]; /* the sort's double buffer (sidx slots); then the sorted keys and the
-                           * sorted outputs (rank order; vector stores, warp_kernels.cuh) */
+                           * sorted outputs (rank order; vector stores, warp_primitives.cuh) */
   A mu[kTab ? C : 1];     /* the table row at sidx(t - 1): mu_t */
   A tp[kTab ? C : 1];     /* T'_t */
   GroupConsts<A> gc;      /* group_consts(tab.m, tab.k) */

@@ -26,65 +26,15 @@
 #define PKPO_CUDA_GROUP_MATH_CUH
 
 #include <stdint.h>
-#include <string.h>
 
 #include "model_region.h"
+#include "params.h"
 #include "pkpo.h"
-
-#if defined(__CUDACC__)
-#define PKPO_HD __host__ __device__ __forceinline__
-#else
-#define PKPO_HD inline
-#endif
 
 /* Same floor as engine.h's PKPO__WEIGHT_FLOOR (docs/math.md §4). */
 #define PKPO__CUDA_WEIGHT_FLOOR 1e-300
 
 namespace pkpo_cuda {
-
-/* ---- orderable keys --------------------------------------------------------------------------
- * Rewards are sorted as unsigned integers whose order is the order of the values: positive values
- * get the sign bit set, negative ones are bit-inverted. -0.0 is first made +0.0 so that the two
- * zeros are one key (they are tied values and must get identical outputs). Non-finite values and
- * padding get the all-ones key, which no finite value maps to, so they sort after every finite
- * value of the group. */
-template <typename Key, typename V>
-struct KeyTraitsOf {
-  typedef V Value;
-  static constexpr int kBits = (int)sizeof(Key) * 8;
-  static constexpr Key kTop = Key(1) << (kBits - 1);
-  static constexpr Key kNone = ~Key(0);
-  static PKPO_HD Key bits(V x) {
-    Key b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-  }
-  static constexpr Key kExp = sizeof(Key) == 4 ? Key(0x7F800000u) : Key(0x7FF0000000000000ull);
-  static PKPO_HD bool finite(Key b) { return (b & kExp) != kExp; } /* exponent all ones: Inf/NaN */
-  /* -0.0 becomes +0.0, then a negative value's bits are inverted and a positive value gets its
-   * sign bit set (three integer operations) */
-  static PKPO_HD Key to_key(V x) {
-    Key b = bits(x);
-    if ((Key)(b << 1) == 0) b = 0;
-    const Key neg = (Key)(0 - (b >> (kBits - 1))); /* all ones for a negative value */
-    return b ^ (Key)(neg | kTop);
-  }
-  /* the inverse of to_key, in the rewards' own type */
-  static PKPO_HD V to_value(Key key) {
-    const Key b = (key & kTop) ? (Key)(key & ~kTop) : (Key)~key;
-    V x;
-    memcpy(&x, &b, sizeof x);
-    return x;
-  }
-  static PKPO_HD double to_double(Key key) { return (double)to_value(key); }
-};
-
-template <typename Key>
-struct KeyTraits;
-template <>
-struct KeyTraits<uint32_t> : KeyTraitsOf<uint32_t, float> {};
-template <>
-struct KeyTraits<uint64_t> : KeyTraitsOf<uint64_t, double> {};
 
 /* ---- what to do with one group ---------------------------------------------------------------- */
 
@@ -182,39 +132,6 @@ PKPO_HD Resolved resolve_group(int estimator, int nonfinite_policy, int k_policy
   }
   return r;
 }
-
-/* ---- large-path tile accounting ------------------------------------------------------------------
- * The large path sizes its per-tile tables (TileAgg slots) for tiles_bound tiles, computed on the host
- * from N alone, and the device numbers the tiles of the large groups by an exclusive scan of their
- * tile counts. For a valid layout (disjoint groups) the sum never exceeds the bound. Offsets that are
- * valid group by group but overlap (e.g. 0, N, 0, N, ...: every other group is [0, N)) can sum to
- * more, so every large-path kernel treats a group whose tiles end past the bound as invalid: no
- * kernel may index a per-tile table at or beyond tiles_bound. */
-
-/* Tiles of a group of n samples on the large path (callers pass n > tile). */
-PKPO_HD int64_t large_tile_count(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
-
-/* Four-way merge passes that sort a group of n keys whose runs of `run` keys are sorted:
- * ceil(log4(runs)) (the device's per-group count, and the host's count for the largest group). */
-PKPO_HD int large_merge_pass_count(int64_t n, int64_t run) {
-  const int64_t runs = large_tile_count(n, run);
-  int passes = 0;
-  PKPO_REGION_BEGIN(merge_pass_count);
-  while ((int64_t(1) << (2 * passes)) < runs) ++passes;
-  PKPO_REGION_END(merge_pass_count);
-  return passes;
-}
-
-/* Upper bound on the tiles of all large groups (groups of more than `tile` samples). Uniform: exactly
- * G * ceil(n / tile). Ragged: every large group has n > tile, so ceil(n / tile) < 2n / tile and the
- * sum over disjoint groups is below 2N / tile. */
-PKPO_HD int64_t large_tiles_bound(int64_t num_samples, int64_t num_groups, int64_t uniform_n,
-                                  int64_t tile) {
-  return uniform_n > 0 ? num_groups * large_tile_count(uniform_n, tile) : 2 * num_samples / tile + 1;
-}
-
-/* A large group's tiles [tile_base[g], tile_end) all have slots in the per-tile tables. */
-PKPO_HD bool large_tiles_fit(int64_t tile_end, int64_t tiles_bound) { return tile_end <= tiles_bound; }
 
 /* ---- weights ----------------------------------------------------------------------------------- */
 

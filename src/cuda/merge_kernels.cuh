@@ -1,6 +1,6 @@
 /*
  * merge_kernels.cuh -- the device pieces of the large path's four-way merge passes (the kernel,
- * large_merge_kernel, is in transform_kernels.cuh): where a 4096-key output chunk of the merge of
+ * large_merge_kernel, is in large_sort_kernels.cuh): where a 4096-key output chunk of the merge of
  * four sorted lists starts in each list (quad_split_halfwarp, a half-warp search over global
  * memory), and the merges of two sorted lists in shared memory (smem_merge). Templates and inline
  * functions only, so that tests on the emulated device can call them directly.

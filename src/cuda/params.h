@@ -7,6 +7,13 @@
 
 #include <stdint.h>
 
+/* Functions for the host and the device (the workspace plan and the kernels share them). */
+#if defined(__CUDACC__)
+#define PKPO_HD __host__ __device__ __forceinline__
+#else
+#define PKPO_HD inline
+#endif
+
 namespace pkpo_cuda {
 
 /* Largest group of the block path (the warp and group kernels: one group per sub-warp or block);
@@ -14,6 +21,9 @@ namespace pkpo_cuda {
  * 8 keys (32 KiB of keys for float32; float64 uses dynamic shared memory), chosen by the static cost
  * model (bench/cost_model.md: the group kernel at n = 4096 against the large path's four launches). */
 constexpr int kBlockMaxN = 4096;
+/* Largest group of the warp kernels (one group per sub-warp: W = 32 lanes x V = 4 keys); larger
+ * groups of the block path take the group kernels (one group per thread block). */
+constexpr int kWarpMaxN = 128;
 /* Large-path tile: 256 threads x 8 ranks. Unmeasured: 8 float64 items per thread keep the live
  * per-rank state (mu, T', two D2 scans) in registers on sm_80/sm_90. */
 constexpr int kLargeBlock = 256;

@@ -11,10 +11,13 @@
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
 
-#include "kernel_launch.cuh"
-#include "launch.h"
+#include "batch_kernels.cuh"
 #include "group_kernels.cuh"
-#include "transform_kernels.cuh"
+#include "kernel_launch.cuh"
+#include "large_scatter_kernels.cuh"
+#include "large_sort_kernels.cuh"
+#include "large_tile_kernels.cuh"
+#include "launch.h"
 #include "warp_kernels.cuh"
 
 namespace pkpo_cuda {

@@ -40,23 +40,17 @@
 #define PKPO_CUDA_WARP_KERNELS_CUH
 
 #include <stdint.h>
-#include <string.h>
 
+#include "group_common.cuh"
 #include "group_math.cuh"
+#include "keys.cuh"
+#include "model_region.h"
 #include "params.h"
-#include "transform_kernels.cuh"
+#include "warp_primitives.cuh"
 
 namespace pkpo_cuda {
 
 constexpr int kWarpBlock = 256;      /* threads per block of the warp kernels (8 warps) */
-constexpr int kWarpMaxN = 128;       /* largest group of the warp path: W = 32, V = 4 */
-constexpr unsigned kFullMask = 0xFFFFFFFFu;
-/* A pass@k curve on the warp and group kernels: a column whose k is at most kCurveStep above the
- * previous one's takes its weights from them elementwise, at most kCurveChain columns in a row
- * (bounding the rounding a chain accumulates to ~3 ulp per step); the others take the float64
- * scans. */
-constexpr int kCurveStep = 4;
-constexpr int kCurveChain = 16;
 
 /* The warp kernel's variants (its LAYOUT parameter). */
 enum { WARP_GENERAL = 0, WARP_UNIFORM = 1, WARP_EXACT = 2 };
@@ -92,120 +86,6 @@ struct WarpSmem {
   alignas(16) Key keys[NW][32 * V];
   alignas(16) A out[NW][32 * V];
 };
-
-/* ---- sub-warp building blocks (every lane of the warp calls each of them) ------------------------ */
-
-/* Bitonic sort, ascending over the elements e = l*V + j of each sub-warp, in the form whose
- * comparators all point the same way: each merge of two sorted halves of `size` elements first
- * compares e with its mirror e ^ (size - 1), then with e ^ stride for stride = size/4 .. 1, the
- * smaller key going to the lower index. Strides below V compare a lane's own registers (a min and a
- * max, no predicate); larger ones exchange with lane l ^ (stride / V) by a shuffle, and whether a
- * lane keeps the minimum is one bit of l, the same for all its registers. */
-template <int W, int V, typename Key>
-__device__ __forceinline__ void warp_sort(Key (&k)[V], int l) {
-  constexpr int LOG_C = (W * V == 4) ? 2 : (W * V == 8) ? 3 : (W * V == 16) ? 4 : (W * V == 32) ? 5
-                        : (W * V == 64) ? 6 : 7;
-  static_assert((1 << LOG_C) == W * V, "W * V must be a power of two from 4 to 128");
-#pragma unroll
-  for (int s = 1; s <= LOG_C; ++s) {
-    const int size = 1 << s;
-    if (size <= V) { /* mirror step within the lane: j and j ^ (size - 1) */
-#pragma unroll
-      for (int j = 0; j < V; ++j) {
-        if ((j & (size / 2)) == 0) {
-          const int i = j ^ (size - 1);
-          const Key a = k[j], b = k[i];
-          k[j] = b < a ? b : a;
-          k[i] = b < a ? a : b;
-        }
-      }
-    } else { /* mirror step across lanes: register V-1-j of lane l ^ (size/V - 1) */
-      Key o[V];
-#pragma unroll
-      for (int j = 0; j < V; ++j) o[j] = __shfl_xor_sync(kFullMask, k[V - 1 - j], size / V - 1, W);
-      const bool keep_min = (l & (size / (2 * V))) == 0;
-#pragma unroll
-      for (int j = 0; j < V; ++j) {
-        if ((o[j] < k[j]) == keep_min) k[j] = o[j];
-      }
-    }
-#pragma unroll
-    for (int qq = s - 2; qq >= 0; --qq) {
-      const int stride = 1 << qq;
-      if (stride < V) { /* partner in the same lane, register j ^ stride */
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          if ((j & stride) == 0) {
-            const Key a = k[j], b = k[j | stride];
-            k[j] = b < a ? b : a;
-            k[j | stride] = b < a ? a : b;
-          }
-        }
-      } else { /* partner register j of lane l ^ (stride / V) */
-        const bool keep_min = (l & (stride / V)) == 0;
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          const Key o = __shfl_xor_sync(kFullMask, k[j], stride / V, W);
-          /* take the partner's key if it is the smaller and this lane keeps the minimum, or the
-           * larger and it keeps the maximum (one compare and one select) */
-          if ((o < k[j]) == keep_min) k[j] = o;
-        }
-      }
-    }
-  }
-}
-
-/* y[e] = x[e - 1] (fill at e = 0). */
-template <int W, int V, typename T>
-__device__ __forceinline__ void elem_prev(const T (&x)[V], T (&y)[V], int l, T fill) {
-  const T up = __shfl_up_sync(kFullMask, x[V - 1], 1, W);
-#pragma unroll
-  for (int j = V - 1; j > 0; --j) y[j] = x[j - 1];
-  y[0] = l > 0 ? up : fill;
-}
-
-/* y[e] = x[e + 1] (fill at the last element). */
-template <int W, int V, typename T>
-__device__ __forceinline__ void elem_next(const T (&x)[V], T (&y)[V], int l, T fill) {
-  const T down = __shfl_down_sync(kFullMask, x[0], 1, W);
-#pragma unroll
-  for (int j = 0; j + 1 < V; ++j) y[j] = x[j + 1];
-  y[V - 1] = l + 1 < W ? down : fill;
-}
-
-/* In-place inclusive scan over the elements, forward (prefix) or backward (suffix), of sums or
- * products: sequential over the lane's registers, then a scan of the lane totals by shuffles.
- * Fixed shape: every output is formed by the same operations on every call. */
-template <int W, int V, bool BACKWARD, bool PRODUCT, typename T>
-__device__ __forceinline__ void warp_scan(T (&x)[V], int l) {
-#pragma unroll
-  for (int i = 1; i < V; ++i) {
-    const int j = BACKWARD ? V - 1 - i : i;
-    const int p = BACKWARD ? j + 1 : j - 1;
-    x[j] = PRODUCT ? x[p] * x[j] : x[p] + x[j];
-  }
-  T run = x[BACKWARD ? 0 : V - 1]; /* lane total -> inclusive scan over lanes */
-#pragma unroll
-  for (int o = 1; o < W; o <<= 1) {
-    const T y = BACKWARD ? __shfl_down_sync(kFullMask, run, o, W) : __shfl_up_sync(kFullMask, run, o, W);
-    if (BACKWARD ? (l + o < W) : (l >= o)) run = PRODUCT ? run * y : run + y;
-  }
-  /* the lanes before (after) this one */
-  const T before = BACKWARD ? __shfl_down_sync(kFullMask, run, 1, W) : __shfl_up_sync(kFullMask, run, 1, W);
-  if (BACKWARD ? (l + 1 < W) : (l > 0)) {
-#pragma unroll
-    for (int j = 0; j < V; ++j) x[j] = PRODUCT ? before * x[j] : before + x[j];
-  }
-}
-
-/* Sum over the sub-warp of one value per lane; every lane gets the same bits (IEEE addition is
- * commutative, and the butterfly adds the same pairs in every lane). */
-template <int W, typename T>
-__device__ __forceinline__ T warp_sum(T x) {
-#pragma unroll
-  for (int o = W / 2; o > 0; o >>= 1) x = x + __shfl_xor_sync(kFullMask, x, o, W);
-  return x;
-}
 
 /* ---- weights --------------------------------------------------------------------------------- */
 
@@ -275,27 +155,6 @@ __device__ __forceinline__ void weights_by_scan(int l, int64_t m, int64_t k, dou
   elem_next<W, V>(r, tp, l, 0.0); /* exclusive suffix sum T'_t */
 }
 
-/* A lane's V consecutive items of shared memory as one access (vector loads and stores: V
- * scalar accesses at a stride of V words would meet V-way bank conflicts). p: aligned to the size
- * of V items (warp_kernel's arrays are 16-byte aligned, and its offsets multiples of V). */
-template <int V, typename T>
-struct alignas(sizeof(T) * V <= 16 ? sizeof(T) * V : 16) Items {
-  T v[V];
-};
-template <int V, typename T>
-__device__ __forceinline__ void store_items(T* p, const T (&x)[V]) {
-  Items<V, T> it;
-#pragma unroll
-  for (int j = 0; j < V; ++j) it.v[j] = x[j];
-  *reinterpret_cast<Items<V, T>*>(p) = it;
-}
-template <int V, typename T>
-__device__ __forceinline__ void load_items(const T* p, T (&x)[V]) {
-  const Items<V, T> it = *reinterpret_cast<const Items<V, T>*>(p);
-#pragma unroll
-  for (int j = 0; j < V; ++j) x[j] = it.v[j];
-}
-
 /* A uniform batch's one table row m = tab.m_lo = tab.m_hi (transform.cu launch_warp), built by the
  * float64 scans of the table-less groups in the block's first warp (log-depth, instead of one
  * thread's chain of m dependent steps); each of its sub-warps computes the row, the first stores
@@ -321,28 +180,7 @@ __device__ __forceinline__ void build_row_by_scan(WarpSmem<W, V, Key>& sm, const
   if (threadIdx.x == 0) sm.consts[0] = group_consts<A>(m, tab.k);
 }
 
-template <int V, typename T>
-__device__ __forceinline__ void copy_items(const T (&x)[V], T (&y)[V]) {
-#pragma unroll
-  for (int j = 0; j < V; ++j) y[j] = x[j];
-}
-
-/* group_math.cuh's terms of ranks t = l*V + j + 1 in mode MODE (zero past rank m): v, vp, vn the
- * sorted values at t, t-1, t+1; mu and tp the weights and tail sums; gc the group's constants. */
-template <int MODE, int V, typename A>
-__device__ __forceinline__ void lane_terms(int l, int m, const A (&v)[V], const A (&vp)[V], const A (&vn)[V],
-                                           const A (&mu)[V], const A (&tp)[V], const GroupConsts<A>& gc,
-                                           RankTerms<A> (&x)[V]) {
-#pragma unroll
-  for (int j = 0; j < V; ++j) {
-    const int t = l * V + j + 1;
-    if (t <= m) {
-      x[j] = rank_terms_of<A>(MODE, t, m, gc, vp[j], v[j], vn[j], mu[j], tp[j]);
-    } else {
-      x[j].pre = x[j].rho = x[j].suf0 = x[j].suf1 = A(0);
-    }
-  }
-}
+/* ---- outputs --------------------------------------------------------------------------------- */
 
 /* The outputs (rank_output_of) of the lane's ranks of a group in mode MODE, with only the scans
  * MODE needs. sloo scans suf0 - q suf1 as one backward sum (rank_output_of's suf0_incl, with
@@ -398,90 +236,6 @@ __device__ __forceinline__ A rho_sum(int l, int m, const A (&v)[V], const A (&vn
 #pragma unroll
   for (int j = 0; j < V; ++j) part = part + x[j].rho;
   return warp_sum<W>(part);
-}
-
-/* The rho of a group by its action (the rule of every path): v_1 + the sum for a general group, the
- * value of a singleton, 0 for an empty group, NaN for an invalid or propagated one. */
-template <typename A>
-__device__ __forceinline__ double rho_value(int act, A v1, A total) {
-  return act == ACT_GENERAL  ? (double)(v1 + total)
-         : act == ACT_SINGLE ? (double)v1
-         : act == ACT_EMPTY  ? 0.0
-                             : __longlong_as_double(0x7FF8000000000000LL);
-}
-
-/* ---- pieces of the warp and group kernels --------------------------------------------------- */
-
-/* The key of the sample at grouped position pos, *src its sample (through the index permutation
- * when INDEX and there is one): kNone for a non-finite reward (*nf set) or an unusable index entry
- * (*bad set: out of range or repeated; nothing read). */
-template <typename Key, bool INDEX>
-__device__ __forceinline__ Key load_key(const Params& p, int64_t pos, int64_t* src, bool* nf, bool* bad) {
-  typedef KeyTraits<Key> KT;
-  typedef typename KT::Value A;
-  *src = pos;
-  PKPO_REGION_BEGIN(index_permutation);
-  if (INDEX && p.index) {
-    *src = p.index[pos];
-    if (!sample_ok(p, *src)) {
-      *bad = true;
-      return KT::kNone;
-    }
-  }
-  PKPO_REGION_END(index_permutation);
-  const A x = static_cast<const A*>(p.rewards)[*src];
-  if (KT::finite(KT::bits(x))) return KT::to_key(x);
-  *nf = true;
-  return KT::kNone;
-}
-
-/* The output of the first of the C sorted keys (ascending, shared memory) that equals `key`, from
- * the sorted outputs beside them: tied rewards get bit-identical outputs. A branchless binary
- * search. */
-template <int C, typename Key, typename A>
-__device__ __forceinline__ A first_rank_output(const Key* sorted, const A* outs, Key key) {
-  const Key* at = sorted; /* at[0] is the first key not yet known to be below `key` */
-#pragma unroll
-  for (int step = C / 2; step > 0; step >>= 1) {
-    if (at[step - 1] < key) at += step;
-  }
-  return outs[at - sorted];
-}
-
-/* The output of an element that the sorted-order formulas do not give: its group is not ACT_GENERAL,
- * or its reward was excluded (orig == kNone). NaN under PROPAGATE, a singleton's reward for s, else
- * 0 (an excluded sample, an empty group, a singleton's other estimators). */
-template <typename Key>
-__device__ __forceinline__ typename KeyTraits<Key>::Value other_output(int act, int estimator, Key orig) {
-  typedef KeyTraits<Key> KT;
-  typedef typename KT::Value A;
-  if (act == ACT_PROPAGATE) return (A)__longlong_as_double(0x7FF8000000000000LL);
-  if (act == ACT_SINGLE && orig != KT::kNone && estimator == PKPO_S) return KT::to_value(orig);
-  return A(0);
-}
-
-/* A pass@k curve column at k = kk takes its weights from the previous column's (k = kprev) when k
- * grew by at most kCurveStep and the chain of such columns is shorter than kCurveChain. */
-__device__ __forceinline__ bool curve_can_step(int64_t kprev, int64_t kk, int chain) {
-  return kprev > 0 && kk >= kprev && kk - kprev <= kCurveStep && chain < kCurveChain;
-}
-
-/* The weights mu_t at k = kk from those at k = kprev <= kk, of ranks t = t0 + j (group of m <=
- * kBlockMaxN: int arithmetic): mu_t(k+1) = mu_t(k) (t-k)(k+1) / (k (m-k)), 0 for t <= k
- * (C(t-1,k) / C(m,k+1) over C(t-1,k-1) / C(m,k)). */
-template <int V>
-__device__ __forceinline__ void curve_steps(double (&dmu)[V], int t0, int m, int kprev, int kk) {
-  PKPO_REGION_BEGIN(curve_steps);
-#pragma unroll 1
-  for (int k = kprev; k < kk; ++k) {
-    const double f = (double)(k + 1) / ((double)k * (double)(m - k));
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      const int t = t0 + j;
-      dmu[j] = t > k ? dmu[j] * ((double)(t - k) * f) : 0.0;
-    }
-  }
-  PKPO_REGION_END(curve_steps);
 }
 
 /* ---- the kernel ------------------------------------------------------------------------------- */
