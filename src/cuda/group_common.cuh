@@ -183,9 +183,9 @@ __device__ __forceinline__ void curve_steps(double (&dmu)[V], int t0, int m, int
   PKPO_REGION_END(curve_steps);
 }
 
-/* group_math.cuh's terms of ranks t = l*V + j + 1 in mode MODE (zero past rank m): v, vp, vn the
+/* group_math.cuh's terms of ranks t = l*V + j + 1 by formula FORMULA (zero past rank m): v, vp, vn the
  * sorted values at t, t-1, t+1; mu and tp the weights and tail sums; gc the group's constants. */
-template <int MODE, int V, typename A>
+template <int FORMULA, int V, typename A>
 __device__ __forceinline__ void lane_terms(int l, int m, const A (&v)[V], const A (&vp)[V], const A (&vn)[V],
                                            const A (&mu)[V], const A (&tp)[V], const GroupConsts<A>& gc,
                                            RankTerms<A> (&x)[V]) {
@@ -193,7 +193,7 @@ __device__ __forceinline__ void lane_terms(int l, int m, const A (&v)[V], const 
   for (int j = 0; j < V; ++j) {
     const int t = l * V + j + 1;
     if (t <= m) {
-      x[j] = rank_terms_of<A>(MODE, t, m, gc, vp[j], v[j], vn[j], mu[j], tp[j]);
+      x[j] = rank_terms_of<A>(FORMULA, t, m, gc, vp[j], v[j], vn[j], mu[j], tp[j]);
     } else {
       x[j].pre = x[j].rho = x[j].suf0 = x[j].suf1 = A(0);
     }

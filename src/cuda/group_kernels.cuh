@@ -231,38 +231,38 @@ __device__ __forceinline__ void block_weights(int tid, int64_t m, int64_t k, dou
   elem_next<32, V>(r, tp, l, c); /* exclusive suffix sum T'_t */
 }
 
-/* The outputs of the thread's ranks in mode MODE with only the scans MODE needs (the block form of
- * warp_kernels.cuh's sorted_outputs). vp_fill: v_{e0} for the first rank e0 + 1 of the warp. */
-template <int MODE, int NW, int V, typename A>
+/* The outputs of the thread's ranks by formula FORMULA with only the scans FORMULA needs (the
+ * block form of warp_kernels.cuh's sorted_outputs). vp_fill: v_{e0} for the first rank e0 + 1 of the warp. */
+template <int FORMULA, int NW, int V, typename A>
 __device__ __forceinline__ void block_outputs(int tid, int m, const A (&v)[V], A v1, const A (&vn)[V],
                                               A vp_fill, const A (&mu)[V], const A (&tp)[V],
                                               const GroupConsts<A>& gc, A (&out)[V], PartSlots<NW>& ps) {
   const int l = tid & 31, w = tid >> 5;
   A vp[V];
-  if (MODE == MODE_SMO) {
+  if (FORMULA == PKPO_SLOO_MINUS_ONE) {
     elem_prev<32, V>(v, vp, l, vp_fill);
   } else {
     copy_items<V>(v, vp); /* unused */
   }
   RankTerms<A> x[V];
-  lane_terms<MODE, V>(tid, m, v, vp, vn, mu, tp, gc, x);
+  lane_terms<FORMULA, V>(tid, m, v, vp, vn, mu, tp, gc, x);
   A f[V], b[V], fx[V];
 #pragma unroll
   for (int j = 0; j < V; ++j) {
     f[j] = x[j].pre;
-    b[j] = MODE == MODE_SLOO ? x[j].suf0 - gc.q * x[j].suf1 : x[j].suf0;
+    b[j] = FORMULA == PKPO_SLOO ? x[j].suf0 - gc.q * x[j].suf1 : x[j].suf0;
     fx[j] = A(0);
   }
   A cf = A(0);
-  if (MODE != MODE_S) cf = block_scan<NW, V, false, false>(f, l, w, ps.next());
-  if (MODE == MODE_SMO) {
+  if (FORMULA != PKPO_S) cf = block_scan<NW, V, false, false>(f, l, w, ps.next());
+  if (FORMULA == PKPO_SLOO_MINUS_ONE) {
     copy_items<V>(f, out);
     return;
   }
   block_scan<NW, V, true, false>(b, l, w, ps.next());
-  if (MODE != MODE_S) elem_prev<32, V>(f, fx, l, cf); /* exclusive forward sums */
+  if (FORMULA != PKPO_S) elem_prev<32, V>(f, fx, l, cf); /* exclusive forward sums */
 #pragma unroll
-  for (int j = 0; j < V; ++j) out[j] = rank_output_of<A>(MODE, gc, v[j], v1, x[j], fx[j], b[j], A(0));
+  for (int j = 0; j < V; ++j) out[j] = rank_output_of<A>(FORMULA, gc, v[j], v1, x[j], fx[j], b[j], A(0));
 }
 
 /* rho - v_1 of the group: the sum of its ranks' rho terms (same bits in every thread). */
@@ -270,7 +270,7 @@ template <int NW, int V, typename A>
 __device__ __forceinline__ A block_rho_sum(int tid, int m, const A (&v)[V], const A (&vn)[V], const A (&mu)[V],
                                            const A (&tp)[V], const GroupConsts<A>& gc, PartSlots<NW>& ps) {
   RankTerms<A> x[V];
-  lane_terms<MODE_RHO, V>(tid, m, v, v, vn, mu, tp, gc, x);
+  lane_terms<PKPO_RHO, V>(tid, m, v, v, vn, mu, tp, gc, x);
   A part = A(0);
 #pragma unroll
   for (int j = 0; j < V; ++j) part = part + x[j].rho;
@@ -478,18 +478,20 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
             A outs[V];
 #pragma unroll
             for (int j = 0; j < V; ++j) outs[j] = A(0);
-            switch (r.mode) {
+            switch (r.formula) {
               PKPO_REGION_BEGIN(formula_s);
-              case MODE_S: block_outputs<MODE_S, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
+              case PKPO_S: block_outputs<PKPO_S, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
               PKPO_REGION_END(formula_s);
               PKPO_REGION_BEGIN(formula_sloo);
-              case MODE_SLOO: block_outputs<MODE_SLOO, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
+              case PKPO_SLOO: block_outputs<PKPO_SLOO, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
               PKPO_REGION_END(formula_sloo);
               PKPO_REGION_BEGIN(formula_smo);
-              case MODE_SMO: block_outputs<MODE_SMO, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
+              case PKPO_SLOO_MINUS_ONE:
+                block_outputs<PKPO_SLOO_MINUS_ONE, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps);
+                break;
               PKPO_REGION_END(formula_smo);
               PKPO_REGION_BEGIN(formula_l2o);
-              case MODE_L2O: block_outputs<MODE_L2O, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
+              case PKPO_L2O: block_outputs<PKPO_L2O, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
               PKPO_REGION_END(formula_l2o);
               default: break;
             }

@@ -47,14 +47,14 @@ enum Action {
   ACT_GENERAL = 5    /* m >= 2 */
 };
 
-/* The formula actually computed (after the boundary rules of docs/math.md §2). */
-enum Mode { MODE_RHO = 0, MODE_S = 1, MODE_SLOO = 2, MODE_SMO = 3, MODE_L2O = 4 };
-
 enum ErrorBits { ERR_K_STRICT = 1u, ERR_NONFINITE = 2u };
 
 struct Resolved {
   int action;
-  int mode;
+  /* The estimator (pkpo_estimator) whose formula is computed, after the boundary rules of
+   * docs/math.md §2: e.g. s's for sloo at k = m, l2o's for sloo_minus_one at k = 1; PKPO_RHO when
+   * the group has no per-sample outputs. */
+  int formula;
   int64_t m; /* finite samples */
   int64_t k; /* clamped k (valid for ACT_SINGLE / ACT_GENERAL) */
   uint32_t flags;
@@ -68,7 +68,7 @@ PKPO_HD Resolved resolve_group(int estimator, int nonfinite_policy, int k_policy
                                int64_t nonfinite, int64_t k_req, bool valid, bool write_out) {
   Resolved r;
   r.action = ACT_GENERAL;
-  r.mode = MODE_RHO;
+  r.formula = PKPO_RHO;
   r.m = n - nonfinite;
   r.k = k_req;
   r.flags = 0;
@@ -113,22 +113,22 @@ PKPO_HD Resolved resolve_group(int estimator, int nonfinite_policy, int k_policy
   if (r.m == 1) {
     r.action = ACT_SINGLE;
     r.flags |= PKPO_FLAG_SINGLETON;
-    r.mode = (estimator == PKPO_S) ? MODE_S : MODE_RHO;
+    r.formula = (estimator == PKPO_S) ? PKPO_S : PKPO_RHO;
     return r;
   }
   switch (estimator) {
-    case PKPO_S: r.mode = MODE_S; break;
-    case PKPO_SLOO: r.mode = (r.k == r.m) ? MODE_S : MODE_SLOO; break;
-    case PKPO_SLOO_MINUS_ONE: r.mode = (r.k == 1) ? MODE_L2O : MODE_SMO; break;
+    case PKPO_S: r.formula = PKPO_S; break;
+    case PKPO_SLOO: r.formula = (r.k == r.m) ? PKPO_S : PKPO_SLOO; break;
+    case PKPO_SLOO_MINUS_ONE: r.formula = (r.k == 1) ? PKPO_L2O : PKPO_SLOO_MINUS_ONE; break;
     case PKPO_L2O:
       if (r.k == r.m) {
-        r.mode = MODE_SMO;
+        r.formula = PKPO_SLOO_MINUS_ONE;
         if (write_out) r.flags |= PKPO_FLAG_FALLBACK;
       } else {
-        r.mode = MODE_L2O;
+        r.formula = PKPO_L2O;
       }
       break;
-    default: r.mode = MODE_RHO; break;
+    default: r.formula = PKPO_RHO; break;
   }
   return r;
 }
@@ -192,7 +192,7 @@ typedef RankTerms<double> Terms;
 /* Rank t (1-based, t <= m); v_prev = v_{t-1} (ignored at t = 1), v_next = v_{t+1} (ignored at t = m);
  * mu = mu_t; tp = T'_t; g = group_consts(m, k). */
 template <typename T>
-PKPO_HD RankTerms<T> rank_terms_of(int mode, int64_t t, int64_t m, const GroupConsts<T>& g, T v_prev,
+PKPO_HD RankTerms<T> rank_terms_of(int formula, int64_t t, int64_t m, const GroupConsts<T>& g, T v_prev,
                                    T v, T v_next, T mu, T tp) {
   RankTerms<T> x;
   x.pre = T(0);
@@ -200,12 +200,12 @@ PKPO_HD RankTerms<T> rank_terms_of(int mode, int64_t t, int64_t m, const GroupCo
   x.suf1 = T(0);
   const T d = (t < m) ? v_next - v : T(0);
   x.rho = (tp + g.c) * d;
-  switch (mode) {
+  switch (formula) {
     PKPO_REGION_BEGIN(formula_s);
-    case MODE_S: x.suf0 = (g.c - mu) * d; break;
+    case PKPO_S: x.suf0 = (g.c - mu) * d; break;
     PKPO_REGION_END(formula_s);
     PKPO_REGION_BEGIN(formula_sloo);
-    case MODE_SLOO: {
+    case PKPO_SLOO: {
       x.suf0 = (g.c - mu) * d;
       x.pre = (g.w * tp) * d;
       x.suf1 = (g.w * (tp + mu)) * d;
@@ -213,10 +213,10 @@ PKPO_HD RankTerms<T> rank_terms_of(int mode, int64_t t, int64_t m, const GroupCo
     }
     PKPO_REGION_END(formula_sloo);
     PKPO_REGION_BEGIN(formula_smo);
-    case MODE_SMO: x.pre = (t > 1) ? mu * (v - v_prev) : T(0); break;
+    case PKPO_SLOO_MINUS_ONE: x.pre = (t > 1) ? mu * (v - v_prev) : T(0); break;
     PKPO_REGION_END(formula_smo);
     PKPO_REGION_BEGIN(formula_l2o);
-    case MODE_L2O: {
+    case PKPO_L2O: {
       const T e = mu * d / g.mk;
       x.pre = (T)t * e;
       x.suf0 = (T)(m - t) * e;
@@ -231,20 +231,20 @@ PKPO_HD RankTerms<T> rank_terms_of(int mode, int64_t t, int64_t m, const GroupCo
 /* The output of rank t from its own terms and the scans: pre_excl = sum_{j<t} pre_j,
  * suf0_incl = sum_{j>=t} suf0_j, suf1_incl likewise; v1 = v_1 (the group's smallest value). */
 template <typename T>
-PKPO_HD T rank_output_of(int mode, const GroupConsts<T>& g, T v, T v1, const RankTerms<T>& own,
+PKPO_HD T rank_output_of(int formula, const GroupConsts<T>& g, T v, T v1, const RankTerms<T>& own,
                          T pre_excl, T suf0_incl, T suf1_incl) {
-  switch (mode) {
+  switch (formula) {
     PKPO_REGION_BEGIN(formula_s);
-    case MODE_S: return g.c * v + suf0_incl;
+    case PKPO_S: return g.c * v + suf0_incl;
     PKPO_REGION_END(formula_s);
     PKPO_REGION_BEGIN(formula_sloo);
-    case MODE_SLOO: return g.c * (v - v1) + suf0_incl - g.q * (pre_excl + suf1_incl) - v1 * g.sh;
+    case PKPO_SLOO: return g.c * (v - v1) + suf0_incl - g.q * (pre_excl + suf1_incl) - v1 * g.sh;
     PKPO_REGION_END(formula_sloo);
     PKPO_REGION_BEGIN(formula_smo);
-    case MODE_SMO: return pre_excl + own.pre;
+    case PKPO_SLOO_MINUS_ONE: return pre_excl + own.pre;
     PKPO_REGION_END(formula_smo);
     PKPO_REGION_BEGIN(formula_l2o);
-    case MODE_L2O: return pre_excl - suf0_incl;
+    case PKPO_L2O: return pre_excl - suf0_incl;
     PKPO_REGION_END(formula_l2o);
     default: return T(0);
   }

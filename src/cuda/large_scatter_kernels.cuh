@@ -53,14 +53,14 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
        * sums of suf0 and suf1 (s, sloo, l2o). */
       double fw0 = 0.0, fw1 = 0.0;
       D2 bw0 = make_d2(0.0, 0.0), bw1 = bw0;
-      if (r.mode != MODE_S) { /* uniform across the block */
+      if (r.formula != PKPO_S) { /* uniform across the block */
         const double x0 = own0 ? tile_agg[i0].pre : 0.0, x1 = own1 ? tile_agg[i1].pre : 0.0;
         double total;
         fw0 = block_exclusive_scan<kLargeBlock, false>(x0 + x1, AddOp(), 0.0, wd, &total);
         fw1 = fw0 + x0;
       }
       PKPO_REGION_BEGIN(backward_carries);
-      if (r.mode == MODE_S || r.mode == MODE_SLOO || r.mode == MODE_L2O) { /* uniform across the block */
+      if (r.formula == PKPO_S || r.formula == PKPO_SLOO || r.formula == PKPO_L2O) { /* uniform across the block */
         const D2 y0 = own0 ? make_d2(tile_agg[i0].suf0, tile_agg[i0].suf1) : make_d2(0.0, 0.0);
         const D2 y1 = own1 ? make_d2(tile_agg[i1].suf0, tile_agg[i1].suf1) : make_d2(0.0, 0.0);
         D2 total;
@@ -72,14 +72,14 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
        * other constant (each a float64 division) in every thread. */
       GroupConsts<double> gc;
       gc.c = gc.w = gc.mk = gc.sh = 0.0;
-      gc.q = r.mode == MODE_SLOO ? (double)r.k / (double)(r.m - 1) : 0.0;
+      gc.q = r.formula == PKPO_SLOO ? (double)r.k / (double)(r.m - 1) : 0.0;
       Terms zero;
       zero.pre = 0.0;
       zero.rho = 0.0;
       zero.suf0 = 0.0;
       zero.suf1 = 0.0;
-      lin_s[i0] = rank_output_of<double>(r.mode, gc, 0.0, 0.0, zero, fw0, bw0.a, bw0.b);
-      lin_s[i1] = rank_output_of<double>(r.mode, gc, 0.0, 0.0, zero, fw1, bw1.a, bw1.b);
+      lin_s[i0] = rank_output_of<double>(r.formula, gc, 0.0, 0.0, zero, fw0, bw0.a, bw0.b);
+      lin_s[i1] = rank_output_of<double>(r.formula, gc, 0.0, 0.0, zero, fw1, bw1.a, bw1.b);
       if (tile == 0) { /* uniform across the block: the group's rho and flags, once */
         double rho_sum = 0.0;
         PKPO_REGION_BEGIN(rho_sum);

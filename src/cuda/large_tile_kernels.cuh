@@ -72,7 +72,7 @@ struct LargeSmem {
 };
 
 template <typename Key>
-__device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int64_t k, int mode,
+__device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int64_t k, int formula,
                                                 int64_t rank0, int last_stage, const TileAgg& carry,
                                                 double* local_out, LargeSmem& sm) {
   typedef KeyTraits<Key> KT;
@@ -98,7 +98,7 @@ __device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int
 #pragma unroll
   for (int j = 0; j < IPT; ++j) tp[j] = 0.0;
   PKPO_REGION_BEGIN(tail_scan);
-  if (mode == MODE_SLOO) { /* uniform across the block */
+  if (formula == PKPO_SLOO) { /* uniform across the block */
 #pragma unroll
     for (int j = 0; j < IPT; ++j) tp[j] = tail_summand(t0 + j, m, mu[j]);
     scan_items<kLargeBlock, IPT, true>(tp, AddOp(), 0.0, carry.tail, false, sm.wd, &tot);
@@ -125,7 +125,7 @@ __device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int
     const int64_t t = t0 + j;
     Terms x;
     if (t <= m) {
-      x = rank_terms_of<double>(mode, t, m, gc, v[j], v[j + 1], v[j + 2], mu[j], tp[j]);
+      x = rank_terms_of<double>(formula, t, m, gc, v[j], v[j + 1], v[j + 2], mu[j], tp[j]);
       x.rho = mu[j] * (v[j + 1] - v_first);
     } else {
       x.pre = 0.0;
@@ -141,7 +141,7 @@ __device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int
   scan_items<kLargeBlock, IPT, false>(fw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.pre, 0.0), false,
                                       sm.wd2, &ftot);
   PKPO_REGION_BEGIN(backward_scan);
-  if (mode == MODE_S || mode == MODE_SLOO || mode == MODE_L2O) { /* uniform across the block */
+  if (formula == PKPO_S || formula == PKPO_SLOO || formula == PKPO_L2O) { /* uniform across the block */
     scan_items<kLargeBlock, IPT, true>(bw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.suf0, carry.suf1),
                                        true, sm.wd2, &btot);
   }
@@ -167,7 +167,7 @@ __device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int
         own.rho = 0.0;
         own.suf0 = 0.0;
         own.suf1 = 0.0;
-        local_out[t - 1] = rank_output_of<double>(mode, gc, v[j + 1], v_first, own, fw[j].a, bw[j].a, bw[j].b);
+        local_out[t - 1] = rank_output_of<double>(formula, gc, v[j + 1], v_first, own, fw[j].a, bw[j].a, bw[j].b);
       }
     }
   }
@@ -195,14 +195,14 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
   const Resolved r = large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req, tm, tiles_bound);
   if (r.action != ACT_GENERAL) return;
   const int64_t k = k_curve > 0 ? (k_curve < r.m ? k_curve : r.m) : r.k;
-  const int mode = k_curve > 0 ? (int)MODE_RHO : r.mode;
+  const int formula = k_curve > 0 ? (int)PKPO_RHO : r.formula;
   const int64_t rank0 = tile * kLargeTile;
   if (rank0 >= r.m) return; /* every rank of this tile is an excluded sample: no terms */
   if (threadIdx.x == 0) carry = agg[blockIdx.x];
   __syncthreads();
   const TileAgg c = carry;
   double* local_out = (stage == STAGE_TERMS && k_curve == 0 && p.write_out) ? large_local_out<Key>(lk, s) : nullptr;
-  large_tile_pass<Key>(sorted, r.m, k, mode, rank0, stage, c, local_out, sm);
+  large_tile_pass<Key>(sorted, r.m, k, formula, rank0, stage, c, local_out, sm);
   if (threadIdx.x == 0) {
     TileAgg a = c;
     if (stage == STAGE_TAIL) a.tail = sm.total.tail;
@@ -318,7 +318,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
           agg[tb + i].suf0 = ex.a;
           agg[tb + i].suf1 = ex.b;
           /* agg[tb + i].pre: this thread's own store of the forward loop */
-          if (lin) agg[tb + i].lin = rank_output_of<double>(r.mode, gc, 0.0, 0.0, zero, agg[tb + i].pre, ex.a, ex.b);
+          if (lin) agg[tb + i].lin = rank_output_of<double>(r.formula, gc, 0.0, 0.0, zero, agg[tb + i].pre, ex.a, ex.b);
         }
       }
       PKPO_REGION_END(tile_chunks);

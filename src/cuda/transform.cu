@@ -315,7 +315,7 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
 }
 
 /* Stages TAIL (only if need_tail) and TERMS with their carry scans; TERMS' carry kernel writes
- * rho and flags. ks.count > 0: up to kCurveSlots curve columns (MODE_RHO) side by side. */
+ * rho and flags. ks.count > 0: up to kCurveSlots curve columns (PKPO_RHO) side by side. */
 template <typename Key>
 cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const LargeKeys& lk,
                              const KSlots& ks, int64_t k_flags, bool need_tail, bool fold,

@@ -29,7 +29,7 @@
  * No block barrier after the table is built, no atomics except the error report, no divergence at
  * a collective: every lane of a warp runs every shuffle, and a sub-warp whose group needs nothing
  * computes on padding (kNone keys, zero terms) and stores nothing. The per-group decisions
- * (resolve_plain, the estimator's mode) take one branch per warp in a uniform batch.
+ * (resolve_plain, the group's formula) take one branch per warp in a uniform batch.
  *
  * Arithmetic: float32 for float32 rewards, float64 for float64 (docs/math.md section 4 targets,
  * err <= 4e-6 and <= 1e-12, are met by the stable forms in either: the tests check every estimator
@@ -182,48 +182,48 @@ __device__ __forceinline__ void build_row_by_scan(WarpSmem<W, V, Key>& sm, const
 
 /* ---- outputs --------------------------------------------------------------------------------- */
 
-/* The outputs (rank_output_of) of the lane's ranks of a group in mode MODE, with only the scans
- * MODE needs. sloo scans suf0 - q suf1 as one backward sum (rank_output_of's suf0_incl, with
+/* The outputs (rank_output_of) of the lane's ranks of a group by formula FORMULA, with only the
+ * scans FORMULA needs. sloo scans suf0 - q suf1 as one backward sum (rank_output_of's suf0_incl, with
  * suf1_incl = 0); sloo_minus_one's output is the inclusive forward scan itself. */
-template <int MODE, int W, int V, typename A>
+template <int FORMULA, int W, int V, typename A>
 __device__ __forceinline__ void sorted_outputs(int l, int m, const A (&v)[V], A v1, const A (&vn)[V],
                                                const A (&mu)[V], const A (&tp)[V],
                                                const GroupConsts<A>& gc, A (&out)[V]) {
   A vp[V];
-  if (MODE == MODE_SMO) {
+  if (FORMULA == PKPO_SLOO_MINUS_ONE) {
     elem_prev<W, V>(v, vp, l, A(0));
   } else {
     copy_items<V>(v, vp); /* unused */
   }
   RankTerms<A> x[V];
-  lane_terms<MODE, V>(l, m, v, vp, vn, mu, tp, gc, x);
+  lane_terms<FORMULA, V>(l, m, v, vp, vn, mu, tp, gc, x);
   A f[V], b[V], fx[V];
 #pragma unroll
   for (int j = 0; j < V; ++j) {
     f[j] = x[j].pre;
-    b[j] = MODE == MODE_SLOO ? x[j].suf0 - gc.q * x[j].suf1 : x[j].suf0;
+    b[j] = FORMULA == PKPO_SLOO ? x[j].suf0 - gc.q * x[j].suf1 : x[j].suf0;
     fx[j] = A(0);
   }
-  if (MODE != MODE_S) warp_scan<W, V, false, false>(f, l);
-  if (MODE == MODE_SMO) {
+  if (FORMULA != PKPO_S) warp_scan<W, V, false, false>(f, l);
+  if (FORMULA == PKPO_SLOO_MINUS_ONE) {
     copy_items<V>(f, out);
     return;
   }
   warp_scan<W, V, true, false>(b, l);
-  if (MODE != MODE_S) elem_prev<W, V>(f, fx, l, A(0)); /* exclusive forward sums */
+  if (FORMULA != PKPO_S) elem_prev<W, V>(f, fx, l, A(0)); /* exclusive forward sums */
 #pragma unroll
-  for (int j = 0; j < V; ++j) out[j] = rank_output_of<A>(MODE, gc, v[j], v1, x[j], fx[j], b[j], A(0));
+  for (int j = 0; j < V; ++j) out[j] = rank_output_of<A>(FORMULA, gc, v[j], v1, x[j], fx[j], b[j], A(0));
 }
 
-/* Adds the outputs of the groups of the warp whose mode is MODE to `outs` (a pass only if one is). */
-template <int MODE, int W, int V, typename A>
-__device__ __forceinline__ void mode_pass(int mode, int l, int m, const A (&v)[V], A v1, const A (&vn)[V],
+/* Adds the outputs of the groups of the warp whose formula is FORMULA to `outs` (a pass only if one is). */
+template <int FORMULA, int W, int V, typename A>
+__device__ __forceinline__ void formula_pass(int formula, int l, int m, const A (&v)[V], A v1, const A (&vn)[V],
                                           const A (&mu)[V], const A (&tp)[V], const GroupConsts<A>& gc,
                                           A (&outs)[V]) {
-  if (!__any_sync(kFullMask, mode == MODE)) return;
+  if (!__any_sync(kFullMask, formula == FORMULA)) return;
   A o[V];
-  sorted_outputs<MODE, W, V>(l, m, v, v1, vn, mu, tp, gc, o);
-  if (mode == MODE) copy_items<V>(o, outs);
+  sorted_outputs<FORMULA, W, V>(l, m, v, v1, vn, mu, tp, gc, o);
+  if (formula == FORMULA) copy_items<V>(o, outs);
 }
 
 /* rho - v_1 of the sub-warp's group: the sum of its ranks' rho terms (same bits in every lane). */
@@ -231,7 +231,7 @@ template <int W, int V, typename A>
 __device__ __forceinline__ A rho_sum(int l, int m, const A (&v)[V], const A (&vn)[V], const A (&mu)[V],
                                      const A (&tp)[V], const GroupConsts<A>& gc) {
   RankTerms<A> x[V];
-  lane_terms<MODE_RHO, V>(l, m, v, v, vn, mu, tp, gc, x);
+  lane_terms<PKPO_RHO, V>(l, m, v, v, vn, mu, tp, gc, x);
   A part = A(0);
 #pragma unroll
   for (int j = 0; j < V; ++j) part = part + x[j].rho;
@@ -241,7 +241,7 @@ __device__ __forceinline__ A rho_sum(int l, int m, const A (&v)[V], const A (&vn
 /* ---- the kernel ------------------------------------------------------------------------------- */
 
 /* resolve_group for the common case, with no branch on the rare ones: a valid group of n >= 2
- * finite rewards and 1 <= k < n (mode by estimator as resolve_group; no flag). */
+ * finite rewards and 1 <= k < n (formula by estimator as resolve_group; no flag). */
 __device__ __forceinline__ bool resolve_plain(int estimator, int64_t n, int64_t nonfinite, int64_t k,
                                               bool valid, Resolved* r) {
   if (!(valid && nonfinite == 0 && n >= 2 && k < n)) return false;
@@ -250,11 +250,11 @@ __device__ __forceinline__ bool resolve_plain(int estimator, int64_t n, int64_t 
   r->k = k;
   r->flags = 0;
   r->error_bits = 0;
-  r->mode = estimator == PKPO_S                                 ? (int)MODE_S
-            : estimator == PKPO_SLOO                            ? (int)MODE_SLOO
-            : estimator == PKPO_L2O                             ? (int)MODE_L2O
-            : estimator == PKPO_SLOO_MINUS_ONE                  ? (k == 1 ? (int)MODE_L2O : (int)MODE_SMO)
-                                                                : (int)MODE_RHO;
+  r->formula = estimator == PKPO_S                                 ? (int)PKPO_S
+            : estimator == PKPO_SLOO                            ? (int)PKPO_SLOO
+            : estimator == PKPO_L2O                             ? (int)PKPO_L2O
+            : estimator == PKPO_SLOO_MINUS_ONE                  ? (k == 1 ? (int)PKPO_L2O : (int)PKPO_SLOO_MINUS_ONE)
+                                                                : (int)PKPO_RHO;
   return true;
 }
 
@@ -345,7 +345,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     const int64_t k_flags = curve ? kc.kmax : s.k_req;
     Resolved r;
     r.action = ACT_INVALID;
-    r.mode = MODE_RHO;
+    r.formula = PKPO_RHO;
     r.m = 0;
     r.k = 1;
     r.flags = 0;
@@ -472,24 +472,24 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     PKPO_REGION_END(rho_sum);
     if (!p.write_out) continue;
 
-    /* outputs in sorted order, by the formula of each group's mode (one pass per mode present in
+    /* outputs in sorted order, by each group's formula (one pass per formula present in
      * the warp: one for a uniform batch) */
-    const int mode = gen ? r.mode : -1;
+    const int formula = gen ? r.formula : -1;
     A outs[V];
 #pragma unroll
     for (int j = 0; j < V; ++j) outs[j] = A(0);
     if (__any_sync(kFullMask, gen)) {
       PKPO_REGION_BEGIN(formula_s);
-      mode_pass<MODE_S, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
+      formula_pass<PKPO_S, W, V>(formula, l, m, v, v1, vn, mu, tp, gc, outs);
       PKPO_REGION_END(formula_s);
       PKPO_REGION_BEGIN(formula_sloo);
-      mode_pass<MODE_SLOO, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
+      formula_pass<PKPO_SLOO, W, V>(formula, l, m, v, v1, vn, mu, tp, gc, outs);
       PKPO_REGION_END(formula_sloo);
       PKPO_REGION_BEGIN(formula_smo);
-      mode_pass<MODE_SMO, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
+      formula_pass<PKPO_SLOO_MINUS_ONE, W, V>(formula, l, m, v, v1, vn, mu, tp, gc, outs);
       PKPO_REGION_END(formula_smo);
       PKPO_REGION_BEGIN(formula_l2o);
-      mode_pass<MODE_L2O, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
+      formula_pass<PKPO_L2O, W, V>(formula, l, m, v, v1, vn, mu, tp, gc, outs);
       PKPO_REGION_END(formula_l2o);
 
       /* each element takes the output of the first rank holding its key (tied rewards get
