@@ -88,6 +88,17 @@ __device__ __forceinline__ void report_error(const Params& p, int64_t g, unsigne
   atomicMax(&p.status->first_group_inv[(bits & ERR_NONFINITE) ? 0 : 1], ~(unsigned long long)g);
 }
 
+/* The group's status, by one thread: its error reported, or its flags stored. */
+__device__ __forceinline__ void report_status(const Params& p, int64_t g, const Resolved& r) {
+  PKPO_REGION_BEGIN(status_report);
+  if (r.action == ACT_ERROR) {
+    report_error(p, g, r.error_bits);
+  } else if (p.flags) {
+    p.flags[g] = r.flags;
+  }
+  PKPO_REGION_END(status_report);
+}
+
 /* Writes rho (NaN, 0, v) for the non-general actions of one group. */
 template <typename V>
 __device__ __forceinline__ void write_rho(const Params& p, int64_t g, int64_t col, double value) {
@@ -157,6 +168,27 @@ __device__ __forceinline__ typename KeyTraits<Key>::Value other_output(int act, 
   if (act == ACT_PROPAGATE) return (A)__longlong_as_double(0x7FF8000000000000LL);
   if (act == ACT_SINGLE && orig != KT::kNone && estimator == PKPO_S) return KT::to_value(orig);
   return A(0);
+}
+
+/* Stores the outputs of a thread's V elements at their own positions src (past the group: src < 0,
+ * when BOUNDED), from their sorted-order outputs: other_output where the formulas give none (a
+ * group that is not ACT_GENERAL, an excluded reward). The group is neither invalid nor in error. */
+template <int V, typename Key, bool BOUNDED>
+__device__ __forceinline__ void store_outputs(const Params& p, int act, const int64_t (&src)[V], const Key (&orig)[V],
+                                              const typename KeyTraits<Key>::Value (&outs)[V]) {
+  typedef KeyTraits<Key> KT;
+  typedef typename KT::Value A;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    if (BOUNDED && src[j] < 0) continue;
+    A value = outs[j];
+    PKPO_REGION_BEGIN(other_outputs);
+    if (act != ACT_GENERAL || orig[j] == KT::kNone) {
+      value = other_output<Key>(act, p.estimator, orig[j]);
+    }
+    PKPO_REGION_END(other_outputs);
+    static_cast<A*>(p.out)[src[j]] = value;
+  }
 }
 
 /* A pass@k curve column at k = kk takes its weights from the previous column's (k = kprev) when k

@@ -287,6 +287,86 @@ __device__ __forceinline__ void round_weights(const double (&dmu)[V], const doub
   }
 }
 
+/* The keys of the block's group of n rewards: register j of thread tid takes reward j*T + tid
+ * (striped, coalesced; src: its position). *nonfinite: the group's non-finite rewards. Returns
+ * whether an index entry of the group is unusable. One block barrier gathers the warps' counts. */
+template <int C, int V, typename Key>
+__device__ __forceinline__ bool block_load(const Params& p, const GroupSpan& s, int n, int tid,
+                                           GroupSmem<C, V, Key>& sm, Key (&keys)[V], Key (&orig)[V],
+                                           int64_t (&src)[V], int* nonfinite) {
+  typedef KeyTraits<Key> KT;
+  constexpr int T = C / V;
+  constexpr int NW = GroupSmem<C, V, Key>::NW;
+  const int l = tid & 31, w = tid >> 5;
+  bool bad = false;
+  int nonfinite_w = 0;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int e = j * T + tid;
+    Key key = KT::kNone;
+    bool nf = false;
+    src[j] = -1;
+    if (e < n) key = load_key<Key, true>(p, s.begin + e, &src[j], &nf, &bad);
+    keys[j] = key;
+    orig[j] = key;
+    nonfinite_w += __popc(__ballot_sync(kFullMask, nf));
+  }
+  const unsigned bad_w = __ballot_sync(kFullMask, bad);
+  if (l == 0) {
+    sm.nonfinite[w] = nonfinite_w;
+    sm.bad[w] = bad_w != 0u;
+  }
+  __syncthreads();
+  bool any_bad = false;
+#pragma unroll
+  for (int u = 0; u < NW; ++u) {
+    *nonfinite += sm.nonfinite[u];
+    any_bad = any_bad || sm.bad[u] != 0;
+  }
+  return any_bad;
+}
+
+/* A pass@k curve: rho of group g at each k of the chunk, by the warp path's rule (curve_can_step,
+ * curve_steps): weights elementwise from the previous column's, else the float64 scans; rho in the
+ * direct form. Unlike there, m reaches 4096: a weight the scans floored to 0 (below 1e-300, for k
+ * far from 1 and m) stays 0 along a chain where the scans might give it back at ~1e-300, a
+ * difference below every accuracy target. Every decision is uniform over the block. */
+template <int NW, int V, typename A>
+__device__ __forceinline__ void block_curve_columns(const Params& p, const KChunk& kc, int64_t g, int act, int m,
+                                                    int tid, const A (&v)[V], A v1, PartSlots<NW>& ps) {
+  const int l = tid & 31, w = tid >> 5;
+  const bool gen = act == ACT_GENERAL;
+  double dmu[V];
+#pragma unroll
+  for (int j = 0; j < V; ++j) dmu[j] = 0.0;
+  int64_t kprev = 0;
+  int chain = 0;
+  for (int col_i = 0; col_i < kc.count; ++col_i) {
+    A total = A(0);
+    if (gen) {
+      const int64_t kk = kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m;
+      PKPO_REGION_BEGIN(curve_scans);
+      if (!curve_can_step(kprev, kk, chain)) {
+        double dtp[V];
+        block_weights<NW, V>(tid, m, kk, dmu, dtp, ps);
+        chain = 0;
+      } else {
+        PKPO_REGION_END(curve_scans);
+        curve_steps<V>(dmu, tid * V + 1, m, (int)kprev, (int)kk);
+        ++chain;
+      }
+      kprev = kk;
+      A part = A(0);
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        if (tid * V + j + 1 <= m) part = part + (A)dmu[j] * (v[j] - v1);
+      }
+      total = block_sum<NW>(part, l, w, ps.next());
+    }
+    if (tid == 0) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
+  }
+}
+
 /* ---- the kernel ------------------------------------------------------------------------------- */
 
 /* Groups of the launch: valid groups with lower < n <= C (not on the large path), and (lower == 0)
@@ -334,49 +414,16 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
     if (s.valid ? (s.n <= lower || s.n > C) : lower > 0) continue; /* another launch's group */
     const int n = (int)s.n;
 
-    /* load: register j of thread tid takes reward j*T + tid (striped, coalesced) */
     Key keys[V], orig[V];
     int64_t src[V];
-    bool bad = false;
-    int nonfinite_w = 0;
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      const int e = j * T + tid;
-      Key key = KT::kNone;
-      bool nf = false;
-      src[j] = -1;
-      if (e < n) key = load_key<Key, true>(p, s.begin + e, &src[j], &nf, &bad);
-      keys[j] = key;
-      orig[j] = key;
-      nonfinite_w += __popc(__ballot_sync(kFullMask, nf));
-    }
-    const unsigned bad_w = __ballot_sync(kFullMask, bad);
-    if (l == 0) {
-      sm.nonfinite[w] = nonfinite_w;
-      sm.bad[w] = bad_w != 0u;
-    }
-    __syncthreads();
     int nonfinite = 0;
-    bool any_bad = false;
-#pragma unroll
-    for (int u = 0; u < NW; ++u) {
-      nonfinite += sm.nonfinite[u];
-      any_bad = any_bad || sm.bad[u] != 0;
-    }
+    const bool any_bad = block_load<C, V, Key>(p, s, n, tid, sm, keys, orig, src, &nonfinite);
     const bool valid = s.valid && !any_bad;
     const int64_t k_flags = curve ? kc.kmax : s.k_req;
     const Resolved r = resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_flags, valid,
                                      p.write_out != 0);
     const int act = r.action;
-    if (tid == 0) {
-      PKPO_REGION_BEGIN(status_report);
-      if (act == ACT_ERROR) {
-        report_error(p, g, r.error_bits);
-      } else if (p.flags) {
-        p.flags[g] = r.flags;
-      }
-      PKPO_REGION_END(status_report);
-    }
+    if (tid == 0) report_status(p, g, r);
 
     if (act != ACT_ERROR) { /* to the group's closing barrier: no early exit below */
       const bool gen = act == ACT_GENERAL;
@@ -404,41 +451,8 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
       elem_next<32, V>(v, vn, l, vn_fill);
 
       PKPO_REGION_BEGIN(curve_columns);
-      if (curve) { /* a pass@k curve: rho at each k of the chunk */
-        /* The warp path's rule (curve_can_step, curve_steps): weights elementwise from the previous
-         * column's, else the float64 scans; rho in the direct form. Unlike there, m reaches 4096: a
-         * weight the scans floored to 0 (below 1e-300, for k far from 1 and m) stays 0 along a
-         * chain where the scans might give it back at ~1e-300, a difference below every accuracy
-         * target. Every decision is uniform over the block. */
-        double dmu[V];
-#pragma unroll
-        for (int j = 0; j < V; ++j) dmu[j] = 0.0;
-        int64_t kprev = 0;
-        int chain = 0;
-        for (int col_i = 0; col_i < kc.count; ++col_i) {
-          A total = A(0);
-          if (gen) {
-            const int64_t kk = kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m;
-            PKPO_REGION_BEGIN(curve_scans);
-            if (!curve_can_step(kprev, kk, chain)) {
-              double dtp[V];
-              block_weights<NW, V>(tid, m, kk, dmu, dtp, ps);
-              chain = 0;
-            } else {
-              PKPO_REGION_END(curve_scans);
-              curve_steps<V>(dmu, tid * V + 1, m, (int)kprev, (int)kk);
-              ++chain;
-            }
-            kprev = kk;
-            A part = A(0);
-#pragma unroll
-            for (int j = 0; j < V; ++j) {
-              if (tid * V + j + 1 <= m) part = part + (A)dmu[j] * (v[j] - v1);
-            }
-            total = block_sum<NW>(part, l, w, ps.next());
-          }
-          if (tid == 0) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
-        }
+      if (curve) {
+        block_curve_columns<NW, V, A>(p, kc, g, act, m, tid, v, v1, ps);
       } else {
         PKPO_REGION_END(curve_columns);
         PKPO_REGION_BEGIN(transform_part);
@@ -505,19 +519,7 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
         if (tid == 0) write_rho<A>(p, g, 0, rho_value(act, v1, total));
 
         /* store: element j*T + tid's output at its own position */
-        if (p.write_out && act != ACT_INVALID) {
-#pragma unroll
-          for (int j = 0; j < V; ++j) {
-            if (src[j] < 0) continue;
-            A value = res[j];
-            PKPO_REGION_BEGIN(other_outputs);
-            if (!gen || orig[j] == KT::kNone) {
-              value = other_output<Key>(act, p.estimator, orig[j]);
-            }
-            PKPO_REGION_END(other_outputs);
-            static_cast<A*>(p.out)[src[j]] = value;
-          }
-        }
+        if (p.write_out && act != ACT_INVALID) store_outputs<V, Key, true>(p, act, src, orig, res);
         PKPO_REGION_END(transform_part);
       }
     }

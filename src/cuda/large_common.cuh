@@ -171,6 +171,27 @@ __device__ __forceinline__ Resolved large_resolve(const Params& p, const GroupSp
                        p.write_out != 0);
 }
 
+/* A large group that is not ACT_GENERAL, by one thread: status (rf: its error reported, or its
+ * flags stored) and rho at column col by its action (NaN if invalid or propagated, its one finite
+ * value if single, 0 if empty). A curve resolves the flags at the largest k and rho at the
+ * column's, hence two Resolveds. */
+template <typename Key>
+__device__ __forceinline__ void finish_rare_group(const Params& p, int64_t g, int64_t col, const Resolved& rf,
+                                                  int action, const Key* sorted) {
+  if (rf.action == ACT_ERROR) {
+    report_error(p, g, rf.error_bits);
+  } else {
+    if (p.flags) p.flags[g] = rf.flags;
+    double rho = 0.0;
+    if (action == ACT_INVALID || action == ACT_PROPAGATE) {
+      rho = __longlong_as_double(0x7FF8000000000000LL);
+    } else if (action == ACT_SINGLE) {
+      rho = KeyTraits<Key>::to_double(sorted[0]);
+    }
+    write_rho<typename KeyTraits<Key>::Value>(p, g, col, rho);
+  }
+}
+
 }  // namespace pkpo_cuda
 
 #endif /* PKPO_CUDA_LARGE_COMMON_CUH */

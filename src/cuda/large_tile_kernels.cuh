@@ -245,18 +245,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
     PKPO_REGION_BEGIN(not_general);
     if (r.action != ACT_GENERAL) {
       if (last && threadIdx.x == 0) {
-        if (rf.action == ACT_ERROR) {
-          report_error(p, g, rf.error_bits);
-        } else {
-          if (p.flags) p.flags[g] = rf.flags;
-          double rho = 0.0;
-          if (r.action == ACT_INVALID || r.action == ACT_PROPAGATE) {
-            rho = __longlong_as_double(0x7FF8000000000000LL);
-          } else if (r.action == ACT_SINGLE) {
-            rho = KT::to_double(sorted[0]);
-          }
-          write_rho<V>(p, g, col, rho);
-        }
+        finish_rare_group<Key>(p, g, col, rf, r.action, sorted);
       }
       __syncthreads();
       continue;

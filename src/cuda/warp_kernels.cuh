@@ -50,7 +50,9 @@
 
 namespace pkpo_cuda {
 
-constexpr int kWarpBlock = 256;      /* threads per block of the warp kernels (8 warps) */
+/* Threads per block of the warp kernels. Unmeasured: 8 warps share each block's weight table, and
+ * two such blocks fit an SM at the 128 registers of __launch_bounds__(kWarpBlock, 2). */
+constexpr int kWarpBlock = 256;
 
 /* The warp kernel's variants (its LAYOUT parameter). */
 enum { WARP_GENERAL = 0, WARP_UNIFORM = 1, WARP_EXACT = 2 };
@@ -258,6 +260,125 @@ __device__ __forceinline__ bool resolve_plain(int estimator, int64_t n, int64_t 
   return true;
 }
 
+/* The group of sub-warp slot i of a launch visiting `count` groups (*g = num_groups past the last)
+ * and its span; whether the launch takes it: valid groups with lower < n <= C and (lower == 0) the
+ * empty and the invalid ones. The uniform variants know the span from the layout. */
+template <int C, int LAYOUT>
+__device__ __forceinline__ bool warp_slot_group(const Params& p, int64_t i, int64_t count, int64_t lower,
+                                                int64_t* g, GroupSpan* s) {
+  constexpr bool FULL = LAYOUT != WARP_GENERAL;
+  constexpr bool EXACT = LAYOUT == WARP_EXACT;
+  *g = FULL ? i : (i < count ? group_at(p, i) : p.num_groups);
+  s->begin = 0;
+  s->n = 0;
+  s->k_req = 1;
+  s->valid = false;
+  bool mine = false;
+  if (*g < p.num_groups) {
+    if (FULL) {
+      s->begin = *g * (EXACT ? C : p.uniform_n);
+      s->n = EXACT ? C : p.uniform_n;
+      s->k_req = p.k;
+      s->valid = true;
+      mine = true;
+    } else {
+      *s = group_span(p, *g);
+      mine = s->valid ? ((lower == 0 || s->n > lower) && s->n <= C) : (lower == 0);
+    }
+  }
+  return mine;
+}
+
+/* The keys of a sub-warp's group of n rewards: register j of lane l takes reward j*W + l (the
+ * striped arrangement: consecutive lanes read consecutive rewards of the uniform layout,
+ * coalesced; the sort takes any order, and each register keeps its own position, src, for the
+ * store). *nonfinite: the group's non-finite rewards. Returns false if an index entry of the group
+ * is unusable. Every lane of the warp calls this (ballots). */
+template <int W, int V, typename Key, int LAYOUT>
+__device__ __forceinline__ bool warp_load(const Params& p, const GroupSpan& s, bool mine, int n, int l,
+                                          unsigned seg, Key (&keys)[V], Key (&orig)[V], int64_t (&src)[V],
+                                          int* nonfinite) {
+  typedef KeyTraits<Key> KT;
+  constexpr bool FULL = LAYOUT != WARP_GENERAL;
+  constexpr bool EXACT = LAYOUT == WARP_EXACT;
+  bool bad = false;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int e = j * W + l;
+    Key key = KT::kNone;
+    bool nf = false;
+    src[j] = -1;
+    if (EXACT ? mine : e < n) key = load_key<Key, !FULL>(p, s.begin + e, &src[j], &nf, &bad);
+    keys[j] = key;
+    orig[j] = key;
+    *nonfinite += __popc(__ballot_sync(kFullMask, nf) & seg);
+  }
+  const unsigned bad_lanes = __ballot_sync(kFullMask, bad); /* every lane: no short circuit */
+  return (bad_lanes & seg) == 0;
+}
+
+/* What to do with the sub-warp's group (ACT_INVALID for a slot the launch does not take): the
+ * common case by resolve_plain, the others by resolve_group; lane 0 reports an error or stores
+ * the group's flags. */
+__device__ __forceinline__ Resolved warp_resolve(const Params& p, int64_t g, const GroupSpan& s, bool mine, int n,
+                                                 int nonfinite, int64_t k_flags, bool valid, int l) {
+  Resolved r;
+  r.action = ACT_INVALID;
+  r.formula = PKPO_RHO;
+  r.m = 0;
+  r.k = 1;
+  r.flags = 0;
+  r.error_bits = 0;
+  PKPO_REGION_BEGIN(rare_resolve);
+  if (mine && !resolve_plain(p.estimator, n, nonfinite, k_flags, valid, &r)) {
+    r = resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_flags, valid,
+                      p.write_out != 0);
+  }
+  PKPO_REGION_END(rare_resolve);
+  if (l == 0 && mine) report_status(p, g, r);
+  return r;
+}
+
+/* A pass@k curve: rho of group g at each k of the chunk. The weights at the column's k come from
+ * the previous column's when k grew by at most kCurveStep, elementwise: mu_t(k+1) = mu_t(k)
+ * (t-k)(k+1) / (k (m-k)), 0 for t <= k (C(t-1,k) / C(m,k+1) over C(t-1,k-1) / C(m,k)); otherwise,
+ * and every kCurveChain columns, by the float64 scans. For m <= 128 no weight is below
+ * 1 / C(128, 64) ~ 4e-38, so the scans' floor (1e-300) never applies and the two give the same
+ * weights up to rounding. rho in the direct form v_1 + sum_t mu_t (v_t - v_1) (no tail sums). */
+template <int W, int V, typename A>
+__device__ __forceinline__ void warp_curve_columns(const Params& p, const KChunk& kc, int64_t g, bool mine,
+                                                   int act, int m, int l, const A (&v)[V], A v1) {
+  const bool gen = act == ACT_GENERAL;
+  double dmu[V];
+#pragma unroll
+  for (int j = 0; j < V; ++j) dmu[j] = 0.0;
+  int64_t kprev = 0;
+  int chain = 0;
+  for (int col_i = 0; col_i < kc.count; ++col_i) {
+    const int64_t kk = gen ? (kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m) : 1;
+    const bool step = curve_can_step(kprev, kk, chain);
+    PKPO_REGION_BEGIN(curve_scans);
+    if (__any_sync(kFullMask, !step)) { /* every lane: shuffles */
+      double dtp[V];
+      weights_by_scan<W, V>(l, m, kk, dmu, dtp);
+      chain = 0;
+    } else {
+      PKPO_REGION_END(curve_scans);
+      curve_steps<V>(dmu, l * V + 1, m, (int)kprev, (int)kk);
+      ++chain;
+    }
+    kprev = kk;
+    A part = A(0);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int t = l * V + j + 1;
+      if (t <= m) part = part + (A)dmu[j] * (v[j] - v1);
+    }
+    const A total = warp_sum<W>(part);
+    if (l == 0 && mine && act != ACT_ERROR) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
+  }
+}
+
 /* Groups of the launch: valid groups with lower < n <= W*V, and (lower == 0) the empty and the
  * invalid ones. LAYOUT (transform.cu launch_warp): WARP_GENERAL, or for the RL batch of n answers
  * per prompt (a uniform layout without an index permutation, a per-group k or a curve) WARP_UNIFORM
@@ -299,73 +420,19 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
   PKPO_REGION_BEGIN(warp_group_slots);
   for (int64_t base = ((int64_t)blockIdx.x * (kWarpBlock / 32) + wib) * S; base < count;
        base += nwarps * S) {
-    const int64_t i = base + sub;
-    const int64_t g = FULL ? i : (i < count ? group_at(p, i) : p.num_groups);
+    int64_t g;
     GroupSpan s;
-    s.begin = 0;
-    s.n = 0;
-    s.k_req = 1;
-    s.valid = false;
-    bool mine = false;
-    if (g < p.num_groups) {
-      if (FULL) {
-        s.begin = g * (EXACT ? C : p.uniform_n);
-        s.n = EXACT ? C : p.uniform_n;
-        s.k_req = p.k;
-        s.valid = true;
-        mine = true;
-      } else {
-        s = group_span(p, g);
-        mine = s.valid ? ((lower == 0 || s.n > lower) && s.n <= C) : (lower == 0);
-      }
-    }
+    const bool mine = warp_slot_group<C, LAYOUT>(p, base + sub, count, lower, &g, &s);
     if (!__any_sync(kFullMask, mine)) continue; /* uniform: the warp's groups are all another launch's */
     const int n = mine ? (int)s.n : 0;
 
-    /* load: register j of lane l takes reward j*W + l of the group (the striped arrangement:
-     * consecutive lanes read consecutive rewards of the uniform layout, coalesced); the sort
-     * takes any order, and each register keeps its own position for the store */
     Key keys[V], orig[V];
     int64_t src[V];
-    bool bad = false;
     int nonfinite = 0;
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      const int e = j * W + l;
-      Key key = KT::kNone;
-      bool nf = false;
-      src[j] = -1;
-      if (EXACT ? mine : e < n) key = load_key<Key, !FULL>(p, s.begin + e, &src[j], &nf, &bad);
-      keys[j] = key;
-      orig[j] = key;
-      nonfinite += __popc(__ballot_sync(kFullMask, nf) & seg);
-    }
-    const unsigned bad_lanes = __ballot_sync(kFullMask, bad); /* every lane: no short circuit */
-    const bool valid = s.valid && (bad_lanes & seg) == 0;
-    const int64_t k_flags = curve ? kc.kmax : s.k_req;
-    Resolved r;
-    r.action = ACT_INVALID;
-    r.formula = PKPO_RHO;
-    r.m = 0;
-    r.k = 1;
-    r.flags = 0;
-    r.error_bits = 0;
-    PKPO_REGION_BEGIN(rare_resolve);
-    if (mine && !resolve_plain(p.estimator, n, nonfinite, k_flags, valid, &r)) {
-      r = resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_flags, valid,
-                        p.write_out != 0);
-    }
-    PKPO_REGION_END(rare_resolve);
+    const bool indexed_ok = warp_load<W, V, Key, LAYOUT>(p, s, mine, n, l, seg, keys, orig, src, &nonfinite);
+    const bool valid = s.valid && indexed_ok;
+    const Resolved r = warp_resolve(p, g, s, mine, n, nonfinite, curve ? kc.kmax : s.k_req, valid, l);
     const int act = mine ? r.action : -1;
-    if (l == 0 && mine) {
-      PKPO_REGION_BEGIN(status_report);
-      if (act == ACT_ERROR) {
-        report_error(p, g, r.error_bits);
-      } else if (p.flags) {
-        p.flags[g] = r.flags;
-      }
-      PKPO_REGION_END(status_report);
-    }
     const bool gen = act == ACT_GENERAL;
     if (__any_sync(kFullMask, gen || act == ACT_SINGLE)) warp_sort<W, V>(keys, l);
 
@@ -378,47 +445,14 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     elem_next<W, V>(v, vn, l, A(0));
 
     PKPO_REGION_BEGIN(curve_columns);
-    if (curve) { /* a pass@k curve: rho at each k of the chunk */
-      /* The weights at the column's k come from the previous column's when k grew by at most
-       * kCurveStep, elementwise: mu_t(k+1) = mu_t(k) (t-k)(k+1) / (k (m-k)), 0 for t <= k (C(t-1,k) /
-       * C(m,k+1) over C(t-1,k-1) / C(m,k)); otherwise, and every kCurveChain columns, by the float64
-       * scans. For m <= 128 no weight is below 1 / C(128, 64) ~ 4e-38, so the scans' floor (1e-300)
-       * never applies and the two give the same weights up to rounding. rho in the direct form
-       * v_1 + sum_t mu_t (v_t - v_1) (no tail sums). */
-      double dmu[V];
-#pragma unroll
-      for (int j = 0; j < V; ++j) dmu[j] = 0.0;
-      int64_t kprev = 0;
-      int chain = 0;
-      for (int col_i = 0; col_i < kc.count; ++col_i) {
-        const int64_t kk = gen ? (kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m) : 1;
-        const bool step = curve_can_step(kprev, kk, chain);
-        PKPO_REGION_BEGIN(curve_scans);
-        if (__any_sync(kFullMask, !step)) { /* every lane: shuffles */
-          double dtp[V];
-          weights_by_scan<W, V>(l, m, kk, dmu, dtp);
-          chain = 0;
-        } else {
-          PKPO_REGION_END(curve_scans);
-          curve_steps<V>(dmu, l * V + 1, m, (int)kprev, (int)kk);
-          ++chain;
-        }
-        kprev = kk;
-        A part = A(0);
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          const int t = l * V + j + 1;
-          if (t <= m) part = part + (A)dmu[j] * (v[j] - v1);
-        }
-        const A total = warp_sum<W>(part);
-        if (l == 0 && mine && act != ACT_ERROR) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
-      }
+    if (curve) {
+      warp_curve_columns<W, V, A>(p, kc, g, mine, act, m, l, v, v1);
       continue;
     }
     PKPO_REGION_END(curve_columns);
 
-    /* weights and constants of (m, k): a table row, or float64 scans where there is none */
     PKPO_REGION_BEGIN(transform_part);
+    /* weights and constants of (m, k): a table row, or float64 scans where there is none */
     A mu[V], tp[V];
     GroupConsts<A> gc;
     gc.c = gc.q = gc.w = gc.mk = gc.sh = A(0);
@@ -472,8 +506,8 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     PKPO_REGION_END(rho_sum);
     if (!p.write_out) continue;
 
-    /* outputs in sorted order, by each group's formula (one pass per formula present in
-     * the warp: one for a uniform batch) */
+    /* outputs in sorted order, by each group's formula (one pass per formula present in the
+     * warp: one for a uniform batch) */
     const int formula = gen ? r.formula : -1;
     A outs[V];
 #pragma unroll
@@ -491,7 +525,6 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       PKPO_REGION_BEGIN(formula_l2o);
       formula_pass<PKPO_L2O, W, V>(formula, l, m, v, v1, vn, mu, tp, gc, outs);
       PKPO_REGION_END(formula_l2o);
-
       /* each element takes the output of the first rank holding its key (tied rewards get
        * bit-identical outputs), found by a branchless binary search over the sorted keys in the
        * warp's shared memory */
@@ -505,20 +538,7 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       for (int j = 0; j < V; ++j) outs[j] = first_rank_output<C>(wkeys, wout, orig[j]);
     }
 
-    /* store: element e's output at its own position */
-    if (mine && act != ACT_INVALID && act != ACT_ERROR) {
-#pragma unroll
-      for (int j = 0; j < V; ++j) {
-        if (!EXACT && src[j] < 0) continue;
-        A value = outs[j];
-        PKPO_REGION_BEGIN(other_outputs);
-        if (act != ACT_GENERAL || orig[j] == KT::kNone) {
-          value = other_output<Key>(act, p.estimator, orig[j]);
-        }
-        PKPO_REGION_END(other_outputs);
-        static_cast<A*>(p.out)[src[j]] = value;
-      }
-    }
+    if (mine && act != ACT_INVALID && act != ACT_ERROR) store_outputs<V, Key, !EXACT>(p, act, src, orig, outs);
     PKPO_REGION_END(transform_part);
   }
   PKPO_REGION_END(warp_group_slots);
