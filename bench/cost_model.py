@@ -9,7 +9,9 @@ No GPU needed. For every kernel launch of every size class described in the plan
     barriers, shared / global / local memory, integer and other), modelled dynamically from the
     cubin: every instruction of the kernel's hot code counts once per warp, multiplied by the trip
     count of each loop around it (loops are the backward branches of the SASS; their trip counts
-    come from the plan's rules, matched against the source lines of the loop's back edge),
+    come from the plan's rules for the named regions of src/cuda -- PKPO_REGION_BEGIN/END, see
+    src/cuda/model_region.h -- that hold the line-table frames of the loop's back edge), less the
+    regions the plan says a launch skips,
   * registers, spills, shared memory and occupancy (ptxas -v and cuobjdump -res-usage),
   * the time bound each pipe implies on an H100 SXM (see ASSUMPTIONS below) and the resulting
     fraction of the copy roofline (bytes = 2 x element size per reward).

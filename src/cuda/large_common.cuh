@@ -125,7 +125,7 @@ __device__ __forceinline__ bool run_owner(const TileMap& tm, int64_t num_groups,
   return true;
 }
 
-/* Merge passes that sort a group of n keys whose 4096-key runs are sorted (group_math.cuh). */
+/* Merge passes that sort a group of n keys whose 4096-key runs are sorted. */
 __device__ __forceinline__ int large_merge_passes(int64_t n) { return large_merge_pass_count(n, kSortTile); }
 
 /* The two key buffers of the large path. Each group's keys end up sorted in one of them (the other
