@@ -378,7 +378,6 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value A;
   typedef GroupSmem<C, V, Key> Sm;
-  constexpr int T = C / V;
   constexpr int NW = Sm::NW;
   static_assert(NW >= 2 && NW * 32 * V == C, "C / V must be a multiple of 64 threads");
   Sm& sm = PKPO_DYNAMIC_SMEM(Sm); /* sizeof(Sm) bytes, up to 64 KiB: launch_group */
@@ -518,7 +517,7 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
 
         if (tid == 0) write_rho<A>(p, g, 0, rho_value(act, v1, total));
 
-        /* store: element j*T + tid's output at its own position */
+        /* store: element j * (C / V) + tid's output at its own position */
         if (p.write_out && act != ACT_INVALID) store_outputs<V, Key, true>(p, act, src, orig, res);
         PKPO_REGION_END(transform_part);
       }

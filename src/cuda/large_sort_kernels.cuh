@@ -69,7 +69,7 @@ __device__ __forceinline__ void sort_in_registers(Key (&k)[IPT]) {
  * merge passes in shared memory double the sorted lists (16, 32, ..., 4096 keys): in each, a
  * thread finds by merge path where its kSortIpt outputs start in the pair of lists it belongs to and
  * merges them sequentially (one shared-memory load per output). Why not cub::BlockRadixSort: the
- * static cost model (bench/results/2026-12-04-cuda-cost-model, the large path's first redesign) counts ~17
+ * static cost model's run of 2026-11-25 (bench/results/2026-12-04-cuda-cost-model) counts ~17
  * warp-instructions per reward for its 8 passes of 4 bits over 32-bit keys; the merge sort needs no
  * digit counters, ranks or scans.
  * Returns with the sorted run in buf[0 .. kSortTile) (blocked; visible to the whole block). */
@@ -219,8 +219,8 @@ struct MergeChunk {
 /* Most output chunks of 4096 keys per merge block: one warp plans each (its two splits, one per
  * half warp), so that the splits' dependent probes overlap, and the block then merges them one
  * after another, loading the next chunk's keys while it merges the current one. Chosen by the
- * static cost model (bench/results/2026-12-04-cuda-cost-model, fourth round): one chunk per block, its splits
- * found by all 256 threads, cost 11.7 warp-instructions per reward and pass. */
+ * static cost model's run of 2026-12-04 (bench/results/2026-12-04-cuda-cost-model): one chunk per
+ * block, its splits found by all 256 threads, cost 11.7 warp-instructions per reward and pass. */
 constexpr int kMergeChunks = kLargeBlock / 32;
 
 /* The chunk's keys from global memory (striped: coalesced), list j's slots [start_j, start_j +

@@ -77,9 +77,10 @@ constexpr int64_t kMergeBlocksPerSm = 2;
 
 /* The warp configuration of groups of n <= kWarpMaxN: C = W*V ranks (the power of two >= n, at
  * least 4), V = 4 registers per lane (2 for C = 4) and W = C/V lanes per group. Chosen by the static
- * cost model (bench/results/2026-12-04-cuda-cost-model, the warp kernels): with one rank per lane the per-group work (bounds, resolve,
- * table lookups) is repeated by every lane and dominates; four ranks per lane amortise it, and the
- * bitonic stages with strides >= W compare registers without shuffles. */
+ * cost model's runs of 2026-11-25 (bench/results/2026-12-04-cuda-cost-model, the warp kernels):
+ * with one rank per lane the per-group work (bounds, resolve, table lookups) is repeated by every
+ * lane and dominates; four ranks per lane amortise it, and the bitonic stages with strides >= W
+ * compare registers without shuffles. */
 struct WarpClass {
   int W, V;
 };
@@ -139,9 +140,10 @@ cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t 
 
 /* The group-kernel configuration of groups of kWarpMaxN < n <= kBlockMaxN: C ranks (the power of
  * two >= n, at least 256) on C / V threads: V = 4 for C = 256 (two warps; a one-warp block would be
- * the warp kernel), V = 8 above (512 threads at C = 4096). Chosen by the static cost model
- * (bench/results/2026-12-04-cuda-cost-model, the group kernels): V = 8 turns the sort's shuffle steps of stride 4 into register
- * steps and halves the per-group work of each thread: 1.1x (float64) to 1.4x (float32) the
+ * the warp kernel), V = 8 above (512 threads at C = 4096). Chosen by the static cost model's run
+ * of 2026-11-25 (bench/results/2026-12-04-cuda-cost-model, the group kernels): V = 8 turns the
+ * sort's shuffle steps of stride 4 into register steps and halves the per-group work of each
+ * thread: 1.1x (float64) to 1.4x (float32) the
  * predicted throughput of V = 4 at C = 512..2048, although ptxas then spills 20-28 B (float32) and
  * 172-256 B (float64) under the 128-register cap of __launch_bounds__. */
 struct GroupClass {
