@@ -9,7 +9,9 @@ No GPU needed. For every kernel launch of every size class described in the plan
     barriers, shared / global / local memory, integer and other), modelled dynamically from the
     cubin: every instruction of the kernel's hot code counts once per warp, multiplied by the trip
     count of each loop around it (loops are the backward branches of the SASS; their trip counts
-    come from the plan's rules, matched against the source lines of the loop's back edge),
+    come from the plan's rules for the named regions of src/cuda -- PKPO_REGION_BEGIN/END, see
+    src/cuda/model_region.h -- that hold the line-table frames of the loop's back edge), less the
+    regions the plan says a launch skips,
   * registers, spills, shared memory and occupancy (ptxas -v and cuobjdump -res-usage),
   * the time bound each pipe implies on an H100 SXM (see ASSUMPTIONS below) and the resulting
     fraction of the copy roofline (bytes = 2 x element size per reward).
@@ -327,46 +329,128 @@ class Analysis:
         return [(os.path.basename(f), l, SRC.text(f, l).strip()) for (f, l) in x.frames]
 
 
-def frame_texts(instr):
-    return [SRC.text(f, l) for (f, l) in instr.frames]
+class ModelError(SystemExit):
+    """A rule of the plan that attributes nothing, or code that no rule attributes."""
+
+    def __init__(self, msg):
+        SystemExit.__init__(self, "cost_model.py: " + msg)
 
 
-def in_skip(instr, skip_ranges):
-    for (f, l) in instr.frames:
-        base = os.path.basename(f)
-        for (sf, lo, hi) in skip_ranges:
-            if base == sf and lo <= l <= hi:
-                return True
-    return False
+# ---- regions: PKPO_REGION_BEGIN(name) ... PKPO_REGION_END(name) in src/cuda (model_region.h) ----
+MARKER_RE = re.compile(r"\bPKPO_REGION_(BEGIN|END)\s*\(\s*(\w+)\s*\)")
 
 
-def resolve_skip(src_root, specs):
-    """specs: (file in src/cuda, start regex, end regex) -> (file, first line, last line).
-    The range starts at the first line matching `start` and ends at the first line at or after it
-    matching `end` (inclusive)."""
+def code_only(text):
+    """The text with comments, string and character literals blanked (newlines kept), so that a
+    marker named in a comment or a string is not a marker."""
     out = []
-    for (fname, start, end) in specs:
-        lines = SRC.lines(os.path.join(src_root, "src", "cuda", fname))
-        lo = next((i + 1 for i, s in enumerate(lines) if re.search(start, s)), None)
-        if lo is None:
-            raise ValueError("skip range start /%s/ not found in %s" % (start, fname))
-        hi = next((i + 1 for i in range(lo - 1, len(lines)) if re.search(end, lines[i])), None)
-        if hi is None:
-            raise ValueError("skip range end /%s/ not found in %s after line %d" % (end, fname, lo))
-        out.append((fname, lo, hi))
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            out.append(" " * (j - i))
+            i = j
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append("".join(ch if ch == "\n" else " " for ch in text[i:j]))
+            i = j
+        elif c in "\"'":
+            j = i + 1
+            while j < n and text[j] != c and text[j] != "\n":
+                j += 2 if text[j] == "\\" else 1
+            out.append(" " * (min(j + 1, n) - i))
+            i = j + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def find_regions(src_root):
+    """name -> [(file basename, first line, last line)] of every marked range in src/cuda. Fails on
+    an unpaired or nested marker of one name."""
+    regions = {}
+    folder = os.path.join(src_root, "src", "cuda")
+    for path in sorted(glob.glob(os.path.join(folder, "*"))):
+        if not path.endswith((".cuh", ".cu", ".h")):
+            continue
+        base = os.path.basename(path)
+        open_at = {}
+        for no, line in enumerate(code_only(open(path, errors="replace").read()).split("\n"), 1):
+            if line.lstrip().startswith("#"):
+                continue  # the macros' own definitions
+            for m in MARKER_RE.finditer(line):
+                kind, name = m.group(1), m.group(2)
+                if kind == "BEGIN":
+                    if name in open_at:
+                        raise ModelError("%s:%d: region %s begins again before its end (line %d)"
+                                         % (base, no, name, open_at[name]))
+                    open_at[name] = no
+                else:
+                    if name not in open_at:
+                        raise ModelError("%s:%d: region %s ends without a beginning" % (base, no, name))
+                    regions.setdefault(name, []).append((base, open_at.pop(name), no))
+        for name, no in open_at.items():
+            raise ModelError("%s:%d: region %s has no end" % (base, no, name))
+    return regions
+
+
+def region_ranges(regions, names, what):
+    """[(name, file, lo, hi)] of the named regions; fails on a name that marks nothing."""
+    out = []
+    for name in names:
+        if name not in regions:
+            raise ModelError("%s names region %s, which no PKPO_REGION_BEGIN in src/cuda marks"
+                             % (what, name))
+        out += [(name, f, lo, hi) for (f, lo, hi) in regions[name]]
     return out
 
 
-def match_trip(analysis, loop, rules, ctx):
-    """Trip count of a loop from the first rule whose regex matches the source text of a frame of
-    its back edge (innermost frame first). Returns (trips, rule name or None)."""
-    srcs = analysis.loop_source(loop)
-    for (_, _, text) in srcs:
+def skip_regions(instr, skip):
+    """Names of the skipped regions that any frame of the instruction falls in."""
+    hit = set()
+    for (f, l) in instr.frames:
+        base = os.path.basename(f)
+        for (name, sf, lo, hi) in skip:
+            if base == sf and lo <= l <= hi:
+                hit.add(name)
+    return hit
+
+
+def match_trip(analysis, loop, rules, ctx, kernel):
+    """Trip count of a loop: the rule of the smallest region (of those the rules name) that holds a
+    frame of the loop's back edge, innermost frame first; else a rule for the whole kernel. Fails
+    when no rule attributes the loop. Returns (trips, rule name, the matching range)."""
+    frames = [(os.path.basename(f), l) for (f, l) in analysis.fn.instrs[loop[1]].frames]
+    for (f, l) in frames:
+        best = []
         for rule in rules:
-            if re.search(rule["match"], text):
-                name = rule["name"] + (" (elementwise)" if rule.get("elementwise") else "")
-                return float(rule["trips"](ctx)), name
-    return 1.0, None
+            if rule.get("kernel") and not re.search(rule["kernel"], kernel):
+                continue
+            for (name, rf, lo, hi) in rule.get("ranges", []):
+                if rf == f and lo <= l <= hi:
+                    best.append((hi - lo, rule, (rf, lo, hi)))
+        if best:
+            best.sort(key=lambda b: b[0])
+            if len(best) > 1 and best[1][0] == best[0][0] and best[1][1] is not best[0][1]:
+                raise ModelError("loop of %s at %s:%d: rules '%s' and '%s' name the same range"
+                                 % (kernel, f, l, best[0][1]["name"], best[1][1]["name"]))
+            span, rule, rng = best[0]
+            break
+    else:
+        whole = [r for r in rules if "ranges" not in r and re.search(r["kernel"], kernel)]
+        if not whole:
+            src = " <- ".join("%s:%d `%s`" % s for s in analysis.loop_source(loop))
+            raise ModelError("no trip-count rule attributes the loop of %s whose back edge is at %s "
+                             "(mark it with PKPO_REGION_BEGIN/END and give the region a rule in "
+                             "the plan)" % (kernel, src[:400]))
+        rule, rng = whole[0], None
+    rule["used"] = True
+    name = rule["name"] + (" (elementwise)" if rule.get("elementwise") else "")
+    return float(rule["trips"](ctx)), name, rng
 
 
 def peeled(analysis, loop):
@@ -396,8 +480,9 @@ def peeled(analysis, loop):
     return body >= 32 and run >= 0.75 * body
 
 
-def dynamic_counts(analysis, rules, ctx, skip_ranges, cold_subs):
-    """Dynamic warp-instructions of one warp, by class; and the loops seen."""
+def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel):
+    """Dynamic warp-instructions of one warp, by class; the loops seen; the skipped regions that
+    held at least one instruction."""
     fn = analysis.fn
     ins = fn.instrs
     weights = [0.0] * len(ins)
@@ -405,7 +490,19 @@ def dynamic_counts(analysis, rules, ctx, skip_ranges, cold_subs):
     for i in range(a, b):
         weights[i] = 1.0
     loops_seen = []
-    matched = [(lp,) + match_trip(analysis, lp, rules, ctx) for lp in analysis.loops]
+    matched = []
+    ranges = {}
+    for lp in analysis.loops:
+        trips, rule, rng = match_trip(analysis, lp, rules, ctx, kernel)
+        for (lq, rq) in ranges.items():
+            nested = (lq[0] <= lp[0] and lp[1] <= lq[1]) or (lp[0] <= lq[0] and lq[1] <= lp[1])
+            if nested and rng is not None and rq == rng:
+                where = lambda l: "%s:%d" % analysis.loop_source(l)[0][:2]
+                raise ModelError("%s: the nested loops at %s and %s both fall in region %s:%d-%d: "
+                                 "mark the inner one with a region of its own"
+                                 % ((kernel, where(lp), where(lq)) + rng))
+        ranges[lp] = rng
+        matched.append((lp, trips, rule))
     # Element loops (rules with "elementwise": elements per thread) are often unrolled by ptxas
     # (a main loop handling U elements per trip plus a remainder loop) and versioned (one copy per
     # outcome of a loop-invariant test, e.g. with and without an index permutation). Loops of one
@@ -450,7 +547,7 @@ def dynamic_counts(analysis, rules, ctx, skip_ranges, cold_subs):
             # ptxas peeled the first trip: it runs straight-line before the loop
             trips -= 1
             rule += " (first trip peeled)"
-        if not in_skip(ins[lp[1]], skip_ranges):
+        if not skip_regions(ins[lp[1]], skip):
             loops_seen.append((lp, trips, rule))
         for i in range(lp[0], lp[1] + 1):
             weights[i] *= trips
@@ -458,7 +555,7 @@ def dynamic_counts(analysis, rules, ctx, skip_ranges, cold_subs):
     calls = {}
     for i in range(a, b):
         x = ins[i]
-        if x.opcode.startswith("CALL") and x.target in analysis.subs and not in_skip(x, skip_ranges):
+        if x.opcode.startswith("CALL") and x.target in analysis.subs and not skip_regions(x, skip):
             calls[x.target] = calls.get(x.target, 0.0) + weights[i]
     for lab, (s, e) in analysis.subs.items():
         cold = any(re.search(c, lab) for c in cold_subs)
@@ -467,15 +564,18 @@ def dynamic_counts(analysis, rules, ctx, skip_ranges, cold_subs):
             weights[i] = w if weights[i] == 0.0 else weights[i] * w
     counts = {c: 0.0 for c in CLASSES}
     wavefronts = 0.0
+    skipped = set()
     for i, x in enumerate(ins):
+        hit = skip_regions(x, skip)
+        skipped |= hit
         w = weights[i]
-        if w == 0.0 or in_skip(x, skip_ranges):
+        if w == 0.0 or hit:
             continue
         c = classify(x.opcode)
         counts[c] += w
         if c == "shared":
             wavefronts += w * shared_wavefronts(x.opcode)
-    return counts, wavefronts, loops_seen
+    return counts, wavefronts, loops_seen, skipped
 
 
 def static_counts(analysis):
@@ -580,6 +680,17 @@ def evaluate(plan, kernels, machine, log):
     M = machine
     rows = []
     used = set()
+    regions = find_regions(plan.SRC_ROOT)
+    rules = []
+    for rule in plan.LOOP_RULES:
+        r = dict(rule)
+        if "region" in r:
+            names = r["region"] if isinstance(r["region"], (list, tuple)) else [r["region"]]
+            r["ranges"] = region_ranges(regions, names, "loop rule '%s'" % r["name"])
+        elif "kernel" not in r:
+            raise ModelError("loop rule '%s' names neither a region nor a kernel" % r["name"])
+        rules.append(r)
+    skips_applied, skips_hit = {}, set()
     for sc in plan.size_classes():
         launches = []
         for L in sc["launches"]:
@@ -616,14 +727,14 @@ def evaluate(plan, kernels, machine, log):
                      "bytes": count * float(L["bytes"](ctx)), "bytes_formula": L["bytes_formula"],
                      "modelled": modelled}
             if entry["modelled"]:
-                skip = resolve_skip(plan.SRC_ROOT, L.get("skip", []))
-                counts, wf, loops = dynamic_counts(k["analysis"], plan.LOOP_RULES, ctx, skip,
-                                                   plan.COLD_SUBROUTINES)
-                for (lp, trips, rule) in loops:
-                    if rule is None and trips == 1.0:
-                        src = k["analysis"].loop_source(lp)
-                        entry.setdefault("unmodelled_loops", []).append(
-                            "%s:%d `%s`" % (src[0][0], src[0][1], src[0][2][:60]) if src else "?")
+                names = L.get("skip", [])
+                skip = region_ranges(regions, names, "a launch of size class '%s'" % sc["name"])
+                counts, wf, loops, hit = dynamic_counts(k["analysis"], rules, ctx, skip,
+                                                        plan.COLD_SUBROUTINES, k["demangled"])
+                family = k["short"].split("<")[0]  # a kernel template: its instantiations together
+                for name in names:
+                    skips_applied.setdefault((name, family), set()).add(k["short"])
+                skips_hit |= {(name, family) for name in hit}
                 nw = blocks * warps_per_block * count
                 entry["warp_instr"] = {c: v * nw for c, v in counts.items()}
                 entry["wavefronts"] = wf * nw
@@ -631,6 +742,13 @@ def evaluate(plan, kernels, machine, log):
                                   for (lp, trips, rule) in loops]
             launches.append(entry)
         rows.append(bound_size_class(sc, launches, M))
+    for (name, family), kernels_of in sorted(skips_applied.items()):
+        if (name, family) not in skips_hit:
+            raise ModelError("region %s, skipped in launches of %s, holds no instruction of them: "
+                             "the plan's rule attributes nothing" % (name, ", ".join(sorted(kernels_of))))
+    for r in rules:
+        if not r.get("used"):
+            raise ModelError("loop rule '%s' matches no loop of any modelled launch" % r["name"])
     unused = [k["short"] for k in kernels.values() if k["mangled"] not in used]
     return rows, sorted(set(unused))
 
@@ -791,15 +909,11 @@ def launch_tables(rows):
             parts = []
             for (src, trips, rule) in e["loops"]:
                 where = "%s:%d" % (src[0][0], src[0][1]) if src else "?"
-                parts.append("%s x%s%s" % (where, fmt(trips, 2),
-                                            " (%s)" % rule if rule else " (no rule: counted once)"))
+                parts.append("%s x%s (%s)" % (where, fmt(trips, 2), rule))
             lines.append("`%s`%s: %s" % (e["kernel"], " " + e["launch_note"] if e["launch_note"] else "",
                                          "; ".join(parts)))
         if lines:
             out.append("\nSASS loops (back edge, trips per warp, rule):\n\n" + "\n".join("- " + l for l in lines))
-        um = sorted({u for e in r["launches"] for u in e.get("unmodelled_loops", [])})
-        if um:
-            out.append("\nLoops without a trip-count rule (counted once): " + "; ".join(um))
     return "\n".join(out)
 
 

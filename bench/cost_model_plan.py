@@ -1,20 +1,18 @@
 """cost_model_plan.py -- the kernel set that bench/cost_model.py models: which kernels each size class
-launches (grid, block, bytes by construction), the trip counts of their loops, and the source ranges
-a launch does not execute. Describes src/cuda with the block path of issue 10's group kernels
-(group_kernels.cuh: one group per block of C/V threads, bitonic sort in registers, shuffles and
-shared memory; the "before" row had cub::BlockRadixSort) and the large path after issue 10's third
-redesign (4096-key runs sorted in shared memory by a register bitonic sort and merge-path passes,
-then four-way merge passes, eight 4096-key output chunks per block, each chunk's splits found by a
-half warp; tile stages [TAIL: sloo only], TERMS (which also stores tile-local outputs), the TERMS
-carries folded into the scatter for uniform groups of <= 512 tiles; the second redesign merged
-pairwise, one 4096-key chunk per block, and folded up to 256 tiles;
-the first redesign had cub::BlockRadixSort runs, 2048-key merge tiles and the stages PROD, [TAIL],
-TERMS, OUT; the original large path a segmented radix sort and always TAIL). A redesign of the
-kernels updates this file; cost_model.py itself stays as it is.
+launches (grid, block, bytes by construction), the trip counts of their loops, and the code a launch
+does not execute. Describes src/cuda as it is: the warp kernels (groups of n <= 128, one group per
+sub-warp), the group kernels (129 <= n <= 4096, one group per block), and the large path (4096-key
+runs sorted in shared memory, four-way merge passes of eight 4096-key chunks per block, the tile
+stages [TAIL: sloo only] and TERMS, whose carries the scatter forms itself for uniform groups of at
+most 512 tiles). A change of the kernels' launches or loops updates this file; cost_model.py itself
+stays as it is.
 
-Everything here is read from src/cuda/transform.cu (launchers), transform_kernels.cuh,
-merge_kernels.cuh, warp_kernels.cuh, group_kernels.cuh, group_by_id.cu and group_by_id_kernels.cuh, and from CUB's tuning headers of the toolkit used to
-build (CUDA 13.0: cub/device/dispatch/tuning/tuning_radix_sort.cuh, sm_90 policies).
+Code is named by regions, PKPO_REGION_BEGIN(name) / PKPO_REGION_END(name) in src/cuda
+(model_region.h), never by source text: the plan says which regions a launch skips and which
+regions' loops run how often, and cost_model.py fails when a name marks nothing, a skipped region
+holds no instruction of its launches, a loop has no rule, or a rule no loop. Launch shapes are read
+from the launchers (src/cuda/*.cu) and from CUB's tuning headers of the toolkit used to build (CUDA
+13.0: cub/device/dispatch/tuning/tuning_radix_sort.cuh, sm_90 policies).
 
 Conventions: N rewards, G groups of n (uniform layout, no index permutation, no flags, no k per
 group), E = bytes per reward (4 float32, 8 float64), keys are E bytes. The modelled call is
@@ -39,7 +37,7 @@ def log2c(x):
 
 
 def merge_passes(n):
-    """transform_kernels.cuh large_merge_passes: four-way merge passes over 4096-key runs."""
+    """large_common.cuh large_merge_passes: four-way merge passes over 4096-key runs."""
     runs, p = math.ceil(n / 4096), 0
     while 4 ** p < runs:
         p += 1
@@ -64,179 +62,119 @@ def mean_over_passes(c, f):
     return sum(f(i) for i in range(p)) / p if p else 0
 
 
-# Loop trip counts. A rule matches a loop when its regex matches the source text of a frame of
-# the loop's back-edge branch (innermost frame first). trips(ctx) is the number of times the body
-# runs per warp. "elementwise": trips is the number of elements per thread (unrolled/versioned
-# copies of the loop are resolved by cost_model.py).
+# Loop trip counts. A rule names the regions (PKPO_REGION_BEGIN/END in src/cuda) that hold its
+# loop, or a kernel (a regex on its demangled name) all of whose loops it counts. A loop takes the
+# rule of the smallest named region holding a frame of its back-edge branch (innermost frame
+# first: the loop's own line, then each call site it is inlined at); cost_model.py fails on a loop
+# that no rule attributes and on a rule that attributes no loop. trips(ctx) is the number of times
+# the body runs per warp. "elementwise": trips is the number of elements per thread
+# (unrolled/versioned copies of the loop are resolved by cost_model.py).
 LOOP_RULES = [
     {"name": "large scatter's rank search: ceil(log2 n) levels (all of a thread's keys per level)",
-     "match": r"/\* the rank search's levels \*/", "trips": lambda c: log2c(c["n"])},
+     "region": "rank_search", "trips": lambda c: log2c(c["n"])},
     {"name": "tile_owner binary search over G+1 tile bases: ceil(log2 G)",
-     "match": r"while \(hi - lo > 1\)", "trips": lambda c: log2c(c["G"])},
-    {"name": "cub::BlockRadixSort passes: key bits / 4",
-     "match": r"\.Sort\((keys|tile_keys)\)", "trips": lambda c: c["key_bits"] // 4},
+     "region": "tile_owner_search", "trips": lambda c: log2c(c["G"])},
     {"name": "merge kernel's outer rounds (16 candidates of a split per half warp): "
              "merge_rounds(len) for lists of len = 4096 * 4^pass (the mean bracket), mean over the passes",
-     "match": r"/\* merge kernel: outer rounds \*/",
+     "region": "quad_split_rounds",
      "trips": lambda c: mean_over_passes(c, lambda p: merge_rounds(4096 * 4 ** p)[0])},
     {"name": "merge kernel's candidate splits (the (A, B) and (C, D) searches of a candidate side by "
              "side, inside the brackets: log2 of the bracket + 1 per round), mean per round over the passes",
-     "match": r"/\* merge kernel: candidate splits \*/",
+     "region": "quad_split_candidates",
      "trips": lambda c: mean_over_passes(c, lambda p: merge_rounds(4096 * 4 ** p)[1] / merge_rounds(4096 * 4 ** p)[0])},
     {"name": "merge kernel's final splits (inside the last brackets: 1 probe)",
-     "match": r"/\* merge kernel: final splits \*/", "trips": lambda c: 1},
+     "region": "quad_split_final", "trips": lambda c: 1},
     {"name": "merge kernel's chunks without work skipped: none in a uniform batch (0 trips)",
-     "match": r"/\* merge kernel: chunks without work \*/", "trips": lambda c: 0},
+     "region": "idle_chunks", "trips": lambda c: 0},
     {"name": "merge kernel's chunks per block: 8",
-     "match": r"/\* merge kernel: chunks \*/", "trips": lambda c: 8},
+     "region": "merge_chunks", "trips": lambda c: 8},
     {"name": "merge kernel's splits in shared memory: ceil(log2(4097)) = 13 probes",
-     "match": r"/\* merge tile: merge-path probes \*/", "trips": lambda c: 13},
+     "region": "smem_merge_split", "trips": lambda c: 13},
     {"name": "run sort (block_merge_sort): log2(4096 / 16) = 8 merge passes in shared memory",
-     "match": r"for \(int w = kSortIpt; w < kSortTile; w \*= 2\)", "trips": lambda c: 8},
+     "region": "run_sort_passes", "trips": lambda c: 8},
     {"name": "run sort merge-path probes: ceil(log2(w + 1)) for w = 16 .. 2048, mean 8.5 per pass",
-     "match": r"/\* run sort: merge-path probes \*/", "trips": lambda c: 8.5},
+     "region": "run_sort_split", "trips": lambda c: 8.5},
     {"name": "closed-form weight carry: ceil(min(k-1, m-e) / 256) factors per thread (k = 4: 1)",
-     "match": r"/\* carry factors: ", "trips": lambda c: 1},
+     "region": "beyond_tile_factors", "trips": lambda c: 1},
     {"name": "merge pass count of a group: ceil(log4 runs of 4096)",
-     "match": r"while \(\(int64_t\(1\) << \(2 \* passes\)\) < runs\)", "trips": lambda c: merge_passes(c["n"])},
-    {"name": "rho columns of a large-path curve chunk (1 for a transform)",
-     "match": r"for \(int c = 0; c < ncol; \+\+c\)", "trips": lambda c: c.get("ncol", 1)},
+     "region": "merge_pass_count", "trips": lambda c: merge_passes(c["n"])},
     {"name": "groups per block (group kernels: G / grid; large_carry_kernel: one)",
-     "match": r"for \(int64_t g = blockIdx\.x; g < p\.num_groups; g \+= gridDim\.x\)|"
-              r"for \(int64_t gi = blockIdx\.x; gi < count; gi \+= gridDim\.x\)",
-     "trips": lambda c: c.get("group_iters", 1)},
-    {"name": "groups per block (group kernels, whose back edge ptxas puts on the loop's first "
-             "statement: G / grid)",
-     "match": r"const GroupSpan s = group_span\(p, g\);|const int64_t g = group_at\(p, gi\);",
-     "trips": lambda c: c.get("group_iters", 1)},
+     "region": "groups_of_block", "trips": lambda c: c.get("group_iters", 1)},
     {"name": "large-path tile elements: 2048 per tile / 256 threads",
-     "match": r"for \(int64_t lp = lo \+ threadIdx\.x; lp < hi; lp \+= kLargeBlock\)",
-     "trips": lambda c: 8, "elementwise": True},
+     "region": "not_large_fill", "trips": lambda c: 8, "elementwise": True},
     {"name": "carry chunks: ceil(tiles / 256)",
-     "match": r"for \(int64_t ch = ", "trips": lambda c: max(1, math.ceil(c["tiles"] / 256))},
+     "region": "tile_chunks", "trips": lambda c: max(1, math.ceil(c["tiles"] / 256))},
     {"name": "warp kernels: group slots per warp (grid-stride over G / (32/W) slots)",
-     "match": r"for \(int64_t base = ", "trips": lambda c: c["warp_iters"]},
+     "region": "warp_group_slots", "trips": lambda c: c["warp_iters"]},
     {"name": "warp kernels: table rows per thread (rows <= 64 < 256 threads)",
-     "match": r"for \(int i = threadIdx\.x; i < rows; i \+= kWarpBlock\)", "trips": lambda c: 1},
+     "region": "table_rows", "trips": lambda c: 1},
     {"name": "warp kernels: table ratios, one per thread (m_hi <= 128 < 256 threads)",
-     "match": r"for \(int t = \(int\)threadIdx\.x \+ 2; t <= tab\.m_hi; t \+= kWarpBlock\)",
-     "trips": lambda c: 1},
+     "region": "table_ratios", "trips": lambda c: 1},
     {"name": "warp kernels: table row recurrence, once per block: a uniform batch's one row, n "
              "steps in one of the 8 warps, per warp of the block",
-     "match": r"for \(int t = m; t >= 1; --t\)",
-     "trips": lambda c: c["n"] / 8.0},
+     "region": "table_recurrence", "trips": lambda c: c["n"] / 8.0},
     {"name": "warp and group kernels: a curve column's elementwise weight steps (k - previous k: 1 "
              "for the modelled ks 1..16 and 1..64)",
-     "match": r"/\* curve steps", "trips": lambda c: 1},
-    {"name": "warp and group kernels: rho columns of a curve chunk (a curve's ks, at most 64; the "
-             "group kernels' back edge is on the line of the curve branch)",
-     "match": r"for \(int col_i = 0; col_i < kc\.count; \+\+col_i\)|if \(curve\) \{ /\* a pass@k curve",
-     "trips": lambda c: c.get("ncol", 1)},
+     "region": "curve_steps", "trips": lambda c: 1},
+    {"name": "warp and group kernels: rho columns of a curve chunk (a curve's ks, at most 64)",
+     "region": "curve_columns", "trips": lambda c: c.get("ncol", 1)},
     {"name": "one-thread-per-item grid-stride loop",
-     "match": r"PKPO_GRID_STRIDE|for \(int64_t g = blockIdx\.x \* \(int64_t\)blockDim\.x \+ threadIdx\.x",
-     "trips": lambda c: c["per_thread"], "elementwise": True},
+     "kernel": r"gbi_\w+_kernel", "trips": lambda c: c["per_thread"], "elementwise": True},
 ]
 
-K = "transform_kernels.cuh"
-# Source ranges (file, first line regex, last line regex) a launch does not execute.
-GM = "group_math.cuh"
-# Code of the other estimators' formulas (the modelled call is sloo_minus_one with 1 < k < m, i.e.
-# MODE_SMO): the switch cases of rank_terms and rank_output that do not run. Without this every
-# case would count, as if each rank evaluated all five formulas.
-SKIP_NOT_SMO = [(GM, r"case MODE_S: x\.suf0 = ", r"case MODE_S: x\.suf0 = "),
-                (GM, r"case MODE_SLOO: \{", r"^\s*break;"),
-                (GM, r"case MODE_L2O: \{", r"^\s*break;"),
-                (GM, r"case MODE_S: return g\.c \* v", r"case MODE_S: return g\.c \* v"),
-                (GM, r"case MODE_SLOO: return ", r"case MODE_SLOO: return "),
-                (GM, r"case MODE_L2O: return pre_excl - suf0_incl;", r"case MODE_L2O: return pre_excl")]
-SKIP_ALL_MODES = SKIP_NOT_SMO + [(GM, r"case MODE_SMO: x\.pre = ", r"case MODE_SMO: x\.pre = "),
-                                 (GM, r"case MODE_SMO: return ", r"case MODE_SMO: return ")]
+# Regions (PKPO_REGION_BEGIN/END in src/cuda) a launch does not execute; cost_model.py fails on a
+# region that holds no instruction of any launch that skips it.
+# The other estimators' formulas: the modelled transform is sloo_minus_one with 1 < k < m.
+# Without this every case of a formula switch on a runtime estimator would count, as if each rank
+# evaluated all of them.
+SKIP_NOT_SMO = ["formula_s", "formula_sloo", "formula_l2o"]
+SKIP_ALL_FORMULAS = SKIP_NOT_SMO + ["formula_smo"]
 # The ragged branch of tile_owner (binary search over tile_base): the modelled layout is uniform,
-# where the owner of a block is g = b / tiles; and the tile sort's fill of a group that is not large.
-SKIP_RAGGED = [(K, r"const int64_t\* tile_base = tm\.base;", r"\*tile = b - tile_base\[lo\];"),
-               (K, r"/\* Uniform layout only \(a ragged map",
-                r"for \(int64_t lp = lo \+ threadIdx\.x; lp < hi; lp \+= kLargeBlock\) keys\[base")]
-# large_sort_tile_kernel: the run sort (merge-sort classes) or the unsorted store (G = 1, whole sort).
-SKIP_RUN_SORT = [(K, r"if \(sort_runs\) \{", r"\} else \{ /\* the whole-array sort follows")]
-# large_sort_tile_kernel: the loads through an index permutation (the modelled call has none).
-SKIP_SORT_INDEX = [(K, r"\} else \{ /\* through the index permutation \*/", r"\} /\* end of the index permutation \*/")]
-SKIP_UNSORTED_STORE = [(K, r"\} else \{ /\* the whole-array sort follows", r"if \(bad\) atomicOr\(&p\.gbad\[g\], 1u\);")]
-SKIP_STAGE = {  # large_tile_kernel (large_tile_pass), per stage: the stages after it
-    "TAIL": [(K, r"/\* 3\. Per-rank terms; .* v\[q\] = ", r"\} /\* end of the tile-local outputs \*/")],
-    # a curve's (or rho-only) TERMS: no tile-local outputs
-    "TERMS": [(K, r"/\* 4\. A transform's tile-local outputs", r"\} /\* end of the tile-local outputs \*/")],
-    # a transform's TERMS stores them
-    "TERMS_OUT": [],
-}
-# large_tile_pass for sloo_minus_one and for a curve (MODE_RHO): no T' scan, no backward scan.
-SKIP_LARGE_NO_TAIL = [(K, r"if \(mode == MODE_SLOO\) \{ /\* uniform across the block \*/", r"\} /\* end of the T' scan \*/"),
-                      (K, r"if \(mode == MODE_S \|\| mode == MODE_SLOO \|\| mode == MODE_L2O\) \{", r"\} /\* end of the backward scan \*/")]
-# large_scatter_kernel without the folded TERMS carries (groups of more than 512 tiles).
+# where the owner of a block is g = b / tiles.
+SKIP_RAGGED = ["ragged_tile_map"]
+# large_sort_tile_kernel: the run sort (merge-sort classes) or the unsorted store (G = 1, whole
+# sort); the loads through an index permutation (the modelled call has none); the fill of a group
+# that is not large.
+SKIP_RUN_SORT = ["run_sort"]
+SKIP_UNSORTED_STORE = ["unsorted_store"]
+SKIP_SORT_COLD = ["index_permutation", "not_large_fill"]
+# large_tile_kernel: a curve's TERMS stage stores no tile-local outputs; a transform's does.
+SKIP_STAGE = {"TERMS": ["tile_local_outputs"], "TERMS_OUT": []}
+# large_tile_pass for sloo_minus_one and for a curve (rho): no T' scan, no backward scan.
+SKIP_LARGE_NO_TAIL = ["tail_scan", "backward_scan"]
 # large_merge_kernel for groups of two runs: every chunk's quad holds lists A and B only, so the
 # merge of X with Y (Y empty) does not run.
-SKIP_MERGE_XY = [(K, r"if \(lx > 0 && ly > 0\) \{", r"\} /\* end of the merge of X with Y \*/")]
+SKIP_MERGE_XY = ["merge_x_with_y"]
 # large_scatter_kernel's folded carries for sloo_minus_one with rho = NULL: no backward carries, no
-# rho sum.
-SKIP_FOLD_SMO = [(K, r"if \(r\.mode == MODE_S \|\| r\.mode == MODE_SLOO \|\| r\.mode == MODE_L2O\) \{ /\* uniform",
-                  r"\} /\* end of the backward carries \*/"),
-                 (K, r"if \(p\.rho\) \{ /\* the rho sum over the tiles", r"\} /\* end of the rho sum \*/")]
-SKIP_SCATTER_FOLD = [(K, r"^  if \(fold\) \{", r"\} /\* end of the folded carries \*/")]
-SKIP_CARRY = {  # large_carry_kernel: the other stage's branch and the non-general groups
-    "TAIL": [(K, r"/\* forward exclusive sum of pre", r"write_rho<V>\(p, g, col, KT::to_double\(sorted\[0\]\) \+ fcarry\.b\)"),
-             (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],
-    "TERMS": [(K, r"/\* suffix exclusive sum over tiles", r"/\* forward exclusive sum of pre"),
-              (K, r"if \(r\.action != ACT_GENERAL\) \{", r"^\s*continue;")],
-}
+# rho sum; without the fold (groups of more than 512 tiles) none of it.
+SKIP_FOLD_SMO = ["backward_carries", "rho_sum"]
+SKIP_SCATTER_FOLD = ["fold_carries"]
+# large_carry_kernel's TERMS stage: not the TAIL stage's branch, no group that is not general.
+SKIP_CARRY_TERMS = ["tail_carries", "not_general"]
 
-WK = "warp_kernels.cuh"
 # warp_kernel, every modelled call: valid groups of n >= 2 finite rewards with k < n (resolve_plain),
 # no error, flags NULL, a uniform layout without an index (group_span's offsets branch and the
 # index permutation are not taken).
-SKIP_WARP_COLD = [(WK, r"/\* the rare cases \*/", r"end of the rare cases"),
-                  (WK, r"p\.index\) \{ /\* through the index", r"end of the index permutation"),
-                  (WK, r"if \(act == ACT_ERROR\) \{", r"p\.flags\[g\] = r\.flags;"),
-                  (WK, r"/\* the rare store cases \*/", r"end of the rare store cases"),
-                  (K, r"^  if \(p\.offsets\) \{", r"s\.n = s\.valid \? e - b : 0;")]
-# warp_kernel transform with the call's k: weights from the table; rho NULL; sloo_minus_one
-# (MODE_SMO, the same in every group: the other modes' passes do not run).
-SKIP_WARP_SMO = SKIP_WARP_COLD + [
-    (WK, r"if \(curve\) \{ /\* a pass@k curve", r"end of the curve"),
-    (WK, r"/\* weights without a table row \*/", r"end of the weights without a table row"),
-    (WK, r"/\* rho = v_1 \+ sum_t", r"end of rho"),
-    (WK, r"mode_pass<MODE_S, W, V>\(", r"mode_pass<MODE_S, W, V>\("),
-    (WK, r"mode_pass<MODE_SLOO, W, V>\(", r"mode_pass<MODE_SLOO, W, V>\("),
-    (WK, r"mode_pass<MODE_L2O, W, V>\(", r"mode_pass<MODE_L2O, W, V>\(")]
+SKIP_WARP_COLD = ["rare_resolve", "index_permutation", "status_report", "other_outputs", "ragged_span"]
+# warp_kernel transform with the call's k (the uniform variants, which compile the curve out):
+# weights from the table; rho NULL; sloo_minus_one (the same formula in every group: the other
+# formulas' passes do not run).
+SKIP_WARP_SMO = SKIP_WARP_COLD + ["weights_without_row", "rho_sum"] + SKIP_NOT_SMO
 # warp_kernel curve: every column's weights by the float64 scans, rho, no outputs.
 # The modelled curve's ks are 1..16: every column but a group's first takes its weights elementwise
 # from the previous column's, so the scans' branch is skipped (an under-count of one column's scans
 # in 16, stated in cost_model.md).
-SKIP_WARP_CURVE = SKIP_WARP_COLD + [
-    (WK, r"/\* weights and constants of \(m, k\)", r"static_cast<A\*>\(p\.out\)\[src\[j\]\] = value;"),
-    (WK, r"/\* the curve's scans \(every lane", r"end of the curve's scans")]
+SKIP_WARP_CURVE = SKIP_WARP_COLD + ["transform_part", "curve_scans"]
 
-GK = "group_kernels.cuh"
 # group_kernel, every modelled call: valid groups of n >= 2 finite rewards, no error, flags NULL,
 # a uniform layout without an index.
-SKIP_GROUP_COLD = [(WK, r"p\.index\) \{ /\* through the index", r"end of the index permutation"),
-                   (GK, r"if \(act == ACT_ERROR\) \{", r"p\.flags\[g\] = r\.flags;"),
-                   (GK, r"/\* the rare store cases \*/", r"end of the rare store cases"),
-                   (K, r"^  if \(p\.offsets\) \{", r"s\.n = s\.valid \? e - b : 0;")]
-# group_kernel transform with the call's k: weights from the table row; rho NULL; sloo_minus_one
-# (MODE_SMO: the other modes' cases of the switch do not run).
-SKIP_GROUP_SMO = SKIP_GROUP_COLD + [
-    (GK, r"if \(curve\) \{ /\* a pass@k curve", r"\} else \{ /\* end of the curve \*/"),
-    (GK, r"/\* weights without a table row \*/", r"end of the weights without a table row"),
-    (GK, r"if \(p\.rho\) total = block_rho_sum", r"if \(p\.rho\) total = block_rho_sum"),
-    (GK, r"case MODE_S: block_outputs<MODE_S,", r"case MODE_S: block_outputs<MODE_S,"),
-    (GK, r"case MODE_SLOO: block_outputs<", r"case MODE_SLOO: block_outputs<"),
-    (GK, r"case MODE_L2O: block_outputs<", r"case MODE_L2O: block_outputs<")]
+SKIP_GROUP_COLD = ["index_permutation", "status_report", "other_outputs", "ragged_span"]
+# group_kernel transform with the call's k: weights from the table row; rho NULL; sloo_minus_one.
+SKIP_GROUP_SMO = SKIP_GROUP_COLD + ["curve_columns", "weights_without_row", "rho_sum"] + SKIP_NOT_SMO
 # group_kernel curve: no table row, rho, no outputs. The modelled ks are 1..64: every column but a
 # group's first (and every 17th) takes its weights elementwise from the previous column's, so the
 # scans' branch is skipped (an under-count of one column's scans in 16, as for the warp curve).
-SKIP_GROUP_CURVE = SKIP_GROUP_COLD + [
-    (GK, r"/\* the curve's scans \(block\) \*/", r"end of the curve's scans"),
-    (GK, r"if \(have_tab\) \{ /\* the table row", r"if \(tid == 0\) sm\.gc = group_consts"),
-    (GK, r"\} else \{ /\* end of the curve \*/", r"static_cast<A\*>\(p\.out\)\[src\[j\]\] = value;")]
+SKIP_GROUP_CURVE = SKIP_GROUP_COLD + ["curve_scans", "table_row", "transform_part"]
 
 KERN = {
     "warp": lambda w, v, key, layout: r"warp_kernel<%d, %d, unsigned %s, %d>" % (w, v, key, layout),
@@ -359,7 +297,7 @@ def block_class(n, E, N=N_DEFAULT, curve_ks=0):
         launches.append({"kernel": KERN["group"](C, V, key), "blocks": lambda c, b=blocks: b, "threads": T,
                          "dynamic_smem": smem,
                          "note": "%d groups per block" % round(ctx["group_iters"]),
-                         "skip": SKIP_GROUP_SMO + SKIP_NOT_SMO,
+                         "skip": SKIP_GROUP_SMO,
                          "bytes": lambda c: 2 * c["N"] * c["E"],
                          "bytes_formula": "E read + E written per reward"})
         copy = 2 * N * E
@@ -386,7 +324,7 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
                "32 B + 8 B per group + 56 B per 2048-rank tile and k slot used (one memset, transform.cu "
                "reset_call)"),
         {"kernel": KERN["tilesort"](key), "blocks": lambda c: c["G"] * math.ceil(c["tiles"] / 2), "threads": 256,
-         "skip": SKIP_RAGGED + SKIP_SORT_INDEX + (SKIP_RUN_SORT if G == 1 else SKIP_UNSORTED_STORE),
+         "skip": SKIP_RAGGED + SKIP_SORT_COLD + (SKIP_RUN_SORT if G == 1 else SKIP_UNSORTED_STORE),
          "bytes": lambda c: 2 * c["N"] * c["E"],
          "bytes_formula": "E reward read + E key written (G > 1: runs of 4096 sorted in shared memory, "
                           "one block per run)"},
@@ -419,7 +357,7 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
     stage = "TERMS" if curve_ks else "TERMS_OUT"
     launches.append(
         {"kernel": KERN["tile"](key), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
-         "skip": SKIP_STAGE[stage] + SKIP_RAGGED + SKIP_LARGE_NO_TAIL + (SKIP_ALL_MODES if curve_ks else SKIP_NOT_SMO),
+         "skip": SKIP_STAGE[stage] + SKIP_RAGGED + SKIP_LARGE_NO_TAIL + (SKIP_ALL_FORMULAS if curve_ks else SKIP_NOT_SMO),
          "count": lambda c, k=batches: k,
          "note": "STAGE_TERMS" + (" x %d slots x %d batches" % (slots, batches) if curve_ks else " (+ tile-local outputs)"),
          "bytes": (lambda c, s=slots: s * (c["N"] * c["E"] + c["G"] * c["tiles"] * 112)) if curve_ks
@@ -432,7 +370,7 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
     if not fold:
       launches.append(
         {"kernel": KERN["carry"](key), "blocks": lambda c, s=slots: c["G"] * s, "threads": 256,
-         "skip": SKIP_CARRY["TERMS"], "count": lambda c, k=batches: k,
+         "skip": SKIP_CARRY_TERMS, "count": lambda c, k=batches: k,
          "note": "STAGE_TERMS",
          "bytes": lambda c, s=slots: s * c["G"] * c["tiles"] * 64,
          "bytes_formula": "<= 64 B per tile (carry fields in/out, lin written)"})

@@ -365,7 +365,7 @@ def main():
     numpy_section(d, md, targets, plots)
     gpu_sections(d, md, targets, plots)
     md.extend(make_plots(d, plots))
-    md.append("\n## Targets (issue 5; reported, not asserted)\n")
+    md.append("\n## Targets (reported, not asserted)\n")
     md.append(table(["target", "verdict", "measured"], targets) + "\n")
     with open(os.path.join(d, "results.md"), "w") as f:
         f.write("\n".join(md) + "\n")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh -- the one command for pkpo's benchmarks (issue 5).
+# bench/run.sh -- the one command for pkpo's benchmarks.
 #
 #   bench/run.sh [--quick] [--k K] [--jobs J]   (J: build jobs, default 2 without a GPU, nproc with)
 #

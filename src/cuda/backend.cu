@@ -18,8 +18,8 @@
 
 #include <cuda_runtime.h>
 
+#include "arch_list.h"
 #include "internal.h"
-#include "group_math.cuh"
 #include "launch.h"
 
 using pkpo_cuda::DevStatus;
@@ -337,40 +337,12 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
   return status_from_bits(h, ds);
 }
 
-/* The architectures this build has device code for: CMake's CUDA_ARCHITECTURES with commas,
- * e.g. "80-real,90-real,90-virtual" (set by CMakeLists.txt). */
+/* The architectures this build has device code for (set by CMakeLists.txt; arch_list.h). */
 #ifndef PKPO_CUDA_ARCHS
 #define PKPO_CUDA_ARCHS ""
 #endif
 
-/* Whether a device of compute capability major.minor can run this build's kernels: machine code
- * for X.Y ("XY-real", or plain "XY") runs on X.y with y >= Y; PTX ("XY-virtual", or plain "XY") is
- * JIT-compiled for any device of X.Y or newer. A list that names no number ("all", "native", empty)
- * counts as runnable everywhere: the launch itself then reports a missing image. */
-bool arch_runs(int major, int minor) {
-  const char* p = PKPO_CUDA_ARCHS;
-  bool any_number = false;
-  const int cc = major * 10 + minor;
-  while (*p) {
-    int v = 0;
-    bool digits = false;
-    while (*p >= '0' && *p <= '9') {
-      v = v * 10 + (*p++ - '0');
-      digits = true;
-    }
-    const bool real = strncmp(p, "-real", 5) == 0;
-    const bool virt = strncmp(p, "-virtual", 8) == 0;
-    while (*p && *p != ',') ++p;
-    if (*p == ',') ++p;
-    if (!digits) continue;
-    any_number = true;
-    if (!virt && v / 10 == major && v % 10 <= minor) return true; /* machine code */
-    if (!real && v <= cc) return true;                             /* PTX */
-  }
-  return !any_number;
-}
-
-/* cudaSuccess if device `d` can run this build's kernels; else fills `why`. */
+/* Whether device `d` can run this build's kernels; else fills `why`. */
 bool device_runs(int d, char* why, size_t why_bytes) {
   cudaDeviceProp prop;
   const cudaError_t e = cudaGetDeviceProperties(&prop, d);
@@ -379,7 +351,7 @@ bool device_runs(int d, char* why, size_t why_bytes) {
     snprintf(why, why_bytes, "cudaGetDeviceProperties(%d): %s", d, cudaGetErrorString(e));
     return false;
   }
-  if (arch_runs(prop.major, prop.minor)) return true;
+  if (pkpo_cuda::arch_runs(PKPO_CUDA_ARCHS, prop.major, prop.minor)) return true;
   snprintf(why, why_bytes,
            "device %d (%s, compute capability %d.%d) cannot run this build's kernels, built for "
            "CUDA architectures %s",

@@ -15,12 +15,6 @@
 #include "kernel_launch.cuh"
 #include "launch.h"
 
-#define PKPO_CUDA_TRY(expr)                          \
-  do {                                               \
-    const cudaError_t pkpo_e_ = (expr);              \
-    if (pkpo_e_ != cudaSuccess) return pkpo_e_;      \
-  } while (0)
-
 namespace pkpo_cuda {
 
 namespace {

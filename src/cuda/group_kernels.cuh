@@ -36,11 +36,13 @@
 
 #include <stdint.h>
 
+#include "group_common.cuh"
 #include "group_math.cuh"
 #include "kernel_launch.cuh"
+#include "keys.cuh"
+#include "model_region.h"
 #include "params.h"
-#include "transform_kernels.cuh"
-#include "warp_kernels.cuh"
+#include "warp_primitives.cuh"
 
 namespace pkpo_cuda {
 
@@ -86,7 +88,7 @@ struct GroupSmem {
     A a[C];
   };
   alignas(16) Buf buf[2]; /* the sort's double buffer (sidx slots); then the sorted keys and the
-                           * sorted outputs (rank order; vector stores, warp_kernels.cuh) */
+                           * sorted outputs (rank order; vector stores, warp_primitives.cuh) */
   A mu[kTab ? C : 1];     /* the table row at sidx(t - 1): mu_t */
   A tp[kTab ? C : 1];     /* T'_t */
   GroupConsts<A> gc;      /* group_consts(tab.m, tab.k) */
@@ -229,38 +231,38 @@ __device__ __forceinline__ void block_weights(int tid, int64_t m, int64_t k, dou
   elem_next<32, V>(r, tp, l, c); /* exclusive suffix sum T'_t */
 }
 
-/* The outputs of the thread's ranks in mode MODE with only the scans MODE needs (the block form of
- * warp_kernels.cuh's sorted_outputs). vp_fill: v_{e0} for the first rank e0 + 1 of the warp. */
-template <int MODE, int NW, int V, typename A>
+/* The outputs of the thread's ranks by formula FORMULA with only the scans FORMULA needs (the
+ * block form of warp_kernels.cuh's sorted_outputs). vp_fill: v_{e0} for the first rank e0 + 1 of the warp. */
+template <int FORMULA, int NW, int V, typename A>
 __device__ __forceinline__ void block_outputs(int tid, int m, const A (&v)[V], A v1, const A (&vn)[V],
                                               A vp_fill, const A (&mu)[V], const A (&tp)[V],
                                               const GroupConsts<A>& gc, A (&out)[V], PartSlots<NW>& ps) {
   const int l = tid & 31, w = tid >> 5;
   A vp[V];
-  if (MODE == MODE_SMO) {
+  if (FORMULA == PKPO_SLOO_MINUS_ONE) {
     elem_prev<32, V>(v, vp, l, vp_fill);
   } else {
     copy_items<V>(v, vp); /* unused */
   }
   RankTerms<A> x[V];
-  lane_terms<MODE, V>(tid, m, v, vp, vn, mu, tp, gc, x);
+  lane_terms<FORMULA, V>(tid, m, v, vp, vn, mu, tp, gc, x);
   A f[V], b[V], fx[V];
 #pragma unroll
   for (int j = 0; j < V; ++j) {
     f[j] = x[j].pre;
-    b[j] = MODE == MODE_SLOO ? x[j].suf0 - gc.q * x[j].suf1 : x[j].suf0;
+    b[j] = FORMULA == PKPO_SLOO ? x[j].suf0 - gc.q * x[j].suf1 : x[j].suf0;
     fx[j] = A(0);
   }
   A cf = A(0);
-  if (MODE != MODE_S) cf = block_scan<NW, V, false, false>(f, l, w, ps.next());
-  if (MODE == MODE_SMO) {
+  if (FORMULA != PKPO_S) cf = block_scan<NW, V, false, false>(f, l, w, ps.next());
+  if (FORMULA == PKPO_SLOO_MINUS_ONE) {
     copy_items<V>(f, out);
     return;
   }
   block_scan<NW, V, true, false>(b, l, w, ps.next());
-  if (MODE != MODE_S) elem_prev<32, V>(f, fx, l, cf); /* exclusive forward sums */
+  if (FORMULA != PKPO_S) elem_prev<32, V>(f, fx, l, cf); /* exclusive forward sums */
 #pragma unroll
-  for (int j = 0; j < V; ++j) out[j] = rank_output_of<A>(MODE, gc, v[j], v1, x[j], fx[j], b[j], A(0));
+  for (int j = 0; j < V; ++j) out[j] = rank_output_of<A>(FORMULA, gc, v[j], v1, x[j], fx[j], b[j], A(0));
 }
 
 /* rho - v_1 of the group: the sum of its ranks' rho terms (same bits in every thread). */
@@ -268,7 +270,7 @@ template <int NW, int V, typename A>
 __device__ __forceinline__ A block_rho_sum(int tid, int m, const A (&v)[V], const A (&vn)[V], const A (&mu)[V],
                                            const A (&tp)[V], const GroupConsts<A>& gc, PartSlots<NW>& ps) {
   RankTerms<A> x[V];
-  lane_terms<MODE_RHO, V>(tid, m, v, v, vn, mu, tp, gc, x);
+  lane_terms<PKPO_RHO, V>(tid, m, v, v, vn, mu, tp, gc, x);
   A part = A(0);
 #pragma unroll
   for (int j = 0; j < V; ++j) part = part + x[j].rho;
@@ -285,6 +287,86 @@ __device__ __forceinline__ void round_weights(const double (&dmu)[V], const doub
   }
 }
 
+/* The keys of the block's group of n rewards: register j of thread tid takes reward j*T + tid
+ * (striped, coalesced; src: its position). *nonfinite: the group's non-finite rewards. Returns
+ * whether an index entry of the group is unusable. One block barrier gathers the warps' counts. */
+template <int C, int V, typename Key>
+__device__ __forceinline__ bool block_load(const Params& p, const GroupSpan& s, int n, int tid,
+                                           GroupSmem<C, V, Key>& sm, Key (&keys)[V], Key (&orig)[V],
+                                           int64_t (&src)[V], int* nonfinite) {
+  typedef KeyTraits<Key> KT;
+  constexpr int T = C / V;
+  constexpr int NW = GroupSmem<C, V, Key>::NW;
+  const int l = tid & 31, w = tid >> 5;
+  bool bad = false;
+  int nonfinite_w = 0;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int e = j * T + tid;
+    Key key = KT::kNone;
+    bool nf = false;
+    src[j] = -1;
+    if (e < n) key = load_key<Key, true>(p, s.begin + e, &src[j], &nf, &bad);
+    keys[j] = key;
+    orig[j] = key;
+    nonfinite_w += __popc(__ballot_sync(kFullMask, nf));
+  }
+  const unsigned bad_w = __ballot_sync(kFullMask, bad);
+  if (l == 0) {
+    sm.nonfinite[w] = nonfinite_w;
+    sm.bad[w] = bad_w != 0u;
+  }
+  __syncthreads();
+  bool any_bad = false;
+#pragma unroll
+  for (int u = 0; u < NW; ++u) {
+    *nonfinite += sm.nonfinite[u];
+    any_bad = any_bad || sm.bad[u] != 0;
+  }
+  return any_bad;
+}
+
+/* A pass@k curve: rho of group g at each k of the chunk, by the warp path's rule (curve_can_step,
+ * curve_steps): weights elementwise from the previous column's, else the float64 scans; rho in the
+ * direct form. Unlike there, m reaches 4096: a weight the scans floored to 0 (below 1e-300, for k
+ * far from 1 and m) stays 0 along a chain where the scans might give it back at ~1e-300, a
+ * difference below every accuracy target. Every decision is uniform over the block. */
+template <int NW, int V, typename A>
+__device__ __forceinline__ void block_curve_columns(const Params& p, const KChunk& kc, int64_t g, int act, int m,
+                                                    int tid, const A (&v)[V], A v1, PartSlots<NW>& ps) {
+  const int l = tid & 31, w = tid >> 5;
+  const bool gen = act == ACT_GENERAL;
+  double dmu[V];
+#pragma unroll
+  for (int j = 0; j < V; ++j) dmu[j] = 0.0;
+  int64_t kprev = 0;
+  int chain = 0;
+  for (int col_i = 0; col_i < kc.count; ++col_i) {
+    A total = A(0);
+    if (gen) {
+      const int64_t kk = kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m;
+      PKPO_REGION_BEGIN(curve_scans);
+      if (!curve_can_step(kprev, kk, chain)) {
+        double dtp[V];
+        block_weights<NW, V>(tid, m, kk, dmu, dtp, ps);
+        chain = 0;
+      } else {
+        PKPO_REGION_END(curve_scans);
+        curve_steps<V>(dmu, tid * V + 1, m, (int)kprev, (int)kk);
+        ++chain;
+      }
+      kprev = kk;
+      A part = A(0);
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        if (tid * V + j + 1 <= m) part = part + (A)dmu[j] * (v[j] - v1);
+      }
+      total = block_sum<NW>(part, l, w, ps.next());
+    }
+    if (tid == 0) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
+  }
+}
+
 /* ---- the kernel ------------------------------------------------------------------------------- */
 
 /* Groups of the launch: valid groups with lower < n <= C (not on the large path), and (lower == 0)
@@ -296,7 +378,6 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value A;
   typedef GroupSmem<C, V, Key> Sm;
-  constexpr int T = C / V;
   constexpr int NW = Sm::NW;
   static_assert(NW >= 2 && NW * 32 * V == C, "C / V must be a multiple of 64 threads");
   Sm& sm = PKPO_DYNAMIC_SMEM(Sm); /* sizeof(Sm) bytes, up to 64 KiB: launch_group */
@@ -308,7 +389,8 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
   ps.i = 0;
   const bool curve = kc.count > 0;
   const bool have_tab = Sm::kTab && !curve && tab.m >= 2 && tab.m <= C;
-  if (have_tab) { /* the table row, once per block */
+  PKPO_REGION_BEGIN(table_row);
+  if (have_tab) { /* once per block */
     double dmu[V], dtp[V];
     block_weights<NW, V>(tid, tab.m, tab.k, dmu, dtp, ps);
 #pragma unroll
@@ -319,9 +401,11 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
     }
     if (tid == 0) sm.gc = group_consts<A>(tab.m, tab.k);
   }
+  PKPO_REGION_END(table_row);
   __syncthreads(); /* the table is read-only from here on */
 
   const int64_t count = launch_groups(p); /* a bucketed launch: its class's groups */
+  PKPO_REGION_BEGIN(groups_of_block);
   for (int64_t gi = blockIdx.x; gi < count; gi += gridDim.x) {
     const int64_t g = group_at(p, gi);
     const GroupSpan s = group_span(p, g);
@@ -329,47 +413,16 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
     if (s.valid ? (s.n <= lower || s.n > C) : lower > 0) continue; /* another launch's group */
     const int n = (int)s.n;
 
-    /* load: register j of thread tid takes reward j*T + tid (striped, coalesced) */
     Key keys[V], orig[V];
     int64_t src[V];
-    bool bad = false;
-    int nonfinite_w = 0;
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      const int e = j * T + tid;
-      Key key = KT::kNone;
-      bool nf = false;
-      src[j] = -1;
-      if (e < n) key = load_key<Key, true>(p, s.begin + e, &src[j], &nf, &bad);
-      keys[j] = key;
-      orig[j] = key;
-      nonfinite_w += __popc(__ballot_sync(kFullMask, nf));
-    }
-    const unsigned bad_w = __ballot_sync(kFullMask, bad);
-    if (l == 0) {
-      sm.nonfinite[w] = nonfinite_w;
-      sm.bad[w] = bad_w != 0u;
-    }
-    __syncthreads();
     int nonfinite = 0;
-    bool any_bad = false;
-#pragma unroll
-    for (int u = 0; u < NW; ++u) {
-      nonfinite += sm.nonfinite[u];
-      any_bad = any_bad || sm.bad[u] != 0;
-    }
+    const bool any_bad = block_load<C, V, Key>(p, s, n, tid, sm, keys, orig, src, &nonfinite);
     const bool valid = s.valid && !any_bad;
     const int64_t k_flags = curve ? kc.kmax : s.k_req;
     const Resolved r = resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_flags, valid,
                                      p.write_out != 0);
     const int act = r.action;
-    if (tid == 0) {
-      if (act == ACT_ERROR) {
-        report_error(p, g, r.error_bits);
-      } else if (p.flags) {
-        p.flags[g] = r.flags;
-      }
-    }
+    if (tid == 0) report_status(p, g, r);
 
     if (act != ACT_ERROR) { /* to the group's closing barrier: no early exit below */
       const bool gen = act == ACT_GENERAL;
@@ -396,40 +449,12 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
       const A vp_fill = (gen && l == 0 && w > 0) ? KT::to_value(sk[e0 - 1]) : A(0);
       elem_next<32, V>(v, vn, l, vn_fill);
 
-      if (curve) { /* a pass@k curve: rho at each k of the chunk */
-        /* The warp path's rule (curve_can_step, curve_steps): weights elementwise from the previous
-         * column's, else the float64 scans; rho in the direct form. Unlike there, m reaches 4096: a
-         * weight the scans floored to 0 (below 1e-300, for k far from 1 and m) stays 0 along a
-         * chain where the scans might give it back at ~1e-300, a difference below every accuracy
-         * target. Every decision is uniform over the block. */
-        double dmu[V];
-#pragma unroll
-        for (int j = 0; j < V; ++j) dmu[j] = 0.0;
-        int64_t kprev = 0;
-        int chain = 0;
-        for (int col_i = 0; col_i < kc.count; ++col_i) {
-          A total = A(0);
-          if (gen) {
-            const int64_t kk = kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m;
-            if (!curve_can_step(kprev, kk, chain)) { /* the curve's scans (block) */
-              double dtp[V];
-              block_weights<NW, V>(tid, m, kk, dmu, dtp, ps);
-              chain = 0;
-            } else { /* end of the curve's scans */
-              curve_steps<V>(dmu, tid * V + 1, m, (int)kprev, (int)kk);
-              ++chain;
-            }
-            kprev = kk;
-            A part = A(0);
-#pragma unroll
-            for (int j = 0; j < V; ++j) {
-              if (tid * V + j + 1 <= m) part = part + (A)dmu[j] * (v[j] - v1);
-            }
-            total = block_sum<NW>(part, l, w, ps.next());
-          }
-          if (tid == 0) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
-        }
-      } else { /* end of the curve */
+      PKPO_REGION_BEGIN(curve_columns);
+      if (curve) {
+        block_curve_columns<NW, V, A>(p, kc, g, act, m, tid, v, v1, ps);
+      } else {
+        PKPO_REGION_END(curve_columns);
+        PKPO_REGION_BEGIN(transform_part);
         A res[V]; /* the outputs of the thread's elements (input order, striped) */
 #pragma unroll
         for (int j = 0; j < V; ++j) res[j] = A(0);
@@ -446,15 +471,19 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
               tp[j] = sm.tp[sl];
             }
             gc = sm.gc;
-          } else { /* weights without a table row */
+          } else {
+            PKPO_REGION_BEGIN(weights_without_row);
             double dmu[V], dtp[V];
             block_weights<NW, V>(tid, m, r.k, dmu, dtp, ps);
             round_weights<V>(dmu, dtp, mu, tp);
             gc = group_consts<A>(m, r.k);
-          } /* end of the weights without a table row */
+            PKPO_REGION_END(weights_without_row);
+          }
 
           /* rho = v_1 + sum_t (T'_t + k/m) d_t */
+          PKPO_REGION_BEGIN(rho_sum);
           if (p.rho) total = block_rho_sum<NW, V>(tid, m, v, vn, mu, tp, gc, ps);
+          PKPO_REGION_END(rho_sum);
 
           if (p.write_out) {
             /* outputs in sorted order by the group's formula, then each element takes the output
@@ -462,11 +491,21 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
             A outs[V];
 #pragma unroll
             for (int j = 0; j < V; ++j) outs[j] = A(0);
-            switch (r.mode) {
-              case MODE_S: block_outputs<MODE_S, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
-              case MODE_SLOO: block_outputs<MODE_SLOO, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
-              case MODE_SMO: block_outputs<MODE_SMO, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
-              case MODE_L2O: block_outputs<MODE_L2O, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
+            switch (r.formula) {
+              PKPO_REGION_BEGIN(formula_s);
+              case PKPO_S: block_outputs<PKPO_S, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
+              PKPO_REGION_END(formula_s);
+              PKPO_REGION_BEGIN(formula_sloo);
+              case PKPO_SLOO: block_outputs<PKPO_SLOO, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
+              PKPO_REGION_END(formula_sloo);
+              PKPO_REGION_BEGIN(formula_smo);
+              case PKPO_SLOO_MINUS_ONE:
+                block_outputs<PKPO_SLOO_MINUS_ONE, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps);
+                break;
+              PKPO_REGION_END(formula_smo);
+              PKPO_REGION_BEGIN(formula_l2o);
+              case PKPO_L2O: block_outputs<PKPO_L2O, NW, V>(tid, m, v, v1, vn, vp_fill, mu, tp, gc, outs, ps); break;
+              PKPO_REGION_END(formula_l2o);
               default: break;
             }
             store_items<V>(so + tid * V, outs);
@@ -478,22 +517,14 @@ __global__ void __launch_bounds__(C / V, (C / V) >= 512 ? 1 : 512 / (C / V))
 
         if (tid == 0) write_rho<A>(p, g, 0, rho_value(act, v1, total));
 
-        /* store: element j*T + tid's output at its own position */
-        if (p.write_out && act != ACT_INVALID) {
-#pragma unroll
-          for (int j = 0; j < V; ++j) {
-            if (src[j] < 0) continue;
-            A value = res[j];
-            if (!gen || orig[j] == KT::kNone) { /* the rare store cases */
-              value = other_output<Key>(act, p.estimator, orig[j]);
-            } /* end of the rare store cases */
-            static_cast<A*>(p.out)[src[j]] = value;
-          }
-        }
+        /* store: element j * (C / V) + tid's output at its own position */
+        if (p.write_out && act != ACT_INVALID) store_outputs<V, Key, true>(p, act, src, orig, res);
+        PKPO_REGION_END(transform_part);
       }
     }
     __syncthreads(); /* shared memory is reused by the next group */
   }
+  PKPO_REGION_END(groups_of_block);
 }
 
 }  // namespace pkpo_cuda

@@ -26,64 +26,15 @@
 #define PKPO_CUDA_GROUP_MATH_CUH
 
 #include <stdint.h>
-#include <string.h>
 
+#include "model_region.h"
+#include "params.h"
 #include "pkpo.h"
-
-#if defined(__CUDACC__)
-#define PKPO_HD __host__ __device__ __forceinline__
-#else
-#define PKPO_HD inline
-#endif
 
 /* Same floor as engine.h's PKPO__WEIGHT_FLOOR (docs/math.md §4). */
 #define PKPO__CUDA_WEIGHT_FLOOR 1e-300
 
 namespace pkpo_cuda {
-
-/* ---- orderable keys --------------------------------------------------------------------------
- * Rewards are sorted as unsigned integers whose order is the order of the values: positive values
- * get the sign bit set, negative ones are bit-inverted. -0.0 is first made +0.0 so that the two
- * zeros are one key (they are tied values and must get identical outputs). Non-finite values and
- * padding get the all-ones key, which no finite value maps to, so they sort after every finite
- * value of the group. */
-template <typename Key, typename V>
-struct KeyTraitsOf {
-  typedef V Value;
-  static constexpr int kBits = (int)sizeof(Key) * 8;
-  static constexpr Key kTop = Key(1) << (kBits - 1);
-  static constexpr Key kNone = ~Key(0);
-  static PKPO_HD Key bits(V x) {
-    Key b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-  }
-  static constexpr Key kExp = sizeof(Key) == 4 ? Key(0x7F800000u) : Key(0x7FF0000000000000ull);
-  static PKPO_HD bool finite(Key b) { return (b & kExp) != kExp; } /* exponent all ones: Inf/NaN */
-  /* -0.0 becomes +0.0, then a negative value's bits are inverted and a positive value gets its
-   * sign bit set (three integer operations) */
-  static PKPO_HD Key to_key(V x) {
-    Key b = bits(x);
-    if ((Key)(b << 1) == 0) b = 0;
-    const Key neg = (Key)(0 - (b >> (kBits - 1))); /* all ones for a negative value */
-    return b ^ (Key)(neg | kTop);
-  }
-  /* the inverse of to_key, in the rewards' own type */
-  static PKPO_HD V to_value(Key key) {
-    const Key b = (key & kTop) ? (Key)(key & ~kTop) : (Key)~key;
-    V x;
-    memcpy(&x, &b, sizeof x);
-    return x;
-  }
-  static PKPO_HD double to_double(Key key) { return (double)to_value(key); }
-};
-
-template <typename Key>
-struct KeyTraits;
-template <>
-struct KeyTraits<uint32_t> : KeyTraitsOf<uint32_t, float> {};
-template <>
-struct KeyTraits<uint64_t> : KeyTraitsOf<uint64_t, double> {};
 
 /* ---- what to do with one group ---------------------------------------------------------------- */
 
@@ -96,14 +47,14 @@ enum Action {
   ACT_GENERAL = 5    /* m >= 2 */
 };
 
-/* The formula actually computed (after the boundary rules of docs/math.md §2). */
-enum Mode { MODE_RHO = 0, MODE_S = 1, MODE_SLOO = 2, MODE_SMO = 3, MODE_L2O = 4 };
-
 enum ErrorBits { ERR_K_STRICT = 1u, ERR_NONFINITE = 2u };
 
 struct Resolved {
   int action;
-  int mode;
+  /* The estimator (pkpo_estimator) whose formula is computed, after the boundary rules of
+   * docs/math.md §2: e.g. s's for sloo at k = m, l2o's for sloo_minus_one at k = 1; PKPO_RHO when
+   * the group has no per-sample outputs. */
+  int formula;
   int64_t m; /* finite samples */
   int64_t k; /* clamped k (valid for ACT_SINGLE / ACT_GENERAL) */
   uint32_t flags;
@@ -117,7 +68,7 @@ PKPO_HD Resolved resolve_group(int estimator, int nonfinite_policy, int k_policy
                                int64_t nonfinite, int64_t k_req, bool valid, bool write_out) {
   Resolved r;
   r.action = ACT_GENERAL;
-  r.mode = MODE_RHO;
+  r.formula = PKPO_RHO;
   r.m = n - nonfinite;
   r.k = k_req;
   r.flags = 0;
@@ -162,56 +113,25 @@ PKPO_HD Resolved resolve_group(int estimator, int nonfinite_policy, int k_policy
   if (r.m == 1) {
     r.action = ACT_SINGLE;
     r.flags |= PKPO_FLAG_SINGLETON;
-    r.mode = (estimator == PKPO_S) ? MODE_S : MODE_RHO;
+    r.formula = (estimator == PKPO_S) ? PKPO_S : PKPO_RHO;
     return r;
   }
   switch (estimator) {
-    case PKPO_S: r.mode = MODE_S; break;
-    case PKPO_SLOO: r.mode = (r.k == r.m) ? MODE_S : MODE_SLOO; break;
-    case PKPO_SLOO_MINUS_ONE: r.mode = (r.k == 1) ? MODE_L2O : MODE_SMO; break;
+    case PKPO_S: r.formula = PKPO_S; break;
+    case PKPO_SLOO: r.formula = (r.k == r.m) ? PKPO_S : PKPO_SLOO; break;
+    case PKPO_SLOO_MINUS_ONE: r.formula = (r.k == 1) ? PKPO_L2O : PKPO_SLOO_MINUS_ONE; break;
     case PKPO_L2O:
       if (r.k == r.m) {
-        r.mode = MODE_SMO;
+        r.formula = PKPO_SLOO_MINUS_ONE;
         if (write_out) r.flags |= PKPO_FLAG_FALLBACK;
       } else {
-        r.mode = MODE_L2O;
+        r.formula = PKPO_L2O;
       }
       break;
-    default: r.mode = MODE_RHO; break;
+    default: r.formula = PKPO_RHO; break;
   }
   return r;
 }
-
-/* ---- large-path tile accounting ------------------------------------------------------------------
- * The large path sizes its per-tile tables (TileAgg slots) for tiles_bound tiles, computed on the host
- * from N alone, and the device numbers the tiles of the large groups by an exclusive scan of their
- * tile counts. For a valid layout (disjoint groups) the sum never exceeds the bound. Offsets that are
- * valid group by group but overlap (e.g. 0, N, 0, N, ...: every other group is [0, N)) can sum to
- * more, so every large-path kernel treats a group whose tiles end past the bound as invalid: no
- * kernel may index a per-tile table at or beyond tiles_bound. */
-
-/* Tiles of a group of n samples on the large path (callers pass n > tile). */
-PKPO_HD int64_t large_tile_count(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
-
-/* Four-way merge passes that sort a group of n keys whose runs of `run` keys are sorted:
- * ceil(log4(runs)) (the device's per-group count, and the host's count for the largest group). */
-PKPO_HD int large_merge_pass_count(int64_t n, int64_t run) {
-  const int64_t runs = large_tile_count(n, run);
-  int passes = 0;
-  while ((int64_t(1) << (2 * passes)) < runs) ++passes;
-  return passes;
-}
-
-/* Upper bound on the tiles of all large groups (groups of more than `tile` samples). Uniform: exactly
- * G * ceil(n / tile). Ragged: every large group has n > tile, so ceil(n / tile) < 2n / tile and the
- * sum over disjoint groups is below 2N / tile. */
-PKPO_HD int64_t large_tiles_bound(int64_t num_samples, int64_t num_groups, int64_t uniform_n,
-                                  int64_t tile) {
-  return uniform_n > 0 ? num_groups * large_tile_count(uniform_n, tile) : 2 * num_samples / tile + 1;
-}
-
-/* A large group's tiles [tile_base[g], tile_end) all have slots in the per-tile tables. */
-PKPO_HD bool large_tiles_fit(int64_t tile_end, int64_t tiles_bound) { return tile_end <= tiles_bound; }
 
 /* ---- weights ----------------------------------------------------------------------------------- */
 
@@ -272,7 +192,7 @@ typedef RankTerms<double> Terms;
 /* Rank t (1-based, t <= m); v_prev = v_{t-1} (ignored at t = 1), v_next = v_{t+1} (ignored at t = m);
  * mu = mu_t; tp = T'_t; g = group_consts(m, k). */
 template <typename T>
-PKPO_HD RankTerms<T> rank_terms_of(int mode, int64_t t, int64_t m, const GroupConsts<T>& g, T v_prev,
+PKPO_HD RankTerms<T> rank_terms_of(int formula, int64_t t, int64_t m, const GroupConsts<T>& g, T v_prev,
                                    T v, T v_next, T mu, T tp) {
   RankTerms<T> x;
   x.pre = T(0);
@@ -280,49 +200,54 @@ PKPO_HD RankTerms<T> rank_terms_of(int mode, int64_t t, int64_t m, const GroupCo
   x.suf1 = T(0);
   const T d = (t < m) ? v_next - v : T(0);
   x.rho = (tp + g.c) * d;
-  switch (mode) {
-    case MODE_S: x.suf0 = (g.c - mu) * d; break;
-    case MODE_SLOO: {
+  switch (formula) {
+    PKPO_REGION_BEGIN(formula_s);
+    case PKPO_S: x.suf0 = (g.c - mu) * d; break;
+    PKPO_REGION_END(formula_s);
+    PKPO_REGION_BEGIN(formula_sloo);
+    case PKPO_SLOO: {
       x.suf0 = (g.c - mu) * d;
       x.pre = (g.w * tp) * d;
       x.suf1 = (g.w * (tp + mu)) * d;
       break;
     }
-    case MODE_SMO: x.pre = (t > 1) ? mu * (v - v_prev) : T(0); break;
-    case MODE_L2O: {
+    PKPO_REGION_END(formula_sloo);
+    PKPO_REGION_BEGIN(formula_smo);
+    case PKPO_SLOO_MINUS_ONE: x.pre = (t > 1) ? mu * (v - v_prev) : T(0); break;
+    PKPO_REGION_END(formula_smo);
+    PKPO_REGION_BEGIN(formula_l2o);
+    case PKPO_L2O: {
       const T e = mu * d / g.mk;
       x.pre = (T)t * e;
       x.suf0 = (T)(m - t) * e;
       break;
     }
+    PKPO_REGION_END(formula_l2o);
     default: break;
   }
   return x;
 }
 
-PKPO_HD Terms rank_terms(int mode, int64_t t, int64_t m, int64_t k, double v_prev, double v,
-                         double v_next, double mu, double tp) {
-  return rank_terms_of<double>(mode, t, m, group_consts<double>(m, k), v_prev, v, v_next, mu, tp);
-}
-
 /* The output of rank t from its own terms and the scans: pre_excl = sum_{j<t} pre_j,
  * suf0_incl = sum_{j>=t} suf0_j, suf1_incl likewise; v1 = v_1 (the group's smallest value). */
 template <typename T>
-PKPO_HD T rank_output_of(int mode, const GroupConsts<T>& g, T v, T v1, const RankTerms<T>& own,
+PKPO_HD T rank_output_of(int formula, const GroupConsts<T>& g, T v, T v1, const RankTerms<T>& own,
                          T pre_excl, T suf0_incl, T suf1_incl) {
-  switch (mode) {
-    case MODE_S: return g.c * v + suf0_incl;
-    case MODE_SLOO: return g.c * (v - v1) + suf0_incl - g.q * (pre_excl + suf1_incl) - v1 * g.sh;
-    case MODE_SMO: return pre_excl + own.pre;
-    case MODE_L2O: return pre_excl - suf0_incl;
+  switch (formula) {
+    PKPO_REGION_BEGIN(formula_s);
+    case PKPO_S: return g.c * v + suf0_incl;
+    PKPO_REGION_END(formula_s);
+    PKPO_REGION_BEGIN(formula_sloo);
+    case PKPO_SLOO: return g.c * (v - v1) + suf0_incl - g.q * (pre_excl + suf1_incl) - v1 * g.sh;
+    PKPO_REGION_END(formula_sloo);
+    PKPO_REGION_BEGIN(formula_smo);
+    case PKPO_SLOO_MINUS_ONE: return pre_excl + own.pre;
+    PKPO_REGION_END(formula_smo);
+    PKPO_REGION_BEGIN(formula_l2o);
+    case PKPO_L2O: return pre_excl - suf0_incl;
+    PKPO_REGION_END(formula_l2o);
     default: return T(0);
   }
-}
-
-PKPO_HD double rank_output(int mode, int64_t m, int64_t k, double v, double v1, const Terms& own,
-                           double pre_excl, double suf0_incl, double suf1_incl) {
-  return rank_output_of<double>(mode, group_consts<double>(m, k), v, v1, own, pre_excl, suf0_incl,
-                                suf1_incl);
 }
 
 /* Output of the single finite sample of an ACT_SINGLE group (docs/math.md §3). */

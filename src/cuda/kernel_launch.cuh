@@ -3,7 +3,8 @@
  *
  *   PKPO_CUDA_TRY(launch_kernel(kernel, grid, block, stream[, smem])(args...));
  *
- * returns the launch's cudaError_t (cudaGetLastError after <<<>>>). With nvcc it is a plain
+ * launch_kernel returns the launch's cudaError_t (cudaGetLastError after <<<>>>), and PKPO_CUDA_TRY
+ * returns it from the calling launcher unless it is cudaSuccess. With nvcc it is a plain
  * <<<grid, block, smem, stream>>> launch. On the emulated device of the tests (tests/cuda/emu,
  * PKPO_CUDA_EMU) the same kernels run on the CPU; the launch arithmetic above this call is shared.
  *
@@ -18,6 +19,13 @@
 #include <cuda_runtime.h>
 
 #include <utility>
+
+/* Returns the first failing cudaError_t of a launcher's sequence of CUDA calls. */
+#define PKPO_CUDA_TRY(expr)                       \
+  do {                                            \
+    const cudaError_t pkpo_e_ = (expr);           \
+    if (pkpo_e_ != cudaSuccess) return pkpo_e_;   \
+  } while (0)
 
 namespace pkpo_cuda {
 

@@ -46,9 +46,9 @@ struct WsLayout {
   size_t total;
 };
 
-/* Largest group the large path supports (reported as PKPO_ERROR_UNSUPPORTED beyond it): the limit of
- * the segmented sort this path used before its merge sort, kept so that the supported sizes stay as
- * documented. */
+/* Largest group the large path supports (reported as PKPO_ERROR_UNSUPPORTED beyond it): below 2^30,
+ * a group's positions and ranks, and a merge pass's quad offsets (four lists of up to half the
+ * group), fit an int in the kernels. */
 constexpr int64_t kMaxLargeGroup = (int64_t(1) << 30) - 1;
 
 /* Once per device, before its first launch (pkpo_create): lets the kernels that need more than

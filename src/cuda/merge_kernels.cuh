@@ -1,6 +1,6 @@
 /*
  * merge_kernels.cuh -- the device pieces of the large path's four-way merge passes (the kernel,
- * large_merge_kernel, is in transform_kernels.cuh): where a 4096-key output chunk of the merge of
+ * large_merge_kernel, is in large_sort_kernels.cuh): where a 4096-key output chunk of the merge of
  * four sorted lists starts in each list (quad_split_halfwarp, a half-warp search over global
  * memory), and the merges of two sorted lists in shared memory (smem_merge). Templates and inline
  * functions only, so that tests on the emulated device can call them directly.
@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "model_region.h"
 #include "params.h"
 
 namespace pkpo_cuda {
@@ -25,10 +26,9 @@ namespace pkpo_cuda {
  * neighbouring chunks meet exactly. Positions inside a group are int (n < 2^30). */
 
 /* Merge path: how many of the first p outputs of merging sorted a[0..na) and b[0..nb) come from a
- * (a first on ties), searched inside [lo, hi], a bracket known to hold it (global or shared memory;
- * the callers mark the call with their loop's name for the cost model). The caller keeps the
- * bracket inside [max(0, p - nb), min(p, na)]; then every probe and the result are in range, even
- * for unsorted input. */
+ * (a first on ties), searched inside [lo, hi], a bracket known to hold it (global or shared
+ * memory). The caller keeps the bracket inside [max(0, p - nb), min(p, na)]; then every probe and
+ * the result are in range, even for unsorted input. */
 template <typename Key>
 __device__ __forceinline__ int merge_path_split(const Key* a, const Key* b, int p, int lo, int hi) {
   while (lo < hi) {
@@ -106,7 +106,8 @@ __device__ __forceinline__ void quad_split_halfwarp(const Quad<Key>& q, int d, i
   int lo = d > ny ? d - ny : 0, hi = d < nx ? d : nx; /* the outer split i is in [lo, hi] */
   int xl = 0, sxl = 0, xh = nx, sxh = q.n[0];          /* (A, B) splits known at positions xl, xh */
   int yl = 0, syl = 0, yh = ny, syh = q.n[2];          /* (C, D) splits known at yl, yh */
-  while (__any_sync(0xFFFFFFFFu, lo < hi)) { /* merge kernel: outer rounds */
+  PKPO_REGION_BEGIN(quad_split_rounds);
+  while (__any_sync(0xFFFFFFFFu, lo < hi)) {
     const int w = hi - lo;
     const int m = w > P ? P : w; /* candidates this round */
     const int c = w > P ? lo + (int)((int64_t)(t + 1) * w / (P + 1)) : lo + t;
@@ -117,7 +118,8 @@ __device__ __forceinline__ void quad_split_halfwarp(const Quad<Key>& q, int d, i
       const Bracket ba = split_bracket(q.n[0], q.n[1], c, xl, sxl, xh, sxh);
       const Bracket bc = split_bracket(q.n[2], q.n[3], j, yl, syl, yh, syh);
       int alo = ba.lo, ahi = ba.hi, clo = bc.lo, chi = bc.hi;
-      while (alo < ahi || clo < chi) { /* merge kernel: candidate splits */
+      PKPO_REGION_BEGIN(quad_split_candidates);
+      while (alo < ahi || clo < chi) {
         if (alo < ahi) {
           const int mid = (alo + ahi) >> 1;
           if (A[mid] <= B[c - 1 - mid]) {
@@ -135,6 +137,7 @@ __device__ __forceinline__ void quad_split_halfwarp(const Quad<Key>& q, int d, i
           }
         }
       }
+      PKPO_REGION_END(quad_split_candidates);
       ia = alo;
       ic = clo;
       takes_x = merged_key(A, q.n[0], B, q.n[1], c, ia) <= merged_key(C, q.n[2], D, q.n[3], j, ic);
@@ -162,15 +165,18 @@ __device__ __forceinline__ void quad_split_halfwarp(const Quad<Key>& q, int d, i
       syl = ic_a;
     }
   }
+  PKPO_REGION_END(quad_split_rounds);
   /* the inner splits at i = lo and d - i, inside the brackets (a probe or two; the whole range when
    * no round ran) */
   const int i = lo, e = d - lo;
   const Bracket ba = split_bracket(q.n[0], q.n[1], i, xl, sxl, xh, sxh);
   const Bracket bc = split_bracket(q.n[2], q.n[3], e, yl, syl, yh, syh);
-  from[0] = merge_path_split(A, B, i, ba.lo, ba.hi); /* merge kernel: final splits */
+  PKPO_REGION_BEGIN(quad_split_final);
+  from[0] = merge_path_split(A, B, i, ba.lo, ba.hi);
   from[1] = i - from[0];
-  from[2] = merge_path_split(C, D, e, bc.lo, bc.hi); /* merge kernel: final splits */
+  from[2] = merge_path_split(C, D, e, bc.lo, bc.hi);
   from[3] = e - from[2];
+  PKPO_REGION_END(quad_split_final);
 }
 
 /* kSortIpt outputs, from position d on, of two merges side by side in shared memory (kTwo): positions
@@ -190,7 +196,9 @@ __device__ __forceinline__ void smem_merge(const Key* buf, int d, int n0, int n1
     nb = n3;
     pos = d - sw;
   }
-  int ia = merge_path_split(buf + base_a, na, buf + base_b, nb, pos); /* merge tile: merge-path probes */
+  PKPO_REGION_BEGIN(smem_merge_split);
+  int ia = merge_path_split(buf + base_a, na, buf + base_b, nb, pos);
+  PKPO_REGION_END(smem_merge_split);
   int ib = pos - ia;
   Key ka = buf[base_a + ia];
   Key kb = buf[base_b + ib];

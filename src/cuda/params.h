@@ -7,13 +7,25 @@
 
 #include <stdint.h>
 
+/* Functions for the host and the device (the workspace plan and the kernels share them). */
+#if defined(__CUDACC__)
+#define PKPO_HD __host__ __device__ __forceinline__
+#else
+#define PKPO_HD inline
+#endif
+
 namespace pkpo_cuda {
 
 /* Largest group of the block path (the warp and group kernels: one group per sub-warp or block);
  * larger groups take the large path. 4096: the group kernels' largest configuration, 512 threads x
  * 8 keys (32 KiB of keys for float32; float64 uses dynamic shared memory), chosen by the static cost
- * model (bench/cost_model.md: the group kernel at n = 4096 against the large path's four launches). */
+ * model's run of 2026-12-03 (bench/results/2026-12-04-cuda-cost-model): at n = 4096 the group
+ * kernel's 2 launches and 8 / 16 B per reward predict 25 / 29% of the copy roofline in float32 /
+ * float64, the large path's 4 launches and 36 / 56 B 11 / 19%. */
 constexpr int kBlockMaxN = 4096;
+/* Largest group of the warp kernels (one group per sub-warp: W = 32 lanes x V = 4 keys); larger
+ * groups of the block path take the group kernels (one group per thread block). */
+constexpr int kWarpMaxN = 128;
 /* Large-path tile: 256 threads x 8 ranks. Unmeasured: 8 float64 items per thread keep the live
  * per-rank state (mu, T', two D2 scans) in registers on sm_80/sm_90. */
 constexpr int kLargeBlock = 256;
@@ -21,7 +33,9 @@ constexpr int kLargeIpt = 8;
 constexpr int kLargeTile = kLargeBlock * kLargeIpt;
 /* Uniform groups of at most this many large-path tiles have their TERMS carries formed by the
  * scatter itself, two tiles per thread (no carry launch): 2^20 rewards are 512 tiles. Each scatter
- * block then reads its group's tile totals, 32 B per tile (16 KiB, from L2). */
+ * block then reads its group's tile totals, 32 B per tile (16 KiB, from L2). Chosen by the static
+ * cost model's run of 2026-12-04 (bench/results/2026-12-04-cuda-cost-model): at 2^20 the fold
+ * saves the carry launch for about 1.1 warp-instructions per reward more in the scatter. */
 constexpr int kLargeFoldTiles = 2 * kLargeBlock;
 /* Large-path sort runs: the first step sorts 4096 keys per block (256 threads x 16 keys, in
  * registers and then by merge passes in shared memory: 16 KiB for 32-bit keys, 32 KiB for 64-bit),
@@ -31,7 +45,8 @@ constexpr int kLargeFoldTiles = 2 * kLargeBlock;
 constexpr int kSortIpt = 16;
 constexpr int kSortTile = kLargeBlock * kSortIpt;
 /* Rho-curve ks handled per block-path launch (passed by value as a kernel parameter, so the call
- * stays capturable with no host buffer to keep alive). 64 int64 = 512 bytes of parameters. */
+ * stays capturable with no host buffer to keep alive). Unmeasured: 64 int64 = 512 bytes of
+ * parameters, well inside the 4 KiB a launch may pass, and 64 columns per read of the rewards. */
 constexpr int kCurveChunk = 64;
 
 /* Large-path curve: ks computed side by side (gridDim.y) per sequence of stage launches; each has

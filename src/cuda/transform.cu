@@ -11,17 +11,14 @@
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
 
-#include "kernel_launch.cuh"
-#include "launch.h"
+#include "batch_kernels.cuh"
 #include "group_kernels.cuh"
-#include "transform_kernels.cuh"
+#include "kernel_launch.cuh"
+#include "large_scatter_kernels.cuh"
+#include "large_sort_kernels.cuh"
+#include "large_tile_kernels.cuh"
+#include "launch.h"
 #include "warp_kernels.cuh"
-
-#define PKPO_CUDA_TRY(expr)              \
-  do {                                   \
-    const cudaError_t pkpo_e_ = (expr);  \
-    if (pkpo_e_ != cudaSuccess) return pkpo_e_; \
-  } while (0)
 
 namespace pkpo_cuda {
 
@@ -57,8 +54,8 @@ T* at(void* ws, size_t off) {
 /* Groups of at most kWarpMaxN rewards run on the warp kernels (warp_kernels.cuh), larger ones up
  * to kBlockMaxN on the group kernels (group_kernels.cuh): one group per block of C/V threads, C the
  * power of two >= n (256, 512, 1024, 2048, 4096). */
-/* Each group runs on the configuration of its own size (issue 9: one large group or a loose
- * max_group_size must not put every small group on the largest configuration). A uniform layout
+/* Each group runs on the configuration of its own size, so that one large group or a loose
+ * max_group_size does not put every small group on the largest configuration. A uniform layout
  * has one size: one launch, which also takes the groups a device-side check found invalid. A
  * ragged layout gets one launch per configuration up to its max_group_size, each striding over all
  * groups and skipping those of other sizes (the smallest warp class takes the invalid ones); a
@@ -80,9 +77,10 @@ constexpr int64_t kMergeBlocksPerSm = 2;
 
 /* The warp configuration of groups of n <= kWarpMaxN: C = W*V ranks (the power of two >= n, at
  * least 4), V = 4 registers per lane (2 for C = 4) and W = C/V lanes per group. Chosen by the static
- * cost model (bench/cost_model.md): with one rank per lane the per-group work (bounds, resolve,
- * table lookups) is repeated by every lane and dominates; four ranks per lane amortise it, and the
- * bitonic stages with strides >= W compare registers without shuffles. */
+ * cost model's runs of 2026-11-25 (bench/results/2026-12-04-cuda-cost-model, the warp kernels):
+ * with one rank per lane the per-group work (bounds, resolve, table lookups) is repeated by every
+ * lane and dominates; four ranks per lane amortise it, and the bitonic stages with strides >= W
+ * compare registers without shuffles. */
 struct WarpClass {
   int W, V;
 };
@@ -142,9 +140,10 @@ cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t 
 
 /* The group-kernel configuration of groups of kWarpMaxN < n <= kBlockMaxN: C ranks (the power of
  * two >= n, at least 256) on C / V threads: V = 4 for C = 256 (two warps; a one-warp block would be
- * the warp kernel), V = 8 above (512 threads at C = 4096). Chosen by the static cost model
- * (bench/cost_model.md, 2026-11-25): V = 8 turns the sort's shuffle steps of stride 4 into register
- * steps and halves the per-group work of each thread: 1.1x (float64) to 1.4x (float32) the
+ * the warp kernel), V = 8 above (512 threads at C = 4096). Chosen by the static cost model's run
+ * of 2026-11-25 (bench/results/2026-12-04-cuda-cost-model, the group kernels): V = 8 turns the
+ * sort's shuffle steps of stride 4 into register steps and halves the per-group work of each
+ * thread: 1.1x (float64) to 1.4x (float32) the
  * predicted throughput of V = 4 at C = 512..2048, although ptxas then spills 20-28 B (float32) and
  * 172-256 B (float64) under the 128-register cap of __launch_bounds__. */
 struct GroupClass {
@@ -318,7 +317,7 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
 }
 
 /* Stages TAIL (only if need_tail) and TERMS with their carry scans; TERMS' carry kernel writes
- * rho and flags. ks.count > 0: up to kCurveSlots curve columns (MODE_RHO) side by side. */
+ * rho and flags. ks.count > 0: up to kCurveSlots curve columns (PKPO_RHO) side by side. */
 template <typename Key>
 cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const LargeKeys& lk,
                              const KSlots& ks, int64_t k_flags, bool need_tail, bool fold,

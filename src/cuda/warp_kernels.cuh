@@ -29,7 +29,7 @@
  * No block barrier after the table is built, no atomics except the error report, no divergence at
  * a collective: every lane of a warp runs every shuffle, and a sub-warp whose group needs nothing
  * computes on padding (kNone keys, zero terms) and stores nothing. The per-group decisions
- * (resolve_plain, the estimator's mode) take one branch per warp in a uniform batch.
+ * (resolve_plain, the group's formula) take one branch per warp in a uniform batch.
  *
  * Arithmetic: float32 for float32 rewards, float64 for float64 (docs/math.md section 4 targets,
  * err <= 4e-6 and <= 1e-12, are met by the stable forms in either: the tests check every estimator
@@ -40,23 +40,19 @@
 #define PKPO_CUDA_WARP_KERNELS_CUH
 
 #include <stdint.h>
-#include <string.h>
 
+#include "group_common.cuh"
 #include "group_math.cuh"
+#include "keys.cuh"
+#include "model_region.h"
 #include "params.h"
-#include "transform_kernels.cuh"
+#include "warp_primitives.cuh"
 
 namespace pkpo_cuda {
 
-constexpr int kWarpBlock = 256;      /* threads per block of the warp kernels (8 warps) */
-constexpr int kWarpMaxN = 128;       /* largest group of the warp path: W = 32, V = 4 */
-constexpr unsigned kFullMask = 0xFFFFFFFFu;
-/* A pass@k curve on the warp and group kernels: a column whose k is at most kCurveStep above the
- * previous one's takes its weights from them elementwise, at most kCurveChain columns in a row
- * (bounding the rounding a chain accumulates to ~3 ulp per step); the others take the float64
- * scans. */
-constexpr int kCurveStep = 4;
-constexpr int kCurveChain = 16;
+/* Threads per block of the warp kernels. Unmeasured: 8 warps share each block's weight table, and
+ * two such blocks fit an SM at the 128 registers of __launch_bounds__(kWarpBlock, 2). */
+constexpr int kWarpBlock = 256;
 
 /* The warp kernel's variants (its LAYOUT parameter). */
 enum { WARP_GENERAL = 0, WARP_UNIFORM = 1, WARP_EXACT = 2 };
@@ -93,120 +89,6 @@ struct WarpSmem {
   alignas(16) A out[NW][32 * V];
 };
 
-/* ---- sub-warp building blocks (every lane of the warp calls each of them) ------------------------ */
-
-/* Bitonic sort, ascending over the elements e = l*V + j of each sub-warp, in the form whose
- * comparators all point the same way: each merge of two sorted halves of `size` elements first
- * compares e with its mirror e ^ (size - 1), then with e ^ stride for stride = size/4 .. 1, the
- * smaller key going to the lower index. Strides below V compare a lane's own registers (a min and a
- * max, no predicate); larger ones exchange with lane l ^ (stride / V) by a shuffle, and whether a
- * lane keeps the minimum is one bit of l, the same for all its registers. */
-template <int W, int V, typename Key>
-__device__ __forceinline__ void warp_sort(Key (&k)[V], int l) {
-  constexpr int LOG_C = (W * V == 4) ? 2 : (W * V == 8) ? 3 : (W * V == 16) ? 4 : (W * V == 32) ? 5
-                        : (W * V == 64) ? 6 : 7;
-  static_assert((1 << LOG_C) == W * V, "W * V must be a power of two from 4 to 128");
-#pragma unroll
-  for (int s = 1; s <= LOG_C; ++s) {
-    const int size = 1 << s;
-    if (size <= V) { /* mirror step within the lane: j and j ^ (size - 1) */
-#pragma unroll
-      for (int j = 0; j < V; ++j) {
-        if ((j & (size / 2)) == 0) {
-          const int i = j ^ (size - 1);
-          const Key a = k[j], b = k[i];
-          k[j] = b < a ? b : a;
-          k[i] = b < a ? a : b;
-        }
-      }
-    } else { /* mirror step across lanes: register V-1-j of lane l ^ (size/V - 1) */
-      Key o[V];
-#pragma unroll
-      for (int j = 0; j < V; ++j) o[j] = __shfl_xor_sync(kFullMask, k[V - 1 - j], size / V - 1, W);
-      const bool keep_min = (l & (size / (2 * V))) == 0;
-#pragma unroll
-      for (int j = 0; j < V; ++j) {
-        if ((o[j] < k[j]) == keep_min) k[j] = o[j];
-      }
-    }
-#pragma unroll
-    for (int qq = s - 2; qq >= 0; --qq) {
-      const int stride = 1 << qq;
-      if (stride < V) { /* partner in the same lane, register j ^ stride */
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          if ((j & stride) == 0) {
-            const Key a = k[j], b = k[j | stride];
-            k[j] = b < a ? b : a;
-            k[j | stride] = b < a ? a : b;
-          }
-        }
-      } else { /* partner register j of lane l ^ (stride / V) */
-        const bool keep_min = (l & (stride / V)) == 0;
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          const Key o = __shfl_xor_sync(kFullMask, k[j], stride / V, W);
-          /* take the partner's key if it is the smaller and this lane keeps the minimum, or the
-           * larger and it keeps the maximum (one compare and one select) */
-          if ((o < k[j]) == keep_min) k[j] = o;
-        }
-      }
-    }
-  }
-}
-
-/* y[e] = x[e - 1] (fill at e = 0). */
-template <int W, int V, typename T>
-__device__ __forceinline__ void elem_prev(const T (&x)[V], T (&y)[V], int l, T fill) {
-  const T up = __shfl_up_sync(kFullMask, x[V - 1], 1, W);
-#pragma unroll
-  for (int j = V - 1; j > 0; --j) y[j] = x[j - 1];
-  y[0] = l > 0 ? up : fill;
-}
-
-/* y[e] = x[e + 1] (fill at the last element). */
-template <int W, int V, typename T>
-__device__ __forceinline__ void elem_next(const T (&x)[V], T (&y)[V], int l, T fill) {
-  const T down = __shfl_down_sync(kFullMask, x[0], 1, W);
-#pragma unroll
-  for (int j = 0; j + 1 < V; ++j) y[j] = x[j + 1];
-  y[V - 1] = l + 1 < W ? down : fill;
-}
-
-/* In-place inclusive scan over the elements, forward (prefix) or backward (suffix), of sums or
- * products: sequential over the lane's registers, then a scan of the lane totals by shuffles.
- * Fixed shape: every output is formed by the same operations on every call. */
-template <int W, int V, bool BACKWARD, bool PRODUCT, typename T>
-__device__ __forceinline__ void warp_scan(T (&x)[V], int l) {
-#pragma unroll
-  for (int i = 1; i < V; ++i) {
-    const int j = BACKWARD ? V - 1 - i : i;
-    const int p = BACKWARD ? j + 1 : j - 1;
-    x[j] = PRODUCT ? x[p] * x[j] : x[p] + x[j];
-  }
-  T run = x[BACKWARD ? 0 : V - 1]; /* lane total -> inclusive scan over lanes */
-#pragma unroll
-  for (int o = 1; o < W; o <<= 1) {
-    const T y = BACKWARD ? __shfl_down_sync(kFullMask, run, o, W) : __shfl_up_sync(kFullMask, run, o, W);
-    if (BACKWARD ? (l + o < W) : (l >= o)) run = PRODUCT ? run * y : run + y;
-  }
-  /* the lanes before (after) this one */
-  const T before = BACKWARD ? __shfl_down_sync(kFullMask, run, 1, W) : __shfl_up_sync(kFullMask, run, 1, W);
-  if (BACKWARD ? (l + 1 < W) : (l > 0)) {
-#pragma unroll
-    for (int j = 0; j < V; ++j) x[j] = PRODUCT ? before * x[j] : before + x[j];
-  }
-}
-
-/* Sum over the sub-warp of one value per lane; every lane gets the same bits (IEEE addition is
- * commutative, and the butterfly adds the same pairs in every lane). */
-template <int W, typename T>
-__device__ __forceinline__ T warp_sum(T x) {
-#pragma unroll
-  for (int o = W / 2; o > 0; o >>= 1) x = x + __shfl_xor_sync(kFullMask, x, o, W);
-  return x;
-}
-
 /* ---- weights --------------------------------------------------------------------------------- */
 
 /* The table rows m_lo..m_hi for tab.k, built in float64 by the recurrence of engine.c
@@ -217,10 +99,13 @@ template <int W, int V, typename Key>
 __device__ __forceinline__ void build_table(WarpSmem<W, V, Key>& sm, const WarpTab& tab) {
   typedef typename KeyTraits<Key>::Value A;
   const int rows = tab.m_hi - tab.m_lo + 1;
+  PKPO_REGION_BEGIN(table_ratios);
   for (int t = (int)threadIdx.x + 2; t <= tab.m_hi; t += kWarpBlock) {
     sm.ratio[t] = (double)(t - tab.k) / (double)(t - 1);
   }
+  PKPO_REGION_END(table_ratios);
   __syncthreads();
+  PKPO_REGION_BEGIN(table_rows);
   for (int i = threadIdx.x; i < rows; i += kWarpBlock) {
     const int m = tab.m_lo + i;
     const int64_t k = tab.k;
@@ -229,6 +114,7 @@ __device__ __forceinline__ void build_table(WarpSmem<W, V, Key>& sm, const WarpT
     bool live = true;
     double tail = 0.0;  /* T'_t = sum_{j=t+1}^{m-1} mu_j */
     double above = 0.0; /* mu_{t+1} */
+    PKPO_REGION_BEGIN(table_recurrence);
     for (int t = m; t >= 1; --t) {
       if (t + 1 <= m - 1) tail += above;
       double mu = 0.0;
@@ -245,8 +131,10 @@ __device__ __forceinline__ void build_table(WarpSmem<W, V, Key>& sm, const WarpT
       sm.tp[off + t - 1] = (A)tail;
       above = mu;
     }
+    PKPO_REGION_END(table_recurrence);
     sm.consts[i] = group_consts<A>(m, k);
   }
+  PKPO_REGION_END(table_rows);
 }
 
 /* mu_t and T'_t of ranks t = l*V + j + 1 for (m, k), by a suffix product scan of the ratios and a
@@ -267,27 +155,6 @@ __device__ __forceinline__ void weights_by_scan(int l, int64_t m, int64_t k, dou
   }
   warp_scan<W, V, true, false>(r, l);
   elem_next<W, V>(r, tp, l, 0.0); /* exclusive suffix sum T'_t */
-}
-
-/* A lane's V consecutive items of shared memory as one access (vector loads and stores: V
- * scalar accesses at a stride of V words would meet V-way bank conflicts). p: aligned to the size
- * of V items (warp_kernel's arrays are 16-byte aligned, and its offsets multiples of V). */
-template <int V, typename T>
-struct alignas(sizeof(T) * V <= 16 ? sizeof(T) * V : 16) Items {
-  T v[V];
-};
-template <int V, typename T>
-__device__ __forceinline__ void store_items(T* p, const T (&x)[V]) {
-  Items<V, T> it;
-#pragma unroll
-  for (int j = 0; j < V; ++j) it.v[j] = x[j];
-  *reinterpret_cast<Items<V, T>*>(p) = it;
-}
-template <int V, typename T>
-__device__ __forceinline__ void load_items(const T* p, T (&x)[V]) {
-  const Items<V, T> it = *reinterpret_cast<const Items<V, T>*>(p);
-#pragma unroll
-  for (int j = 0; j < V; ++j) x[j] = it.v[j];
 }
 
 /* A uniform batch's one table row m = tab.m_lo = tab.m_hi (transform.cu launch_warp), built by the
@@ -315,71 +182,50 @@ __device__ __forceinline__ void build_row_by_scan(WarpSmem<W, V, Key>& sm, const
   if (threadIdx.x == 0) sm.consts[0] = group_consts<A>(m, tab.k);
 }
 
-template <int V, typename T>
-__device__ __forceinline__ void copy_items(const T (&x)[V], T (&y)[V]) {
-#pragma unroll
-  for (int j = 0; j < V; ++j) y[j] = x[j];
-}
+/* ---- outputs --------------------------------------------------------------------------------- */
 
-/* group_math.cuh's terms of ranks t = l*V + j + 1 in mode MODE (zero past rank m): v, vp, vn the
- * sorted values at t, t-1, t+1; mu and tp the weights and tail sums; gc the group's constants. */
-template <int MODE, int V, typename A>
-__device__ __forceinline__ void lane_terms(int l, int m, const A (&v)[V], const A (&vp)[V], const A (&vn)[V],
-                                           const A (&mu)[V], const A (&tp)[V], const GroupConsts<A>& gc,
-                                           RankTerms<A> (&x)[V]) {
-#pragma unroll
-  for (int j = 0; j < V; ++j) {
-    const int t = l * V + j + 1;
-    if (t <= m) {
-      x[j] = rank_terms_of<A>(MODE, t, m, gc, vp[j], v[j], vn[j], mu[j], tp[j]);
-    } else {
-      x[j].pre = x[j].rho = x[j].suf0 = x[j].suf1 = A(0);
-    }
-  }
-}
-
-/* The outputs (rank_output_of) of the lane's ranks of a group in mode MODE, with only the scans
- * MODE needs. sloo scans suf0 - q suf1 as one backward sum (rank_output_of's suf0_incl, with
+/* The outputs (rank_output_of) of the lane's ranks of a group by formula FORMULA, with only the
+ * scans FORMULA needs. sloo scans suf0 - q suf1 as one backward sum (rank_output_of's suf0_incl, with
  * suf1_incl = 0); sloo_minus_one's output is the inclusive forward scan itself. */
-template <int MODE, int W, int V, typename A>
+template <int FORMULA, int W, int V, typename A>
 __device__ __forceinline__ void sorted_outputs(int l, int m, const A (&v)[V], A v1, const A (&vn)[V],
                                                const A (&mu)[V], const A (&tp)[V],
                                                const GroupConsts<A>& gc, A (&out)[V]) {
   A vp[V];
-  if (MODE == MODE_SMO) {
+  if (FORMULA == PKPO_SLOO_MINUS_ONE) {
     elem_prev<W, V>(v, vp, l, A(0));
   } else {
     copy_items<V>(v, vp); /* unused */
   }
   RankTerms<A> x[V];
-  lane_terms<MODE, V>(l, m, v, vp, vn, mu, tp, gc, x);
+  lane_terms<FORMULA, V>(l, m, v, vp, vn, mu, tp, gc, x);
   A f[V], b[V], fx[V];
 #pragma unroll
   for (int j = 0; j < V; ++j) {
     f[j] = x[j].pre;
-    b[j] = MODE == MODE_SLOO ? x[j].suf0 - gc.q * x[j].suf1 : x[j].suf0;
+    b[j] = FORMULA == PKPO_SLOO ? x[j].suf0 - gc.q * x[j].suf1 : x[j].suf0;
     fx[j] = A(0);
   }
-  if (MODE != MODE_S) warp_scan<W, V, false, false>(f, l);
-  if (MODE == MODE_SMO) {
+  if (FORMULA != PKPO_S) warp_scan<W, V, false, false>(f, l);
+  if (FORMULA == PKPO_SLOO_MINUS_ONE) {
     copy_items<V>(f, out);
     return;
   }
   warp_scan<W, V, true, false>(b, l);
-  if (MODE != MODE_S) elem_prev<W, V>(f, fx, l, A(0)); /* exclusive forward sums */
+  if (FORMULA != PKPO_S) elem_prev<W, V>(f, fx, l, A(0)); /* exclusive forward sums */
 #pragma unroll
-  for (int j = 0; j < V; ++j) out[j] = rank_output_of<A>(MODE, gc, v[j], v1, x[j], fx[j], b[j], A(0));
+  for (int j = 0; j < V; ++j) out[j] = rank_output_of<A>(FORMULA, gc, v[j], v1, x[j], fx[j], b[j], A(0));
 }
 
-/* Adds the outputs of the groups of the warp whose mode is MODE to `outs` (a pass only if one is). */
-template <int MODE, int W, int V, typename A>
-__device__ __forceinline__ void mode_pass(int mode, int l, int m, const A (&v)[V], A v1, const A (&vn)[V],
+/* Adds the outputs of the groups of the warp whose formula is FORMULA to `outs` (a pass only if one is). */
+template <int FORMULA, int W, int V, typename A>
+__device__ __forceinline__ void formula_pass(int formula, int l, int m, const A (&v)[V], A v1, const A (&vn)[V],
                                           const A (&mu)[V], const A (&tp)[V], const GroupConsts<A>& gc,
                                           A (&outs)[V]) {
-  if (!__any_sync(kFullMask, mode == MODE)) return;
+  if (!__any_sync(kFullMask, formula == FORMULA)) return;
   A o[V];
-  sorted_outputs<MODE, W, V>(l, m, v, v1, vn, mu, tp, gc, o);
-  if (mode == MODE) copy_items<V>(o, outs);
+  sorted_outputs<FORMULA, W, V>(l, m, v, v1, vn, mu, tp, gc, o);
+  if (formula == FORMULA) copy_items<V>(o, outs);
 }
 
 /* rho - v_1 of the sub-warp's group: the sum of its ranks' rho terms (same bits in every lane). */
@@ -387,97 +233,17 @@ template <int W, int V, typename A>
 __device__ __forceinline__ A rho_sum(int l, int m, const A (&v)[V], const A (&vn)[V], const A (&mu)[V],
                                      const A (&tp)[V], const GroupConsts<A>& gc) {
   RankTerms<A> x[V];
-  lane_terms<MODE_RHO, V>(l, m, v, v, vn, mu, tp, gc, x);
+  lane_terms<PKPO_RHO, V>(l, m, v, v, vn, mu, tp, gc, x);
   A part = A(0);
 #pragma unroll
   for (int j = 0; j < V; ++j) part = part + x[j].rho;
   return warp_sum<W>(part);
 }
 
-/* The rho of a group by its action (the rule of every path): v_1 + the sum for a general group, the
- * value of a singleton, 0 for an empty group, NaN for an invalid or propagated one. */
-template <typename A>
-__device__ __forceinline__ double rho_value(int act, A v1, A total) {
-  return act == ACT_GENERAL  ? (double)(v1 + total)
-         : act == ACT_SINGLE ? (double)v1
-         : act == ACT_EMPTY  ? 0.0
-                             : __longlong_as_double(0x7FF8000000000000LL);
-}
-
-/* ---- pieces of the warp and group kernels --------------------------------------------------- */
-
-/* The key of the sample at grouped position pos, *src its sample (through the index permutation
- * when INDEX and there is one): kNone for a non-finite reward (*nf set) or an unusable index entry
- * (*bad set: out of range or repeated; nothing read). */
-template <typename Key, bool INDEX>
-__device__ __forceinline__ Key load_key(const Params& p, int64_t pos, int64_t* src, bool* nf, bool* bad) {
-  typedef KeyTraits<Key> KT;
-  typedef typename KT::Value A;
-  *src = pos;
-  if (INDEX && p.index) { /* through the index permutation */
-    *src = p.index[pos];
-    if (!sample_ok(p, *src)) {
-      *bad = true;
-      return KT::kNone;
-    }
-  } /* end of the index permutation */
-  const A x = static_cast<const A*>(p.rewards)[*src];
-  if (KT::finite(KT::bits(x))) return KT::to_key(x);
-  *nf = true;
-  return KT::kNone;
-}
-
-/* The output of the first of the C sorted keys (ascending, shared memory) that equals `key`, from
- * the sorted outputs beside them: tied rewards get bit-identical outputs. A branchless binary
- * search. */
-template <int C, typename Key, typename A>
-__device__ __forceinline__ A first_rank_output(const Key* sorted, const A* outs, Key key) {
-  const Key* at = sorted; /* at[0] is the first key not yet known to be below `key` */
-#pragma unroll
-  for (int step = C / 2; step > 0; step >>= 1) {
-    if (at[step - 1] < key) at += step;
-  }
-  return outs[at - sorted];
-}
-
-/* The output of an element that the sorted-order formulas do not give: its group is not ACT_GENERAL,
- * or its reward was excluded (orig == kNone). NaN under PROPAGATE, a singleton's reward for s, else
- * 0 (an excluded sample, an empty group, a singleton's other estimators). */
-template <typename Key>
-__device__ __forceinline__ typename KeyTraits<Key>::Value other_output(int act, int estimator, Key orig) {
-  typedef KeyTraits<Key> KT;
-  typedef typename KT::Value A;
-  if (act == ACT_PROPAGATE) return (A)__longlong_as_double(0x7FF8000000000000LL);
-  if (act == ACT_SINGLE && orig != KT::kNone && estimator == PKPO_S) return KT::to_value(orig);
-  return A(0);
-}
-
-/* A pass@k curve column at k = kk takes its weights from the previous column's (k = kprev) when k
- * grew by at most kCurveStep and the chain of such columns is shorter than kCurveChain. */
-__device__ __forceinline__ bool curve_can_step(int64_t kprev, int64_t kk, int chain) {
-  return kprev > 0 && kk >= kprev && kk - kprev <= kCurveStep && chain < kCurveChain;
-}
-
-/* The weights mu_t at k = kk from those at k = kprev <= kk, of ranks t = t0 + j (group of m <=
- * kBlockMaxN: int arithmetic): mu_t(k+1) = mu_t(k) (t-k)(k+1) / (k (m-k)), 0 for t <= k
- * (C(t-1,k) / C(m,k+1) over C(t-1,k-1) / C(m,k)). */
-template <int V>
-__device__ __forceinline__ void curve_steps(double (&dmu)[V], int t0, int m, int kprev, int kk) {
-#pragma unroll 1
-  for (int k = kprev; k < kk; ++k) { /* curve steps: k */
-    const double f = (double)(k + 1) / ((double)k * (double)(m - k));
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      const int t = t0 + j;
-      dmu[j] = t > k ? dmu[j] * ((double)(t - k) * f) : 0.0;
-    }
-  }
-}
-
 /* ---- the kernel ------------------------------------------------------------------------------- */
 
 /* resolve_group for the common case, with no branch on the rare ones: a valid group of n >= 2
- * finite rewards and 1 <= k < n (mode by estimator as resolve_group; no flag). */
+ * finite rewards and 1 <= k < n (formula by estimator as resolve_group; no flag). */
 __device__ __forceinline__ bool resolve_plain(int estimator, int64_t n, int64_t nonfinite, int64_t k,
                                               bool valid, Resolved* r) {
   if (!(valid && nonfinite == 0 && n >= 2 && k < n)) return false;
@@ -486,12 +252,131 @@ __device__ __forceinline__ bool resolve_plain(int estimator, int64_t n, int64_t 
   r->k = k;
   r->flags = 0;
   r->error_bits = 0;
-  r->mode = estimator == PKPO_S                                 ? (int)MODE_S
-            : estimator == PKPO_SLOO                            ? (int)MODE_SLOO
-            : estimator == PKPO_L2O                             ? (int)MODE_L2O
-            : estimator == PKPO_SLOO_MINUS_ONE                  ? (k == 1 ? (int)MODE_L2O : (int)MODE_SMO)
-                                                                : (int)MODE_RHO;
+  r->formula = estimator == PKPO_S                                 ? (int)PKPO_S
+            : estimator == PKPO_SLOO                            ? (int)PKPO_SLOO
+            : estimator == PKPO_L2O                             ? (int)PKPO_L2O
+            : estimator == PKPO_SLOO_MINUS_ONE                  ? (k == 1 ? (int)PKPO_L2O : (int)PKPO_SLOO_MINUS_ONE)
+                                                                : (int)PKPO_RHO;
   return true;
+}
+
+/* The group of sub-warp slot i of a launch visiting `count` groups (*g = num_groups past the last)
+ * and its span; whether the launch takes it: valid groups with lower < n <= C and (lower == 0) the
+ * empty and the invalid ones. The uniform variants know the span from the layout. */
+template <int C, int LAYOUT>
+__device__ __forceinline__ bool warp_slot_group(const Params& p, int64_t i, int64_t count, int64_t lower,
+                                                int64_t* g, GroupSpan* s) {
+  constexpr bool FULL = LAYOUT != WARP_GENERAL;
+  constexpr bool EXACT = LAYOUT == WARP_EXACT;
+  *g = FULL ? i : (i < count ? group_at(p, i) : p.num_groups);
+  s->begin = 0;
+  s->n = 0;
+  s->k_req = 1;
+  s->valid = false;
+  bool mine = false;
+  if (*g < p.num_groups) {
+    if (FULL) {
+      s->begin = *g * (EXACT ? C : p.uniform_n);
+      s->n = EXACT ? C : p.uniform_n;
+      s->k_req = p.k;
+      s->valid = true;
+      mine = true;
+    } else {
+      *s = group_span(p, *g);
+      mine = s->valid ? ((lower == 0 || s->n > lower) && s->n <= C) : (lower == 0);
+    }
+  }
+  return mine;
+}
+
+/* The keys of a sub-warp's group of n rewards: register j of lane l takes reward j*W + l (the
+ * striped arrangement: consecutive lanes read consecutive rewards of the uniform layout,
+ * coalesced; the sort takes any order, and each register keeps its own position, src, for the
+ * store). *nonfinite: the group's non-finite rewards. Returns false if an index entry of the group
+ * is unusable. Every lane of the warp calls this (ballots). */
+template <int W, int V, typename Key, int LAYOUT>
+__device__ __forceinline__ bool warp_load(const Params& p, const GroupSpan& s, bool mine, int n, int l,
+                                          unsigned seg, Key (&keys)[V], Key (&orig)[V], int64_t (&src)[V],
+                                          int* nonfinite) {
+  typedef KeyTraits<Key> KT;
+  constexpr bool FULL = LAYOUT != WARP_GENERAL;
+  constexpr bool EXACT = LAYOUT == WARP_EXACT;
+  bool bad = false;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int e = j * W + l;
+    Key key = KT::kNone;
+    bool nf = false;
+    src[j] = -1;
+    if (EXACT ? mine : e < n) key = load_key<Key, !FULL>(p, s.begin + e, &src[j], &nf, &bad);
+    keys[j] = key;
+    orig[j] = key;
+    *nonfinite += __popc(__ballot_sync(kFullMask, nf) & seg);
+  }
+  const unsigned bad_lanes = __ballot_sync(kFullMask, bad); /* every lane: no short circuit */
+  return (bad_lanes & seg) == 0;
+}
+
+/* What to do with the sub-warp's group (ACT_INVALID for a slot the launch does not take): the
+ * common case by resolve_plain, the others by resolve_group; lane 0 reports an error or stores
+ * the group's flags. */
+__device__ __forceinline__ Resolved warp_resolve(const Params& p, int64_t g, const GroupSpan& s, bool mine, int n,
+                                                 int nonfinite, int64_t k_flags, bool valid, int l) {
+  Resolved r;
+  r.action = ACT_INVALID;
+  r.formula = PKPO_RHO;
+  r.m = 0;
+  r.k = 1;
+  r.flags = 0;
+  r.error_bits = 0;
+  PKPO_REGION_BEGIN(rare_resolve);
+  if (mine && !resolve_plain(p.estimator, n, nonfinite, k_flags, valid, &r)) {
+    r = resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_flags, valid,
+                      p.write_out != 0);
+  }
+  PKPO_REGION_END(rare_resolve);
+  if (l == 0 && mine) report_status(p, g, r);
+  return r;
+}
+
+/* A pass@k curve: rho of group g at each k of the chunk. The weights at the column's k come from
+ * the previous column's when k grew by at most kCurveStep, elementwise: mu_t(k+1) = mu_t(k)
+ * (t-k)(k+1) / (k (m-k)), 0 for t <= k (C(t-1,k) / C(m,k+1) over C(t-1,k-1) / C(m,k)); otherwise,
+ * and every kCurveChain columns, by the float64 scans. For m <= 128 no weight is below
+ * 1 / C(128, 64) ~ 4e-38, so the scans' floor (1e-300) never applies and the two give the same
+ * weights up to rounding. rho in the direct form v_1 + sum_t mu_t (v_t - v_1) (no tail sums). */
+template <int W, int V, typename A>
+__device__ __forceinline__ void warp_curve_columns(const Params& p, const KChunk& kc, int64_t g, bool mine,
+                                                   int act, int m, int l, const A (&v)[V], A v1) {
+  const bool gen = act == ACT_GENERAL;
+  double dmu[V];
+#pragma unroll
+  for (int j = 0; j < V; ++j) dmu[j] = 0.0;
+  int64_t kprev = 0;
+  int chain = 0;
+  for (int col_i = 0; col_i < kc.count; ++col_i) {
+    const int64_t kk = gen ? (kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m) : 1;
+    const bool step = curve_can_step(kprev, kk, chain);
+    PKPO_REGION_BEGIN(curve_scans);
+    if (__any_sync(kFullMask, !step)) { /* every lane: shuffles */
+      double dtp[V];
+      weights_by_scan<W, V>(l, m, kk, dmu, dtp);
+      chain = 0;
+    } else {
+      PKPO_REGION_END(curve_scans);
+      curve_steps<V>(dmu, l * V + 1, m, (int)kprev, (int)kk);
+      ++chain;
+    }
+    kprev = kk;
+    A part = A(0);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int t = l * V + j + 1;
+      if (t <= m) part = part + (A)dmu[j] * (v[j] - v1);
+    }
+    const A total = warp_sum<W>(part);
+    if (l == 0 && mine && act != ACT_ERROR) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
+  }
 }
 
 /* Groups of the launch: valid groups with lower < n <= W*V, and (lower == 0) the empty and the
@@ -532,71 +417,22 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
   const int64_t nwarps = (int64_t)gridDim.x * (kWarpBlock / 32);
 
   const int64_t count = FULL ? p.num_groups : launch_groups(p); /* a bucketed launch: its class's */
+  PKPO_REGION_BEGIN(warp_group_slots);
   for (int64_t base = ((int64_t)blockIdx.x * (kWarpBlock / 32) + wib) * S; base < count;
        base += nwarps * S) {
-    const int64_t i = base + sub;
-    const int64_t g = FULL ? i : (i < count ? group_at(p, i) : p.num_groups);
+    int64_t g;
     GroupSpan s;
-    s.begin = 0;
-    s.n = 0;
-    s.k_req = 1;
-    s.valid = false;
-    bool mine = false;
-    if (g < p.num_groups) {
-      if (FULL) {
-        s.begin = g * (EXACT ? C : p.uniform_n);
-        s.n = EXACT ? C : p.uniform_n;
-        s.k_req = p.k;
-        s.valid = true;
-        mine = true;
-      } else {
-        s = group_span(p, g);
-        mine = s.valid ? ((lower == 0 || s.n > lower) && s.n <= C) : (lower == 0);
-      }
-    }
+    const bool mine = warp_slot_group<C, LAYOUT>(p, base + sub, count, lower, &g, &s);
     if (!__any_sync(kFullMask, mine)) continue; /* uniform: the warp's groups are all another launch's */
     const int n = mine ? (int)s.n : 0;
 
-    /* load: register j of lane l takes reward j*W + l of the group (the striped arrangement:
-     * consecutive lanes read consecutive rewards of the uniform layout, coalesced); the sort
-     * takes any order, and each register keeps its own position for the store */
     Key keys[V], orig[V];
     int64_t src[V];
-    bool bad = false;
     int nonfinite = 0;
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      const int e = j * W + l;
-      Key key = KT::kNone;
-      bool nf = false;
-      src[j] = -1;
-      if (EXACT ? mine : e < n) key = load_key<Key, !FULL>(p, s.begin + e, &src[j], &nf, &bad);
-      keys[j] = key;
-      orig[j] = key;
-      nonfinite += __popc(__ballot_sync(kFullMask, nf) & seg);
-    }
-    const unsigned bad_lanes = __ballot_sync(kFullMask, bad); /* every lane: no short circuit */
-    const bool valid = s.valid && (bad_lanes & seg) == 0;
-    const int64_t k_flags = curve ? kc.kmax : s.k_req;
-    Resolved r;
-    r.action = ACT_INVALID;
-    r.mode = MODE_RHO;
-    r.m = 0;
-    r.k = 1;
-    r.flags = 0;
-    r.error_bits = 0;
-    if (mine && !resolve_plain(p.estimator, n, nonfinite, k_flags, valid, &r)) { /* the rare cases */
-      r = resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_flags, valid,
-                        p.write_out != 0);
-    } /* end of the rare cases */
+    const bool indexed_ok = warp_load<W, V, Key, LAYOUT>(p, s, mine, n, l, seg, keys, orig, src, &nonfinite);
+    const bool valid = s.valid && indexed_ok;
+    const Resolved r = warp_resolve(p, g, s, mine, n, nonfinite, curve ? kc.kmax : s.k_req, valid, l);
     const int act = mine ? r.action : -1;
-    if (l == 0 && mine) {
-      if (act == ACT_ERROR) {
-        report_error(p, g, r.error_bits);
-      } else if (p.flags) {
-        p.flags[g] = r.flags;
-      }
-    }
     const bool gen = act == ACT_GENERAL;
     if (__any_sync(kFullMask, gen || act == ACT_SINGLE)) warp_sort<W, V>(keys, l);
 
@@ -608,42 +444,14 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
     A vn[V];
     elem_next<W, V>(v, vn, l, A(0));
 
-    if (curve) { /* a pass@k curve: rho at each k of the chunk */
-      /* The weights at the column's k come from the previous column's when k grew by at most
-       * kCurveStep, elementwise: mu_t(k+1) = mu_t(k) (t-k)(k+1) / (k (m-k)), 0 for t <= k (C(t-1,k) /
-       * C(m,k+1) over C(t-1,k-1) / C(m,k)); otherwise, and every kCurveChain columns, by the float64
-       * scans. For m <= 128 no weight is below 1 / C(128, 64) ~ 4e-38, so the scans' floor (1e-300)
-       * never applies and the two give the same weights up to rounding. rho in the direct form
-       * v_1 + sum_t mu_t (v_t - v_1) (no tail sums). */
-      double dmu[V];
-#pragma unroll
-      for (int j = 0; j < V; ++j) dmu[j] = 0.0;
-      int64_t kprev = 0;
-      int chain = 0;
-      for (int col_i = 0; col_i < kc.count; ++col_i) {
-        const int64_t kk = gen ? (kc.k[col_i] < m ? kc.k[col_i] : (int64_t)m) : 1;
-        const bool step = curve_can_step(kprev, kk, chain);
-        if (__any_sync(kFullMask, !step)) { /* the curve's scans (every lane: shuffles) */
-          double dtp[V];
-          weights_by_scan<W, V>(l, m, kk, dmu, dtp);
-          chain = 0;
-        } else { /* end of the curve's scans */
-          curve_steps<V>(dmu, l * V + 1, m, (int)kprev, (int)kk);
-          ++chain;
-        }
-        kprev = kk;
-        A part = A(0);
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          const int t = l * V + j + 1;
-          if (t <= m) part = part + (A)dmu[j] * (v[j] - v1);
-        }
-        const A total = warp_sum<W>(part);
-        if (l == 0 && mine && act != ACT_ERROR) write_rho<A>(p, g, kc.first + col_i, rho_value(act, v1, total));
-      }
+    PKPO_REGION_BEGIN(curve_columns);
+    if (curve) {
+      warp_curve_columns<W, V, A>(p, kc, g, mine, act, m, l, v, v1);
       continue;
-    } /* end of the curve */
+    }
+    PKPO_REGION_END(curve_columns);
 
+    PKPO_REGION_BEGIN(transform_part);
     /* weights and constants of (m, k): a table row, or float64 scans where there is none */
     A mu[V], tp[V];
     GroupConsts<A> gc;
@@ -674,7 +482,8 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       }
       gc = sm.consts[m - tab.m_lo];
     }
-    if (__any_sync(kFullMask, gen && !from_tab)) { /* weights without a table row */
+    PKPO_REGION_BEGIN(weights_without_row);
+    if (__any_sync(kFullMask, gen && !from_tab)) {
       double dmu[V], dtp[V];
       weights_by_scan<W, V>(l, m, gen ? r.k : 1, dmu, dtp);
       if (gen && !from_tab) {
@@ -685,27 +494,37 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
         }
         gc = group_consts<A>(m, r.k);
       }
-    } /* end of the weights without a table row */
+    }
+    PKPO_REGION_END(weights_without_row);
 
     /* rho = v_1 + sum_t (T'_t + k/m) d_t */
+    PKPO_REGION_BEGIN(rho_sum);
     if (p.rho) {
       const A total = rho_sum<W, V>(l, m, v, vn, mu, tp, gc);
       if (l == 0 && mine && act != ACT_ERROR) write_rho<A>(p, g, 0, rho_value(act, v1, total));
-    } /* end of rho */
+    }
+    PKPO_REGION_END(rho_sum);
     if (!p.write_out) continue;
 
-    /* outputs in sorted order, by the formula of each group's mode (one pass per mode present in
-     * the warp: one for a uniform batch) */
-    const int mode = gen ? r.mode : -1;
+    /* outputs in sorted order, by each group's formula (one pass per formula present in the
+     * warp: one for a uniform batch) */
+    const int formula = gen ? r.formula : -1;
     A outs[V];
 #pragma unroll
     for (int j = 0; j < V; ++j) outs[j] = A(0);
     if (__any_sync(kFullMask, gen)) {
-      mode_pass<MODE_S, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
-      mode_pass<MODE_SLOO, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
-      mode_pass<MODE_SMO, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
-      mode_pass<MODE_L2O, W, V>(mode, l, m, v, v1, vn, mu, tp, gc, outs);
-
+      PKPO_REGION_BEGIN(formula_s);
+      formula_pass<PKPO_S, W, V>(formula, l, m, v, v1, vn, mu, tp, gc, outs);
+      PKPO_REGION_END(formula_s);
+      PKPO_REGION_BEGIN(formula_sloo);
+      formula_pass<PKPO_SLOO, W, V>(formula, l, m, v, v1, vn, mu, tp, gc, outs);
+      PKPO_REGION_END(formula_sloo);
+      PKPO_REGION_BEGIN(formula_smo);
+      formula_pass<PKPO_SLOO_MINUS_ONE, W, V>(formula, l, m, v, v1, vn, mu, tp, gc, outs);
+      PKPO_REGION_END(formula_smo);
+      PKPO_REGION_BEGIN(formula_l2o);
+      formula_pass<PKPO_L2O, W, V>(formula, l, m, v, v1, vn, mu, tp, gc, outs);
+      PKPO_REGION_END(formula_l2o);
       /* each element takes the output of the first rank holding its key (tied rewards get
        * bit-identical outputs), found by a branchless binary search over the sorted keys in the
        * warp's shared memory */
@@ -719,19 +538,10 @@ __global__ void __launch_bounds__(kWarpBlock, 2) warp_kernel(const Params p, con
       for (int j = 0; j < V; ++j) outs[j] = first_rank_output<C>(wkeys, wout, orig[j]);
     }
 
-    /* store: element e's output at its own position */
-    if (mine && act != ACT_INVALID && act != ACT_ERROR) {
-#pragma unroll
-      for (int j = 0; j < V; ++j) {
-        if (!EXACT && src[j] < 0) continue;
-        A value = outs[j];
-        if (act != ACT_GENERAL || orig[j] == KT::kNone) { /* the rare store cases */
-          value = other_output<Key>(act, p.estimator, orig[j]);
-        } /* end of the rare store cases */
-        static_cast<A*>(p.out)[src[j]] = value;
-      }
-    }
+    if (mine && act != ACT_INVALID && act != ACT_ERROR) store_outputs<V, Key, !EXACT>(p, act, src, orig, outs);
+    PKPO_REGION_END(transform_part);
   }
+  PKPO_REGION_END(warp_group_slots);
 }
 
 }  // namespace pkpo_cuda

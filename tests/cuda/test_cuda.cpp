@@ -730,7 +730,7 @@ TEST(Cuda, StrictAndErrorPolicies) {
   }
 }
 
-// The rare actions where a review found no test reaching them: groups whose rewards are all
+// The rare actions no other test reaches: groups whose rewards are all
 // non-finite (empty after the exclusion) on the warp and group kernels; a uniform layout with an
 // index permutation (the general warp kernel with its one-row table, the uniform group-kernel
 // launch); an invalid group (per-group k = 0) in a uniform group-kernel launch, whose flags, NaN rho
@@ -1086,7 +1086,7 @@ TEST(Cuda, DeterministicAndInPlace) {
 // Signed zeros: every zero output and rho bit-identical to the CPU backend (-0.0 kept where the CPU
 // keeps it, +0.0 where it gives +0.0), on the warp, block and large paths, for every estimator and
 // dtype. Non-zero values within docs/math.md's target of the CPU's: the warp path computes float32
-// groups in float32 arithmetic (issue 10) while the CPU rounds a float64 result once (1/3 comes out
+// groups in float32 arithmetic while the CPU rounds a float64 result once (1/3 comes out
 // one ulp apart), and nvcc fuses multiply-adds that the CPU build (-ffp-contract=off) keeps apart.
 TEST(Cuda, SignedZerosBitwiseAsCpu) {
   PKPO_SKIP_WITHOUT_GPU();

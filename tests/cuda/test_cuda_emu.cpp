@@ -202,7 +202,7 @@ TEST(Emu, UnsafeCallsInvalidateAGlobalCapture) {
   cudaStreamDestroy(s);
 }
 
-// ---- defects of issue 9 that need the emulator's hooks ----------------------------------------------
+// ---- defects that need the emulator's hooks --------------------------------------------------------
 
 // A GPU the build has no code for (below sm_80 with the default architectures) is not available,
 // and creating a handle on it names the device and the architectures built.
