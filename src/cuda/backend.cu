@@ -212,6 +212,10 @@ Params params_of(const pkpo_desc* d, const pkpo__plan* p, const void* rewards, v
   q.estimator = (int)d->estimator;
   q.nonfinite = (int)d->nonfinite;
   q.k_policy = (int)d->k_policy;
+  q.negate = d->statistic == PKPO_STATISTIC_MIN;
+  q.num_terms = d->num_k_terms;
+  q.k_terms = d->k_terms;
+  q.k_weights = d->k_weights;
   q.write_out = d->estimator != PKPO_RHO && out != NULL;
   q.rho_stride = 1;
   return q;
@@ -291,6 +295,9 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
      * otherwise flag every group invalid for a k < 1 they never use. */
     prm.k = 1;
     prm.k_per_group = NULL;
+    prm.num_terms = 0;
+    prm.k_terms = NULL;
+    prm.k_weights = NULL;
     prm.estimator = (int)PKPO_RHO;
     prm.write_out = 0;
   }

@@ -107,6 +107,10 @@ struct Params {
   int estimator;
   int nonfinite;
   int k_policy;
+  int negate;         /* the min statistic: rewards, outputs and rho negated (docs/math.md §5) */
+  int64_t num_terms;  /* a mixture's terms in device memory (k_terms, k_weights), or 0 */
+  const int64_t* k_terms;
+  const double* k_weights;
   int write_out;      /* estimator != RHO and not a curve */
   int64_t rho_stride; /* 1 for a transform, num_ks for a curve */
   DevStatus* status;

@@ -13,23 +13,10 @@
 #ifndef PKPO_CUDA_SCAN_KERNELS_CUH
 #define PKPO_CUDA_SCAN_KERNELS_CUH
 
-namespace pkpo_cuda {
+#include "dd.cuh"
+#include "warp_primitives.cuh"
 
-struct D2 {
-  double a, b;
-};
-__device__ __forceinline__ D2 operator+(const D2& x, const D2& y) {
-  D2 r;
-  r.a = x.a + y.a;
-  r.b = x.b + y.b;
-  return r;
-}
-__device__ __forceinline__ D2 make_d2(double a, double b) {
-  D2 r;
-  r.a = a;
-  r.b = b;
-  return r;
-}
+namespace pkpo_cuda {
 
 struct AddOp {
   template <typename T>
@@ -38,17 +25,11 @@ struct AddOp {
   }
 };
 struct MulOp {
-  __device__ __forceinline__ double operator()(double x, double y) const { return x * y; }
+  template <typename T>
+  __device__ __forceinline__ T operator()(const T& x, const T& y) const {
+    return x * y;
+  }
 };
-
-__device__ __forceinline__ double shfl_up(double x, int o) { return __shfl_up_sync(0xFFFFFFFFu, x, o); }
-__device__ __forceinline__ double shfl_down(double x, int o) {
-  return __shfl_down_sync(0xFFFFFFFFu, x, o);
-}
-__device__ __forceinline__ D2 shfl_up(const D2& x, int o) { return make_d2(shfl_up(x.a, o), shfl_up(x.b, o)); }
-__device__ __forceinline__ D2 shfl_down(const D2& x, int o) {
-  return make_d2(shfl_down(x.a, o), shfl_down(x.b, o));
-}
 
 /* Exclusive scan of one value per thread across the block (REVERSE: over threads in descending
  * order, i.e. a suffix scan). Every thread of the block must call it. *block_total receives the
@@ -64,10 +45,10 @@ __device__ __forceinline__ T block_exclusive_scan(T x, Op op, T identity, T* war
   T inc = x;
 #pragma unroll
   for (int o = 1; o < 32; o <<= 1) {
-    const T y = REVERSE ? shfl_down(inc, o) : shfl_up(inc, o);
+    const T y = REVERSE ? shfl_down(inc, o, 32) : shfl_up(inc, o, 32);
     if (REVERSE ? (lane + o < 32) : (lane >= o)) inc = op(inc, y);
   }
-  T exc = REVERSE ? shfl_down(inc, 1) : shfl_up(inc, 1);
+  T exc = REVERSE ? shfl_down(inc, 1, 32) : shfl_up(inc, 1, 32);
   if (lane == (REVERSE ? 31 : 0)) exc = identity;
   if (lane == (REVERSE ? 0 : 31)) warp_buf[warp] = inc;
   __syncthreads();

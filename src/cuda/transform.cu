@@ -12,13 +12,12 @@
 #include <cub/device/device_scan.cuh>
 
 #include "batch_kernels.cuh"
-#include "group_kernels.cuh"
 #include "kernel_launch.cuh"
 #include "large_scatter_kernels.cuh"
 #include "large_sort_kernels.cuh"
 #include "large_tile_kernels.cuh"
 #include "launch.h"
-#include "warp_kernels.cuh"
+#include "team_kernels.cuh"
 
 namespace pkpo_cuda {
 
@@ -51,150 +50,94 @@ T* at(void* ws, size_t off) {
 
 /* ---- block path ---------------------------------------------------------------------------------- */
 
-/* Groups of at most kWarpMaxN rewards run on the warp kernels (warp_kernels.cuh), larger ones up
- * to kBlockMaxN on the group kernels (group_kernels.cuh): one group per block of C/V threads, C the
- * power of two >= n (256, 512, 1024, 2048, 4096). */
-/* Each group runs on the configuration of its own size, so that one large group or a loose
- * max_group_size does not put every small group on the largest configuration. A uniform layout
- * has one size: one launch, which also takes the groups a device-side check found invalid. A
- * ragged layout gets one launch per configuration up to its max_group_size, each striding over all
- * groups and skipping those of other sizes (the smallest warp class takes the invalid ones); a
- * larger configuration gets a grid bounded by how many groups of its size the batch can hold
- * (N / (lower + 1)) and by kRouteGrid blocks (warp kernels) or kRouteThreads threads (group
- * kernels). Unmeasured: chosen because 1024 blocks of 256 threads, or 2^17 threads of 64-512 per
- * block, fill an H100 (132 SMs) once or more, while the skipping costs two offset reads per group
- * per block. */
+/* Every group of at most kBlockMaxN rewards runs on the team kernel (team_kernels.cuh) of its
+ * size class: C the power of two >= n. Each group runs on the configuration of its own size, so
+ * that one large group or a loose max_group_size does not put every small group on the largest
+ * configuration. A uniform layout has one size: one launch, which also takes the groups a
+ * device-side check found invalid. A ragged layout gets one launch per configuration up to its
+ * max_group_size, each striding over all groups and skipping those of other sizes (the smallest
+ * class takes the invalid ones); a larger configuration gets a grid bounded by how many groups of
+ * its size the batch can hold (N / (lower + 1)) and by kRouteGrid blocks (sub-warp teams) or
+ * kRouteThreads threads (block teams). Unmeasured: chosen because 1024 blocks of 256 threads, or
+ * 2^17 threads of 64-512 per block, fill an H100 (132 SMs) once or more, while the skipping costs
+ * two offset reads per group per block. */
 constexpr int64_t kRouteGrid = 1024;
 constexpr int64_t kRouteThreads = int64_t(1) << 17;
-/* Largest grid of a warp-kernel launch (grid-stride beyond it). Unmeasured: 2048 blocks are five
+/* Largest grid of a sub-warp-team launch (grid-stride beyond it). Unmeasured: 2048 blocks are five
  * to eight waves of an H100 at the two or three blocks per SM that 78-128 registers allow (132
- * SMs); each block builds its weight table once for all the groups it strides
- * over (a uniform batch's one row by log-depth scans, so the waves cost little). */
-constexpr int64_t kWarpGrid = 2048;
+ * SMs); each block builds a uniform batch's row once for all the groups it strides over. */
+constexpr int64_t kTeamGrid = 2048;
+/* Threads of a uniform block-team launch (grid-stride beyond them). Unmeasured: 2^19 threads are
+ * about eight waves of an H100 at the 512 threads per SM that 114-128 registers allow. */
+constexpr int64_t kTeamGridThreads = int64_t(1) << 19;
 /* Fewest merge-kernel blocks per SM a batch gets before its blocks take more than one chunk each.
  * Unmeasured: two, so that a small batch's merges still spread over the device. */
 constexpr int64_t kMergeBlocksPerSm = 2;
 
-/* The warp configuration of groups of n <= kWarpMaxN: C = W*V ranks (the power of two >= n, at
- * least 4), V = 4 registers per lane (2 for C = 4) and W = C/V lanes per group. Chosen by the static
- * cost model's runs of 2026-11-25 (bench/results/2026-12-04-cuda-cost-model, the warp kernels):
- * with one rank per lane the per-group work (bounds, resolve, table lookups) is repeated by every
- * lane and dominates; four ranks per lane amortise it, and the bitonic stages with strides >= W
- * compare registers without shuffles. */
-struct WarpClass {
+/* The team of groups of n <= kBlockMaxN: C = W*V ranks, the power of two >= n (at least 4).
+ * C <= kWarpMaxN: a sub-warp of W = C/4 lanes with V = 4 registers each (2 x 2 for C = 4); chosen
+ * by the static cost model's runs of 2026-11-25 (bench/results/2026-12-04-cuda-cost-model, the warp
+ * kernels): with one rank per lane the per-group work is repeated by every lane and dominates;
+ * four ranks per lane amortise it, and the bitonic stages with strides below V compare registers
+ * without shuffles. Above: a block of C/V threads, V = 4 at C = 256 (two warps) and 8 above (512
+ * threads at C = 4096); chosen by the model's run of 2026-11-25 (the group kernels): V = 8 turns
+ * the sort's shuffle steps of stride 4 into register steps and halves the per-group work of each
+ * thread, 1.1x (float64) to 1.4x (float32) the predicted throughput of V = 4 at C = 512..2048. */
+struct TeamClass {
   int W, V;
 };
-WarpClass warp_class(int64_t n) {
+TeamClass team_class(int64_t n) {
   int C = 4;
   while (C < n) C *= 2;
-  return C == 4 ? WarpClass{2, 2} : WarpClass{C / 4, 4}; /* C = 128: 32 x 4 */
+  if (C == 4) return TeamClass{2, 2};
+  if (C <= kWarpMaxN) return TeamClass{C / 4, 4};
+  return C == 2 * kWarpMaxN ? TeamClass{C / 4, 4} : TeamClass{C / 8, 8};
 }
 
-/* One launch of the warp kernel of class c, for the valid groups with lower < n <= W*V (and the
- * invalid ones when lower == 0). The weight table covers every m the launch can meet with the
- * call's k (none for a curve or per-group k). */
+template <int W, int V, typename Key>
+constexpr size_t team_smem() {
+  return sizeof(TeamSmem<W, V, Key>);
+}
+
+/* One launch of the team kernel of class c, for the valid groups with lower < n <= W*V (and the
+ * invalid ones when lower == 0). */
 template <typename Key>
-cudaError_t launch_warp(const Params& p, const KChunk& kc, WarpClass c, int64_t lower, int64_t max_n,
-                        cudaStream_t stream) {
-  WarpTab tab;
-  tab.k = p.k;
+cudaError_t launch_team(const Params& p, const KChunk& kc, TeamClass c, int64_t lower, cudaStream_t stream) {
   const int64_t cap = c.W * c.V;
-  tab.m_lo = (int)std::min<int64_t>(cap + 1, std::max<int64_t>(std::max<int64_t>(2, p.k), lower + 1));
-  tab.m_hi = (int)std::min<int64_t>(cap, max_n);
-  tab.m_lo = std::max(tab.m_lo, tab.m_hi - warp_tab_rows((int)cap) + 1);
-  if (p.uniform_n >= 2 && p.uniform_n <= cap) {
-    /* A uniform batch meets m = n unless non-finite rewards are excluded (those groups take the
-     * scans): one row (built by the uniform kernels' scans in one warp, by the general kernel's
-     * recurrence in one thread). A k above n under the clamp policy is served at k = n. */
-    tab.m_lo = tab.m_hi = (int)p.uniform_n;
-    if (p.k > p.uniform_n && p.k_policy == PKPO_K_CLAMP) tab.k = p.uniform_n;
-  }
-  if (kc.count > 0 || p.k_per_group) tab.m_hi = tab.m_lo - 1; /* no table */
-  /* Blocks for every group slot, or (a ragged launch above the smallest) for as many groups of
-   * more than `lower` rewards as the batch can hold; grid-stride beyond kWarpGrid / kRouteGrid. */
-  const int64_t groups_per_block = (kWarpBlock / 32) * (32 / c.W);
+  const int threads = team_threads(c.W);
+  const int64_t per_block = c.W > 32 ? 1 : (kTeamBlock / 32) * (32 / c.W);
   const int64_t slots = lower > 0 ? std::min<int64_t>(p.num_groups, p.num_samples / (lower + 1) + 1) : p.num_groups;
-  const unsigned grid = grid_for(std::min<int64_t>((slots + groups_per_block - 1) / groups_per_block,
-                                                   lower > 0 ? kRouteGrid : kWarpGrid));
+  const int64_t limit = c.W > 32 ? (lower > 0 ? kRouteThreads : kTeamGridThreads) / threads
+                                 : (lower > 0 ? kRouteGrid : kTeamGrid);
+  const unsigned grid = grid_for(std::min<int64_t>((slots + per_block - 1) / per_block, limit));
   /* the common RL batch (n answers per prompt, uniform, one k, no index) on its specialised
-   * kernels: WARP_EXACT when n fills the class, WARP_UNIFORM otherwise */
-  const bool full = p.uniform_n > 0 && !p.index && !p.k_per_group && kc.count == 0 && lower == 0;
-  const int layout = !full ? WARP_GENERAL : p.uniform_n == cap ? WARP_EXACT : WARP_UNIFORM;
-#define PKPO_WARP_CASE(w, v)                                                                             \
-  if (c.W == w && c.V == v) {                                                                            \
-    if (layout == WARP_EXACT)                                                                            \
-      return launch_kernel(warp_kernel<w, v, Key, WARP_EXACT>, grid, kWarpBlock, stream)(p, kc, lower, tab); \
-    if (layout == WARP_UNIFORM)                                                                          \
-      return launch_kernel(warp_kernel<w, v, Key, WARP_UNIFORM>, grid, kWarpBlock, stream)(p, kc, lower, tab); \
-    return launch_kernel(warp_kernel<w, v, Key, WARP_GENERAL>, grid, kWarpBlock, stream)(p, kc, lower, tab); \
+   * sub-warp variants: TEAM_EXACT when n fills the class, TEAM_UNIFORM otherwise */
+  const bool full = c.W <= 32 && p.uniform_n > 0 && !p.index && !p.k_per_group && kc.count == 0 && lower == 0;
+  const int layout = !full ? TEAM_GENERAL : p.uniform_n == cap ? TEAM_EXACT : TEAM_UNIFORM;
+#define PKPO_TEAM_LAUNCH(w, v, L) \
+  launch_kernel(team_kernel<w, v, Key, L>, grid, threads, stream, team_smem<w, v, Key>())(p, kc, lower)
+#define PKPO_SUBWARP_CASE(w, v)                                                     \
+  if (c.W == w && c.V == v) {                                                       \
+    if (layout == TEAM_EXACT) return PKPO_TEAM_LAUNCH(w, v, TEAM_EXACT);            \
+    if (layout == TEAM_UNIFORM) return PKPO_TEAM_LAUNCH(w, v, TEAM_UNIFORM);        \
+    return PKPO_TEAM_LAUNCH(w, v, TEAM_GENERAL);                                    \
   }
-  PKPO_WARP_CASE(2, 2);
-  PKPO_WARP_CASE(2, 4);
-  PKPO_WARP_CASE(4, 4);
-  PKPO_WARP_CASE(8, 4);
-  PKPO_WARP_CASE(16, 4);
-  PKPO_WARP_CASE(32, 4);
-#undef PKPO_WARP_CASE
-  return cudaErrorInvalidConfiguration;
-}
-
-/* The group-kernel configuration of groups of kWarpMaxN < n <= kBlockMaxN: C ranks (the power of
- * two >= n, at least 256) on C / V threads: V = 4 for C = 256 (two warps; a one-warp block would be
- * the warp kernel), V = 8 above (512 threads at C = 4096). Chosen by the static cost model's run
- * of 2026-11-25 (bench/results/2026-12-04-cuda-cost-model, the group kernels): V = 8 turns the
- * sort's shuffle steps of stride 4 into register steps and halves the per-group work of each
- * thread: 1.1x (float64) to 1.4x (float32) the
- * predicted throughput of V = 4 at C = 512..2048, although ptxas then spills 20-28 B (float32) and
- * 172-256 B (float64) under the 128-register cap of __launch_bounds__. */
-struct GroupClass {
-  int C, V;
-};
-GroupClass group_class(int64_t n) {
-  int C = 2 * kWarpMaxN;
-  while (C < n) C *= 2;
-  return GroupClass{C, C >= 512 ? 8 : 4};
-}
-
-/* Threads of a uniform group-kernel launch (grid-stride beyond them). Unmeasured: 2^19 threads are
- * about eight waves of an H100 at the 512 threads per SM that 114-128 registers allow (132 SMs);
- * each block builds its table row once (by parallel scans) for all the groups it strides over. */
-constexpr int64_t kGroupGridThreads = int64_t(1) << 19;
-
-/* One launch of the group kernel of class c, for the valid groups with lower < n <= C (and the
- * invalid ones when lower == 0). The table row: the uniform size, or for a ragged launch the
- * largest size it can meet, with the call's k (none for a curve or per-group k). */
-/* The group kernels' dynamic shared memory (GroupSmem: up to 64 KiB, group_has_tab). */
-template <int C, int V, typename Key>
-constexpr size_t group_smem() {
-  return sizeof(GroupSmem<C, V, Key>);
-}
-
-template <typename Key>
-cudaError_t launch_group(const Params& p, const KChunk& kc, GroupClass c, int64_t lower, int64_t max_n,
-                         cudaStream_t stream) {
-  GroupTab tab;
-  tab.m = 0;
-  tab.k = 1;
-  if (kc.count == 0 && !p.k_per_group && p.k >= 1) {
-    const int64_t m = p.uniform_n > 0 ? p.uniform_n : std::min<int64_t>(max_n, c.C);
-    if (m > lower && m >= 2 && m <= c.C) {
-      tab.m = (int)m;
-      tab.k = std::min<int64_t>(p.k, m);
-    }
-  }
-  const int threads = c.C / c.V;
-  const int64_t slots = lower > 0 ? std::min<int64_t>(p.num_groups, p.num_samples / (lower + 1) + 1) : p.num_groups;
-  const unsigned grid = grid_for(std::min<int64_t>(slots, (lower > 0 ? kRouteThreads : kGroupGridThreads) / threads));
-#define PKPO_GROUP_CASE(cc, v)                                                                   \
-  if (c.C == cc && c.V == v)                                                                     \
-  return launch_kernel(group_kernel<cc, v, Key>, grid, threads, stream, group_smem<cc, v, Key>())( \
-      p, kc, lower, tab)
-  PKPO_GROUP_CASE(256, 4);
-  PKPO_GROUP_CASE(512, 8);
-  PKPO_GROUP_CASE(1024, 8);
-  PKPO_GROUP_CASE(2048, 8);
-  PKPO_GROUP_CASE(4096, 8);
-#undef PKPO_GROUP_CASE
+#define PKPO_BLOCK_CASE(w, v) \
+  if (c.W == w && c.V == v) return PKPO_TEAM_LAUNCH(w, v, TEAM_GENERAL)
+  PKPO_SUBWARP_CASE(2, 2);
+  PKPO_SUBWARP_CASE(2, 4);
+  PKPO_SUBWARP_CASE(4, 4);
+  PKPO_SUBWARP_CASE(8, 4);
+  PKPO_SUBWARP_CASE(16, 4);
+  PKPO_SUBWARP_CASE(32, 4);
+  PKPO_BLOCK_CASE(64, 4);
+  PKPO_BLOCK_CASE(64, 8);
+  PKPO_BLOCK_CASE(128, 8);
+  PKPO_BLOCK_CASE(256, 8);
+  PKPO_BLOCK_CASE(512, 8);
+#undef PKPO_BLOCK_CASE
+#undef PKPO_SUBWARP_CASE
+#undef PKPO_TEAM_LAUNCH
   return cudaErrorInvalidConfiguration;
 }
 
@@ -216,20 +159,16 @@ cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, const
     /* One size. Groups are invalid only through a per-group k < 1; without one, a uniform batch
      * on the large path needs no launch here. */
     const int64_t n = p.uniform_n;
-    if (n <= kWarpMaxN) return launch_warp<Key>(p, kc, warp_class(n), 0, max_n, stream);
-    if (n <= kBlockMaxN) return launch_group<Key>(p, kc, group_class(n), 0, max_n, stream);
-    if (p.k_per_group) return launch_warp<Key>(p, kc, warp_class(1), 0, max_n, stream);
+    if (n <= kBlockMaxN) return launch_team<Key>(p, kc, team_class(n), 0, stream);
+    if (p.k_per_group) return launch_team<Key>(p, kc, team_class(1), 0, stream);
     return cudaSuccess;
   }
-  /* Ragged: the warp classes of n <= 8 (and the empty and invalid groups), 9..16, 17..32, 33..64, 65..128,
-   * then the group classes 129..256, 257..512, 513..1024, 1025..2048, 2049..4096. */
+  /* Ragged: the classes of n <= 8 (and the empty and invalid groups), 9..16, 17..32, 33..64,
+   * 65..128, 129..256, 257..512, 513..1024, 1025..2048, 2049..4096. */
   int c = 0; /* class c: n <= 8 << c (params.h kBlockClasses) */
-  PKPO_CUDA_TRY(launch_warp<Key>(bucket_params(p, bm, c++), kc, warp_class(8), 0, max_n, stream));
-  for (int64_t lower = 8; lower < kWarpMaxN && max_n > lower; lower *= 2) {
-    PKPO_CUDA_TRY(launch_warp<Key>(bucket_params(p, bm, c++), kc, warp_class(lower + 1), lower, max_n, stream));
-  }
-  for (int64_t lower = kWarpMaxN; lower < kBlockMaxN && max_n > lower; lower *= 2) {
-    PKPO_CUDA_TRY(launch_group<Key>(bucket_params(p, bm, c++), kc, group_class(lower + 1), lower, max_n, stream));
+  PKPO_CUDA_TRY(launch_team<Key>(bucket_params(p, bm, c++), kc, team_class(8), 0, stream));
+  for (int64_t lower = 8; lower < kBlockMaxN && max_n > lower; lower *= 2) {
+    PKPO_CUDA_TRY(launch_team<Key>(bucket_params(p, bm, c++), kc, team_class(lower + 1), lower, stream));
   }
   return cudaSuccess;
 }
@@ -422,22 +361,23 @@ cudaError_t count_index_refs(const Params& p, const Shape& sh, const WsLayout& L
 /* ---- public launchers ------------------------------------------------------------------------------- */
 
 namespace {
-template <int C, int V, typename Key>
-cudaError_t allow_group_smem(int optin) {
-  const size_t bytes = group_smem<C, V, Key>();
+template <int W, int V, typename Key>
+cudaError_t allow_team_smem(int optin) {
+  const size_t bytes = team_smem<W, V, Key>();
   if (bytes <= 48 * 1024) return cudaSuccess;
   if (bytes > (size_t)optin) return cudaErrorNotSupported;
-  return cudaFuncSetAttribute(group_kernel<C, V, Key>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+  return cudaFuncSetAttribute(team_kernel<W, V, Key, TEAM_GENERAL>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              (int)bytes);
 }
 }  // namespace
 
 cudaError_t prepare_device(int device) {
   int optin = 0;
   PKPO_CUDA_TRY(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  PKPO_CUDA_TRY((allow_group_smem<2048, 8, uint32_t>(optin)));
-  PKPO_CUDA_TRY((allow_group_smem<4096, 8, uint32_t>(optin)));
-  PKPO_CUDA_TRY((allow_group_smem<2048, 8, uint64_t>(optin)));
-  PKPO_CUDA_TRY((allow_group_smem<4096, 8, uint64_t>(optin)));
+  PKPO_CUDA_TRY((allow_team_smem<256, 8, uint32_t>(optin)));
+  PKPO_CUDA_TRY((allow_team_smem<512, 8, uint32_t>(optin)));
+  PKPO_CUDA_TRY((allow_team_smem<256, 8, uint64_t>(optin)));
+  PKPO_CUDA_TRY((allow_team_smem<512, 8, uint64_t>(optin)));
   return cudaSuccess;
 }
 

@@ -10,9 +10,46 @@
 
 #include <stdint.h>
 
+#include "dd.cuh"
+
 namespace pkpo_cuda {
 
 constexpr unsigned kFullMask = 0xFFFFFFFFu;
+
+/* The warp shuffles of every lane (mask kFullMask) over segments of w lanes, for the scalar types
+ * and for the pairs DD and D2 (two shuffles). */
+template <typename T>
+__device__ __forceinline__ T shfl_idx(T v, int src, int w) { return __shfl_sync(kFullMask, v, src, w); }
+template <typename T>
+__device__ __forceinline__ T shfl_up(T v, unsigned d, int w) { return __shfl_up_sync(kFullMask, v, d, w); }
+template <typename T>
+__device__ __forceinline__ T shfl_down(T v, unsigned d, int w) { return __shfl_down_sync(kFullMask, v, d, w); }
+template <typename T>
+__device__ __forceinline__ T shfl_xor(T v, int mask, int w) { return __shfl_xor_sync(kFullMask, v, mask, w); }
+__device__ __forceinline__ DD shfl_idx(DD v, int src, int w) {
+  return DD(shfl_idx(v.hi, src, w), shfl_idx(v.lo, src, w));
+}
+__device__ __forceinline__ DD shfl_up(DD v, unsigned d, int w) {
+  return DD(shfl_up(v.hi, d, w), shfl_up(v.lo, d, w));
+}
+__device__ __forceinline__ DD shfl_down(DD v, unsigned d, int w) {
+  return DD(shfl_down(v.hi, d, w), shfl_down(v.lo, d, w));
+}
+__device__ __forceinline__ DD shfl_xor(DD v, int mask, int w) {
+  return DD(shfl_xor(v.hi, mask, w), shfl_xor(v.lo, mask, w));
+}
+__device__ __forceinline__ D2 shfl_idx(D2 v, int src, int w) {
+  return make_d2(shfl_idx(v.a, src, w), shfl_idx(v.b, src, w));
+}
+__device__ __forceinline__ D2 shfl_up(D2 v, unsigned d, int w) {
+  return make_d2(shfl_up(v.a, d, w), shfl_up(v.b, d, w));
+}
+__device__ __forceinline__ D2 shfl_down(D2 v, unsigned d, int w) {
+  return make_d2(shfl_down(v.a, d, w), shfl_down(v.b, d, w));
+}
+__device__ __forceinline__ D2 shfl_xor(D2 v, int mask, int w) {
+  return make_d2(shfl_xor(v.a, mask, w), shfl_xor(v.b, mask, w));
+}
 
 /* Bitonic sort, ascending over the elements e = l*V + j of each sub-warp, in the form whose
  * comparators all point the same way: each merge of two sorted halves of `size` elements first
@@ -77,7 +114,7 @@ __device__ __forceinline__ void warp_sort(Key (&k)[V], int l) {
 /* y[e] = x[e - 1] (fill at e = 0). */
 template <int W, int V, typename T>
 __device__ __forceinline__ void elem_prev(const T (&x)[V], T (&y)[V], int l, T fill) {
-  const T up = __shfl_up_sync(kFullMask, x[V - 1], 1, W);
+  const T up = shfl_up(x[V - 1], 1, W);
 #pragma unroll
   for (int j = V - 1; j > 0; --j) y[j] = x[j - 1];
   y[0] = l > 0 ? up : fill;
@@ -86,10 +123,20 @@ __device__ __forceinline__ void elem_prev(const T (&x)[V], T (&y)[V], int l, T f
 /* y[e] = x[e + 1] (fill at the last element). */
 template <int W, int V, typename T>
 __device__ __forceinline__ void elem_next(const T (&x)[V], T (&y)[V], int l, T fill) {
-  const T down = __shfl_down_sync(kFullMask, x[0], 1, W);
+  const T down = shfl_down(x[0], 1, W);
 #pragma unroll
   for (int j = 0; j + 1 < V; ++j) y[j] = x[j + 1];
   y[V - 1] = l + 1 < W ? down : fill;
+}
+
+/* x + y, or x * y (a DD has only the product). */
+template <bool PRODUCT, typename T>
+__device__ __forceinline__ T combine(const T& x, const T& y) {
+  if constexpr (PRODUCT) {
+    return x * y;
+  } else {
+    return x + y;
+  }
 }
 
 /* In-place inclusive scan over the elements, forward (prefix) or backward (suffix), of sums or
@@ -101,19 +148,19 @@ __device__ __forceinline__ void warp_scan(T (&x)[V], int l) {
   for (int i = 1; i < V; ++i) {
     const int j = BACKWARD ? V - 1 - i : i;
     const int p = BACKWARD ? j + 1 : j - 1;
-    x[j] = PRODUCT ? x[p] * x[j] : x[p] + x[j];
+    x[j] = combine<PRODUCT>(x[p], x[j]);
   }
   T run = x[BACKWARD ? 0 : V - 1]; /* lane total -> inclusive scan over lanes */
 #pragma unroll
   for (int o = 1; o < W; o <<= 1) {
-    const T y = BACKWARD ? __shfl_down_sync(kFullMask, run, o, W) : __shfl_up_sync(kFullMask, run, o, W);
-    if (BACKWARD ? (l + o < W) : (l >= o)) run = PRODUCT ? run * y : run + y;
+    const T y = BACKWARD ? shfl_down(run, o, W) : shfl_up(run, o, W);
+    if (BACKWARD ? (l + o < W) : (l >= o)) run = combine<PRODUCT>(run, y);
   }
   /* the lanes before (after) this one */
-  const T before = BACKWARD ? __shfl_down_sync(kFullMask, run, 1, W) : __shfl_up_sync(kFullMask, run, 1, W);
+  const T before = BACKWARD ? shfl_down(run, 1, W) : shfl_up(run, 1, W);
   if (BACKWARD ? (l + 1 < W) : (l > 0)) {
 #pragma unroll
-    for (int j = 0; j < V; ++j) x[j] = PRODUCT ? before * x[j] : before + x[j];
+    for (int j = 0; j < V; ++j) x[j] = combine<PRODUCT>(before, x[j]);
   }
 }
 
@@ -122,7 +169,7 @@ __device__ __forceinline__ void warp_scan(T (&x)[V], int l) {
 template <int W, typename T>
 __device__ __forceinline__ T warp_sum(T x) {
 #pragma unroll
-  for (int o = W / 2; o > 0; o >>= 1) x = x + __shfl_xor_sync(kFullMask, x, o, W);
+  for (int o = W / 2; o > 0; o >>= 1) x = x + shfl_xor(x, o, W);
   return x;
 }
 
