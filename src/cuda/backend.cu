@@ -289,6 +289,17 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
                        "max_group_size and use the default policies to capture",
                        unknown_max ? "max_group_size = 0" : "the strict k / non-finite error policy");
   }
+  /* The large path (groups above kBlockMaxN) computes one k and the max statistic only. */
+  const bool beyond_one_k = d->statistic != PKPO_STATISTIC_MAX || (kind == CALL_TRANSFORM && d->num_k_terms > 0);
+  const bool may_be_large = plan->uniform_n > pkpo_cuda::kBlockMaxN ||
+                            (plan->uniform_n == 0 && (plan->max_group_size == 0 ||
+                                                      plan->max_group_size > pkpo_cuda::kBlockMaxN));
+  if (beyond_one_k && may_be_large) {
+    return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
+                       "the CUDA backend computes k mixtures and the min statistic for groups of up "
+                       "to %d samples (set max_group_size); larger groups run on the CPU backend",
+                       pkpo_cuda::kBlockMaxN);
+  }
   Params prm = params_of(d, plan, rewards, out, rho, flags);
   if (kind == CALL_CURVE) {
     /* pkpo_rho_curve ignores desc->k, k_per_group and estimator (pkpo.h); the kernels would

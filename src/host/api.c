@@ -287,17 +287,6 @@ static pkpo_status begin_call(pkpo_handle h, const pkpo_desc* d, pkpo_desc* dn, 
   return check_desc(h, dn, p, uses_k);
 }
 
-#ifdef PKPO_HAVE_CUDA
-/* What the CUDA backend does not compute yet. */
-static pkpo_status cuda_supports(pkpo_handle h, const pkpo_desc* d, int uses_k) {
-  if (d->statistic != PKPO_STATISTIC_MAX || (uses_k && d->num_k_terms > 0)) {
-    return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
-                       "the CUDA backend computes one k and the max statistic; k mixtures and the "
-                       "min statistic run on the CPU backend");
-  }
-  return PKPO_SUCCESS;
-}
-#endif
 
 /* ---- workspace --------------------------------------------------------------------------------- */
 
@@ -355,8 +344,7 @@ pkpo_status pkpo_transform(pkpo_handle handle, const pkpo_desc* desc, const void
   }
 #ifdef PKPO_HAVE_CUDA
   if (handle->backend == PKPO_BACKEND_CUDA) {
-    st = cuda_supports(handle, &d, 1);
-    if (st != PKPO_SUCCESS || p.num_groups == 0) return st;
+    if (p.num_groups == 0) return PKPO_SUCCESS;
     return pkpo__cuda_transform(handle, &d, &p, rewards, out, rho, flags, stream);
   }
 #endif
@@ -399,8 +387,7 @@ pkpo_status pkpo_rho_curve(pkpo_handle handle, const pkpo_desc* desc, const void
   }
 #ifdef PKPO_HAVE_CUDA
   if (handle->backend == PKPO_BACKEND_CUDA) {
-    st = cuda_supports(handle, &d, 0);
-    if (st != PKPO_SUCCESS || p.num_groups == 0) return st;
+    if (p.num_groups == 0) return PKPO_SUCCESS;
     return pkpo__cuda_rho_curve(handle, &d, &p, rewards, ks, num_ks, rho, flags, stream);
   }
 #endif
