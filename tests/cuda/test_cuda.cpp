@@ -1,10 +1,10 @@
 // test_cuda.cpp -- the CUDA backend against the CPU backend and the independent oracle.
 //
 // Every test starts with PKPO_SKIP_WITHOUT_GPU(): on a machine without a CUDA device it skips
-// (reported as skipped, never as passed). ctest label: gpu. run_gpu_checks.sh runs these tests and
-// compute-sanitizer on a machine with a GPU. The same file also runs on the emulated device
-// (tests/cuda/emu, PKPO_TEST_EMULATED_DEVICE, ctest label cuda-emu), where the two largest tests
-// skip.
+// (reported as skipped, never as passed). ctest label: gpu. On a GPU machine scripts/gpu_run.sh
+// runs each of these tests in its own process (a sticky CUDA error ends only its own test), then
+// under compute-sanitizer. The same file also runs on the emulated device (tests/cuda/emu,
+// PKPO_TEST_EMULATED_DEVICE, ctest label cuda-emu), where the two largest tests skip.
 //
 // Device buffers carry guard elements after every output array, filled with the harness's
 // sentinel, so writes past an array (or into an INVALID group) are caught (cuda_harness.hpp).
@@ -648,6 +648,29 @@ TEST(Cuda, WholeSortOfAnInvalidOnlyGroup) {
   }
 }
 
+// One uniform group takes the whole-array sort (CUB's radix sort with a DoubleBuffer), whose result
+// lands in either key buffer: CUB's single-tile sort (up to 256 x 19 keys) leaves it in the
+// alternate one, its onesweep sort (one pass per 8-bit digit: an even number for 32- and 64-bit
+// keys) in the current one. Sizes on both sides of that edge, every estimator, both dtypes, k = 1,
+// 3 and n - 1, against the oracle and the CPU backend. (The emulated device also runs them with
+// the result forced into each buffer: EmuHazards.WholeSortResultInEitherBuffer.)
+TEST(Cuda, WholeSortResultInEitherBuffer) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  std::mt19937_64 rng(23);
+  for (int64_t n : {int64_t(4097), int64_t(4864), int64_t(4865), int64_t(12289)}) {
+    for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+      for (pkpo_estimator est : kEsts) {
+        for (int64_t k : {int64_t(1), int64_t(3), n - 1}) {
+          const pt::Batch b = uniform_batch(est, dt, n, 1, k, rng);
+          run_checked(gpu, cpu, b, label(est, dt, "n", n) + " k " + std::to_string(k));
+        }
+      }
+    }
+  }
+}
+
 // Offsets valid group by group but overlapping (0, N, 0, N, ...: every even group is [0, N), every
 // odd one decreasing) put more large-path tiles on the device than the workspace's per-tile tables
 // hold. The groups past the bound must be flagged INVALID and nothing outside the caller's workspace
@@ -1206,6 +1229,9 @@ TEST(Cuda, GroupByIdKeepsAnotherStreamsCapture) {
   for (auto& x : ids) x = (int64_t)(rng() % 37);
   DevMem d_ids(n * 8), d_off((n + 1) * 8), d_idx(n * 8);
   CUDA_OK(cudaMemcpy(d_ids.p, ids.data(), n * 8, cudaMemcpyHostToDevice));
+  // A copy from pageable memory may return before its data arrives, and the non-blocking streams
+  // below are not ordered after the legacy stream.
+  CUDA_OK(cudaDeviceSynchronize());
   cudaStream_t s1, s2;
   CUDA_OK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
   CUDA_OK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking));
