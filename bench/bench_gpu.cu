@@ -11,9 +11,10 @@
  *              without pkpo: iota -> cub::DeviceSegmentedSort::SortPairs (keys = rewards, values =
  *              sample index) -> weights mu_{r+2} * (g(r+1) - g(r)) -> cub::DeviceScan::
  *              ExclusiveSumByKey (key = group) -> scatter back to input order. Same sizes and timing.
- *  4. latency: pkpo_transform (sloo_minus_one) at RL scale, G in {256, 1024, 4096} x n in {8, 16,
- *              64}, four ways: plain launch + stream sync (host wall clock), plain launches back to
- *              back (events around R calls / R), CUDA-graph replay + sync, graph replays back to back.
+ *  4. latency: pkpo_transform (sloo_minus_one) at RL scale (--latency; by default G in {256, 1024,
+ *              4096} x n in {8, 16, 64}), four ways: plain launch + stream sync (host wall clock),
+ *              plain launches back to back (events around R calls / R), CUDA-graph replay + sync,
+ *              graph replays back to back.
  *
  * Every configuration is validated before it is timed: the GPU output of a subset of groups (the
  * first groups up to 2^20 samples, and the last group) is compared with pkpo's CPU backend on the
@@ -25,7 +26,8 @@
  * non-blocking stream; the median is reported (and the minimum).
  *
  * Usage: bench_gpu --out DIR [--device-slug SLUG] [--quick] [--k K] [--runs R] [--min-N ELEMS]
- *                  [--estimators rho,s,sloo,sloo_minus_one,l2o] [--n 4,8,...]
+ *                  [--estimators rho,s,sloo,sloo_minus_one,l2o] [--n 4,8,...] [--no-cub]
+ *                  [--latency G:n,G:n,...]   (default: G in {256, 1024, 4096} x n in {8, 16, 64})
  * Writes DIR/gpu_copy.csv, DIR/gpu_sweep.csv (pkpo and cub rows), DIR/gpu_latency.csv.
  */
 #include <cuda_runtime.h>
@@ -91,7 +93,29 @@ struct Options {
   std::vector<pkpo_estimator> estimators = {PKPO_RHO, PKPO_S, PKPO_SLOO, PKPO_SLOO_MINUS_ONE,
                                             PKPO_L2O};
   std::vector<int64_t> ns = {4, 8, 16, 32, 64, 128, 256, 1024, 2048, 4096, 8192, 65536, int64_t(1) << 20};
+  /* latency table: (G, n) pairs */
+  std::vector<std::pair<int64_t, int64_t>> latency = {{256, 8},   {256, 16},   {256, 64},  {1024, 8}, {1024, 16},
+                                                      {1024, 64}, {4096, 8},   {4096, 16}, {4096, 64}};
+  bool cub = true;
 };
+
+/* "G:n,G:n,..." */
+bool parse_pairs(const char* s, std::vector<std::pair<int64_t, int64_t>>* out) {
+  out->clear();
+  while (*s) {
+    char* end = nullptr;
+    const long long g = std::strtoll(s, &end, 10);
+    if (end == s || *end != ':') return false;
+    s = end + 1;
+    const long long n = std::strtoll(s, &end, 10);
+    if (end == s || g < 1 || n < 1) return false;
+    out->push_back({g, n});
+    s = end;
+    if (*s == ',') ++s;
+    else if (*s) return false;
+  }
+  return true;
+}
 
 bool parse_list(const char* s, std::vector<int64_t>* out) {
   out->clear();
@@ -115,6 +139,10 @@ bool parse_args(int argc, char** argv, Options* o) {
       o->quick = true;
       continue;
     }
+    if (a == "--no-cub") {
+      o->cub = false;
+      continue;
+    }
     if (i + 1 >= argc) return false;
     const char* v = argv[++i];
     if (a == "--out") o->out_dir = v;
@@ -128,6 +156,8 @@ bool parse_args(int argc, char** argv, Options* o) {
       explicit_n = true;
     } else if (a == "--n") {
       if (!parse_list(v, &o->ns)) return false;
+    } else if (a == "--latency") {
+      if (!parse_pairs(v, &o->latency)) return false;
     } else if (a == "--estimators") {
       o->estimators.clear();
       std::string list = v;
@@ -442,7 +472,8 @@ int main(int argc, char** argv) {
   if (!parse_args(argc, argv, &o)) {
     std::fprintf(stderr,
                  "usage: bench_gpu --out DIR [--device-slug SLUG] [--quick] [--k K>=2] "
-                 "[--runs R>=20] [--min-N ELEMS] [--estimators a,b] [--n 4,8,...]\n");
+                 "[--runs R>=20] [--min-N ELEMS] [--estimators a,b] [--n 4,8,...] [--no-cub] "
+                 "[--latency G:n,...]\n");
     return 2;
   }
   if (bench_oracle_selftest() != 0) {
@@ -491,6 +522,7 @@ int main(int argc, char** argv) {
     CUDA_CHECK(cudaMalloc(&a, copy_bytes));
     CUDA_CHECK(cudaMalloc(&b, copy_bytes));
     CUDA_CHECK(cudaMemset(a, 0x3c, copy_bytes));
+    CUDA_CHECK(cudaDeviceSynchronize()); /* the legacy stream's memset is not ordered with `stream` */
     const auto t = time_events(stream, o.runs, [&] {
       CUDA_CHECK(cudaMemcpyAsync(b, a, copy_bytes, cudaMemcpyDeviceToDevice, stream));
     });
@@ -506,7 +538,11 @@ int main(int argc, char** argv) {
 
   /* ---- inputs ---- */
   /* The latency table uses up to G = 4096, n = 64 from the same buffers. */
-  int64_t n_max_elems = 4096 * 64, g_max = 4096;
+  int64_t n_max_elems = 0, g_max = 0;
+  for (const auto& gn : o.latency) {
+    n_max_elems = std::max(n_max_elems, gn.first * gn.second);
+    g_max = std::max(g_max, gn.first);
+  }
   for (const int64_t n : o.ns) {
     n_max_elems = std::max(n_max_elems, ((o.min_n + n - 1) / n) * n);
     g_max = std::max(g_max, (o.min_n + n - 1) / n);
@@ -519,6 +555,9 @@ int main(int argc, char** argv) {
   CUDA_CHECK(cudaMalloc(&d_rho, size_t(g_max) * sizeof(float)));
   CUDA_CHECK(cudaMemcpy(d_in, h_in.data(), size_t(n_max_elems) * sizeof(float),
                         cudaMemcpyHostToDevice));
+  /* From pageable memory the copy may still be under way when cudaMemcpy returns, and `stream`
+   * (non-blocking) is not ordered after the legacy stream. */
+  CUDA_CHECK(cudaDeviceSynchronize());
 
   int failures = 0;
   std::fprintf(f_sweep,
@@ -588,7 +627,7 @@ int main(int argc, char** argv) {
   }
 
   /* ---- 3. CUB peer (sloo_minus_one) ---- */
-  for (const int64_t n : o.ns) {
+  for (const int64_t n : o.cub ? o.ns : std::vector<int64_t>()) {
     const int64_t G = (o.min_n + n - 1) / n, N = G * n;
     if (N > INT32_MAX) {
       std::fprintf(stderr, "  cub  n=%lld skipped: N exceeds the int32 indices of the peer\n",
@@ -615,128 +654,125 @@ int main(int argc, char** argv) {
   /* ---- 4. latency at RL scale ---- */
   std::fprintf(f_lat,
                "device,estimator,dtype,n,k,G,N,mode,reps,median_us,min_us,valid\n");
-  const int64_t lat_G[] = {256, 1024, 4096};
-  const int64_t lat_n[] = {8, 16, 64};
   const int reps = o.quick ? 200 : 1000;
-  for (const int64_t G : lat_G) {
-    for (const int64_t n : lat_n) {
-      const int64_t N = G * n, k_eff = std::min(o.k, n);
-      pkpo_desc d = PKPO_DESC_INIT;
-      d.estimator = PKPO_SLOO_MINUS_ONE;
-      d.dtype = PKPO_FLOAT32;
-      d.num_groups = G;
-      d.group_size = n;
-      d.num_samples = N;
-      d.k = o.k;
-      pkpo_status st = pkpo_reserve(gpu, &d);
-      if (st == PKPO_SUCCESS) st = pkpo_transform(gpu, &d, d_in, d_out, d_rho, nullptr, stream);
-      if (st == PKPO_SUCCESS && cudaStreamSynchronize(stream) != cudaSuccess) st = PKPO_ERROR_CUDA;
-      Check c;
-      if (st != PKPO_SUCCESS) {
-        c.ok = false;
-        c.msg = std::string("pkpo call failed: ") + pkpo_status_string(st) + " (" +
-                pkpo_last_error(gpu) + ")";
-      } else {
-        c = validate(cpu, d.estimator, n, o.k, G, h_in.data(), d_out, d_rho, 2 * BENCH_TOL_F32,
-                     BENCH_TOL_F32);
-      }
-      auto lat_row = [&](const char* mode, double med_us, double min_us, const char* valid) {
-        std::fprintf(f_lat, "%s,sloo_minus_one,float32,%lld,%lld,%lld,%lld,%s,%d,%.3f,%.3f,%s\n",
-                     dev_name.c_str(), (long long)n, (long long)k_eff, (long long)G, (long long)N,
-                     mode, reps, med_us, min_us, valid);
-        std::fflush(f_lat);
-        std::fprintf(stderr, "  latency G=%-5lld n=%-3lld %-16s %8.2f us\n", (long long)G,
-                     (long long)n, mode, med_us);
-      };
-      if (!c.ok) {
-        ++failures;
-        std::fprintf(stderr, "  latency G=%lld n=%lld VALIDATION FAILED: %s\n", (long long)G,
-                     (long long)n, c.msg.c_str());
-        lat_row("plain_sync", NAN, NAN, "FAIL");
-        continue;
-      }
-      auto launch = [&] {
-        PKPO_CHECK(gpu, pkpo_transform(gpu, &d, d_in, d_out, nullptr, nullptr, stream));
-      };
-      /* (a) one call + stream sync, host wall clock: what a trainer that waits sees. */
-      auto sync_times = [&](auto&& fn) {
-        for (int i = 0; i < kWarmup; ++i) fn();
-        CUDA_CHECK(cudaStreamSynchronize(stream));
-        std::vector<double> us(static_cast<size_t>(reps));
-        for (int r = 0; r < reps; ++r) {
-          const auto t0 = std::chrono::steady_clock::now();
-          fn();
-          CUDA_CHECK(cudaStreamSynchronize(stream));
-          us[size_t(r)] =
-              std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
-                  .count();
-        }
-        const double mn = *std::min_element(us.begin(), us.end());
-        return std::make_pair(bench_median(us.data(), reps), mn);
-      };
-      /* (b) back to back: events around `reps` calls, per call; repeated 21 times, median. */
-      auto pipelined = [&](auto&& fn) {
-        const int outer = 21;
-        std::vector<double> us(outer);
-        cudaEvent_t e0, e1;
-        CUDA_CHECK(cudaEventCreate(&e0));
-        CUDA_CHECK(cudaEventCreate(&e1));
-        for (int i = 0; i < kWarmup; ++i) fn();
-        for (int r = 0; r < outer; ++r) {
-          CUDA_CHECK(cudaEventRecord(e0, stream));
-          for (int i = 0; i < reps; ++i) fn();
-          CUDA_CHECK(cudaEventRecord(e1, stream));
-          CUDA_CHECK(cudaEventSynchronize(e1));
-          float ms = 0.0f;
-          CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-          us[size_t(r)] = 1e3 * double(ms) / reps;
-        }
-        CUDA_CHECK(cudaEventDestroy(e0));
-        CUDA_CHECK(cudaEventDestroy(e1));
-        const double mn = *std::min_element(us.begin(), us.end());
-        return std::make_pair(bench_median(us.data(), outer), mn);
-      };
-      auto t = sync_times(launch);
-      lat_row("plain_sync", t.first, t.second, "ok");
-      t = pipelined(launch);
-      lat_row("plain_pipelined", t.first, t.second, "ok");
-
-      /* CUDA graph: capture one call, replay. The graph's output is validated like the plain one. */
-      cudaGraph_t graph = nullptr;
-      cudaGraphExec_t exec = nullptr;
-      CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-      const pkpo_status cap = pkpo_transform(gpu, &d, d_in, d_out, nullptr, nullptr, stream);
-      const cudaError_t end = cudaStreamEndCapture(stream, &graph);
-      if (cap != PKPO_SUCCESS || end != cudaSuccess) {
-        ++failures;
-        std::fprintf(stderr, "  latency G=%lld n=%lld graph capture failed: %s / %s (%s)\n",
-                     (long long)G, (long long)n, pkpo_status_string(cap), cudaGetErrorString(end),
-                     pkpo_last_error(gpu));
-        if (graph) cudaGraphDestroy(graph);
-        lat_row("graph_sync", NAN, NAN, "FAIL");
-        continue;
-      }
-      CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-      CUDA_CHECK(cudaMemsetAsync(d_out, 0xff, size_t(N) * sizeof(float), stream));
-      CUDA_CHECK(cudaGraphLaunch(exec, stream));
-      CUDA_CHECK(cudaStreamSynchronize(stream));
-      const Check cg = validate(cpu, d.estimator, n, o.k, G, h_in.data(), d_out, nullptr,
-                                2 * BENCH_TOL_F32, BENCH_TOL_F32);
-      if (!cg.ok) {
-        ++failures;
-        std::fprintf(stderr, "  latency G=%lld n=%lld graph replay VALIDATION FAILED: %s\n",
-                     (long long)G, (long long)n, cg.msg.c_str());
-        lat_row("graph_sync", NAN, NAN, "FAIL");
-      } else {
-        auto replay = [&] { CUDA_CHECK(cudaGraphLaunch(exec, stream)); };
-        t = sync_times(replay);
-        lat_row("graph_sync", t.first, t.second, "ok");
-        t = pipelined(replay);
-        lat_row("graph_pipelined", t.first, t.second, "ok");
-      }
-      CUDA_CHECK(cudaGraphExecDestroy(exec));
-      CUDA_CHECK(cudaGraphDestroy(graph));
+  for (const auto& gn : o.latency) {
+    const int64_t G = gn.first, n = gn.second;
+    const int64_t N = G * n, k_eff = std::min(o.k, n);
+    pkpo_desc d = PKPO_DESC_INIT;
+    d.estimator = PKPO_SLOO_MINUS_ONE;
+    d.dtype = PKPO_FLOAT32;
+    d.num_groups = G;
+    d.group_size = n;
+    d.num_samples = N;
+    d.k = o.k;
+    pkpo_status st = pkpo_reserve(gpu, &d);
+    if (st == PKPO_SUCCESS) st = pkpo_transform(gpu, &d, d_in, d_out, d_rho, nullptr, stream);
+    if (st == PKPO_SUCCESS && cudaStreamSynchronize(stream) != cudaSuccess) st = PKPO_ERROR_CUDA;
+    Check c;
+    if (st != PKPO_SUCCESS) {
+      c.ok = false;
+      c.msg = std::string("pkpo call failed: ") + pkpo_status_string(st) + " (" +
+              pkpo_last_error(gpu) + ")";
+    } else {
+      c = validate(cpu, d.estimator, n, o.k, G, h_in.data(), d_out, d_rho, 2 * BENCH_TOL_F32,
+                   BENCH_TOL_F32);
     }
+    auto lat_row = [&](const char* mode, double med_us, double min_us, const char* valid) {
+      std::fprintf(f_lat, "%s,sloo_minus_one,float32,%lld,%lld,%lld,%lld,%s,%d,%.3f,%.3f,%s\n",
+                   dev_name.c_str(), (long long)n, (long long)k_eff, (long long)G, (long long)N,
+                   mode, reps, med_us, min_us, valid);
+      std::fflush(f_lat);
+      std::fprintf(stderr, "  latency G=%-5lld n=%-3lld %-16s %8.2f us\n", (long long)G,
+                   (long long)n, mode, med_us);
+    };
+    if (!c.ok) {
+      ++failures;
+      std::fprintf(stderr, "  latency G=%lld n=%lld VALIDATION FAILED: %s\n", (long long)G,
+                   (long long)n, c.msg.c_str());
+      lat_row("plain_sync", NAN, NAN, "FAIL");
+      continue;
+    }
+    auto launch = [&] {
+      PKPO_CHECK(gpu, pkpo_transform(gpu, &d, d_in, d_out, nullptr, nullptr, stream));
+    };
+    /* (a) one call + stream sync, host wall clock: what a trainer that waits sees. */
+    auto sync_times = [&](auto&& fn) {
+      for (int i = 0; i < kWarmup; ++i) fn();
+      CUDA_CHECK(cudaStreamSynchronize(stream));
+      std::vector<double> us(static_cast<size_t>(reps));
+      for (int r = 0; r < reps; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        fn();
+        CUDA_CHECK(cudaStreamSynchronize(stream));
+        us[size_t(r)] =
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                .count();
+      }
+      const double mn = *std::min_element(us.begin(), us.end());
+      return std::make_pair(bench_median(us.data(), reps), mn);
+    };
+    /* (b) back to back: events around `reps` calls, per call; repeated 21 times, median. */
+    auto pipelined = [&](auto&& fn) {
+      const int outer = 21;
+      std::vector<double> us(outer);
+      cudaEvent_t e0, e1;
+      CUDA_CHECK(cudaEventCreate(&e0));
+      CUDA_CHECK(cudaEventCreate(&e1));
+      for (int i = 0; i < kWarmup; ++i) fn();
+      for (int r = 0; r < outer; ++r) {
+        CUDA_CHECK(cudaEventRecord(e0, stream));
+        for (int i = 0; i < reps; ++i) fn();
+        CUDA_CHECK(cudaEventRecord(e1, stream));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0.0f;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        us[size_t(r)] = 1e3 * double(ms) / reps;
+      }
+      CUDA_CHECK(cudaEventDestroy(e0));
+      CUDA_CHECK(cudaEventDestroy(e1));
+      const double mn = *std::min_element(us.begin(), us.end());
+      return std::make_pair(bench_median(us.data(), outer), mn);
+    };
+    auto t = sync_times(launch);
+    lat_row("plain_sync", t.first, t.second, "ok");
+    t = pipelined(launch);
+    lat_row("plain_pipelined", t.first, t.second, "ok");
+
+    /* CUDA graph: capture one call, replay. The graph's output is validated like the plain one. */
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    const pkpo_status cap = pkpo_transform(gpu, &d, d_in, d_out, nullptr, nullptr, stream);
+    const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+    if (cap != PKPO_SUCCESS || end != cudaSuccess) {
+      ++failures;
+      std::fprintf(stderr, "  latency G=%lld n=%lld graph capture failed: %s / %s (%s)\n",
+                   (long long)G, (long long)n, pkpo_status_string(cap), cudaGetErrorString(end),
+                   pkpo_last_error(gpu));
+      if (graph) cudaGraphDestroy(graph);
+      lat_row("graph_sync", NAN, NAN, "FAIL");
+      continue;
+    }
+    CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    CUDA_CHECK(cudaMemsetAsync(d_out, 0xff, size_t(N) * sizeof(float), stream));
+    CUDA_CHECK(cudaGraphLaunch(exec, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    const Check cg = validate(cpu, d.estimator, n, o.k, G, h_in.data(), d_out, nullptr,
+                              2 * BENCH_TOL_F32, BENCH_TOL_F32);
+    if (!cg.ok) {
+      ++failures;
+      std::fprintf(stderr, "  latency G=%lld n=%lld graph replay VALIDATION FAILED: %s\n",
+                   (long long)G, (long long)n, cg.msg.c_str());
+      lat_row("graph_sync", NAN, NAN, "FAIL");
+    } else {
+      auto replay = [&] { CUDA_CHECK(cudaGraphLaunch(exec, stream)); };
+      t = sync_times(replay);
+      lat_row("graph_sync", t.first, t.second, "ok");
+      t = pipelined(replay);
+      lat_row("graph_pipelined", t.first, t.second, "ok");
+    }
+    CUDA_CHECK(cudaGraphExecDestroy(exec));
+    CUDA_CHECK(cudaGraphDestroy(graph));
   }
 
   std::fclose(f_copy);

@@ -22,9 +22,11 @@ Usage (from the repository root):
   python3 bench/cost_model.py --build build-cm --out bench/cost_model.md \
       --baseline bench/cost_model_before.json          # before/after side by side
   python3 bench/cost_model.py --build build-cm --save-json bench/cost_model_before.json
+  python3 bench/cost_model.py --build build-cm-fmad --fmad true --save-json fmad_true.json
+                                    # nvcc's default (contracted multiply-adds), for comparison
 
 It compiles src/cuda/*.cu (the files listed in src/cuda/sources.cmake) with nvcc -cubin for sm_90
-into --build when the cubins are missing or older than the sources (minutes on a loaded machine),
+(--fmad=false, as CMakeLists.txt builds the library, unless --fmad true) into --build when the cubins are missing or older than the sources (minutes on a loaded machine),
 then disassembles them. Tools: nvcc from PATH or $CUDACXX or /usr/local/cuda/bin; nvdisasm and
 cuobjdump from --tools DIR, $PKPO_CUDA_TOOLS, PATH, /usr/local/cuda/bin, or the venv
 <build>/venv (pip install nvidia-cuda-nvdisasm nvidia-cuda-cuobjdump installs them there).
@@ -173,10 +175,15 @@ def newest_mtime(src_root):
     return max(os.path.getmtime(f) for f in files)
 
 
-def compile_cubins(src_root, build, arch, force, log):
+def compile_cubins(src_root, build, arch, fmad, force, log):
     nvcc = find_nvcc()
     out = []
     src_time = newest_mtime(src_root)
+    # Cubins compiled with other flags are stale: the flags are kept beside them.
+    stamp = os.path.join(build, "nvcc_flags.txt")
+    flags = "-fmad=" + fmad
+    if not os.path.exists(stamp) or open(stamp).read().strip() != flags:
+        force = True
     for cu in cuda_sources(src_root):
         stem = os.path.splitext(os.path.basename(cu))[0]
         cubin = os.path.join(build, stem + "." + arch + ".cubin")
@@ -184,7 +191,7 @@ def compile_cubins(src_root, build, arch, force, log):
         if force or not os.path.exists(cubin) or not os.path.exists(ptxas) or \
                 os.path.getmtime(cubin) < src_time:
             cmd = [nvcc, "-cubin", "-arch=" + arch, "-std=c++17", "-O3", "-DNDEBUG",
-                   "--expt-relaxed-constexpr", "-lineinfo", "-Xptxas", "-v",
+                   "--expt-relaxed-constexpr", "-lineinfo", "--fmad=" + fmad, "-Xptxas", "-v",
                    "-I" + os.path.join(src_root, "include"),
                    "-I" + os.path.join(src_root, "src", "cuda"),
                    "-I" + os.path.join(src_root, "src", "host"), "-DPKPO_HAVE_CUDA=1",
@@ -197,6 +204,7 @@ def compile_cubins(src_root, build, arch, force, log):
                 sys.exit("nvcc failed for %s:\n%s" % (cu, r.stdout[-4000:]))
             log("  done in %.0f s" % (time.time() - t0))
         out.append((stem, cubin, ptxas))
+    open(stamp, "w").write(flags + "\n")
     return out
 
 
@@ -948,9 +956,9 @@ def write_report(path, rows, kernels, unused, baseline, meta, plan):
     g = [MARKER, "",
          "## Generated %s" % meta["date"], "",
          "Command: `%s`  " % meta["command"],
-         "Sources: `%s` at commit `%s`%s; cubins: nvcc %s, `-arch=sm_90 -O3 -lineinfo`; "
+         "Sources: `%s` at commit `%s`%s; cubins: nvcc %s, `-arch=sm_90 -O3 -lineinfo --fmad=%s`; "
          "disassembly: %s." % (meta["src"], meta["commit"], " (with uncommitted changes)" if meta["dirty"] else "",
-                               meta["nvcc"], meta["nvdisasm"]), "",
+                               meta["nvcc"], meta["fmad"], meta["nvdisasm"]), "",
          "Machine model: %s, %d SMs at %.2f GHz, %d warp-instructions issued per clock per SM, "
          "FP64 %d lanes/clk/SM, MUFU and 64-bit conversions 16 lanes/clk/SM, shuffles 32 lanes/clk/SM, "
          "one shared-memory wavefront per clock per SM, copy roofline %.1f TB/s (HBM3 peak %.2f TB/s), "
@@ -1007,6 +1015,9 @@ def main():
                     help="the kernel-set description (launches per size class, loop trip rules)")
     ap.add_argument("--tools", default=None, help="folder with nvdisasm and cuobjdump")
     ap.add_argument("--arch", default="sm_90")
+    ap.add_argument("--fmad", choices=["false", "true"], default="false",
+                    help="nvcc's --fmad: false as the library is built (CMakeLists.txt: no contracted "
+                         "multiply-adds), true to model nvcc's default")
     ap.add_argument("--rebuild", action="store_true", help="recompile even if the cubins are fresh")
     ap.add_argument("--out", default=None, help="markdown report to write (text above the marker kept)")
     ap.add_argument("--save-json", default=None, help="write the size-class results as JSON")
@@ -1021,7 +1032,7 @@ def main():
     cuobjdump = find_tool("cuobjdump", a.tools, build)
     if not nvdisasm or not cuobjdump:
         sys.exit(INSTALL_HINT.format(build=a.build))
-    cubins = compile_cubins(a.src, build, a.arch, a.rebuild, log)
+    cubins = compile_cubins(a.src, build, a.arch, a.fmad, a.rebuild, log)
     plan = load_plan(a.plan)
     plan.SRC_ROOT = a.src
 
@@ -1057,6 +1068,7 @@ def main():
             "src": os.path.relpath(a.src, os.getcwd()) if a.src != ROOT else "src/cuda",
             "commit": git(["rev-parse", "--short", "HEAD"], a.src),
             "dirty": bool(git(["status", "--porcelain", "--", "src/cuda", "include"], a.src)),
+            "fmad": a.fmad,
             "nvcc": re.sub(r".*release ([0-9.]+).*", r"\1",
                            subprocess.run([find_nvcc(), "--version"], stdout=subprocess.PIPE,
                                           text=True).stdout.replace("\n", " ")),

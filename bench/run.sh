@@ -44,9 +44,10 @@ else
   DEVICE="cpu-${CPU_MODEL:-unknown}-$(nproc)c"
 fi
 DATE="$(date -u +%Y-%m-%d)"
-OUT="$ROOT/bench/results/$DATE-$DEVICE"
-[[ $QUICK == 1 ]] && OUT="$OUT-quick"
-mkdir -p "$OUT"
+# Not $OUT, which a calling script may use for its own results folder.
+RESULTS="$ROOT/bench/results/$DATE-$DEVICE"
+[[ $QUICK == 1 ]] && RESULTS="$RESULTS-quick"
+mkdir -p "$RESULTS"
 QFLAG=()
 [[ $QUICK == 1 ]] && QFLAG=(--quick)
 STATUS=0
@@ -68,9 +69,9 @@ BENCH_TARGETS=(pkpo bench_cpu)
 echo "run.sh: building in $BUILD (PKPO_CUDA=$CUDA_OPT)" >&2
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
       -DPKPO_BUILD_BENCH=ON -DPKPO_BUILD_TESTS=OFF -DPKPO_BUILD_CLI=OFF -DPKPO_CUDA=$CUDA_OPT \
-      > "$OUT/build.log" 2>&1 &&
-  cmake --build "$BUILD" -j "$JOBS" --target "${BENCH_TARGETS[@]}" >> "$OUT/build.log" 2>&1 ||
-  { tail -n 30 "$OUT/build.log" >&2; echo "run.sh: build failed (see $OUT/build.log)" >&2; exit 1; }
+      > "$RESULTS/build.log" 2>&1 &&
+  cmake --build "$BUILD" -j "$JOBS" --target "${BENCH_TARGETS[@]}" >> "$RESULTS/build.log" 2>&1 ||
+  { tail -n 30 "$RESULTS/build.log" >&2; echo "run.sh: build failed (see $RESULTS/build.log)" >&2; exit 1; }
 LIB="$BUILD/libpkpo.so"
 
 # ---- meta ----
@@ -89,38 +90,38 @@ LIB="$BUILD/libpkpo.so"
   echo "python: $("$PY" -c 'import sys, numpy; print(sys.version.split()[0], "numpy", numpy.__version__)')"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "other busy processes at start: $(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 20 {printf "%s (%s%%) ", $2, $1}')"
-} > "$OUT/meta.txt"
+} > "$RESULTS/meta.txt"
 
 # ---- CPU ----
 echo "run.sh: CPU sweep" >&2
-"$BUILD/bench/bench_cpu" "${QFLAG[@]}" --k "$K" --machine "$DEVICE" --csv "$OUT/cpu_sweep.csv" \
-  2> >(tee "$OUT/cpu_sweep.log" >&2) || fail "bench_cpu failed or did not validate"
+"$BUILD/bench/bench_cpu" "${QFLAG[@]}" --k "$K" --machine "$DEVICE" --csv "$RESULTS/cpu_sweep.csv" \
+  2> >(tee "$RESULTS/cpu_sweep.log" >&2) || fail "bench_cpu failed or did not validate"
 echo "run.sh: CPU mixture over k vs one k" >&2
 "$BUILD/bench/bench_cpu" "${QFLAG[@]}" --mixtures --k "$K" --machine "$DEVICE" \
-  --csv "$OUT/cpu_mixture.csv" 2> >(tee "$OUT/cpu_mixture.log" >&2) ||
+  --csv "$RESULTS/cpu_mixture.csv" 2> >(tee "$RESULTS/cpu_mixture.log" >&2) ||
   fail "bench_cpu --mixtures failed or did not validate"
 echo "run.sh: numpy reference" >&2
 "$PY" "$ROOT/bench/reference_numpy.py" "${QFLAG[@]}" --k "$K" --lib "$LIB" --device "$DEVICE" \
-  --out "$OUT/numpy_reference.csv" 2> >(tee "$OUT/numpy_reference.log" >&2) ||
+  --out "$RESULTS/numpy_reference.csv" 2> >(tee "$RESULTS/numpy_reference.log" >&2) ||
   fail "reference_numpy.py failed or did not validate"
 
 # ---- GPU ----
 if [[ $GPU == 1 ]]; then
   echo "run.sh: GPU sweep" >&2
-  "$BUILD/bench/bench_gpu" "${QFLAG[@]}" --k "$K" --device-slug "$DEVICE" --out "$OUT" \
-    2> >(tee "$OUT/gpu.log" >&2) || fail "bench_gpu failed or did not validate"
+  "$BUILD/bench/bench_gpu" "${QFLAG[@]}" --k "$K" --device-slug "$DEVICE" --out "$RESULTS" \
+    2> >(tee "$RESULTS/gpu.log" >&2) || fail "bench_gpu failed or did not validate"
   if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
     "$PY" -m pip install --quiet --retries 1 --timeout 15 torch >/dev/null 2>&1 ||
       echo "run.sh: torch is missing and pip could not install it (no network?): torch peer skipped" >&2
   fi
   "$PY" "$ROOT/bench/torch_peer.py" "${QFLAG[@]}" --k "$K" --lib "$LIB" --device "$DEVICE" \
-    --out "$OUT/torch_peer.csv" 2> >(tee "$OUT/torch_peer.log" >&2) ||
+    --out "$RESULTS/torch_peer.csv" 2> >(tee "$RESULTS/torch_peer.log" >&2) ||
     fail "torch_peer.py failed or did not validate"
 else
   echo "run.sh: no NVIDIA GPU found (nvidia-smi): GPU benchmarks skipped" >&2
 fi
 
-echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/meta.txt"
-"$PY" "$ROOT/bench/report.py" "$OUT" || fail "report.py failed"
-echo "run.sh: results in $OUT" >&2
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$RESULTS/meta.txt"
+"$PY" "$ROOT/bench/report.py" "$RESULTS" || fail "report.py failed"
+echo "run.sh: results in $RESULTS" >&2
 exit $STATUS

@@ -1,13 +1,13 @@
 // test_cuda.cpp -- the CUDA backend against the CPU backend and the independent oracle.
 //
 // Every test starts with PKPO_SKIP_WITHOUT_GPU(): on a machine without a CUDA device it skips
-// (reported as skipped, never as passed). ctest label: gpu. run_gpu_checks.sh runs these tests and
-// compute-sanitizer on a machine with a GPU. The same file also runs on the emulated device
-// (tests/cuda/emu, PKPO_TEST_EMULATED_DEVICE, ctest label cuda-emu), where the two largest tests
-// skip.
+// (reported as skipped, never as passed). ctest label: gpu. On a GPU machine scripts/gpu_run.sh
+// runs each of these tests in its own process (a sticky CUDA error ends only its own test), then
+// under compute-sanitizer. The same file also runs on the emulated device (tests/cuda/emu,
+// PKPO_TEST_EMULATED_DEVICE, ctest label cuda-emu), where the two largest tests skip.
 //
 // Device buffers carry guard elements after every output array, filled with the harness's
-// sentinel, so writes past an array (or into an INVALID group) are caught.
+// sentinel, so writes past an array (or into an INVALID group) are caught (cuda_harness.hpp).
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -21,269 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "test_util.hpp"
+#include "cuda_harness.hpp"
 
-#define PKPO_SKIP_WITHOUT_GPU()                                          \
-  do {                                                                   \
-    if (!pkpo_backend_available(PKPO_BACKEND_CUDA)) {                    \
-      GTEST_SKIP() << "no CUDA device visible: CUDA backend not tested"; \
-    }                                                                    \
-  } while (0)
-
-#define CUDA_OK(expr) ASSERT_EQ((expr), cudaSuccess) << #expr
-
-namespace {
-
-constexpr int64_t kGuard = 64;
-constexpr uint32_t kFlagSentinel = 0xA5A5A5A5u;
-
-class CudaHandle {
- public:
-  CudaHandle() {
-    pkpo_handle_options o = PKPO_HANDLE_OPTIONS_INIT;
-    o.backend = PKPO_BACKEND_CUDA;
-    status_ = pkpo_create(&h_, &o);
-  }
-  ~CudaHandle() { pkpo_destroy(h_); }
-  CudaHandle(const CudaHandle&) = delete;
-  CudaHandle& operator=(const CudaHandle&) = delete;
-  operator pkpo_handle() const { return h_; }  // NOLINT
-  pkpo_status status() const { return status_; }
-
- private:
-  pkpo_handle h_ = nullptr;
-  pkpo_status status_ = PKPO_ERROR_INTERNAL;
-};
-
-// A device allocation freed on scope exit.
-struct DevMem {
-  void* p = nullptr;
-  size_t bytes = 0;
-  explicit DevMem(size_t n) : bytes(n) {
-    if (n && cudaMalloc(&p, n) != cudaSuccess) p = nullptr;
-  }
-  ~DevMem() { cudaFree(p); }
-  DevMem(const DevMem&) = delete;
-  DevMem& operator=(const DevMem&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(p);
-  }
-};
-
-size_t esize(pkpo_dtype dt) { return dt == PKPO_FLOAT32 ? 4 : 8; }
-
-const double kSentinelF64 = pt::sentinel_f64();
-
-// Host image of a typed array (+ guard elements filled with the sentinel).
-std::vector<unsigned char> typed(pkpo_dtype dt, const std::vector<double>& v, int64_t guard) {
-  const size_t es = esize(dt);
-  std::vector<unsigned char> h((v.size() + (size_t)guard) * es);
-  for (size_t i = 0; i < v.size() + (size_t)guard; ++i) {
-    if (dt == PKPO_FLOAT32) {
-      // The float64 sentinel (sentinels()) becomes the float32 one: converting it would give
-      // another NaN, which untouched() would not recognise.
-      const bool sent = i >= v.size() || std::memcmp(&v[i], &kSentinelF64, 8) == 0;
-      const float x = sent ? pt::sentinel_f32() : (float)v[i];
-      std::memcpy(&h[i * es], &x, es);
-    } else {
-      const double x = i < v.size() ? v[i] : pt::sentinel_f64();
-      std::memcpy(&h[i * es], &x, es);
-    }
-  }
-  return h;
-}
-double typed_get(pkpo_dtype dt, const std::vector<unsigned char>& h, size_t i) {
-  if (dt == PKPO_FLOAT32) {
-    float x;
-    std::memcpy(&x, &h[i * 4], 4);
-    return x;
-  }
-  double x;
-  std::memcpy(&x, &h[i * 8], 8);
-  return x;
-}
-
-// True if a value read back as double is still the poisoned sentinel of its dtype.
-bool untouched(pkpo_dtype dt, double v) {
-  const double s = dt == PKPO_FLOAT32 ? (double)pt::sentinel_f32() : pt::sentinel_f64();
-  return std::memcmp(&v, &s, 8) == 0;
-}
-
-std::vector<double> sentinels(int64_t n) { return std::vector<double>((size_t)n, pt::sentinel_f64()); }
-
-// The device copy of a batch's description arrays.
-struct DevBatch {
-  DevMem offsets, index, kpg;
-  explicit DevBatch(const pt::Batch& b)
-      : offsets(b.offsets.size() * 8), index(b.index.size() * 8), kpg(b.k_per_group.size() * 8) {
-    if (!b.offsets.empty()) cudaMemcpy(offsets.p, b.offsets.data(), offsets.bytes, cudaMemcpyHostToDevice);
-    if (!b.index.empty()) cudaMemcpy(index.p, b.index.data(), index.bytes, cudaMemcpyHostToDevice);
-    if (!b.k_per_group.empty()) cudaMemcpy(kpg.p, b.k_per_group.data(), kpg.bytes, cudaMemcpyHostToDevice);
-  }
-  pkpo_desc desc(const pt::Batch& b) const {
-    pkpo_desc d = b.desc();
-    d.offsets = b.offsets.empty() ? nullptr : offsets.as<int64_t>();
-    d.index = b.index.empty() ? nullptr : index.as<int64_t>();
-    d.k_per_group = b.k_per_group.empty() ? nullptr : kpg.as<int64_t>();
-    return d;
-  }
-};
-
-// pkpo_transform on the device, in the CPU harness's LibResult form (same guard/sentinel rules).
-pt::LibResult run_cuda(pkpo_handle h, const pt::Batch& b, bool want_rho = true, bool want_flags = true,
-                       bool in_place = false, cudaStream_t stream = nullptr) {
-  pt::LibResult r;
-  const int64_t N = b.num_samples(), G = b.num_groups;
-  const pkpo_dtype dt = b.dtype;
-  const size_t es = esize(dt);
-  const bool has_out = b.est != PKPO_RHO;
-  std::vector<unsigned char> h_in = typed(dt, b.rewards, kGuard);
-  std::vector<unsigned char> h_out = in_place ? h_in : typed(dt, sentinels(N), kGuard);
-  std::vector<unsigned char> h_rho = typed(dt, sentinels(G), kGuard);
-  std::vector<uint32_t> h_flags((size_t)(G + kGuard), kFlagSentinel);
-  DevMem in(h_in.size()), out(h_out.size()), rho(h_rho.size()), flags(h_flags.size() * 4);
-  cudaMemcpy(in.p, h_in.data(), h_in.size(), cudaMemcpyHostToDevice);
-  cudaMemcpy(out.p, h_out.data(), h_out.size(), cudaMemcpyHostToDevice);
-  cudaMemcpy(rho.p, h_rho.data(), h_rho.size(), cudaMemcpyHostToDevice);
-  cudaMemcpy(flags.p, h_flags.data(), h_flags.size() * 4, cudaMemcpyHostToDevice);
-  DevBatch db(b);
-  const pkpo_desc d = db.desc(b);
-  r.status = pkpo_transform(h, &d, in_place ? out.p : in.p, has_out ? out.p : nullptr,
-                            want_rho ? rho.p : nullptr, want_flags ? flags.as<uint32_t>() : nullptr,
-                            stream);
-  r.last_error = pkpo_last_error(h);
-  if (cudaStreamSynchronize(stream) != cudaSuccess) r.status = PKPO_ERROR_CUDA;
-  std::vector<unsigned char> g_in(h_in.size());
-  cudaMemcpy(g_in.data(), in.p, h_in.size(), cudaMemcpyDeviceToHost);
-  cudaMemcpy(h_out.data(), out.p, h_out.size(), cudaMemcpyDeviceToHost);
-  cudaMemcpy(h_rho.data(), rho.p, h_rho.size(), cudaMemcpyDeviceToHost);
-  cudaMemcpy(h_flags.data(), flags.p, h_flags.size() * 4, cudaMemcpyDeviceToHost);
-  if (has_out) {
-    r.out.resize((size_t)N);
-    for (int64_t i = 0; i < N; ++i) r.out[(size_t)i] = typed_get(dt, h_out, (size_t)i);
-  }
-  if (want_rho) {
-    r.rho.resize((size_t)G);
-    for (int64_t g = 0; g < G; ++g) r.rho[(size_t)g] = typed_get(dt, h_rho, (size_t)g);
-  }
-  if (want_flags) r.flags.assign(h_flags.begin(), h_flags.begin() + G);
-  for (int64_t i = 0; i < kGuard; ++i) {
-    if (!pt::is_sentinel(dt, &h_out[(size_t)(N + i) * es])) r.guards_intact = false;
-    if (!pt::is_sentinel(dt, &h_rho[(size_t)(G + i) * es])) r.guards_intact = false;
-    if (h_flags[(size_t)(G + i)] != kFlagSentinel) r.guards_intact = false;
-  }
-  if (!in_place && g_in != h_in) r.guards_intact = false;  // the input must be untouched
-  return r;
-}
-
-// Values of both backends within twice docs/math.md target of each other (each is within the target
-// of the exact value), flags equal bit for bit, NaN where the other has NaN.
-::testing::AssertionResult same_as_cpu(const pt::Batch& b, const pt::LibResult& gpu,
-                                       const pt::LibResult& cpu, const pt::Expected& e) {
-  if (gpu.status != cpu.status) {
-    return ::testing::AssertionFailure() << "status " << gpu.status << " vs CPU " << cpu.status
-                                         << " (" << gpu.last_error << ")";
-  }
-  if (gpu.flags != cpu.flags) return ::testing::AssertionFailure() << "flags differ from the CPU's";
-  const double tol = 2 * pt::tol_for(b.dtype);
-  for (size_t i = 0; i < gpu.out.size(); ++i) {
-    const double s = (double)e.scale[(size_t)e.group_of[i]];
-    const double a = gpu.out[i], c = cpu.out[i];
-    const bool ok = (std::isnan(a) && std::isnan(c)) || a == c || std::fabs(a - c) <= tol * s;
-    if (!ok) {
-      return ::testing::AssertionFailure() << "sample " << i << ": GPU " << a << " CPU " << c
-                                           << " scale " << s;
-    }
-  }
-  for (size_t g = 0; g < gpu.rho.size(); ++g) {
-    const double s = (double)e.rho_scale[g];
-    const double a = gpu.rho[g], c = cpu.rho[g];
-    if (!((std::isnan(a) && std::isnan(c)) || a == c || std::fabs(a - c) <= tol * s)) {
-      return ::testing::AssertionFailure() << "rho of group " << g << ": GPU " << a << " CPU " << c;
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
-
-// Tied samples of a group got bitwise-identical outputs (the tie rule of every path: a sample takes
-// the output of the first rank holding its value). Non-finite rewards are skipped.
-::testing::AssertionResult ties_identical(const pt::Batch& b, const pt::LibResult& g) {
-  for (int64_t gi = 0; gi < b.num_groups; ++gi) {
-    const bool uniform = b.offsets.empty();
-    const int64_t begin = uniform ? gi * b.group_size : b.offsets[(size_t)gi];
-    const int64_t end = uniform ? begin + b.group_size : b.offsets[(size_t)gi + 1];
-    std::map<double, double> first;  // reward -> output of its first sample (-0.0 and +0.0 are one key)
-    for (int64_t j = begin; j < end; ++j) {
-      const int64_t i = b.sample_at(j);
-      const double v = b.rewards[(size_t)i], o = g.out[(size_t)i];
-      if (!std::isfinite(v)) continue;
-      const auto it = first.emplace(v, o).first;
-      if (!pt::bitwise_equal({it->second}, {o})) {
-        return ::testing::AssertionFailure() << "tied samples differ: group " << gi << " sample " << i
-                                             << " reward " << v << ": " << o << " vs " << it->second;
-      }
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
-
-// b on the device against the oracle (its large-n method) and the CPU backend and, for a call with
-// outputs that succeeded, tied samples bit-identical; `what` labels the failures.
-pt::LibResult run_checked(pkpo_handle gpu, pkpo_handle cpu, const pt::Batch& b, const std::string& what) {
-  const pt::Expected e = pt::expected_for(b, oracle::LARGE);
-  const pt::LibResult g = run_cuda(gpu, b);
-  EXPECT_TRUE(pt::matches(b, g, e)) << what;
-  EXPECT_TRUE(same_as_cpu(b, g, pt::run_lib(cpu, b), e)) << what;
-  if (b.est != PKPO_RHO && g.status == PKPO_SUCCESS) {
-    EXPECT_TRUE(ties_identical(b, g)) << what;
-  }
-  return g;
-}
-
-std::string label(pkpo_estimator est, pkpo_dtype dt, const char* name, int64_t v) {
-  return "est " + std::to_string((int)est) + " dt " + std::to_string((int)dt) + " " + name + " " + std::to_string(v);
-}
-
-const pkpo_estimator kEsts[] = {PKPO_RHO, PKPO_S, PKPO_SLOO, PKPO_SLOO_MINUS_ONE, PKPO_L2O};
-
-pt::Batch uniform_batch(pkpo_estimator est, pkpo_dtype dt, int64_t n, int64_t groups, int64_t k,
-                        std::mt19937_64& rng) {
-  pt::Batch b;
-  b.est = est;
-  b.dtype = dt;
-  b.num_groups = groups;
-  b.group_size = n;
-  b.k = k;
-  for (int64_t g = 0; g < groups; ++g) {
-    const auto v = pt::gen_group((pt::Kind)(g % (int)pt::Kind::Kinds), n, rng);
-    b.rewards.insert(b.rewards.end(), v.begin(), v.end());
-  }
-  pt::round_rewards(&b);
-  return b;
-}
-
-pt::Batch ragged_batch(pkpo_estimator est, pkpo_dtype dt, const std::vector<int64_t>& sizes,
-                       std::mt19937_64& rng, bool per_group_k, bool permute) {
-  pt::Batch b;
-  b.est = est;
-  b.dtype = dt;
-  b.num_groups = (int64_t)sizes.size();
-  b.offsets = pt::offsets_from_sizes(sizes);
-  b.max_group_size = *std::max_element(sizes.begin(), sizes.end());
-  b.k = 3;
-  int kind = 0;
-  for (int64_t n : sizes) {
-    const auto v = pt::gen_group((pt::Kind)(kind++ % (int)pt::Kind::Kinds), n, rng);
-    b.rewards.insert(b.rewards.end(), v.begin(), v.end());
-    if (per_group_k) b.k_per_group.push_back(1 + (int64_t)(rng() % (uint64_t)(n + 2)));
-  }
-  if (permute) b.index = pt::random_permutation(b.num_samples(), rng);
-  pt::round_rewards(&b);
-  return b;
-}
-
-}  // namespace
+using namespace cuda_test;  // NOLINT(build/namespaces): the harness of every device test
 
 // ---- accuracy sweeps ----------------------------------------------------------------------------
 
@@ -908,6 +648,29 @@ TEST(Cuda, WholeSortOfAnInvalidOnlyGroup) {
   }
 }
 
+// One uniform group takes the whole-array sort (CUB's radix sort with a DoubleBuffer), whose result
+// lands in either key buffer: CUB's single-tile sort (up to 256 x 19 keys) leaves it in the
+// alternate one, its onesweep sort (one pass per 8-bit digit: an even number for 32- and 64-bit
+// keys) in the current one. Sizes on both sides of that edge, every estimator, both dtypes, k = 1,
+// 3 and n - 1, against the oracle and the CPU backend. (The emulated device also runs them with
+// the result forced into each buffer: EmuHazards.WholeSortResultInEitherBuffer.)
+TEST(Cuda, WholeSortResultInEitherBuffer) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  pt::Handle cpu;
+  std::mt19937_64 rng(23);
+  for (int64_t n : {int64_t(4097), int64_t(4864), int64_t(4865), int64_t(12289)}) {
+    for (pkpo_dtype dt : {PKPO_FLOAT32, PKPO_FLOAT64}) {
+      for (pkpo_estimator est : kEsts) {
+        for (int64_t k : {int64_t(1), int64_t(3), n - 1}) {
+          const pt::Batch b = uniform_batch(est, dt, n, 1, k, rng);
+          run_checked(gpu, cpu, b, label(est, dt, "n", n) + " k " + std::to_string(k));
+        }
+      }
+    }
+  }
+}
+
 // Offsets valid group by group but overlapping (0, N, 0, N, ...: every even group is [0, N), every
 // odd one decreasing) put more large-path tiles on the device than the workspace's per-tile tables
 // hold. The groups past the bound must be flagged INVALID and nothing outside the caller's workspace
@@ -1466,6 +1229,9 @@ TEST(Cuda, GroupByIdKeepsAnotherStreamsCapture) {
   for (auto& x : ids) x = (int64_t)(rng() % 37);
   DevMem d_ids(n * 8), d_off((n + 1) * 8), d_idx(n * 8);
   CUDA_OK(cudaMemcpy(d_ids.p, ids.data(), n * 8, cudaMemcpyHostToDevice));
+  // A copy from pageable memory may return before its data arrives, and the non-blocking streams
+  // below are not ordered after the legacy stream.
+  CUDA_OK(cudaDeviceSynchronize());
   cudaStream_t s1, s2;
   CUDA_OK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
   CUDA_OK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking));

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <tuple>
@@ -20,11 +21,19 @@
 
 namespace {
 
-// A failed launch is sticky (as on a device): misuse tests clear it afterwards with
-// cudaDeviceReset, which on the emulator keeps allocations valid.
-void expect_launch_fails(cudaError_t launch) {
-  EXPECT_EQ(launch == cudaSuccess ? cudaDeviceSynchronize() : launch, cudaErrorLaunchFailure);
-  EXPECT_EQ(cudaDeviceReset(), cudaSuccess);
+// A failed launch is sticky for the rest of the process, as on a device: each misuse runs in a
+// child process (a death test) that checks the error, that it stays, and the diagnostic on stderr.
+void expect_launch_fails(const std::function<cudaError_t()>& launch, const char* diagnostic) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        const cudaError_t e = launch();
+        const cudaError_t r = e == cudaSuccess ? cudaDeviceSynchronize() : e;
+        void* p = nullptr;
+        const bool sticky = cudaMalloc(&p, 16) == cudaErrorLaunchFailure && cudaDeviceReset() == cudaErrorLaunchFailure;
+        std::exit(r == cudaErrorLaunchFailure && sticky ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), diagnostic);
 }
 
 __global__ void scan_kernel(int* out) {
@@ -114,19 +123,31 @@ __global__ void outside_mask_kernel(double* out) {
 
 // Misuse is a launch failure with a diagnostic on stderr, never a hang.
 TEST(Emu, ThreadThatNeverArrivesIsReported) {
-  int* d = nullptr;
-  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(int)), cudaSuccess);
-  expect_launch_fails(pkpo_emu::launch(early_exit_kernel, dim3(1), dim3(64), 0, nullptr, "test", d));
+  expect_launch_fails(
+      [] {
+        int* d = nullptr;
+        if (cudaMalloc((void**)&d, 64 * sizeof(int)) != cudaSuccess) return cudaErrorUnknown;
+        return pkpo_emu::launch(early_exit_kernel, dim3(1), dim3(64), 0, nullptr, "test", d);
+      },
+      "deadlock: 63 of 64 threads wait at __syncthreads");
 }
 TEST(Emu, DivergentBarrierIsReported) {
-  int* d = nullptr;
-  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(int)), cudaSuccess);
-  expect_launch_fails(pkpo_emu::launch(divergent_barrier_kernel, dim3(1), dim3(32), 0, nullptr, "test", d));
+  expect_launch_fails(
+      [] {
+        int* d = nullptr;
+        if (cudaMalloc((void**)&d, 64 * sizeof(int)) != cudaSuccess) return cudaErrorUnknown;
+        return pkpo_emu::launch(divergent_barrier_kernel, dim3(1), dim3(32), 0, nullptr, "test", d);
+      },
+      "divergent barrier");
 }
 TEST(Emu, LaneMissingFromShuffleIsReported) {
-  int* d = nullptr;
-  ASSERT_EQ(cudaMalloc((void**)&d, 64 * sizeof(int)), cudaSuccess);
-  expect_launch_fails(pkpo_emu::launch(partial_mask_kernel, dim3(1), dim3(32), 0, nullptr, "test", d));
+  expect_launch_fails(
+      [] {
+        int* d = nullptr;
+        if (cudaMalloc((void**)&d, 64 * sizeof(int)) != cudaSuccess) return cudaErrorUnknown;
+        return pkpo_emu::launch(partial_mask_kernel, dim3(1), dim3(32), 0, nullptr, "test", d);
+      },
+      "lanes 0000ffff of mask ffffffff wait");
 }
 TEST(Emu, ReadingALaneOutsideTheMaskIsPoisoned) {
   double* d = nullptr;
@@ -176,11 +197,19 @@ TEST(Emu, DynamicSharedMemoryLimitsAndPoison) {
       EXPECT_EQ(h[(size_t)(b * 128 + 2 * t + 1)], 16u * (unsigned)(b + 1));
     }
   }
-  expect_launch_fails(pkpo_emu::launch(dynamic_smem_kernel, dim3(1), dim3(64), bytes - 1, nullptr, "test", d));
   EXPECT_EQ(cudaFuncSetAttribute(dynamic_smem_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  pkpo_emu::kMaxSmemOptin + 1),
             cudaErrorInvalidValue);
   (void)cudaGetLastError();
+  expect_launch_fails(
+      [d, bytes] {
+        if (cudaFuncSetAttribute(dynamic_smem_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes) !=
+            cudaSuccess) {
+          return cudaErrorUnknown;
+        }
+        return pkpo_emu::launch(dynamic_smem_kernel, dim3(1), dim3(64), bytes - 1, nullptr, "test", d);
+      },
+      "bytes of dynamic shared memory, but the launch gave it");
   cudaFree(d);
 }
 

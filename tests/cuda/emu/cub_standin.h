@@ -5,8 +5,11 @@
  * path; production builds use real CUB.
  *
  * What CUB leaves undefined is poisoned here, so that relying on it fails a test:
- * - DoubleBuffer sorts: the result is in the alternate buffer (selector flips); the input buffer's
- *   sorted range is poisoned ("both buffers may be altered").
+ * - DoubleBuffer sorts: the result is in the buffer real CUB leaves it in (its single-tile sort,
+ *   up to kSingleTileItems keys, writes the alternate buffer; its onesweep sort takes one pass per
+ *   8-bit digit and flips the selector per pass, so 32- and 64-bit keys end in the current one),
+ *   or in the one a test forces (set_sort_result, PKPO_EMU_SORT_RESULT=current|alternate); the
+ *   other buffer's range is poisoned ("both buffers may be altered").
  * - Temporary storage is checked for size (cudaErrorInvalidValue if too small, as CUB) and
  *   poisoned after every use.
  * - The device-wide sorts refuse keys still holding the poison of fresh device memory (never
@@ -37,6 +40,26 @@ inline bool never_written(const K& k) {
     if (b[i] != kPoisonByte) return false;
   }
   return true;
+}
+/* Which buffer a DoubleBuffer sort leaves its result in: where real CUB does (kPassParity, the
+ * default), or always the current / the alternate one, so that a caller's handling of both is
+ * tested. The environment variable PKPO_EMU_SORT_RESULT=parity|current|alternate sets the default. */
+enum class SortResult { kPassParity, kCurrent, kAlternate };
+void set_sort_result(SortResult r);
+SortResult sort_result();
+/* CUB's single-tile radix sort (one block of 256 threads x 19 keys in every tuning policy of CUB
+ * 13.0) serves up to this many keys; above it, the onesweep sort of 8-bit digits. */
+constexpr int64_t kSingleTileItems = 256 * 19;
+constexpr int kOnesweepRadixBits = 8;
+inline bool sort_result_flips(int64_t n, int begin_bit, int end_bit) {
+  switch (sort_result()) {
+    case SortResult::kCurrent: return false;
+    case SortResult::kAlternate: return true;
+    default: break;
+  }
+  if (n == 0 || begin_bit == end_bit) return false; /* nothing sorted, nothing moved */
+  if (n <= kSingleTileItems) return true;
+  return ((end_bit - begin_bit + kOnesweepRadixBits - 1) / kOnesweepRadixBits) % 2 == 1;
 }
 /* Makes the next CUB size query fail with `e` (fault injection for tests of error mapping). */
 void inject_cub_error(cudaError_t e);
@@ -106,10 +129,14 @@ struct DeviceRadixSort {
     const size_t need = emu_detail::kBaseTemp;
     cudaError_t e;
     if (emu_detail::temp_phase(d_temp, bytes, need, &e)) return e;
-    KeyT* in = keys.Current();
-    KeyT* out = keys.Alternate();
-    keys.selector ^= 1;
     const int64_t n = (int64_t)num_items;
+    KeyT* in = keys.Current();
+    KeyT* other = keys.Alternate();
+    /* As CUB, the selector is known on the host when the call returns. */
+    const bool flips = pkpo_emu::sort_result_flips(n, begin_bit, end_bit);
+    if (flips) keys.selector ^= 1;
+    KeyT* out = flips ? other : in;
+    KeyT* spare = flips ? in : other;
     return pkpo_emu::submit(
         stream,
         [=]() {
@@ -121,7 +148,7 @@ struct DeviceRadixSort {
             return pkpo_emu::radix_digits(a, begin_bit, end_bit) < pkpo_emu::radix_digits(b, begin_bit, end_bit);
           });
           std::copy(v.begin(), v.end(), out);
-          pkpo_emu::poison(in, (size_t)n);
+          pkpo_emu::poison(spare, (size_t)n);
           pkpo_emu::poison(static_cast<char*>(d_temp), need);
         },
         "cub::DeviceRadixSort::SortKeys");

@@ -4,10 +4,11 @@
  * The CUDA backend's sources (src/cuda/ *.cu and *_kernels.cuh) compile with the host C++ compiler
  * against this header (and the CUB / Thrust stand-ins next to it) and run on the CPU:
  *
- * - One fiber per CUDA thread. The blocks of a grid run one after another; the threads of a block
- *   run cooperatively on the launching host thread and switch only at barriers and warp
- *   collectives, so a kernel's `__shared__` variables (function-local statics here) are shared by
- *   exactly the threads of the running block.
+ * - One fiber per CUDA thread. The blocks of a grid run one after another (in index order unless
+ *   set_block_order or PKPO_EMU_BLOCK_ORDER says reversed or shuffled); the threads of a block run
+ *   cooperatively on the launching host thread and switch only at barriers and warp collectives,
+ *   so a kernel's `__shared__` variables (function-local statics here) are shared by exactly the
+ *   threads of the running block, and poisoned before every block.
  * - __syncthreads (and _count/_or/_and) wait for every thread of the block; __syncwarp, shuffles,
  *   ballot, any/all wait for every lane of their mask. A thread that never arrives (it exited, or
  *   waits at another barrier) is a reported launch failure, not a hang. A lane outside the mask or
@@ -17,8 +18,12 @@
  *   inaccessible for a while, so a use after free faults). Work on a stream runs in order; work
  *   on the legacy (NULL) stream is held back until something orders it (a synchronising call,
  *   work on a blocking stream, cudaFree), while non-blocking streams run at once: a missing
- *   dependency between them shows as stale data. Stream capture records the calls and a graph
+ *   dependency between them shows: an access to a pending copy's destination from a non-blocking
+ *   stream is a reported error (emu_hazards.cpp). Stream capture records the calls and a graph
  *   launch replays them. Capture rules that matter to pkpo are enforced (see emu_runtime.cpp).
+ * - Errors of a launch (a misuse reported by the emulator, or a memory fault: cudaErrorIllegalAddress)
+ *   are sticky for the rest of the process, as on the device: every later call that needs the
+ *   device returns the error, and cudaDeviceReset does not clear it.
  * - Under ThreadSanitizer (PKPO_EMU_TSAN) every CUDA thread is a TSan fiber and only barriers,
  *   __syncwarp, atomics and the launch boundaries order memory, so a missing barrier is a
  *   reported data race.
@@ -45,7 +50,9 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-/* Blocks run one at a time on one host thread, so a function-local static is block-shared. */
+/* Blocks run one at a time on one host thread, so a function-local static is block-shared. The
+ * emulator finds a kernel's statics in the symbol table and poisons them before each of its blocks
+ * (CUDA leaves them undefined: nothing carries over from the block before). */
 #define __shared__ static
 #define __constant__ static
 #define __restrict__ __restrict
@@ -147,7 +154,8 @@ cudaError_t cudaSetDevice(int d);
 cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* p, int d);
 cudaError_t cudaDeviceGetAttribute(int* v, enum cudaDeviceAttr a, int d);
 cudaError_t cudaDeviceSynchronize(void);
-/* Emulator: clears the sticky error of a failed launch (allocations stay valid). */
+/* Returns the sticky error of a failed launch, if any, and clears nothing: as on the device, the
+ * process cannot use the device again. */
 cudaError_t cudaDeviceReset(void);
 cudaError_t cudaMalloc(void** p, size_t bytes);
 cudaError_t cudaFree(void* p);
@@ -229,6 +237,13 @@ struct Counters {
 };
 void count_size_query();
 Counters counters();
+/* The order in which the blocks of every grid run: index order (the default), reversed, or
+ * shuffled (another permutation for every launch, the same for the same seed and sequence of
+ * launches). PKPO_EMU_BLOCK_ORDER=index|reverse|shuffle[:SEED] in the environment sets it. Correct
+ * kernels give the same bits in every order. */
+enum class BlockOrder { kIndex, kReverse, kShuffle };
+void set_block_order(BlockOrder order, uint64_t seed = 0);
+BlockOrder block_order(uint64_t* seed = nullptr);
 /* Emulated compute capability (default 9.0; PKPO_EMU_CC=75 in the environment gives 7.5). */
 void set_compute_capability(int major, int minor);
 /* Poison byte written into memory whose contents CUDA/CUB leave undefined. */

@@ -11,9 +11,11 @@
  *
  * Blocks of a grid run one after another with a happens-before edge between them (a race between
  * two blocks of one launch through global memory is therefore not reported by TSan; atomics are
- * modelled as atomics).
+ * modelled as atomics); their order is emu_hazards.cpp's (index order unless a test or the
+ * environment asks for another), so that code relying on it shows as changed results instead.
  */
 #include "cuda_runtime.h"
+#include "emu_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -262,6 +264,8 @@ const char* base_name(const char* path) {
 
 cudaError_t g_last = cudaSuccess;
 cudaError_t g_sticky = cudaSuccess;
+/* Who launched the running kernel (for diagnostics). */
+const std::string* g_caller = nullptr;
 Counters g_counters = {0, 0, 0, 0, 0, 0, 0};
 int g_cc_major = -1, g_cc_minor = 0;
 /* Dynamic shared memory: the opt-in of each kernel (cudaFuncSetAttribute), the default limit, and
@@ -290,7 +294,7 @@ void load_cc() {
 /* ---- memory ------------------------------------------------------------------------------------- */
 
 constexpr size_t kDeviceBytes = size_t(16) << 30; /* emulated device memory */
-constexpr size_t kPage = 4096;
+using detail::kPage;
 struct Alloc {
   size_t bytes, mapped;
 };
@@ -447,7 +451,8 @@ void run_block(const std::function<void()>& body, dim3 grid, dim3 block, uint3 b
   g_cur = nullptr;
 }
 
-void run_grid(const std::function<void()>& body, dim3 grid, dim3 block, size_t smem, const std::string& caller) {
+void run_grid(const void* fn, const std::function<void()>& body, dim3 grid, dim3 block, size_t smem,
+              const std::string& caller) {
   if (g_sticky != cudaSuccess) return;
   const int n = (int)(block.x * block.y * block.z);
   std::vector<Fiber> fibers((size_t)n);
@@ -461,31 +466,35 @@ void run_grid(const std::function<void()>& body, dim3 grid, dim3 block, size_t s
   g_host_tsan = __tsan_get_current_fiber();
 #endif
   ++g_counters.launches;
-  for (unsigned z = 0; z < grid.z; ++z) {
-    for (unsigned y = 0; y < grid.y; ++y) {
-      for (unsigned x = 0; x < grid.x; ++x) {
-        uint3 bid = {x, y, z};
-        ++g_counters.blocks;
-        g_counters.threads += (uint64_t)n;
-        memset(dsmem_base, kPoisonByte, smem);
-        g_dsmem = dsmem_base;
-        g_dsmem_bytes = smem;
-        run_block(body, grid, block, bid, n, fibers, B);
-        g_dsmem = nullptr;
-        g_dsmem_bytes = 0;
-        if (B.failed) {
-          fprintf(stderr,
-                  "pkpo emu: kernel launched by %s, grid (%u,%u,%u), block (%u,%u,%u), failed in block "
-                  "(%u,%u,%u): %s\n",
-                  caller.c_str(), grid.x, grid.y, grid.z, block.x, block.y, block.z, x, y, z,
-                  B.error.c_str());
-          g_sticky = cudaErrorLaunchFailure;
-          g_last = cudaErrorLaunchFailure;
-          return;
-        }
-      }
+  const uint64_t blocks = (uint64_t)grid.x * grid.y * grid.z;
+  std::vector<uint64_t> order;
+  detail::block_order(blocks, g_counters.launches, &order);
+  /* Static shared memory, like dynamic: undefined at the start of every block. */
+  const std::vector<detail::SmemRange>& statics = detail::kernel_statics(fn);
+  g_caller = &caller;
+  for (const uint64_t linear : order) {
+    const unsigned x = (unsigned)(linear % grid.x), y = (unsigned)(linear / grid.x % grid.y),
+                   z = (unsigned)(linear / grid.x / grid.y);
+    uint3 bid = {x, y, z};
+    ++g_counters.blocks;
+    g_counters.threads += (uint64_t)n;
+    memset(dsmem_base, kPoisonByte, smem);
+    for (const detail::SmemRange& r : statics) memset(r.p, kPoisonByte, r.bytes);
+    g_dsmem = dsmem_base;
+    g_dsmem_bytes = smem;
+    run_block(body, grid, block, bid, n, fibers, B);
+    g_dsmem = nullptr;
+    g_dsmem_bytes = 0;
+    if (B.failed) {
+      fprintf(stderr,
+              "pkpo emu: kernel launched by %s, grid (%u,%u,%u), block (%u,%u,%u), failed in block "
+              "(%u,%u,%u): %s\n",
+              caller.c_str(), grid.x, grid.y, grid.z, block.x, block.y, block.z, x, y, z, B.error.c_str());
+      detail::set_fatal(cudaErrorLaunchFailure);
+      break;
     }
   }
+  g_caller = nullptr;
 }
 
 }  // namespace
@@ -668,9 +677,10 @@ void flush_legacy() {
     q.swap(g_legacy);
     for (auto& w : q) {
       if (g_sticky != cudaSuccess) break;
-      w();
+      detail::run_guarded(w);
     }
   }
+  detail::legacy_writes_done();
 }
 }  // namespace
 
@@ -688,13 +698,19 @@ cudaError_t submit(cudaStream_t s, std::function<void()> work, const char* what)
     g_legacy.push_back(std::move(work));
     return cudaSuccess;
   }
-  if (!(s->flags & cudaStreamNonBlocking)) flush_legacy(); /* a blocking stream waits for it */
+  if (s->flags & cudaStreamNonBlocking) {
+    if (g_sticky != cudaSuccess) return g_sticky;
+    detail::run_unordered(work, what);
+    return g_sticky;
+  }
+  flush_legacy(); /* a blocking stream waits for it */
   if (g_sticky != cudaSuccess) return g_sticky;
-  work();
+  detail::run_guarded(work);
   return g_sticky;
 }
 
 cudaError_t set_max_dynamic_smem(const void* fn, int bytes) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   if (bytes < 0 || bytes > kMaxSmemOptin) return set_error(cudaErrorInvalidValue);
   g_func_smem[fn] = bytes;
   return cudaSuccess;
@@ -719,17 +735,67 @@ cudaError_t launch_raw(const void* fn, dim3 grid, dim3 block, size_t smem, cudaS
   const auto it = g_func_smem.find(fn);
   const size_t allowed = std::max<size_t>(kDefaultSmem, it == g_func_smem.end() ? 0 : (size_t)it->second);
   if (smem > allowed) return set_error(cudaErrorInvalidValue);
+  if (g_sticky != cudaSuccess) return g_sticky;
   std::string who = caller ? caller : "?";
   return set_error(submit(
-      s, [grid, block, smem, body, who]() { run_grid(body, grid, block, smem, who); }, "kernel launch"));
+      s, [fn, grid, block, smem, body, who]() { run_grid(fn, body, grid, block, smem, who); }, "kernel launch"));
 }
 
 void report_uninitialized(const char* what, int64_t position) {
   fprintf(stderr, "pkpo emu: %s reads key %lld, which was never written (fresh device memory)\n", what,
           (long long)position);
-  g_sticky = cudaErrorLaunchFailure;
-  g_last = cudaErrorLaunchFailure;
+  detail::set_fatal(cudaErrorLaunchFailure);
 }
+
+namespace detail {
+
+void set_fatal(cudaError_t e) {
+  if (g_sticky == cudaSuccess) g_sticky = e;
+  g_last = g_sticky;
+}
+
+std::string running_thread() {
+  if (!g_cur) return "";
+  return where(*g_cur) + " of the kernel launched by " + (g_caller ? *g_caller : std::string("?"));
+}
+
+void abandon_kernel() {
+  if (g_block) g_block->failed = true;
+  g_block = nullptr;
+  g_cur = nullptr;
+  g_caller = nullptr;
+  g_dsmem = nullptr;
+  g_dsmem_bytes = 0;
+}
+
+std::string describe_address(uintptr_t a) {
+  char buf[200];
+  auto it = g_allocs.upper_bound(a);
+  if (it != g_allocs.begin()) {
+    --it;
+    const uintptr_t base = it->first;
+    if (a < base + it->second.bytes) {
+      snprintf(buf, sizeof buf, "byte %zu of a %zu-byte device allocation", (size_t)(a - base), it->second.bytes);
+      return buf;
+    }
+    if (a < base + it->second.mapped) {
+      snprintf(buf, sizeof buf, "%zu bytes past the end of a %zu-byte device allocation",
+               (size_t)(a - base - it->second.bytes), it->second.bytes);
+      return buf;
+    }
+  }
+  for (const auto& q : g_quarantine) {
+    const uintptr_t base = reinterpret_cast<uintptr_t>(q.first);
+    if (a >= base && a < base + q.second) return "inside freed device memory (use after cudaFree)";
+  }
+  for (const char* st : g_stacks) {
+    const uintptr_t base = reinterpret_cast<uintptr_t>(st);
+    if (a >= base - 4096 && a < base) return "the guard page below an emulated thread's stack (stack overflow)";
+  }
+  return "not device memory";
+}
+
+}  // namespace detail
 
 namespace {
 cudaError_t g_injected_cub = cudaSuccess;
@@ -847,15 +913,17 @@ cudaError_t cudaDeviceSynchronize(void) {
 }
 
 cudaError_t cudaDeviceReset(void) {
-  g_legacy.clear();
-  g_sticky = cudaSuccess;
+  /* As after a fault on the device, a sticky error stays (the process must be restarted). */
+  if (g_sticky != cudaSuccess) return g_sticky;
+  flush_legacy();
   g_last = cudaSuccess;
-  return cudaSuccess;
+  return g_sticky;
 }
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   ++g_counters.mallocs;
   *p = nullptr;
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   const cudaError_t e = unsafe_call("cudaMalloc");
   if (e != cudaSuccess) return e;
   if (bytes == 0) return cudaSuccess;
@@ -872,6 +940,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
 
 cudaError_t cudaFree(void* p) {
   ++g_counters.frees;
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   const cudaError_t e = unsafe_call("cudaFree");
   if (e != cudaSuccess) return e;
   if (!p) return cudaSuccess;
@@ -892,6 +961,7 @@ cudaError_t cudaFree(void* p) {
 }
 
 cudaError_t cudaMallocHost(void** p, size_t bytes) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   const cudaError_t e = unsafe_call("cudaMallocHost");
   if (e != cudaSuccess) return e;
   *p = malloc(bytes ? bytes : 1);
@@ -901,6 +971,7 @@ cudaError_t cudaMallocHost(void** p, size_t bytes) {
 }
 
 cudaError_t cudaFreeHost(void* p) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   const cudaError_t e = unsafe_call("cudaFreeHost");
   if (e != cudaSuccess) return e;
   if (!p) return cudaSuccess;
@@ -911,15 +982,32 @@ cudaError_t cudaFreeHost(void* p) {
 }
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   *free_bytes = kDeviceBytes - g_allocated;
   *total_bytes = kDeviceBytes;
   return cudaSuccess;
 }
 
+namespace pkpo_emu {
+namespace {
+bool is_device(const void* p);
+/* Work on the legacy stream stays queued (see flush_legacy); what it will write is noted, so that
+ * a non-blocking stream's access to it is reported. */
+cudaError_t submit_write(cudaStream_t s, void* dst, size_t bytes, std::function<void()> work, const char* what) {
+  const bool queued = !s && g_sticky == cudaSuccess;
+  const cudaError_t e = submit(s, std::move(work), what);
+  if (e == cudaSuccess && queued && is_device(dst)) detail::note_legacy_write(dst, bytes, what);
+  return e;
+}
+}  // namespace
+}  // namespace pkpo_emu
+
 cudaError_t cudaMemsetAsync(void* p, int v, size_t bytes, cudaStream_t s) {
-  return set_error(submit(s, [p, v, bytes]() { memset(p, v, bytes); }, "cudaMemsetAsync"));
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
+  return set_error(submit_write(s, p, bytes, [p, v, bytes]() { memset(p, v, bytes); }, "cudaMemsetAsync"));
 }
 cudaError_t cudaMemset(void* p, int v, size_t bytes) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   const cudaError_t e = unsafe_call("cudaMemset");
   if (e != cudaSuccess) return e;
   return cudaMemsetAsync(p, v, bytes, nullptr);
@@ -938,16 +1026,19 @@ bool is_device(const void* p) {
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
   (void)kind;
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   if (!s && !is_device(src) && !g_host_allocs.count(const_cast<void*>(src))) {
     /* From pageable host memory the source is staged before the call returns (the caller may
      * reuse it at once); the copy to the destination happens in stream order. */
     auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src),
                                                       static_cast<const char*>(src) + bytes);
-    return set_error(submit(s, [dst, staged, bytes]() { memmove(dst, staged->data(), bytes); }, "cudaMemcpyAsync"));
+    return set_error(submit_write(s, dst, bytes, [dst, staged, bytes]() { memmove(dst, staged->data(), bytes); },
+                                  "copy from pageable host memory"));
   }
-  return set_error(submit(s, [dst, src, bytes]() { memmove(dst, src, bytes); }, "cudaMemcpyAsync"));
+  return set_error(submit_write(s, dst, bytes, [dst, src, bytes]() { memmove(dst, src, bytes); }, "cudaMemcpyAsync"));
 }
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   const cudaError_t e = unsafe_call("cudaMemcpy");
   if (e != cudaSuccess) return e;
   const cudaError_t r = cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
@@ -960,6 +1051,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
 }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int flags) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   *s = new CUstream_st();
   (*s)->flags = flags;
   g_streams.insert(*s);
@@ -967,12 +1059,14 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int flags) {
 }
 cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   if (!s || !g_streams.erase(s)) return set_error(cudaErrorInvalidResourceHandle);
   delete s->graph;
   delete s;
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   if (!known_stream(s)) return set_error(cudaErrorInvalidResourceHandle);
   if (s && s->capturing) {
     s->invalidated = true;
@@ -986,12 +1080,14 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
   return g_sticky;
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flags) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   (void)flags;
   if (!e) return set_error(cudaErrorInvalidResourceHandle);
   if (!(s && s->capturing)) flush_legacy(); /* the event may be pending on the legacy stream */
   return set_error(submit(s, []() {}, "cudaStreamWaitEvent"));
 }
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   if (!s || !known_stream(s)) return set_error(cudaErrorStreamCaptureUnsupported); /* not the legacy stream */
   if (s->capturing) return set_error(cudaErrorIllegalAddress);
   s->capturing = true;
@@ -1003,6 +1099,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* g) {
   *g = nullptr;
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   if (!s || !known_stream(s) || !s->capturing) return set_error(cudaErrorIllegalAddress);
   s->capturing = false;
   Graph* graph = s->graph;
@@ -1018,6 +1115,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* g) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* st) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   if (!known_stream(s)) return set_error(cudaErrorInvalidResourceHandle);
   *st = cudaStreamCaptureStatusNone;
   if (s && s->capturing) *st = s->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive;
@@ -1033,6 +1131,7 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* st) {
   return cudaSuccess;
 }
 cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   *e = new CUevent_st();
   return cudaSuccess;
 }
@@ -1041,29 +1140,35 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned int flags) {
   return cudaEventCreate(e);
 }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   delete e;
   return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   if (!e) return set_error(cudaErrorInvalidResourceHandle);
   return set_error(submit(s, [e]() { e->recorded = true; }, "cudaEventRecord"));
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   if (!e) return set_error(cudaErrorInvalidResourceHandle);
   flush_legacy();
   return g_sticky;
 }
 cudaError_t cudaEventQuery(cudaEvent_t e) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   if (!e) return set_error(cudaErrorInvalidResourceHandle);
   flush_legacy();
   return g_sticky;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   if (!a || !b) return set_error(cudaErrorInvalidResourceHandle);
   *ms = 0.0f; /* no meaningful device time on the emulator */
   return cudaSuccess;
 }
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t* x, cudaGraph_t g, unsigned long long flags) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   (void)flags;
   if (!g) return set_error(cudaErrorInvalidValue);
   *x = new CUgraphExec_st();
@@ -1071,6 +1176,7 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t* x, cudaGraph_t g, unsigned lon
   return cudaSuccess;
 }
 cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t s) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   if (!x) return set_error(cudaErrorInvalidValue);
   return set_error(submit(
       s,
@@ -1083,10 +1189,12 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t s) {
       "cudaGraphLaunch"));
 }
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t x) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   delete x;
   return cudaSuccess;
 }
 cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+  if (g_sticky != cudaSuccess) return g_sticky; /* the device is lost to this process */
   delete g;
   return cudaSuccess;
 }

@@ -1,0 +1,38 @@
+# check_fmad.cmake -- the library's CUDA sources are compiled without contracted multiply-adds (nvcc
+# --fmad=false, CMakeLists.txt), so that the kernels round as on the emulated device they are
+# tested on. Run by ctest:
+#   cmake -DCOMMANDS=<build>/compile_commands.json -DOBJECTS=<the objects of target pkpo> -P check_fmad.cmake
+# Checks each src/cuda/*.cu compile command, and the ptxas command lines that a fatbinary keeps in
+# the clear ("-arch sm_90 -m 64 -fmad false"; larger fatbinaries are compressed).
+file(READ "${COMMANDS}" json)
+string(JSON n LENGTH "${json}")
+set(cuda_sources 0)
+math(EXPR last "${n} - 1")
+foreach(i RANGE ${last})
+  string(JSON file GET "${json}" ${i} file)
+  if(NOT file MATCHES "/src/cuda/[^/]+\\.cu$")
+    continue()
+  endif()
+  string(JSON command GET "${json}" ${i} command)
+  if(NOT command MATCHES "--fmad=false")
+    message(FATAL_ERROR "${file} is compiled without --fmad=false: ${command}")
+  endif()
+  math(EXPR cuda_sources "${cuda_sources} + 1")
+endforeach()
+if(cuda_sources EQUAL 0)
+  message(FATAL_ERROR "no src/cuda/*.cu compile command in ${COMMANDS}")
+endif()
+message(STATUS "${cuda_sources} CUDA sources compiled with --fmad=false")
+foreach(obj IN LISTS OBJECTS)
+  if(NOT obj MATCHES "\\.cu\\.o(bj)?$")
+    continue()
+  endif()
+  file(STRINGS "${obj}" lines REGEX "-arch sm_[0-9]+ -m 64")
+  foreach(line IN LISTS lines)
+    if(NOT line MATCHES "-fmad false")
+      message(FATAL_ERROR "${obj}: machine code compiled with contracted multiply-adds: '${line}'")
+    endif()
+  endforeach()
+  list(LENGTH lines m)
+  message(STATUS "${obj}: ${m} ptxas command lines in the clear, each with -fmad false")
+endforeach()
