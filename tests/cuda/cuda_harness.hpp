@@ -109,18 +109,23 @@ inline std::vector<double> sentinels(int64_t n) { return std::vector<double>((si
 
 // The device copy of a batch's description arrays.
 struct DevBatch {
-  DevMem offsets, index, kpg;
+  DevMem offsets, index, kpg, terms, weights;
   explicit DevBatch(const pt::Batch& b)
-      : offsets(b.offsets.size() * 8), index(b.index.size() * 8), kpg(b.k_per_group.size() * 8) {
+      : offsets(b.offsets.size() * 8), index(b.index.size() * 8), kpg(b.k_per_group.size() * 8),
+        terms(b.k_terms.size() * 8), weights(b.k_weights.size() * 8) {
     if (!b.offsets.empty()) cudaMemcpy(offsets.p, b.offsets.data(), offsets.bytes, cudaMemcpyHostToDevice);
     if (!b.index.empty()) cudaMemcpy(index.p, b.index.data(), index.bytes, cudaMemcpyHostToDevice);
     if (!b.k_per_group.empty()) cudaMemcpy(kpg.p, b.k_per_group.data(), kpg.bytes, cudaMemcpyHostToDevice);
+    if (!b.k_terms.empty()) cudaMemcpy(terms.p, b.k_terms.data(), terms.bytes, cudaMemcpyHostToDevice);
+    if (!b.k_weights.empty()) cudaMemcpy(weights.p, b.k_weights.data(), weights.bytes, cudaMemcpyHostToDevice);
   }
   pkpo_desc desc(const pt::Batch& b) const {
     pkpo_desc d = b.desc();
     d.offsets = b.offsets.empty() ? nullptr : offsets.as<int64_t>();
     d.index = b.index.empty() ? nullptr : index.as<int64_t>();
     d.k_per_group = b.k_per_group.empty() ? nullptr : kpg.as<int64_t>();
+    d.k_terms = b.k_terms.empty() ? nullptr : terms.as<int64_t>();
+    d.k_weights = b.k_weights.empty() ? nullptr : weights.as<double>();
     return d;
   }
 };
