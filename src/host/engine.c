@@ -91,15 +91,16 @@ void pkpo__build_rows(const pkpo__objective* o, int64_t m, int want_out, int wan
 /* Rank r (0-based) of group l in a block of L groups. */
 #define AT(x, r, l) (x)[(r) * L + (l)]
 
-/* rho = (W v_m - sum_t Fhi_t d_t) - sum_t Flo_t d_t, from the top (acc: 2 L doubles). */
-static inline void rho_lanes(int64_t L, const pkpo__rows* r, const double* v, double* rho,
-                             double* acc) {
+/* rho = (W v_m - sum_t Fhi_t d_t) - sum_t Flo_t d_t, from the top (L <= PKPO__LANES). */
+static inline void rho_lanes(int64_t L, const pkpo__rows* r, const double* restrict v,
+                             double* restrict rho) {
   const int64_t m = r->m;
-  double* hi = acc;
-  double* lo = acc + L;
+  const double* restrict Fhi = r->Fhi;
+  const double* restrict Flo = r->Flo;
+  double hi[PKPO__LANES], lo[PKPO__LANES]; /* registers: no store can alias them */
   for (int64_t l = 0; l < L; ++l) hi[l] = lo[l] = 0.0;
   for (int64_t t = m - 1; t >= 1; --t) {
-    const double fh = r->Fhi[t - 1], fl = r->Flo[t - 1];
+    const double fh = Fhi[t - 1], fl = Flo[t - 1];
     for (int64_t l = 0; l < L; ++l) {
       const double d = AT(v, t, l) - AT(v, t - 1, l);
       hi[l] += fh * d;
@@ -130,11 +131,17 @@ static inline void transform_lanes(int64_t L, const pkpo__rows* r, const double*
     acc[l] = 0.0;
     AT(a, 0, l) = 0.0;
   }
-  for (int64_t t = 1; t < m; ++t) {
-    const double pw = r->has_pre ? r->P[t - 1] : 0.0;
-    for (int64_t l = 0; l < L; ++l) {
-      if (r->has_pre) acc[l] += pw * (AT(v, t, l) - AT(v, t - 1, l));
-      AT(a, t, l) = acc[l];
+  if (r->has_pre) {
+    for (int64_t t = 1; t < m; ++t) {
+      const double pw = r->P[t - 1];
+      for (int64_t l = 0; l < L; ++l) {
+        acc[l] += pw * (AT(v, t, l) - AT(v, t - 1, l));
+        AT(a, t, l) = acc[l];
+      }
+    }
+  } else {
+    for (int64_t t = 1; t < m; ++t) {
+      for (int64_t l = 0; l < L; ++l) AT(a, t, l) = 0.0;
     }
   }
   if (!r->has_suf && !r->has_ab) return; /* the exclusive scan is the output */
@@ -156,8 +163,8 @@ static inline void transform_lanes(int64_t L, const pkpo__rows* r, const double*
 #undef AT
 
 double pkpo__rho_rows(const pkpo__rows* r, const double* v) {
-  double rho, acc[2];
-  rho_lanes(1, r, v, &rho, acc);
+  double rho;
+  rho_lanes(1, r, v, &rho);
   return rho;
 }
 
@@ -167,8 +174,7 @@ void pkpo__transform_rows(const pkpo__rows* r, const double* v, double* a) {
 }
 
 void pkpo__rho_rows_block(const pkpo__rows* r, const double* restrict v, double* restrict rho) {
-  double acc[2 * PKPO__LANES];
-  rho_lanes(PKPO__LANES, r, v, rho, acc);
+  rho_lanes(PKPO__LANES, r, v, rho);
 }
 
 void pkpo__transform_rows_block(const pkpo__rows* r, const double* restrict v,
