@@ -43,18 +43,23 @@ static void group_scan(const call* c, int64_t begin, int64_t n, int64_t* finite,
 }
 
 /* The mixture's terms, checked in order, each its k then its weight (pkpo.h: the status names the
- * term). Returns SUCCESS with *k_max set, or the failure; *unsafe when the terms declared are more
- * than the fuzzer allocated. */
-static pkpo_status check_terms(const call* c, int64_t* k_max, int* unsafe) {
+ * term), then the weights' magnitude: sum |w_j| times max(2, the largest group size max_n) must be
+ * a finite double (pkpo.h). Returns SUCCESS with *k_max set, or the failure; *unsafe when the terms
+ * declared are more than the fuzzer allocated. */
+static pkpo_status check_terms(const call* c, int64_t max_n, int64_t* k_max, int* unsafe) {
   const pkpo_desc* d = &c->e;
   *unsafe = d->num_k_terms > c->alloc_terms;
   if (*unsafe) return PKPO_SUCCESS;
   *k_max = 0;
+  double magnitude = 0.0;
   for (int64_t j = 0; j < d->num_k_terms; ++j) {
     if (d->k_terms[j] < 1) return PKPO_ERROR_INVALID_K;
     if (!isfinite(d->k_weights[j])) return PKPO_ERROR_INVALID_ARGUMENT;
     if (d->k_terms[j] > *k_max) *k_max = d->k_terms[j];
+    magnitude += fabs(d->k_weights[j]);
   }
+  const double bound = max_n > 2 ? (double)max_n : 2.0;
+  if (d->num_k_terms > 0 && !isfinite(magnitude * bound)) return PKPO_ERROR_INVALID_ARGUMENT;
   return PKPO_SUCCESS;
 }
 
@@ -156,7 +161,7 @@ verdict expected_status(pkpo_handle h, const call* c) {
   if (G == 0) { /* no groups, but a mixture's terms are still checked (as desc->k is) */
     if (!mixture) return decide(PKPO_SUCCESS, STEP_DONE);
     int unsafe;
-    const pkpo_status st = check_terms(c, &max_k, &unsafe);
+    const pkpo_status st = check_terms(c, max_n, &max_k, &unsafe);
     if (unsafe) return decide(PKPO_SUCCESS, 0);
     return decide(st, st == PKPO_SUCCESS ? STEP_DONE : STEP_DATA);
   }
@@ -203,7 +208,7 @@ verdict expected_status(pkpo_handle h, const call* c) {
   }
   if (mixture) {
     int unsafe;
-    const pkpo_status st = check_terms(c, &max_k, &unsafe);
+    const pkpo_status st = check_terms(c, max_n, &max_k, &unsafe);
     if (unsafe) return decide(PKPO_SUCCESS, 0);
     if (st != PKPO_SUCCESS) return decide(st, STEP_DATA);
   }
