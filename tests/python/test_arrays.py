@@ -62,7 +62,6 @@ def test_cupy_arrays_run_on_the_gpu():
                        pkpo.transform(G.reshape(-1).astype(np.float32), ids, k=2), atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, raises=pkpo.PkpoError, reason="CUDA backend: mixtures/min not yet")
 def test_cupy_mixture_and_min_run_on_the_gpu():
     cp = pytest.importorskip("cupy")
     if not pkpo.cuda_available():

@@ -9,8 +9,6 @@ import sys
 
 import pytest
 
-import pkpo
-
 EMU = os.environ.get("PKPO_EMU_LIBRARY", "")
 SCRIPT = os.path.join(os.path.dirname(__file__), "emulated_cuda_check.py")
 needs_emu = pytest.mark.skipif(not os.path.exists(EMU),
@@ -37,14 +35,11 @@ def objective_results():
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-# The CUDA backend answers PKPO_ERROR_UNSUPPORTED for mixtures and the min statistic today. Strict:
-# the day it computes them, these pass, XPASS fails the run, and the mark must go.
+# Mixtures and the min statistic through the package's CUDA path (groups of any size: the block
+# path and the large path) equal the CPU backend's.
 @needs_emu
-@pytest.mark.xfail(strict=True, raises=pkpo.PkpoError, reason="CUDA backend: mixtures/min not yet")
 @pytest.mark.parametrize("case", ["mixture_2d", "mixture_uids", "min_2d", "min_mixture_uids",
                                   "rho_curve_min"])
 def test_objectives_on_the_emulated_device_equal_cpu(objective_results, case):
     r = objective_results[case]
-    if r["status"] == "unsupported":  # only this status may count as the expected failure
-        raise pkpo.PkpoError(r["code"], r["message"], r["function"])
     assert r["status"] == "ok", r

@@ -275,8 +275,6 @@ def test_torch_compile_fullgraph_mixture_and_min():
 
 
 @cuda
-@pytest.mark.xfail(strict=True, raises=pkpo.PkpoError,
-                   reason="CUDA backend: mixtures/min not yet")
 @pytest.mark.parametrize("case", ["mixture", "min"])
 def test_cuda_mixture_and_min_match_cpu(case):
     g = torch.tensor(rewards(64, 16, 3), dtype=torch.float64)
