@@ -159,25 +159,52 @@ __device__ __forceinline__ double* large_local_out(const LargeKeys& lk, const Gr
   return lk.local + s.begin;
 }
 
+/* What a group's objective gives at m = n, the same for every group of a uniform batch: the
+ * largest k and whether the terms are usable (objective_kmax), the rows' constants. */
+struct BankHead {
+  RowConsts rc;
+  int64_t kmax;
+  int usable;
+};
+
 /* The rows of a uniform batch's groups at m = n (workspace; large_bank_kernel): gap t's weights at
- * t - 1, the constants in *rc. m == 0: no bank (a ragged batch, one group, a k per group or a
+ * t - 1, and the head. Formed once per call, so that no tile builds rows and no block loops over a
+ * mixture's terms. m == 0: no bank (a ragged batch, fewer than 16 groups, a k per group or a
  * curve): every tile builds its own rows. */
 struct RowBank {
   double* P;
   double* Q;
   double* Fhi;
   double* Flo;
-  RowConsts* rc;
+  BankHead* head;
   int64_t m;
 };
+
+/* The constants of the rows of a group of m finite values: the bank's at m = n, or its own
+ * (objective_consts; want_out and want_rho as the bank's: p.write_out, p.rho). */
+__device__ __forceinline__ RowConsts large_consts(const Params& p, const RowBank& bank, int64_t m, int64_t k_req) {
+  if (bank.m == m) return bank.head->rc;
+  PKPO_REGION_BEGIN(objective_terms);
+  const RowConsts rc = objective_consts(p, m, k_req, p.write_out != 0, p.rho != nullptr);
+  PKPO_REGION_END(objective_terms);
+  return rc;
+}
 
 /* The rules of a large group (rules.h), identical in every large-path kernel: k_req is the group's
  * k, or a curve's largest. A group whose tiles end past tiles_bound (possible only with
  * overlapping offsets) is invalid: its per-tile slots do not exist. */
 __device__ __forceinline__ pkpo__group_rule large_rule(const Params& p, const GroupSpan& s, int64_t g, int64_t k_req,
-                                                       const TileMap& tm, int64_t tiles_bound) {
+                                                       const TileMap& tm, int64_t tiles_bound, const RowBank& bank) {
   bool usable = true;
-  const int64_t kmax = objective_kmax(p, k_req, &usable);
+  int64_t kmax;
+  if (bank.m > 0) {
+    kmax = bank.head->kmax;
+    usable = bank.head->usable != 0;
+  } else {
+    PKPO_REGION_BEGIN(objective_checks);
+    kmax = objective_kmax(p, k_req, &usable);
+    PKPO_REGION_END(objective_checks);
+  }
   const bool valid = p.gbad[g] == 0 && usable && large_tiles_fit(tiles_before(tm, g + 1), tiles_bound);
   /* gnone[g]: the group's non-finite samples, counted once by the run sort (its sorted keys end
    * with them: m = n - gnone finite keys first) */

@@ -37,9 +37,10 @@ __device__ __forceinline__ void pair_carries(double x0, double x1, double* wd, d
  * bits), and the block of tile 0 writes rho and flags or reports the group's error. wd, wd2: the
  * block scans' shared memory. Every thread of the block calls this. */
 template <typename Key>
-__device__ __forceinline__ void fold_carries(const Params& p, const TileMap& tm, const pkpo__group_rule& rule,
-                                             const GroupSpan& s, int64_t g, int64_t tile, const Key* sorted,
-                                             const TileAgg* tile_agg, double* lin_s, double* wd, D2* wd2) {
+__device__ __forceinline__ void fold_carries(const Params& p, const TileMap& tm, const RowBank& bank,
+                                             const pkpo__group_rule& rule, const GroupSpan& s, int64_t g,
+                                             int64_t tile, const Key* sorted, const TileAgg* tile_agg, double* lin_s,
+                                             double* wd, D2* wd2) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value A;
   if (rule.action != PKPO__ACT_GENERAL) { /* uniform across the block */
@@ -48,7 +49,7 @@ __device__ __forceinline__ void fold_carries(const Params& p, const TileMap& tm,
   }
   const int64_t m = rule.m;
   const int64_t used = large_used_tiles(m);
-  const RowConsts rc = objective_consts(p, m, s.k_req, true, p.rho != nullptr);
+  const RowConsts rc = large_consts(p, bank, m, s.k_req);
   const int i0 = 2 * (int)threadIdx.x, i1 = i0 + 1;
   const bool own0 = i0 < used, own1 = i1 < used;
   /* only the carries the rows use: forward sums of pre, backward sums of suf */
@@ -81,7 +82,8 @@ __device__ __forceinline__ void fold_carries(const Params& p, const TileMap& tm,
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params p, const TileMap tm,
                                                                    const LargeKeys lk, const TileAgg* agg,
-                                                                   int64_t tiles_bound, int fold) {
+                                                                   int64_t tiles_bound, int fold,
+                                                                   const RowBank bank) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value V;
   __shared__ double lin_s[kLargeFoldTiles];
@@ -94,9 +96,9 @@ __global__ void __launch_bounds__(kLargeBlock) large_scatter_kernel(const Params
   const Key* sorted = large_sorted<Key>(lk, s);
   const double* local_out = large_local_out<Key>(lk, s);
   const TileAgg* tile_agg = agg + tiles_before(tm, g);
-  const pkpo__group_rule rule = large_rule(p, s, g, s.k_req, tm, tiles_bound);
+  const pkpo__group_rule rule = large_rule(p, s, g, s.k_req, tm, tiles_bound, bank);
   PKPO_REGION_BEGIN(fold_carries);
-  if (fold) fold_carries<Key>(p, tm, rule, s, g, tile, sorted, tile_agg, lin_s, wd, wd2);
+  if (fold) fold_carries<Key>(p, tm, bank, rule, s, g, tile, sorted, tile_agg, lin_s, wd, wd2);
   PKPO_REGION_END(fold_carries);
   if (rule.action == PKPO__ACT_INVALID || rule.action == PKPO__ACT_ERROR) return;
   const int64_t lo = tile * kLargeTile;

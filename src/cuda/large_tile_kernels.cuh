@@ -107,14 +107,18 @@ struct BeyondClosed {
 };
 
 /* The row bank (RowBank): the rows of m = bank.m (the uniform group size) for the call's
- * objective, one block per 2048-rank tile of m. Nothing for an unusable objective (its groups are
- * invalid and read no rows). */
+ * objective, one block per 2048-rank tile of m; block 0 writes the head. No rows for an unusable
+ * objective (its groups are invalid and read none). */
 __global__ void __launch_bounds__(kLargeBlock) large_bank_kernel(const Params p, const RowBank bank) {
   __shared__ TeamSlots<LargeTeam::NW> slots;
   bool usable = true;
-  (void)objective_kmax(p, p.k, &usable);
+  const int64_t kmax = objective_kmax(p, p.k, &usable);
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    bank.head->kmax = kmax;
+    bank.head->usable = usable ? 1 : 0;
+  }
   const int64_t m = bank.m, rank0 = (int64_t)blockIdx.x * kLargeTile;
-  if (!usable || p.k < 1 || rank0 >= m) return;
+  if (!usable || rank0 >= m) return;
   LargeTeam team = make_team<kLargeBlock, kLargeIpt>(&slots);
   double P[kLargeIpt], Q[kLargeIpt], Fhi[kLargeIpt], Flo[kLargeIpt];
   RowConsts rc;
@@ -129,36 +133,19 @@ __global__ void __launch_bounds__(kLargeBlock) large_bank_kernel(const Params p,
     bank.Fhi[t - 1] = Fhi[j];
     bank.Flo[t - 1] = Flo[j];
   }
-  if (blockIdx.x == 0 && threadIdx.x == 0) *bank.rc = rc;
+  if (blockIdx.x == 0 && threadIdx.x == 0) bank.head->rc = rc;
 }
 
 /* The rows of the tile's ranks rank0 + 1 .. rank0 + 2048 of a general group of m finite values:
- * a curve column's F at k (k > 0: one term of weight 1), the bank's rows (m = bank.m), or the
- * group's own by team_rows. Every thread of the block calls this. */
+ * the bank's (BANK), or a curve column's F at k (k > 0: one term of weight 1), or the group's own
+ * by team_rows. Every thread of the block calls this. */
+template <bool BANK>
 __device__ __forceinline__ void large_tile_rows(LargeTeam& team, const Params& p, const RowBank& bank, int64_t m,
                                                 int64_t k_req, int64_t k, int64_t rank0, double (&P)[kLargeIpt],
                                                 double (&Q)[kLargeIpt], double (&Fhi)[kLargeIpt],
                                                 double (&Flo)[kLargeIpt], RowConsts* rc) {
-  const BeyondClosed<kLargeBlock, kLargeIpt> beyond(&team, m, rank0 + kLargeTile);
-  if (k > 0) {
-    PKPO_REGION_BEGIN(curve_rows);
-    DD F[kLargeIpt];
-    const int64_t kk = k < m ? k : m;
-    team_term_f(team, m, kk, rank0, beyond.at(kk), F);
-#pragma unroll
-    for (int j = 0; j < kLargeIpt; ++j) {
-      const bool in = rank0 + team.rank(j) < m;
-      P[j] = Q[j] = 0.0;
-      Fhi[j] = in ? F[j].hi : 0.0;
-      Flo[j] = in ? F[j].lo : 0.0;
-    }
-    *rc = objective_consts(p, m, kk, false, true);
-    PKPO_REGION_END(curve_rows);
-    return;
-  }
-  if (bank.m == m) {
-    PKPO_REGION_BEGIN(bank_rows);
-    *rc = *bank.rc;
+  if constexpr (BANK) {
+    *rc = bank.head->rc;
 #pragma unroll
     for (int j = 0; j < kLargeIpt; ++j) {
       const int64_t t = rank0 + team.rank(j);
@@ -168,19 +155,38 @@ __device__ __forceinline__ void large_tile_rows(LargeTeam& team, const Params& p
       Fhi[j] = in && p.rho ? bank.Fhi[t - 1] : 0.0;
       Flo[j] = in && p.rho ? bank.Flo[t - 1] : 0.0;
     }
-    PKPO_REGION_END(bank_rows);
-    return;
+  } else {
+    const BeyondClosed<kLargeBlock, kLargeIpt> beyond(&team, m, rank0 + kLargeTile);
+    if (k > 0) {
+      PKPO_REGION_BEGIN(curve_rows);
+      DD F[kLargeIpt];
+      const int64_t kk = k < m ? k : m;
+      team_term_f(team, m, kk, rank0, beyond.at(kk), F);
+#pragma unroll
+      for (int j = 0; j < kLargeIpt; ++j) {
+        const bool in = rank0 + team.rank(j) < m;
+        P[j] = Q[j] = 0.0;
+        Fhi[j] = in ? F[j].hi : 0.0;
+        Flo[j] = in ? F[j].lo : 0.0;
+      }
+      *rc = objective_consts(p, m, kk, false, true);
+      PKPO_REGION_END(curve_rows);
+      return;
+    }
+    PKPO_REGION_BEGIN(own_rows);
+    team_rows(team, p, m, k_req, p.write_out != 0, p.rho != nullptr, rank0, beyond, P, Q, Fhi, Flo, rc);
+    PKPO_REGION_END(own_rows);
   }
-  PKPO_REGION_BEGIN(own_rows);
-  team_rows(team, p, m, k_req, p.write_out != 0, p.rho != nullptr, rank0, beyond, P, Q, Fhi, Flo, rc);
-  PKPO_REGION_END(own_rows);
 }
 
 /* The tile pass on every tile (blockIdx.x) of every large group, for the k of slot blockIdx.y (a
  * curve) or the group's objective (a transform, ks.count == 0; with p.write_out it also stores the
- * tile-local outputs). Tiles past rank m and groups that are not general have no totals (their
- * slots keep the memset's zeros; the carry kernel and the scatter read none of them). */
-template <typename Key>
+ * tile-local outputs). BANK: the tiles of the groups whose rows are the bank's (m = bank.m), the
+ * others' in the launch of !BANK after it: the bank's variant holds no code to build rows, so it
+ * needs a quarter of the registers. Tiles past rank m and groups that are not general have no
+ * totals (their slots keep the memset's zeros; the carry kernel and the scatter read none of
+ * them). */
+template <typename Key, bool BANK>
 __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p, const TileMap tm,
                                                                 const LargeKeys lk, TileAgg* agg,
                                                                 const KSlots ks, int64_t tiles_bound,
@@ -190,13 +196,17 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
   __shared__ TeamSlots<LargeTeam::NW> slots;
   int64_t g, tile;
   if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
+  /* after a bank's launch only the groups with excluded rewards remain (the others' rows are the
+   * bank's, or the groups are invalid): one word read per block */
+  if (!BANK && bank.m > 0 && p.gnone[g] == 0) return;
+  PKPO_REGION_BEGIN(tile_work);
   const bool curve = ks.count > 0;
   agg += (int64_t)blockIdx.y * tiles_bound + blockIdx.x;
   const GroupSpan s = group_span(p, g);
   if (!goes_large(p, s)) return;
-  const pkpo__group_rule rule = large_rule(p, s, g, curve ? ks.kmax : s.k_req, tm, tiles_bound);
+  const pkpo__group_rule rule = large_rule(p, s, g, curve ? ks.kmax : s.k_req, tm, tiles_bound, bank);
   const int64_t m = rule.m, rank0 = tile * kLargeTile;
-  if (rule.action != PKPO__ACT_GENERAL || rank0 >= m) return;
+  if (rule.action != PKPO__ACT_GENERAL || rank0 >= m || BANK != (bank.m == m)) return;
   LargeTeam team = make_team<kLargeBlock, kLargeIpt>(&slots);
   const Key* sorted = large_sorted<Key>(lk, s);
 
@@ -212,7 +222,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
 
   double P[V], Q[V], Fhi[V], Flo[V];
   RowConsts rc;
-  large_tile_rows(team, p, bank, m, s.k_req, curve ? ks.k[blockIdx.y] : 0, rank0, P, Q, Fhi, Flo, &rc);
+  large_tile_rows<BANK>(team, p, bank, m, s.k_req, curve ? ks.k[blockIdx.y] : 0, rank0, P, Q, Fhi, Flo, &rc);
 
   PKPO_REGION_BEGIN(rho_sum);
   if (curve || p.rho) { /* rho's weighted gaps, summed as the block path's team_rho sums them */
@@ -256,6 +266,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
   if (threadIdx.x == 0) agg->suf = rc.has_suf ? b[0] : 0.0;
   if (threadIdx.x == kLargeBlock - 1) agg->pre = rc.has_pre ? f[V - 1] : 0.0;
   PKPO_REGION_END(tile_local_outputs);
+  PKPO_REGION_END(tile_work);
 }
 
 /* The exclusive sums over a group's nt tiles (BACKWARD: from the last) of value(i), in chunks of
@@ -282,7 +293,8 @@ __device__ __forceinline__ void tile_carries(int64_t nt, double* wd, Value value
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p, const TileMap tm,
                                                                  const LargeKeys lk, TileAgg* agg,
-                                                                 const KSlots ks, int64_t tiles_bound) {
+                                                                 const KSlots ks, int64_t tiles_bound,
+                                                                 const RowBank bank) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value A;
   __shared__ double wd[kLargeBlock / 32];
@@ -295,7 +307,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
   for (int64_t g = blockIdx.x; g < p.num_groups; g += gridDim.x) {
     const GroupSpan s = group_span(p, g);
     if (!goes_large(p, s)) continue;
-    const pkpo__group_rule rule = large_rule(p, s, g, curve ? ks.kmax : s.k_req, tm, tiles_bound);
+    const pkpo__group_rule rule = large_rule(p, s, g, curve ? ks.kmax : s.k_req, tm, tiles_bound, bank);
     PKPO_REGION_BEGIN(not_general);
     if (rule.action != PKPO__ACT_GENERAL) { /* uniform across the block */
       if (threadIdx.x == 0) finish_large_group<A>(p, g, col, rule, 0u, 0.0);
@@ -306,7 +318,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p
     TileAgg* tile_agg = agg + tiles_before(tm, g);
     const int64_t nt = tiles_before(tm, g + 1) - tiles_before(tm, g);
     const int64_t used = large_used_tiles(m);
-    const RowConsts rc = objective_consts(p, m, curve ? ks.k[blockIdx.y] : s.k_req, lin, curve || p.rho);
+    const RowConsts rc = curve ? objective_consts(p, m, ks.k[blockIdx.y], false, true)
+                               : large_consts(p, bank, m, s.k_req);
     PKPO_REGION_BEGIN(carry_lin);
     if (lin) { /* the forward carries of pre, then the backward ones of suf and their sum */
       const bool pre = rc.has_pre, suf = rc.has_suf;

@@ -37,9 +37,11 @@ struct RowConsts {
  * mixture's term, or the one term (k_req, 1)): its rule at m (rules.h), its weight in *w. */
 __device__ __forceinline__ pkpo__term objective_term(const Params& p, int64_t j, int64_t m, int64_t k_req,
                                                      double* w) {
+  PKPO_REGION_BEGIN(objective_term);
   const bool mixture = p.num_terms > 0;
   *w = mixture ? p.k_weights[j] : 1.0;
   return pkpo__term_rule(p.estimator, m, mixture ? p.k_terms[j] : k_req);
+  PKPO_REGION_END(objective_term);
 }
 
 __device__ __forceinline__ int64_t objective_terms(const Params& p) { return p.num_terms > 0 ? p.num_terms : 1; }

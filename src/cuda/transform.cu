@@ -270,7 +270,7 @@ RowBank row_bank(const Params& p, const WsLayout& L, void* ws, bool curve) {
   bank.Q = rows + n;
   bank.Fhi = rows + 2 * n;
   bank.Flo = rows + 3 * n;
-  bank.rc = at<RowConsts>(ws, L.bank_consts);
+  bank.head = at<BankHead>(ws, L.bank_head);
   bank.m = L.bank_m;
   return bank;
 }
@@ -288,13 +288,20 @@ cudaError_t large_tile_pass(const Params& p, const WsLayout& L, void* ws, const 
                                 stream)(p, bank));
   }
   const unsigned slots = (unsigned)std::max(1, ks.count);
-  PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, dim3(grid_for(L.tiles_bound), slots), kLargeBlock, stream)(
-      p, tm, lk, agg, ks, L.tiles_bound, bank));
+  const dim3 tiles(grid_for(L.tiles_bound), slots);
+  /* with a bank: its groups' tiles, then (the same grid) those of the groups with excluded rewards */
+  if (bank.m > 0) {
+    PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key, true>, tiles, kLargeBlock, stream)(p, tm, lk, agg, ks,
+                                                                                          L.tiles_bound, bank));
+  }
+  PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key, false>, tiles, kLargeBlock, stream)(p, tm, lk, agg, ks,
+                                                                                         L.tiles_bound, bank));
   if (fold) return cudaSuccess;
   /* One block per large group at most: there are at most N / (kBlockMaxN + 1) of them (the carry
    * kernel strides over the groups and skips the others). */
   const dim3 groups(grid_for(std::min<int64_t>(p.num_groups, p.num_samples / (kBlockMaxN + 1) + 1)), slots);
-  return launch_kernel(large_carry_kernel<Key>, groups, kLargeBlock, stream)(p, tm, lk, agg, ks, L.tiles_bound);
+  return launch_kernel(large_carry_kernel<Key>, groups, kLargeBlock, stream)(p, tm, lk, agg, ks, L.tiles_bound,
+                                                                             bank);
 }
 
 template <typename Key>
@@ -318,8 +325,8 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   const TileMap tm = tile_map(L, ws);
   const TileAgg* agg = at<TileAgg>(ws, L.agg);
   const unsigned tiles = grid_for(L.tiles_bound);
-  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, lk, agg, L.tiles_bound,
-                                                                                     fold ? 1 : 0));
+  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(
+      p, tm, lk, agg, L.tiles_bound, fold ? 1 : 0, row_bank(p, L, ws, false)));
   return cudaSuccess;
 }
 
@@ -473,8 +480,8 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
     L->bank_m = sh.uniform_n;
     L->bank = off;
     off += align_up(4 * (size_t)sh.uniform_n * sizeof(double));
-    L->bank_consts = off;
-    off += align_up(sizeof(RowConsts));
+    L->bank_head = off;
+    off += align_up(sizeof(BankHead));
   }
   L->whole_sort = sh.uniform_n > 0 && G == 1;
   if (L->whole_sort) {

@@ -47,12 +47,13 @@ std::vector<pt::Mixture> large_objectives(int64_t n, std::mt19937_64& rng) {
 
 constexpr int64_t kBankGroups = 16;
 
-// Batches reaching the large path: a uniform one (the row bank), a ragged one with block-path groups
-// beside large ones and a NaN in a large group (its own rows at m = n - 1), and that one through an
-// index permutation.
+// Batches reaching the large path: a uniform one (the row bank; one group with a NaN builds its own
+// rows at m = n - 1), a ragged one with block-path groups beside large ones and a NaN in a large
+// group, and that one through an index permutation.
 std::vector<pt::Batch> large_layouts(pkpo_estimator est, pkpo_dtype dt, std::mt19937_64& rng) {
   std::vector<pt::Batch> out;
   out.push_back(uniform_batch(est, dt, 4097, kBankGroups, 3, rng));
+  out.back().rewards[2 * 4097 + 100] = NAN;
   const std::vector<int64_t> sizes = {4097, 5, 0, 6150, 1, 8193};
   for (int permute = 0; permute < 2; ++permute) {
     pt::Batch b = ragged_batch(est, dt, sizes, rng, false, permute != 0);
