@@ -194,7 +194,8 @@ def compile_cubins(src_root, build, arch, fmad, force, log):
                    "--expt-relaxed-constexpr", "-lineinfo", "--fmad=" + fmad, "-Xptxas", "-v",
                    "-I" + os.path.join(src_root, "include"),
                    "-I" + os.path.join(src_root, "src", "cuda"),
-                   "-I" + os.path.join(src_root, "src", "host"), "-DPKPO_HAVE_CUDA=1",
+                   "-I" + os.path.join(src_root, "src", "host"),
+                   "-I" + os.path.join(src_root, "src", "common"), "-DPKPO_HAVE_CUDA=1",
                    cu, "-o", cubin]
             log("compiling %s (nvcc -cubin -arch=%s; minutes on a loaded machine)" % (cu, arch))
             t0 = time.time()

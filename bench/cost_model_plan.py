@@ -1,11 +1,16 @@
 """cost_model_plan.py -- the kernel set that bench/cost_model.py models: which kernels each size class
 launches (grid, block, bytes by construction), the trip counts of their loops, and the code a launch
-does not execute. Describes src/cuda as it is: the warp kernels (groups of n <= 128, one group per
-sub-warp), the group kernels (129 <= n <= 4096, one group per block), and the large path (4096-key
-runs sorted in shared memory, four-way merge passes of eight 4096-key chunks per block, the tile
-stages [TAIL: sloo only] and TERMS, whose carries the scatter forms itself for uniform groups of at
-most 512 tiles). A change of the kernels' launches or loops updates this file; cost_model.py itself
-stays as it is.
+does not execute. Describes src/cuda: the warp kernels (groups of n <= 128, one group per sub-warp) and
+the group kernels (129 <= n <= 4096, one group per block) as they were before the block path became
+the team kernel (team_kernels.cuh; their classes and loop rules are not updated yet), and the large
+path as it is (4096-key runs sorted in shared memory, four-way merge passes of eight 4096-key chunks
+per block; a uniform batch of at least 16 groups builds its rows once, large_bank_kernel; the tile
+pass, whose carries the scatter forms itself for uniform groups of at most 512 tiles). A change of
+the kernels' launches or loops updates this file; cost_model.py itself stays as it is.
+
+PKPO_COST_MODEL_PATHS (comma-separated: warp, block, large, group_by_id) restricts the size classes
+and the loop rules to those paths, e.g. PKPO_COST_MODEL_PATHS=large,group_by_id models the large
+path alone while the block path's classes wait for their update.
 
 Code is named by regions, PKPO_REGION_BEGIN(name) / PKPO_REGION_END(name) in src/cuda
 (model_region.h), never by source text: the plan says which regions a launch skips and which
@@ -71,55 +76,61 @@ def mean_over_passes(c, f):
 # (unrolled/versioned copies of the loop are resolved by cost_model.py).
 LOOP_RULES = [
     {"name": "large scatter's rank search: ceil(log2 n) levels (all of a thread's keys per level)",
-     "region": "rank_search", "trips": lambda c: log2c(c["n"])},
+     "region": "rank_search", "path": "large", "trips": lambda c: log2c(c["n"])},
     {"name": "tile_owner binary search over G+1 tile bases: ceil(log2 G)",
-     "region": "tile_owner_search", "trips": lambda c: log2c(c["G"])},
+     "region": "tile_owner_search", "path": "large", "trips": lambda c: log2c(c["G"])},
     {"name": "merge kernel's outer rounds (16 candidates of a split per half warp): "
              "merge_rounds(len) for lists of len = 4096 * 4^pass (the mean bracket), mean over the passes",
-     "region": "quad_split_rounds",
+     "region": "quad_split_rounds", "path": "large",
      "trips": lambda c: mean_over_passes(c, lambda p: merge_rounds(4096 * 4 ** p)[0])},
     {"name": "merge kernel's candidate splits (the (A, B) and (C, D) searches of a candidate side by "
              "side, inside the brackets: log2 of the bracket + 1 per round), mean per round over the passes",
-     "region": "quad_split_candidates",
+     "region": "quad_split_candidates", "path": "large",
      "trips": lambda c: mean_over_passes(c, lambda p: merge_rounds(4096 * 4 ** p)[1] / merge_rounds(4096 * 4 ** p)[0])},
     {"name": "merge kernel's final splits (inside the last brackets: 1 probe)",
-     "region": "quad_split_final", "trips": lambda c: 1},
+     "region": "quad_split_final", "path": "large", "trips": lambda c: 1},
     {"name": "merge kernel's chunks without work skipped: none in a uniform batch (0 trips)",
-     "region": "idle_chunks", "trips": lambda c: 0},
+     "region": "idle_chunks", "path": "large", "trips": lambda c: 0},
     {"name": "merge kernel's chunks per block: 8",
-     "region": "merge_chunks", "trips": lambda c: 8},
+     "region": "merge_chunks", "path": "large", "trips": lambda c: 8},
     {"name": "merge kernel's splits in shared memory: ceil(log2(4097)) = 13 probes",
-     "region": "smem_merge_split", "trips": lambda c: 13},
+     "region": "smem_merge_split", "path": "large", "trips": lambda c: 13},
     {"name": "run sort (block_merge_sort): log2(4096 / 16) = 8 merge passes in shared memory",
-     "region": "run_sort_passes", "trips": lambda c: 8},
+     "region": "run_sort_passes", "path": "large", "trips": lambda c: 8},
     {"name": "run sort merge-path probes: ceil(log2(w + 1)) for w = 16 .. 2048, mean 8.5 per pass",
-     "region": "run_sort_split", "trips": lambda c: 8.5},
-    {"name": "closed-form weight carry: ceil(min(k-1, m-e) / 256) factors per thread (k = 4: 1)",
-     "region": "beyond_tile_factors", "trips": lambda c: 1},
+     "region": "run_sort_split", "path": "large", "trips": lambda c: 8.5},
+    {"name": "closed-form F beyond a tile: ceil(min(k, m-x) / 256) factors per thread (k <= 256: 1)",
+     "region": "beyond_factors", "path": "large", "trips": lambda c: 1},
+    {"name": "the terms of the objective in team_rows (1 for one k, J for a mixture)",
+     "region": "row_terms", "path": "large", "trips": lambda c: c.get("terms", 1)},
+    {"name": "the terms of the objective in objective_consts (1 for one k, J for a mixture)",
+     "region": "objective_terms", "path": "large", "trips": lambda c: c.get("terms", 1)},
+    {"name": "a mixture's terms checked by objective_kmax (0 for one k, J for a mixture)",
+     "region": "objective_checks", "path": "large", "trips": lambda c: c.get("mixture_terms", 0)},
     {"name": "merge pass count of a group: ceil(log4 runs of 4096)",
-     "region": "merge_pass_count", "trips": lambda c: merge_passes(c["n"])},
+     "region": "merge_pass_count", "path": "large", "trips": lambda c: merge_passes(c["n"])},
     {"name": "groups per block (group kernels: G / grid; large_carry_kernel: one)",
-     "region": "groups_of_block", "trips": lambda c: c.get("group_iters", 1)},
+     "region": "groups_of_block", "path": ("block", "large"), "trips": lambda c: c.get("group_iters", 1)},
     {"name": "large-path tile elements: 2048 per tile / 256 threads",
-     "region": "not_large_fill", "trips": lambda c: 8, "elementwise": True},
+     "region": "not_large_fill", "path": "large", "trips": lambda c: 8, "elementwise": True},
     {"name": "carry chunks: ceil(tiles / 256)",
-     "region": "tile_chunks", "trips": lambda c: max(1, math.ceil(c["tiles"] / 256))},
+     "region": "tile_chunks", "path": "large", "trips": lambda c: max(1, math.ceil(c["tiles"] / 256))},
     {"name": "warp kernels: group slots per warp (grid-stride over G / (32/W) slots)",
-     "region": "warp_group_slots", "trips": lambda c: c["warp_iters"]},
+     "region": "warp_group_slots", "path": "warp", "trips": lambda c: c["warp_iters"]},
     {"name": "warp kernels: table rows per thread (rows <= 64 < 256 threads)",
-     "region": "table_rows", "trips": lambda c: 1},
+     "region": "table_rows", "path": "warp", "trips": lambda c: 1},
     {"name": "warp kernels: table ratios, one per thread (m_hi <= 128 < 256 threads)",
-     "region": "table_ratios", "trips": lambda c: 1},
+     "region": "table_ratios", "path": "warp", "trips": lambda c: 1},
     {"name": "warp kernels: table row recurrence, once per block: a uniform batch's one row, n "
              "steps in one of the 8 warps, per warp of the block",
-     "region": "table_recurrence", "trips": lambda c: c["n"] / 8.0},
+     "region": "table_recurrence", "path": "warp", "trips": lambda c: c["n"] / 8.0},
     {"name": "warp and group kernels: a curve column's elementwise weight steps (k - previous k: 1 "
              "for the modelled ks 1..16 and 1..64)",
-     "region": "curve_steps", "trips": lambda c: 1},
+     "region": "curve_steps", "path": ("warp", "block"), "trips": lambda c: 1},
     {"name": "warp and group kernels: rho columns of a curve chunk (a curve's ks, at most 64)",
-     "region": "curve_columns", "trips": lambda c: c.get("ncol", 1)},
+     "region": "curve_columns", "path": ("warp", "block"), "trips": lambda c: c.get("ncol", 1)},
     {"name": "one-thread-per-item grid-stride loop",
-     "kernel": r"gbi_\w+_kernel", "trips": lambda c: c["per_thread"], "elementwise": True},
+     "kernel": r"gbi_\w+_kernel", "path": "group_by_id", "trips": lambda c: c["per_thread"], "elementwise": True},
 ]
 
 # Regions (PKPO_REGION_BEGIN/END in src/cuda) a launch does not execute; cost_model.py fails on a
@@ -138,10 +149,17 @@ SKIP_RAGGED = ["ragged_tile_map"]
 SKIP_RUN_SORT = ["run_sort"]
 SKIP_UNSORTED_STORE = ["unsorted_store"]
 SKIP_SORT_COLD = ["index_permutation", "not_large_fill"]
-# large_tile_kernel: a curve's TERMS stage stores no tile-local outputs; a transform's does.
-SKIP_STAGE = {"TERMS": ["tile_local_outputs"], "TERMS_OUT": []}
-# large_tile_pass for sloo_minus_one and for a curve (rho): no T' scan, no backward scan.
-SKIP_LARGE_NO_TAIL = ["tail_scan", "backward_scan"]
+# large_tile_kernel's rows: a transform's from the row bank (a uniform batch of >= 16 groups: the
+# kernel's BANK variant, which holds no other) or its own (team_rows), a curve column's by
+# team_term_f.
+SKIP_ROWS = {"bank": [], "own": ["curve_rows"], "curve": ["own_rows"]}
+# large_tile_kernel of sloo_minus_one with rho = NULL: no rho sum, no backward scan; of a curve: no
+# outputs.
+SKIP_TILE_SMO = ["rho_sum", "backward_scan"]
+SKIP_TILE_CURVE = ["tile_local_outputs"]
+# The kernels after the row bank read the objective's largest k and the rows' constants from its
+# head: objective_kmax's and objective_consts' loops over the terms do not run there.
+SKIP_BANK_OBJECTIVE = ["objective_checks", "objective_terms", "objective_term"]
 # large_merge_kernel for groups of two runs: every chunk's quad holds lists A and B only, so the
 # merge of X with Y (Y empty) does not run.
 SKIP_MERGE_XY = ["merge_x_with_y"]
@@ -149,8 +167,10 @@ SKIP_MERGE_XY = ["merge_x_with_y"]
 # rho sum; without the fold (groups of more than 512 tiles) none of it.
 SKIP_FOLD_SMO = ["backward_carries", "rho_sum"]
 SKIP_SCATTER_FOLD = ["fold_carries"]
-# large_carry_kernel's TERMS stage: not the TAIL stage's branch, no group that is not general.
-SKIP_CARRY_TERMS = ["tail_carries", "not_general"]
+# large_carry_kernel: no group that is not general; a transform with rho = NULL sums no rho, a
+# curve forms no output carries.
+SKIP_CARRY_SMO = ["not_general", "rho_sum"]
+SKIP_CARRY_CURVE = ["not_general", "carry_lin"]
 
 # warp_kernel, every modelled call: valid groups of n >= 2 finite rewards with k < n (resolve_plain),
 # no error, flags NULL, a uniform layout without an index (group_span's offsets branch and the
@@ -182,7 +202,8 @@ KERN = {
     "plan": r"large_plan_kernel\(",
     "tilesort": lambda key: r"large_sort_tile_kernel<unsigned %s>" % key,
     "merge": lambda key: r"large_merge_kernel<unsigned %s>" % key,
-    "tile": lambda key: r"large_tile_kernel<unsigned %s>" % key,
+    "bank": r"large_bank_kernel\(",
+    "tile": lambda key, bank: r"large_tile_kernel<unsigned %s, %s>" % (key, "true" if bank else "false"),
     "carry": lambda key: r"large_carry_kernel<unsigned %s>" % key,
     "scatter": lambda key: r"large_scatter_kernel<unsigned %s>" % key,
     "os_hist": lambda key: r"DeviceRadixSortHistogramKernel<.*policy_hub<%s, " % key,
@@ -306,22 +327,30 @@ def block_class(n, E, N=N_DEFAULT, curve_ks=0):
             "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
 
 
-def large_class(n, E, N=N_DEFAULT, curve_ks=0):
-    """transform.cu transform_typed / curve_typed, large part, uniform layout (no tile_base scan)."""
+BANK_MIN_GROUPS = 16  # transform.cu kBankMinGroups: a uniform batch of this many groups gets a row bank
+
+
+def large_class(n, E, N=N_DEFAULT, curve_ks=0, terms=1, bank=None):
+    """transform.cu transform_typed / curve_typed, large part, uniform layout (no tile_base scan).
+    terms: 1 (one k) or J (a mixture of J terms, each k <= 256: one closed-form factor per thread);
+    bank: whether the tiles read the row bank (default: as the launcher decides, G >= 16)."""
     key = "int" if E == 4 else "long"
     G = N // n
     T = math.ceil(n / 2048)
     bits = 8 * E
-    ctx = {"n": n, "G": G, "N": N, "E": E, "key_bits": bits, "tiles": T, "per_thread": 1}
+    ctx = {"n": n, "G": G, "N": N, "E": E, "key_bits": bits, "tiles": T, "per_thread": 1,
+           "terms": terms, "mixture_terms": terms if terms > 1 else 0}
     tiles = lambda c: c["G"] * c["tiles"]
+    if bank is None:
+        bank = not curve_ks and G >= BANK_MIN_GROUPS
     # No block-path launch: a uniform batch of groups above the block path's tile launches none
     # (transform.cu launch_block; only a per-group k adds the smallest warp class for invalid ks).
     slots = min(curve_ks, CURVE_SLOTS) if curve_ks else 1
     batches = math.ceil(curve_ks / CURVE_SLOTS) if curve_ks else 1
     launches = [
         memset("cudaMemsetAsync(status, gbad, gnone, agg)",
-               lambda c, s=slots: 32 + 8 * c["G"] + s * c["G"] * c["tiles"] * 56,
-               "32 B + 8 B per group + 56 B per 2048-rank tile and k slot used (one memset, transform.cu "
+               lambda c, s=slots: 32 + 8 * c["G"] + s * c["G"] * c["tiles"] * 40,
+               "32 B + 8 B per group + 40 B per 2048-rank tile and k slot used (one memset, transform.cu "
                "reset_call)"),
         {"kernel": KERN["tilesort"](key), "blocks": lambda c: c["G"] * math.ceil(c["tiles"] / 2), "threads": 256,
          "skip": SKIP_RAGGED + SKIP_SORT_COLD + (SKIP_RUN_SORT if G == 1 else SKIP_UNSORTED_STORE),
@@ -351,47 +380,65 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0):
              "count": lambda c, k=passes: k, "note": "x %d four-way merge passes (ceil(log4 %d runs of 4096))" % (passes, runs),
              "bytes": lambda c: 2 * c["N"] * c["E"],
              "bytes_formula": "per pass: E key read + E key written (4096-key chunks; merge-path splits: L2)"})
-    # Neither the transform modelled (sloo_minus_one) nor a curve needs T' sums: no TAIL stage; no
-    # PROD stage (each tile forms the weights' product beyond it in closed form); no OUT stage (the
-    # transform's TERMS stage stores tile-local outputs, the scatter adds each tile's carries' part).
-    stage = "TERMS" if curve_ks else "TERMS_OUT"
+    if bank:
+        launches.append(
+            {"kernel": KERN["bank"], "blocks": lambda c: c["tiles"], "threads": 256,
+             "note": "the row bank of m = n, once per call",
+             "bytes": lambda c: 32 * c["n"], "bytes_formula": "4 rows of n doubles written"})
+    rows = "curve" if curve_ks else ("bank" if bank else "own")
     launches.append(
-        {"kernel": KERN["tile"](key), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
-         "skip": SKIP_STAGE[stage] + SKIP_RAGGED + SKIP_LARGE_NO_TAIL + (SKIP_ALL_FORMULAS if curve_ks else SKIP_NOT_SMO),
+        {"kernel": KERN["tile"](key, bank), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
+         "skip": SKIP_ROWS[rows] + SKIP_RAGGED + (SKIP_TILE_CURVE if curve_ks else SKIP_TILE_SMO)
+                 + (SKIP_BANK_OBJECTIVE if bank else []),
          "count": lambda c, k=batches: k,
-         "note": "STAGE_TERMS" + (" x %d slots x %d batches" % (slots, batches) if curve_ks else " (+ tile-local outputs)"),
-         "bytes": (lambda c, s=slots: s * (c["N"] * c["E"] + c["G"] * c["tiles"] * 112)) if curve_ks
-         else (lambda c: c["N"] * (c["E"] + 8) + c["G"] * c["tiles"] * 112),
-         "bytes_formula": "E key read (v, v-1, v+1: one compulsory read)" + ("" if curve_ks else " + 8 B tile-local output written")
-                          + "; 112 B per tile (TileAgg in/out)"})
-    # transform.cu: a uniform transform of <= 512 tiles per group (kLargeFoldTiles) folds the TERMS
+         "note": ("x %d slots x %d batches" % (slots, batches) if curve_ks
+                  else "rows from the bank" if bank else "its own rows"),
+         "bytes": (lambda c, s=slots: s * (c["N"] * c["E"] + c["G"] * c["tiles"] * 16)) if curve_ks
+         else (lambda c, b=bank: c["N"] * (c["E"] + 8) + c["G"] * c["tiles"] * 16 + (8 * c["n"] if b else 0)),
+         "bytes_formula": "E key read (v, v+1: one compulsory read)" + ("" if curve_ks else " + 8 B tile-local output written")
+                          + "; 16 B per tile (TileAgg)"
+                          + ("; the bank's row P, n x 8 B (once: L2 for the other groups)" if bank else "")})
+    if bank:  # the tiles of groups with excluded rewards (none here): every block leaves at once
+        launches.append(
+            {"kernel": KERN["tile"](key, False), "blocks": lambda c: c["G"] * c["tiles"], "threads": 256,
+             "skip": ["tile_work"] + SKIP_RAGGED + SKIP_BANK_OBJECTIVE,
+             "note": "the groups with excluded rewards (none)",
+             "bytes": lambda c: 0, "bytes_formula": "- (per-group words: L2)"})
+    # transform.cu: a uniform transform of <= 512 tiles per group (kLargeFoldTiles) folds the
     # carries into the scatter (no carry launch).
     fold = not curve_ks and T <= 512
     if not fold:
       launches.append(
         {"kernel": KERN["carry"](key), "blocks": lambda c, s=slots: c["G"] * s, "threads": 256,
-         "skip": SKIP_CARRY_TERMS, "count": lambda c, k=batches: k,
-         "note": "STAGE_TERMS",
-         "bytes": lambda c, s=slots: s * c["G"] * c["tiles"] * 64,
-         "bytes_formula": "<= 64 B per tile (carry fields in/out, lin written)"})
+         "skip": (SKIP_CARRY_CURVE if curve_ks else SKIP_CARRY_SMO) + (SKIP_BANK_OBJECTIVE if bank else []),
+         "count": lambda c, k=batches: k,
+         "bytes": (lambda c, s=slots: s * c["G"] * c["tiles"] * 16) if curve_ks
+         else (lambda c: c["G"] * c["tiles"] * 40),
+         "bytes_formula": "16 B per tile (rho's sums read)" if curve_ks
+                          else "40 B per tile (pre, suf read; pre, lin written)"})
     if curve_ks:
         copy = N * E + G * curve_ks * E
         name = "rho curve, large, %d ks" % curve_ks
     else:
         launches += [
             {"kernel": KERN["scatter"](key), "blocks": tiles, "threads": 256,
-             "skip": SKIP_RAGGED + (SKIP_FOLD_SMO if fold else SKIP_SCATTER_FOLD),
-             "note": "(TERMS carries folded in)" if fold else "",
-             "bytes": (lambda c: c["N"] * (2 * c["E"] + 8) + c["G"] * c["tiles"] * 32) if fold
+             "skip": SKIP_RAGGED + (SKIP_FOLD_SMO if fold else SKIP_SCATTER_FOLD)
+                     + (SKIP_BANK_OBJECTIVE if bank else []),
+             "note": "(carries folded in)" if fold else "",
+             "bytes": (lambda c: c["N"] * (2 * c["E"] + 8) + c["G"] * c["tiles"] * 16) if fold
              else (lambda c: c["N"] * (2 * c["E"] + 8)),
              "bytes_formula": "E reward read + 8 B tile-local output gathered + E written "
                               "(+ ceil(log2 n) search probes per reward, L2)"
-                              + ("; the tile totals, 32 B per tile (read by every block of the group: "
+                              + ("; the tile totals, 16 B per tile (read by every block of the group: "
                                  "%d re-reads from L2)" % T if fold
                                  else "; the tile's lin (L2)")},
         ]
         copy = 2 * N * E
         name = "large (%s)" % ("onesweep sort" if G == 1 else "run sort + %d merge passes" % merge_passes(n))
+        if terms > 1:
+            name += ", harmonic(%d)" % terms
+        if not bank and G >= BANK_MIN_GROUPS:
+            name += ", no bank"
     return {"name": name, "path": "large", "dtype": "float32" if E == 4 else "float64", "n": n,
             "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
 
@@ -452,7 +499,7 @@ def group_by_id_class(N=1 << 24, run=16):
             "note": "Copy roofline here: 8 B id read + 8 B index written per sample, 8 B per offset."}
 
 
-def size_classes():
+def all_size_classes():
     out = []
     for E in (4, 8):
         for n in (4, 8, 16, 32, 64, 128):
@@ -463,9 +510,37 @@ def size_classes():
             out.append(block_class(n, E))
         for n in (8192, 65536, 1 << 20):
             out.append(large_class(n, E))
+            # a mixture of 16 terms (harmonic(16)): the same tile pass on the row bank; the bank
+            # builds the 16 terms' rows once per call
+            out.append(large_class(n, E, terms=16))
         out.append(large_class(N_DEFAULT, E))
+        out.append(large_class(N_DEFAULT, E, terms=16))
+    # without the row bank: what every tile pays for its own rows (the rows of a ragged batch, of
+    # groups with excluded rewards, and of uniform batches of fewer than 16 groups)
+    out.append(large_class(65536, 4, bank=False))
+    out.append(large_class(65536, 4, terms=16, bank=False))
     out.append(warp_class(16, 4, curve_ks=16))
     out.append(block_class(256, 4, curve_ks=64))
     out.append(large_class(65536, 4, curve_ks=8))
     out.append(group_by_id_class())
     return out
+
+
+def selected_paths():
+    import os
+    v = os.environ.get("PKPO_COST_MODEL_PATHS", "")
+    return set(p.strip() for p in v.split(",") if p.strip()) or None
+
+
+def rule_paths(rule):
+    p = rule.get("path", ("warp", "block"))
+    return set(p) if isinstance(p, (list, tuple)) else {p}
+
+
+def size_classes():
+    paths = selected_paths()
+    return [sc for sc in all_size_classes() if paths is None or sc["path"] in paths]
+
+
+if selected_paths() is not None:
+    LOOP_RULES = [r for r in LOOP_RULES if rule_paths(r) & selected_paths()]

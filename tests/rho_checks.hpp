@@ -95,13 +95,18 @@ inline void check_rho_values(const Batch& b, int64_t k, const std::vector<double
   }
 }
 
-inline Batch binary_groups(int64_t n, pkpo_dtype dt) {
+// Binary groups of n, one per count of successes c in cs (every c = 0..n when cs is empty).
+inline Batch binary_groups(int64_t n, pkpo_dtype dt, const std::vector<int64_t>& cs = {}) {
   Batch b;
   b.est = PKPO_RHO;
   b.dtype = dt;
   b.group_size = n;
   std::mt19937_64 rng((uint64_t)n);
-  for (int64_t c = 0; c <= n; ++c) {  // group c: c successes at shuffled positions
+  std::vector<int64_t> counts = cs;
+  if (counts.empty()) {
+    for (int64_t c = 0; c <= n; ++c) counts.push_back(c);
+  }
+  for (int64_t c : counts) {  // c successes at shuffled positions
     std::vector<double> g((size_t)n, 0.0);
     std::fill(g.begin(), g.begin() + c, 1.0);
     std::shuffle(g.begin(), g.end(), rng);
@@ -111,15 +116,26 @@ inline Batch binary_groups(int64_t n, pkpo_dtype dt) {
   return b;
 }
 
-inline void check_rho_exact_cases(const Runner& run, int64_t max_n, uint64_t seed) {
+// A few counts of successes for binary groups of n too large to take every count: both ends,
+// the middle and the neighbours of the ends.
+inline std::vector<int64_t> binary_counts(int64_t n) {
+  std::vector<int64_t> cs = {0, 1, 2, n / 3, n / 2, n - 2, n - 1, n};
+  std::sort(cs.begin(), cs.end());
+  cs.erase(std::unique(cs.begin(), cs.end()), cs.end());
+  return cs;
+}
+
+// The checks of check_rho_values on groups of each size in `sizes` (binary groups with every count
+// of successes, or those of binary_counts(n) when few_binary, and two of every reward kind), at
+// k = 1, 2, n/2, n-1, n, n+1, from the curve and from the transforms (whose rho must be the
+// curve's bit for bit), in both dtypes and under both statistics.
+inline void check_rho_exact_sizes(const Runner& run, const std::vector<int64_t>& sizes, uint64_t seed,
+                                  bool few_binary) {
   std::mt19937_64 rng(seed);
-  std::vector<int64_t> sizes = {1, 2, 3, 7, 16, 33, 64, 100, 129, 257, 300};
-  sizes.erase(std::remove_if(sizes.begin(), sizes.end(), [&](int64_t n) { return n > max_n; }),
-              sizes.end());
   for (pkpo_dtype dt : {PKPO_FLOAT64, PKPO_FLOAT32}) {
     for (pkpo_statistic stat : {PKPO_STATISTIC_MAX, PKPO_STATISTIC_MIN}) {
       for (int64_t n : sizes) {
-        Batch b = binary_groups(n, dt);
+        Batch b = binary_groups(n, dt, few_binary ? binary_counts(n) : std::vector<int64_t>{});
         for (int kind = 0; kind < (int)Kind::Kinds; ++kind) {
           for (int rep = 0; rep < 2; ++rep) {
             auto g = gen_group((Kind)kind, n, rng);
@@ -156,6 +172,16 @@ inline void check_rho_exact_cases(const Runner& run, int64_t max_n, uint64_t see
   }
 }
 
+inline void check_rho_exact_cases(const Runner& run, int64_t max_n, uint64_t seed) {
+  std::vector<int64_t> sizes = {1, 2, 3, 7, 16, 33, 64, 100, 129, 257, 300};
+  sizes.erase(std::remove_if(sizes.begin(), sizes.end(), [&](int64_t n) { return n > max_n; }),
+              sizes.end());
+  check_rho_exact_sizes(run, sizes, seed, false);
+}
+
+// Weights below this are dropped by every backend (docs/math.md §4: they contribute nothing).
+constexpr double kWeightFloor = 1e-300;
+
 struct BinaryAccuracy {
   int64_t cases = 0, violations = 0, pkpo_exact = 0, he_exact = 0;
   double pkpo_max_ulps = 0, he_max_ulps = 0;
@@ -190,54 +216,70 @@ inline double humaneval_pass_at_k(int64_t n, int64_t c, int64_t k) {
   return 1.0 - p;
 }
 
-// Every binary group of n = 4..max_n (every c, k over a spread including 1, 2, n/2, n-1, n) in
-// float64: pkpo's pass@k no more ulps from the exact value than HumanEval's form, or 2 ulps,
-// whichever is larger; float32 within 1 ulp of float32's nearest; pass^k within 1 ulp.
-inline BinaryAccuracy check_binary_accuracy(const Runner& run, int64_t max_n, int64_t step) {
-  BinaryAccuracy acc;
-  for (int64_t n = 4; n <= max_n; n += step) {
-    std::vector<int64_t> ks = {1, 2, 3, n / 4 + 1, n / 2, n - 2, n - 1, n};
-    std::sort(ks.begin(), ks.end());
-    ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
-    for (pkpo_statistic stat : {PKPO_STATISTIC_MAX, PKPO_STATISTIC_MIN}) {
-      for (pkpo_dtype dt : {PKPO_FLOAT64, PKPO_FLOAT32}) {
-        Batch b = binary_groups(n, dt);
-        b.statistic = stat;
-        std::vector<double> curve;
-        EXPECT_EQ(run.curve(b, ks, &curve), PKPO_SUCCESS);
-        for (int64_t c = 0; c <= n; ++c) {
-          for (size_t j = 0; j < ks.size(); ++j) {
-            const int64_t k = ks[j];
-            const double got = curve[(size_t)c * ks.size() + j];
-            const __float128 exact = binary_exact(n, c, k, stat == PKPO_STATISTIC_MIN);
-            if (dt == PKPO_FLOAT32) {
-              const float want = (float)(double)exact;  // within half an ulp of float32's nearest
-              const float lo = std::nextafter(want, -1.0f), hi = std::nextafter(want, 2.0f);
-              EXPECT_TRUE((float)got >= lo && (float)got <= hi)
-                  << "float32 n " << n << " c " << c << " k " << k << ": " << got << " vs " << want;
-              continue;
-            }
-            const double u = ulps_from(got, exact);
-            if (stat == PKPO_STATISTIC_MIN) {
+// The binary groups of n with the counts of successes cs (every c = 0..n when empty), k over a
+// spread including 1, 2, n/2, n-1, n, in float64: pkpo's pass@k no more ulps from the exact value
+// than HumanEval's form, or 2 ulps, whichever is larger; float32 within 1 ulp of float32's
+// nearest; pass^k within 1 ulp (0 below the weight floor). Adds the cases to *acc.
+inline void binary_accuracy_at(const Runner& run, int64_t n, const std::vector<int64_t>& cs,
+                               BinaryAccuracy* acc_out) {
+  BinaryAccuracy& acc = *acc_out;
+  std::vector<int64_t> counts = cs;
+  if (counts.empty()) {
+    for (int64_t c = 0; c <= n; ++c) counts.push_back(c);
+  }
+  std::vector<int64_t> ks = {1, 2, 3, n / 4 + 1, n / 2, n - 2, n - 1, n};
+  std::sort(ks.begin(), ks.end());
+  ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+  for (pkpo_statistic stat : {PKPO_STATISTIC_MAX, PKPO_STATISTIC_MIN}) {
+    for (pkpo_dtype dt : {PKPO_FLOAT64, PKPO_FLOAT32}) {
+      Batch b = binary_groups(n, dt, counts);
+      b.statistic = stat;
+      std::vector<double> curve;
+      EXPECT_EQ(run.curve(b, ks, &curve), PKPO_SUCCESS);
+      for (size_t gi = 0; gi < counts.size(); ++gi) {
+        const int64_t c = counts[gi];
+        for (size_t j = 0; j < ks.size(); ++j) {
+          const int64_t k = ks[j];
+          const double got = curve[gi * ks.size() + j];
+          const __float128 exact = binary_exact(n, c, k, stat == PKPO_STATISTIC_MIN);
+          if (dt == PKPO_FLOAT32) {
+            const float want = (float)(double)exact;  // within half an ulp of float32's nearest
+            const float lo = std::nextafter(want, -1.0f), hi = std::nextafter(want, 2.0f);
+            EXPECT_TRUE((float)got >= lo && (float)got <= hi)
+                << "float32 n " << n << " c " << c << " k " << k << ": " << got << " vs " << want;
+            continue;
+          }
+          const double u = ulps_from(got, exact);
+          if (stat == PKPO_STATISTIC_MIN) {
+            // pass^k = F itself: below the weight floor it is dropped (docs/math.md §4)
+            if ((double)exact < kWeightFloor) {
+              EXPECT_EQ(got, 0.0) << "pass^k n " << n << " c " << c << " k " << k;
+            } else {
               EXPECT_LE(u, 1.0) << "pass^k n " << n << " c " << c << " k " << k;
-              continue;
             }
-            const double he = ulps_from(humaneval_pass_at_k(n, c, k), exact);
-            ++acc.cases;
-            acc.pkpo_exact += u <= 0.5;
-            acc.he_exact += he <= 0.5;
-            acc.pkpo_max_ulps = std::max(acc.pkpo_max_ulps, u);
-            acc.he_max_ulps = std::max(acc.he_max_ulps, he);
-            if (u > std::max(he, 2.0)) {
-              ++acc.violations;
-              ADD_FAILURE() << "n " << n << " c " << c << " k " << k << ": pkpo " << u
-                            << " ulps, HumanEval form " << he << " ulps";
-            }
+            continue;
+          }
+          const double he = ulps_from(humaneval_pass_at_k(n, c, k), exact);
+          ++acc.cases;
+          acc.pkpo_exact += u <= 0.5;
+          acc.he_exact += he <= 0.5;
+          acc.pkpo_max_ulps = std::max(acc.pkpo_max_ulps, u);
+          acc.he_max_ulps = std::max(acc.he_max_ulps, he);
+          if (u > std::max(he, 2.0)) {
+            ++acc.violations;
+            ADD_FAILURE() << "n " << n << " c " << c << " k " << k << ": pkpo " << u
+                          << " ulps, HumanEval form " << he << " ulps";
           }
         }
       }
     }
   }
+}
+
+// Every binary group of n = 4..max_n (every c) by binary_accuracy_at.
+inline BinaryAccuracy check_binary_accuracy(const Runner& run, int64_t max_n, int64_t step) {
+  BinaryAccuracy acc;
+  for (int64_t n = 4; n <= max_n; n += step) binary_accuracy_at(run, n, {}, &acc);
   return acc;
 }
 

@@ -79,17 +79,25 @@ static pkpo_status cuda_run(pkpo_handle h, const pkpo_desc* d, const void* rewar
   const size_t elem = d->dtype == PKPO_FLOAT32 ? 4 : 8;
   const size_t n = (size_t)(d->offsets ? d->offsets[d->num_groups] : d->num_groups * d->group_size);
   const size_t g = (size_t)d->num_groups;
-  dev_buf r = {0}, o = {0}, rh = {0}, fl = {0}, off = {0}, idx = {0};
+  dev_buf r = {0}, o = {0}, rh = {0}, fl = {0}, off = {0}, idx = {0}, kt = {0}, kw = {0};
   pkpo_status st = dev_alloc_copy(&r, rewards, n * elem);
   if (!st && out) st = dev_alloc_copy(&o, NULL, n * elem);
   if (!st && rho) st = dev_alloc_copy(&rh, NULL, rho_bytes);
   if (!st && flags) st = dev_alloc_copy(&fl, NULL, g * sizeof(uint32_t));
   if (!st && d->offsets) st = dev_alloc_copy(&off, d->offsets, (g + 1) * sizeof(int64_t));
   if (!st && d->index) st = dev_alloc_copy(&idx, d->index, n * sizeof(int64_t));
+  /* a mixture's terms live in the handle's memory space (pkpo.h) */
+  const size_t terms = d->num_k_terms > 0 ? (size_t)d->num_k_terms : 0;
+  if (!st && terms) st = dev_alloc_copy(&kt, d->k_terms, terms * sizeof(int64_t));
+  if (!st && terms) st = dev_alloc_copy(&kw, d->k_weights, terms * sizeof(double));
   if (!st) {
     pkpo_desc dd = *d;
     dd.offsets = (const int64_t*)off.p;
     dd.index = (const int64_t*)idx.p;
+    if (terms) {
+      dd.k_terms = (const int64_t*)kt.p;
+      dd.k_weights = (const double*)kw.p;
+    }
     st = ks ? pkpo_rho_curve(h, &dd, r.p, ks, num_ks, rh.p, (uint32_t*)fl.p, NULL)
             : pkpo_transform(h, &dd, r.p, o.p, rh.p, (uint32_t*)fl.p, NULL);
   }
@@ -107,6 +115,8 @@ static pkpo_status cuda_run(pkpo_handle h, const pkpo_desc* d, const void* rewar
   cudaFree(fl.p);
   cudaFree(off.p);
   cudaFree(idx.p);
+  cudaFree(kt.p);
+  cudaFree(kw.p);
   return st;
 }
 #endif

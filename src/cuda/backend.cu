@@ -208,7 +208,7 @@ Params params_of(const pkpo_desc* d, const pkpo__plan* p, const void* rewards, v
   q.num_samples = p->num_samples;
   q.uniform_n = p->uniform_n;
   q.max_n = p->max_group_size;
-  q.k = d->k;
+  q.k = d->num_k_terms > 0 ? 1 : d->k; /* a mixture does not use k (pkpo.h), whatever it holds */
   q.estimator = (int)d->estimator;
   q.nonfinite = (int)d->nonfinite;
   q.k_policy = (int)d->k_policy;
@@ -288,17 +288,6 @@ pkpo_status run_call(pkpo_handle h, const pkpo_desc* d, const pkpo__plan* plan, 
                        "the stream is capturing, but %s needs a device-to-host read; set "
                        "max_group_size and use the default policies to capture",
                        unknown_max ? "max_group_size = 0" : "the strict k / non-finite error policy");
-  }
-  /* The large path (groups above kBlockMaxN) computes one k and the max statistic only. */
-  const bool beyond_one_k = d->statistic != PKPO_STATISTIC_MAX || (kind == CALL_TRANSFORM && d->num_k_terms > 0);
-  const bool may_be_large = plan->uniform_n > pkpo_cuda::kBlockMaxN ||
-                            (plan->uniform_n == 0 && (plan->max_group_size == 0 ||
-                                                      plan->max_group_size > pkpo_cuda::kBlockMaxN));
-  if (beyond_one_k && may_be_large) {
-    return pkpo__error(h, PKPO_ERROR_UNSUPPORTED,
-                       "the CUDA backend computes k mixtures and the min statistic for groups of up "
-                       "to %d samples (set max_group_size); larger groups run on the CPU backend",
-                       pkpo_cuda::kBlockMaxN);
   }
   Params prm = params_of(d, plan, rewards, out, rho, flags);
   if (kind == CALL_CURVE) {

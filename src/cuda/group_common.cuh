@@ -10,11 +10,11 @@
 
 #include <stdint.h>
 
-#include "group_math.cuh"
 #include "keys.cuh"
 #include "model_region.h"
 #include "params.h"
 #include "pkpo.h"
+#include "rules.h"
 
 namespace pkpo_cuda {
 
@@ -84,13 +84,27 @@ __device__ __forceinline__ void store_value(void* base, int64_t i, double x) {
 
 __device__ __forceinline__ void report_error(const Params& p, int64_t g, unsigned int bits) {
   atomicOr(&p.status->error_bits, bits);
-  atomicMax(&p.status->first_group_inv[(bits & ERR_NONFINITE) ? 0 : 1], ~(unsigned long long)g);
+  atomicMax(&p.status->first_group_inv[(bits & PKPO__ERR_NONFINITE) ? 0 : 1], ~(unsigned long long)g);
 }
 
 /* Writes rho of group g at column col (a transform's 0). */
 template <typename V>
 __device__ __forceinline__ void write_rho(const Params& p, int64_t g, int64_t col, double value) {
   if (p.rho) store_value<V>(p.rho, g * p.rho_stride + col, value);
+}
+
+/* rho of a group by its action (rules.h): r, the formula's value, for a general group; 0 for one
+ * without finite samples; NaN for an invalid or a propagated one (an erroneous one writes none). */
+__device__ __forceinline__ double action_rho(int act, double r) {
+  if (act == PKPO__ACT_GENERAL) return r;
+  return act == PKPO__ACT_EMPTY ? 0.0 : __longlong_as_double(0x7FF8000000000000LL);
+}
+
+/* The output of a sample the formulas do not compute (an excluded reward, a group without finite
+ * samples, a propagated one): NaN under PROPAGATE, 0 otherwise. */
+template <typename A>
+__device__ __forceinline__ A action_output(int act) {
+  return act == PKPO__ACT_PROPAGATE ? (A)__longlong_as_double(0x7FF8000000000000LL) : A(0);
 }
 
 /* A pass@k curve on the team kernels: a column whose k is at most kCurveStep above the previous

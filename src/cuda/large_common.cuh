@@ -4,17 +4,19 @@
  *
  * The large path sorts each group's keys (large_sort_kernels.cuh: 4096-key runs sorted in shared
  * memory, then merged four at a time; one uniform group: CUB's radix sort of the whole array), then
- * runs a tile pass once per 2048-rank tile in a reduce-then-scan (large_tile_kernels.cuh: stages
- * TAIL, only for sloo, and TERMS, each followed by a one-block-per-group kernel that turns the tile
- * totals into per-tile carries in a fixed order), and scatters the outputs from sorted order back
- * to the samples (large_scatter_kernels.cuh; for uniform groups of at most kLargeFoldTiles tiles it
- * forms the TERMS carries itself). The uniform layout maps blocks to (group, tile) arithmetically;
+ * runs a tile pass once per 2048-rank tile (large_tile_kernels.cuh: the tile's weight rows by the
+ * block path's code, rows.cuh, with the weights' product beyond the tile in closed form; its
+ * scans' and rho's totals), a one-block-per-group kernel that turns the totals into per-tile
+ * carries in a fixed order and writes rho, and scatters the outputs from sorted order back to the
+ * samples (large_scatter_kernels.cuh; for uniform groups of at most kLargeFoldTiles tiles it forms
+ * the carries itself). A uniform batch of several groups builds its rows once per call (the row
+ * bank) and its tiles read them. The uniform layout maps blocks to (group, tile) arithmetically;
  * a ragged one through a scan of the groups' tile counts (even counts, so that run j of the batch
  * is tiles 2j and 2j + 1).
  *
- * All arithmetic of the large path is float64 (group_math.cuh); float32 outputs are rounded once,
- * when stored. Indices of samples are int64 everywhere; ranks inside one group are int (n <
- * kMaxLargeGroup < 2^31).
+ * All arithmetic of the large path is float64; float32 outputs are rounded once, when stored.
+ * Indices of samples are int64 everywhere; ranks inside one group are int (n < kMaxLargeGroup <
+ * 2^31).
  */
 #ifndef PKPO_CUDA_LARGE_COMMON_CUH
 #define PKPO_CUDA_LARGE_COMMON_CUH
@@ -22,9 +24,12 @@
 #include <stdint.h>
 
 #include "group_common.cuh"
-#include "group_math.cuh"
+#include "keys.cuh"
 #include "model_region.h"
 #include "params.h"
+#include "rows.cuh"
+#include "rules.h"
+#include "scan_kernels.cuh"
 
 namespace pkpo_cuda {
 
@@ -60,8 +65,6 @@ PKPO_HD int64_t large_tiles_bound(int64_t num_samples, int64_t num_groups, int64
 /* A large group's tiles [tile_base[g], tile_end) all have slots in the per-tile tables. */
 PKPO_HD bool large_tiles_fit(int64_t tile_end, int64_t tiles_bound) { return tile_end <= tiles_bound; }
 
-
-enum Stage { STAGE_TAIL = 1, STAGE_TERMS = 2 }; /* the tile pass's stages (large_tile_pass) */
 
 /* Where the tiles of each group start in the per-tile tables. Uniform layout: group g owns tiles
  * [g * per_group, (g+1) * per_group) (no table, no scan; a group that is not large, e.g. k < 1,
@@ -148,49 +151,101 @@ __device__ __forceinline__ const Key* large_sorted(const LargeKeys& lk, const Gr
   return static_cast<const Key*>(large_sorted_in_b(lk, s.n) ? lk.b : lk.a) + s.begin;
 }
 
-/* The tile-local outputs of a group's sorted ranks (large_tile_pass, STAGE_TERMS of a transform),
- * float64: for float64 keys the buffer that does not hold the group's sorted keys. */
+/* The tile-local outputs of a group's sorted ranks (large_tile_kernel of a transform), float64:
+ * for float64 keys the buffer that does not hold the group's sorted keys. */
 template <typename Key>
 __device__ __forceinline__ double* large_local_out(const LargeKeys& lk, const GroupSpan& s) {
   if (sizeof(Key) == sizeof(double)) return static_cast<double*>(large_sorted_in_b(lk, s.n) ? lk.a : lk.b) + s.begin;
   return lk.local + s.begin;
 }
 
-/* The state of a large group, identical in every large-path kernel. A group whose tiles end past
- * tiles_bound (possible only with overlapping offsets) is invalid: its per-tile slots do not exist. */
-template <typename Key>
-__device__ __forceinline__ Resolved large_resolve(const Params& p, const GroupSpan& s, int64_t g,
-                                                  const Key* sorted, int64_t k_req, const TileMap& tm,
-                                                  int64_t tiles_bound) {
-  (void)sorted;
-  const bool valid = p.gbad[g] == 0 && large_tiles_fit(tiles_before(tm, g + 1), tiles_bound);
+/* What a group's objective gives at m = n, the same for every group of a uniform batch: the
+ * largest k and whether the terms are usable (objective_kmax), the rows' constants. */
+struct BankHead {
+  RowConsts rc;
+  int64_t kmax;
+  int usable;
+};
+
+/* The rows of a uniform batch's groups at m = n (workspace; large_bank_kernel): gap t's weights at
+ * t - 1, and the head. Formed once per call, so that no tile builds rows and no block loops over a
+ * mixture's terms. m == 0: no bank (a ragged batch, fewer than 16 groups, a k per group or a
+ * curve): every tile builds its own rows. */
+struct RowBank {
+  double* P;
+  double* Q;
+  double* Fhi;
+  double* Flo;
+  BankHead* head;
+  int64_t m;
+};
+
+/* The constants of the rows of a group of m finite values: the bank's at m = n, or its own
+ * (objective_consts; want_out and want_rho as the bank's: p.write_out, p.rho). */
+__device__ __forceinline__ RowConsts large_consts(const Params& p, const RowBank& bank, int64_t m, int64_t k_req) {
+  if (bank.m == m) return bank.head->rc;
+  PKPO_REGION_BEGIN(objective_terms);
+  const RowConsts rc = objective_consts(p, m, k_req, p.write_out != 0, p.rho != nullptr);
+  PKPO_REGION_END(objective_terms);
+  return rc;
+}
+
+/* The rules of a large group (rules.h), identical in every large-path kernel: k_req is the group's
+ * k, or a curve's largest. A group whose tiles end past tiles_bound (possible only with
+ * overlapping offsets) is invalid: its per-tile slots do not exist. */
+__device__ __forceinline__ pkpo__group_rule large_rule(const Params& p, const GroupSpan& s, int64_t g, int64_t k_req,
+                                                       const TileMap& tm, int64_t tiles_bound, const RowBank& bank) {
+  bool usable = true;
+  int64_t kmax;
+  if (bank.m > 0) {
+    kmax = bank.head->kmax;
+    usable = bank.head->usable != 0;
+  } else {
+    PKPO_REGION_BEGIN(objective_checks);
+    kmax = objective_kmax(p, k_req, &usable);
+    PKPO_REGION_END(objective_checks);
+  }
+  const bool valid = p.gbad[g] == 0 && usable && large_tiles_fit(tiles_before(tm, g + 1), tiles_bound);
   /* gnone[g]: the group's non-finite samples, counted once by the run sort (its sorted keys end
    * with them: m = n - gnone finite keys first) */
   const int64_t nonfinite = valid ? (int64_t)p.gnone[g] : 0;
-  return resolve_group(p.estimator, p.nonfinite, p.k_policy, s.n, nonfinite, k_req, valid,
-                       p.write_out != 0);
+  return pkpo__resolve_group(p.nonfinite, p.k_policy, s.n, nonfinite, kmax, valid);
 }
 
-/* A large group that is not ACT_GENERAL, by one thread: status (rf: its error reported, or its
- * flags stored) and rho at column col by its action (NaN if invalid or propagated, its one finite
- * value if single, 0 if empty). A curve resolves the flags at the largest k and rho at the
- * column's, hence two Resolveds. */
-template <typename Key>
-__device__ __forceinline__ void finish_rare_group(const Params& p, int64_t g, int64_t col, const Resolved& rf,
-                                                  int action, const Key* sorted) {
-  if (rf.action == ACT_ERROR) {
-    report_error(p, g, rf.error_bits);
-  } else {
-    if (p.flags) p.flags[g] = rf.flags;
-    double rho = 0.0;
-    if (action == ACT_INVALID || action == ACT_PROPAGATE) {
-      rho = __longlong_as_double(0x7FF8000000000000LL);
-    } else if (action == ACT_SINGLE) {
-      rho = KeyTraits<Key>::to_double(sorted[0]);
-    }
-    write_rho<typename KeyTraits<Key>::Value>(p, g, col, rho);
+/* Status and rho at column col of a large group, by one thread: its error reported, or its flags
+ * stored and its rho (r, the formula's value, for a general group; action_rho otherwise) written,
+ * negated under the min statistic. */
+template <typename A>
+__device__ __forceinline__ void finish_large_group(const Params& p, int64_t g, int64_t col, const pkpo__group_rule& rule,
+                                                   uint32_t row_flags, double r) {
+  if (rule.action == PKPO__ACT_ERROR) {
+    report_error(p, g, rule.error_bits);
+    return;
   }
+  if (p.flags) p.flags[g] = rule.flags | row_flags;
+  const double value = action_rho(rule.action, r);
+  write_rho<A>(p, g, col, p.negate ? -value : value);
 }
+
+/* The sums over a group's tiles of rho's weighted gaps, in chunks of kLargeBlock tiles (one per
+ * thread) combined in order: the same bits in the carry kernel and in the scatter's fold, so that
+ * rho does not depend on which of them formed it. Every thread of the block calls this. */
+__device__ __forceinline__ D2 large_rho_sums(const TileAgg* tile_agg, int64_t used, int64_t tiles, D2* wd2) {
+  D2 sum = make_d2(0.0, 0.0);
+  PKPO_REGION_BEGIN(tile_chunks);
+  for (int64_t ch = 0; ch * kLargeBlock < tiles; ++ch) {
+    const int64_t i = ch * kLargeBlock + threadIdx.x;
+    const D2 x = i < used ? make_d2(tile_agg[i].rho_hi, tile_agg[i].rho_lo) : make_d2(0.0, 0.0);
+    D2 total;
+    (void)block_exclusive_scan<kLargeBlock, false>(x, AddOp(), make_d2(0.0, 0.0), wd2, &total);
+    sum = sum + total;
+  }
+  PKPO_REGION_END(tile_chunks);
+  return sum;
+}
+
+/* Tiles of a group of m finite values that hold ranks <= m (the others have no totals). */
+PKPO_HD int64_t large_used_tiles(int64_t m) { return (m + kLargeTile - 1) / kLargeTile; }
 
 }  // namespace pkpo_cuda
 

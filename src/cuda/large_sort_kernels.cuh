@@ -2,8 +2,9 @@
  * large_sort_kernels.cuh -- the large path's sort: every large group's keys sorted into one of the
  * two key buffers (large_common.cuh, LargeKeys). large_plan_kernel counts a ragged batch's tiles
  * (the input of the tile map's scan). large_sort_tile_kernel reads each 4096-key run of a group
- * (coalesced), counts its non-finite samples once and sorts it in shared memory (block_merge_sort:
- * a register bitonic sort of 16 keys per thread, then 8 merge-path passes). large_merge_kernel then
+ * (coalesced; the keys of the negated rewards under the min statistic), counts its non-finite
+ * samples once and sorts it in shared memory (block_merge_sort: a register bitonic sort of 16 keys
+ * per thread, then 8 merge-path passes). large_merge_kernel then
  * merges a group's sorted lists four at a time (the splits and shared-memory merges:
  * merge_kernels.cuh), eight 4096-key output chunks per block, each planned by one warp, until each
  * group is one run: ceil(log4(runs)) passes, a group taking part only in those it needs, so its
@@ -119,7 +120,6 @@ template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Params p, const TileMap tm,
                                                                      Key* keys, int sort_runs) {
   typedef KeyTraits<Key> KT;
-  typedef typename KT::Value V;
   __shared__ Key buf[kSortTile + kSortIpt]; /* + spare keys: block_merge_sort */
   int64_t g, run;
   if (!run_owner(tm, p.num_groups, blockIdx.x, &g, &run)) return;
@@ -139,44 +139,17 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
   Key tile_keys[kSortIpt];
   bool bad = false;
   unsigned int nonfinite = 0; /* this thread's non-finite samples */
-  if (!p.index) { /* the grouped layout itself: every position of a valid group is in range */
-    const V* x = static_cast<const V*>(p.rewards) + s.begin + lo;
 #pragma unroll
-    for (int j = 0; j < kSortIpt; ++j) {
-      const int i = j * kLargeBlock + (int)threadIdx.x; /* striped */
-      Key key = KT::kNone;
-      if (i < cnt) {
-        const V v = x[i];
-        if (KT::finite(KT::bits(v))) {
-          key = KT::to_key(v);
-        } else {
-          ++nonfinite;
-        }
-      }
-      tile_keys[j] = key;
+  for (int j = 0; j < kSortIpt; ++j) {
+    const int64_t i = (int64_t)j * kLargeBlock + threadIdx.x; /* striped */
+    Key key = KT::kNone;
+    if (i < cnt) { /* negated under the min statistic; kNone for a non-finite reward or a bad entry */
+      int64_t src;
+      bool nf = false;
+      key = load_key<Key, true>(p, s.begin + lo + i, &src, &nf, &bad);
+      nonfinite += nf ? 1u : 0u;
     }
-  } else {
-    PKPO_REGION_BEGIN(index_permutation);
-#pragma unroll
-    for (int j = 0; j < kSortIpt; ++j) {
-      const int64_t i = (int64_t)j * kLargeBlock + threadIdx.x; /* striped */
-      Key key = KT::kNone;
-      if (i < cnt) {
-        const int64_t src = sample_of(p, s.begin + lo + i);
-        if (!sample_ok(p, src)) {
-          bad = true;
-        } else {
-          const V x = static_cast<const V*>(p.rewards)[src];
-          if (KT::finite(KT::bits(x))) {
-            key = KT::to_key(x);
-          } else {
-            ++nonfinite;
-          }
-        }
-      }
-      tile_keys[j] = key;
-    }
-    PKPO_REGION_END(index_permutation);
+    tile_keys[j] = key;
   }
   PKPO_REGION_BEGIN(run_sort);
   if (sort_runs) {
@@ -198,9 +171,7 @@ __global__ void __launch_bounds__(kLargeBlock) large_sort_tile_kernel(const Para
     }
     PKPO_REGION_END(unsorted_store);
   }
-  PKPO_REGION_BEGIN(index_permutation);
   if (bad) atomicOr(&p.gbad[g], 1u);
-  PKPO_REGION_END(index_permutation);
   /* non-finite samples of this thread (kNone keys that are not padding): the group's count, read
    * by large_resolve; integer atomics, so the same total on every run */
   if (nonfinite) atomicAdd(&p.gnone[g], nonfinite);

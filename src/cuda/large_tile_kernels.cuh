@@ -1,326 +1,346 @@
 /*
- * large_tile_kernels.cuh -- the large path's tile pass (large_tile_kernel: one block per 2048-rank
- * tile of a sorted group, and per k slot of a curve) and its carries (large_carry_kernel: one block
- * per group turns the tiles' totals into per-tile carries, in a fixed order, and after the TERMS
- * stage writes rho and flags). The weights' product beyond a tile comes in closed form
- * (beyond_tile_product), so the stages are TAIL (T' sums; only for sloo) and TERMS (the per-rank
- * terms, their scans and the rho sum). A transform's TERMS stage also stores each rank's tile-local
- * output (its carries taken as 0): every output formula is linear in the scans, so the scatter adds
- * the carries' part (TileAgg::lin) instead of a second pass over the tile.
+ * large_tile_kernels.cuh -- the large path's tile pass and its carries (docs/math.md §4-5, the same
+ * rows and output form as the block path):
+ *
+ *   large_bank_kernel   a uniform batch's rows at m = n, once per call (the row bank): one block
+ *                       per 2048-rank tile of n, rows.cuh's team_rows with the closed-form
+ *                       product beyond the tile;
+ *   large_tile_kernel   one block per 2048-rank tile of a sorted group (and per k slot of a
+ *                       curve): the tile's rows (the bank's, or its own by the same code), the
+ *                       forward exclusive scan of P d and the backward inclusive scan of Q d inside
+ *                       the tile, each rank's tile-local output (its carries taken as 0) and the
+ *                       tile's totals (TileAgg: pre, suf, and rho's sum F d as rho_hi + rho_lo);
+ *   large_carry_kernel  one block per group: the tiles' carries in a fixed order (forward sums of
+ *                       pre, backward sums of suf; each tile's lin = their sum, the carries' part
+ *                       of every output of the tile, since outputs are linear in the scans), rho
+ *                       from the top, flags; the rare actions' flags and rho.
+ *
+ * A tile's rows are a team's rows (Team<kLargeBlock, kLargeIpt>: 256 threads x 8 ranks, blocked)
+ * whose ranks start at rank0 = tile * 2048: each term's F_t is the tile's backward product of the
+ * ratios (t-k)/t times F at the tile's last rank, which BeyondClosed forms in closed form, so no
+ * pass over the other tiles is needed for it.
  */
 #ifndef PKPO_CUDA_LARGE_TILE_KERNELS_CUH
 #define PKPO_CUDA_LARGE_TILE_KERNELS_CUH
 
 #include <stdint.h>
 
+#include "dd.cuh"
 #include "group_common.cuh"
-#include "group_math.cuh"
 #include "keys.cuh"
 #include "large_common.cuh"
 #include "model_region.h"
 #include "params.h"
+#include "rows.cuh"
+#include "rules.h"
 #include "scan_kernels.cuh"
+#include "team.cuh"
 
 namespace pkpo_cuda {
 
-/* prod_{j=e+1}^{m} r_j (weight_ratio's factors: the suffix product of the weights beyond rank
- * e >= 1) in closed form, so that no pass over the other tiles is needed for it: the product
- * telescopes to C(e-1, k-1) / C(m-1, k-1) = prod_{i=1}^{k-1} (e-i)/(m-i) (k-1 factors) and is also
- * prod_{j=e+1}^{m} (j-k)/(j-1) (m-e factors); the shorter one is taken, its factors (all in
- * (0, 1]) spread over the block's threads in a fixed order and combined by a block scan's total:
- * the same bits on every run, in every thread. 1 if e >= m; 0 if e < k (the factor r_k = 0). */
-__device__ __forceinline__ double beyond_tile_product(int64_t e, int64_t m, int64_t k, double* warp_buf) {
-  if (e >= m) return 1.0; /* uniform across the block */
-  if (e < k) return 0.0;
-  double x = 1.0;
-  if (k - 1 <= m - e) {
-    PKPO_REGION_BEGIN(beyond_tile_factors);
-    for (int64_t i = 1 + (int64_t)threadIdx.x; i < k; i += kLargeBlock) {
-      x *= (double)(e - i) / (double)(m - i);
-    }
-    PKPO_REGION_END(beyond_tile_factors);
-  } else {
-    PKPO_REGION_BEGIN(beyond_tile_factors);
-    for (int64_t j = e + 1 + (int64_t)threadIdx.x; j <= m; j += kLargeBlock) {
-      x *= (double)(j - k) / (double)(j - 1);
-    }
-    PKPO_REGION_END(beyond_tile_factors);
-  }
-  double total;
-  block_exclusive_scan<kLargeBlock, false>(x, MulOp(), 1.0, warp_buf, &total);
-  return total;
+typedef Team<kLargeBlock, kLargeIpt> LargeTeam;
+
+/* F_x = C(x,k)/C(m,k) beyond the bound below: log F_x = sum_{j=x+1}^{m} log(1 - k/j) <= -k (m-x)/m,
+ * so k (m-x) > 700 m gives F_x < e^-700 < 1e-300, the weight floor, and F_x counts as 0 without its
+ * product. 720 covers the rounding of the test's product (a relative 2^-53). The result is the
+ * same as the product's: that one lies below the floor and is dropped too. */
+constexpr double kBeyondFloorLog = 720.0;
+
+/* The product of one DD per thread over the team, in the fixed order of the team's forward scan,
+ * read by every thread from the scan's last rank: DD multiplication is not commutative bit for
+ * bit, so every thread must take the one result rather than combine the partials itself. */
+template <int W, int V>
+__device__ __forceinline__ DD team_product(Team<W, V>& team, DD x) {
+  DD y[V];
+  y[0] = x;
+#pragma unroll
+  for (int j = 1; j < V; ++j) y[j] = DD(1);
+  team.template scan<false, true>(y);
+  return team.value_at(y, W * V);
 }
 
-/* The large path's tile pass: ranks rank0+1 .. rank0+kLargeTile of a group of m >= 2 finite values
- * sorted in skeys[0..m-1] (global memory), up to `last_stage` (STAGE_TAIL or STAGE_TERMS). The
- * formulas are group_math.cuh's, with rho in its direct form: the summand of rank t is
- * mu_t (v_t - v_1) instead of (T'_t + k/m) d_t. Both sum to rho - v_1 (sum_t T'_t d_t =
- * sum_j mu_j (v_j - v_1) - (k/m)(v_m - v_1), exchanging the sums) with only non-negative terms,
- * but this one needs no T'. What differs from the small-group paths is how the large path gets there in
- * few passes: the weights' product beyond the tile comes from beyond_tile_product (no PROD stage),
- * the group constants are computed once per thread, the T' scan runs only for sloo (the one
- * formula that reads T'), the backward scan only for the formulas with suffix sums (not
- * sloo_minus_one), and each thread reads its ranks' values and their two neighbours once.
- * `carry` holds the other tiles' tail, pre, suf0 and suf1 (from large_carry_kernel; zero for a
- * stage that has not run). Totals of the stages run go to sm.total (valid in every thread on
- * return); with STAGE_TERMS and local_out, the tile-local output of every rank r < m of the tile
- * is stored in local_out[r]. */
-struct LargeSmem {
-  double wd[kLargeBlock / 32];
-  D2 wd2[kLargeBlock / 32];
-  TileAgg total;
+/* F_x = C(x,k)/C(m,k) (1 <= k <= m) as a double-double, 0 below the floor, in every thread of the
+ * team: prod_{i=0}^{k-1} (x-i)/(m-i) (k factors) or prod_{j=x+1}^{m} (j-k)/j (m-x factors), the
+ * shorter, each factor (in (0, 1]) a DD ratio; thread l multiplies factors l, l + W, ... in order,
+ * and team_product combines the partials. */
+template <int W, int V>
+__device__ __forceinline__ DD closed_form_f(Team<W, V>& team, int64_t x, int64_t m, int64_t k) {
+  if (x >= m) return DD(1);
+  if (x < k) return DD(0);
+  if ((double)k * (double)(m - x) > kBeyondFloorLog * (double)m) return DD(0);
+  const bool by_k = k <= m - x;
+  const int64_t count = by_k ? k : m - x;
+  DD part(1);
+  PKPO_REGION_BEGIN(beyond_factors);
+  for (int64_t i = team.l; i < count; i += W) {
+    part = part * (by_k ? dd_ratio(x - i, m - i) : dd_ratio(x + 1 + i - k, x + 1 + i));
+  }
+  PKPO_REGION_END(beyond_factors);
+  const DD f = team_product(team, part);
+  return f.hi < PKPO__WEIGHT_FLOOR ? DD(0) : f;
+}
+
+/* team_rows' products beyond a tile whose last rank is e, of a group of m finite values: after(k)
+ * = F_{e+1} in closed form, and at(k) = F_e = F_{e+1} (e+1-k)/(e+1), the ratio team_term_f would
+ * take at rank e + 1. The closed form is a team collective: team_rows asks at(k) first, every
+ * thread alike, and after(k) then reads the value kept for that k. */
+template <int W, int V>
+struct BeyondClosed {
+  Team<W, V>* team;
+  int64_t m, e;
+  mutable int64_t k_kept;
+  mutable DD after_kept;
+  __device__ __forceinline__ BeyondClosed(Team<W, V>* t, int64_t m_, int64_t e_)
+      : team(t), m(m_), e(e_), k_kept(-1), after_kept(0) {}
+  __device__ __forceinline__ DD after(int64_t k) const {
+    if (k != k_kept) {
+      after_kept = closed_form_f(*team, e + 1, m, k);
+      k_kept = k;
+    }
+    return after_kept;
+  }
+  __device__ __forceinline__ DD at(int64_t k) const {
+    const DD a = after(k);
+    const int64_t t = e + 1;
+    return t > m ? a : t <= k ? DD(0) : a * dd_ratio(t - k, t);
+  }
 };
 
-template <typename Key>
-__device__ __forceinline__ void large_tile_pass(const Key* skeys, int64_t m, int64_t k, int formula,
-                                                int64_t rank0, int last_stage, const TileAgg& carry,
-                                                double* local_out, LargeSmem& sm) {
-  typedef KeyTraits<Key> KT;
-  constexpr int IPT = kLargeIpt;
-  const int64_t t0 = rank0 + (int64_t)threadIdx.x * IPT + 1; /* rank of item 0 */
-  const GroupConsts<double> gc = group_consts<double>(m, k);
-  double tot;
-
-  /* 1. mu_t = (k/m) prod_{j>t} r_j */
-  const double beyond = beyond_tile_product(rank0 + kLargeTile, m, k, sm.wd);
-  double mu[IPT];
+/* The row bank (RowBank): the rows of m = bank.m (the uniform group size) for the call's
+ * objective, one block per 2048-rank tile of m; block 0 writes the head. No rows for an unusable
+ * objective (its groups are invalid and read none). */
+__global__ void __launch_bounds__(kLargeBlock) large_bank_kernel(const Params p, const RowBank bank) {
+  __shared__ TeamSlots<LargeTeam::NW> slots;
+  bool usable = true;
+  const int64_t kmax = objective_kmax(p, p.k, &usable);
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    bank.head->kmax = kmax;
+    bank.head->usable = usable ? 1 : 0;
+  }
+  const int64_t m = bank.m, rank0 = (int64_t)blockIdx.x * kLargeTile;
+  if (!usable || rank0 >= m) return;
+  LargeTeam team = make_team<kLargeBlock, kLargeIpt>(&slots);
+  double P[kLargeIpt], Q[kLargeIpt], Fhi[kLargeIpt], Flo[kLargeIpt];
+  RowConsts rc;
+  team_rows(team, p, m, p.k, p.write_out != 0, p.rho != nullptr, rank0,
+            BeyondClosed<kLargeBlock, kLargeIpt>(&team, m, rank0 + kLargeTile), P, Q, Fhi, Flo, &rc);
 #pragma unroll
-  for (int j = 0; j < IPT; ++j) mu[j] = weight_ratio(t0 + j, m, k);
-  scan_items<kLargeBlock, IPT, true>(mu, MulOp(), 1.0, beyond, false, sm.wd, &tot);
-#pragma unroll
-  for (int j = 0; j < IPT; ++j) {
-    const double w = gc.c * mu[j]; /* weight_from_product with k/m computed once */
-    mu[j] = (t0 + j > m || w < PKPO__CUDA_WEIGHT_FLOOR) ? 0.0 : w;
+  for (int j = 0; j < kLargeIpt; ++j) {
+    const int64_t t = rank0 + team.rank(j);
+    if (t > m) continue;
+    bank.P[t - 1] = P[j];
+    bank.Q[t - 1] = Q[j];
+    bank.Fhi[t - 1] = Fhi[j];
+    bank.Flo[t - 1] = Flo[j];
   }
-
-  /* 2. T'_t = sum_{j=t+1}^{m-1} mu_j (a suffix exclusive sum), sloo only */
-  double tp[IPT];
-#pragma unroll
-  for (int j = 0; j < IPT; ++j) tp[j] = 0.0;
-  PKPO_REGION_BEGIN(tail_scan);
-  if (formula == PKPO_SLOO) { /* uniform across the block */
-#pragma unroll
-    for (int j = 0; j < IPT; ++j) tp[j] = tail_summand(t0 + j, m, mu[j]);
-    scan_items<kLargeBlock, IPT, true>(tp, AddOp(), 0.0, carry.tail, false, sm.wd, &tot);
-    if (threadIdx.x == 0) sm.total.tail = tot;
-  }
-  PKPO_REGION_END(tail_scan);
-  if (last_stage == STAGE_TAIL) {
-    __syncthreads();
-    return;
-  }
-
-  /* 3. Per-rank terms; forward scan of (pre, rho), backward scan of (suf0, suf1). v[q] = v_{t0-1+q}. */
-  double v[IPT + 2];
-#pragma unroll
-  for (int q = 0; q < IPT + 2; ++q) {
-    const int64_t t = t0 - 1 + q;
-    v[q] = (t >= 1 && t <= m) ? KT::to_double(skeys[t - 1]) : 0.0;
-  }
-  const double v_first = KT::to_double(skeys[0]);
-  D2 fw[IPT], bw[IPT];
-  double own_pre[IPT];
-#pragma unroll
-  for (int j = 0; j < IPT; ++j) {
-    const int64_t t = t0 + j;
-    Terms x;
-    if (t <= m) {
-      x = rank_terms_of<double>(formula, t, m, gc, v[j], v[j + 1], v[j + 2], mu[j], tp[j]);
-      x.rho = mu[j] * (v[j + 1] - v_first);
-    } else {
-      x.pre = 0.0;
-      x.rho = 0.0;
-      x.suf0 = 0.0;
-      x.suf1 = 0.0;
-    }
-    fw[j] = make_d2(x.pre, x.rho);
-    bw[j] = make_d2(x.suf0, x.suf1);
-    own_pre[j] = x.pre;
-  }
-  D2 ftot, btot = make_d2(0.0, 0.0);
-  scan_items<kLargeBlock, IPT, false>(fw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.pre, 0.0), false,
-                                      sm.wd2, &ftot);
-  PKPO_REGION_BEGIN(backward_scan);
-  if (formula == PKPO_S || formula == PKPO_SLOO || formula == PKPO_L2O) { /* uniform across the block */
-    scan_items<kLargeBlock, IPT, true>(bw, AddOp(), make_d2(0.0, 0.0), make_d2(carry.suf0, carry.suf1),
-                                       true, sm.wd2, &btot);
-  }
-  PKPO_REGION_END(backward_scan);
-  if (threadIdx.x == 0) {
-    sm.total.pre = ftot.a;
-    sm.total.rho = ftot.b;
-    sm.total.suf0 = btot.a;
-    sm.total.suf1 = btot.b;
-  }
-  /* 4. A transform's tile-local outputs (local_out != nullptr): the output of each rank as if the
-   * other tiles' carries were 0. Every formula is linear in the scans, so large_scatter_kernel adds
-   * the carries' part (TileAgg::lin, from large_carry_kernel) to get the output: no second pass
-   * over the tile. */
-  PKPO_REGION_BEGIN(tile_local_outputs);
-  if (local_out) {
-#pragma unroll
-    for (int j = 0; j < IPT; ++j) {
-      const int64_t t = t0 + j;
-      if (t <= m) {
-        Terms own;
-        own.pre = own_pre[j];
-        own.rho = 0.0;
-        own.suf0 = 0.0;
-        own.suf1 = 0.0;
-        local_out[t - 1] = rank_output_of<double>(formula, gc, v[j + 1], v_first, own, fw[j].a, bw[j].a, bw[j].b);
-      }
-    }
-  }
-  PKPO_REGION_END(tile_local_outputs);
-  __syncthreads();
+  if (blockIdx.x == 0 && threadIdx.x == 0) bank.head->rc = rc;
 }
 
-/* One stage of the tile pass (STAGE_TAIL or STAGE_TERMS) on every tile (blockIdx.x) of every
- * large group, for the k of slot blockIdx.y (a curve) or the group's k (a transform, ks.count ==
- * 0; with p.write_out its TERMS stage also stores the tile-local outputs). */
-template <typename Key>
+/* The rows of the tile's ranks rank0 + 1 .. rank0 + 2048 of a general group of m finite values:
+ * the bank's (BANK), or a curve column's F at k (k > 0: one term of weight 1), or the group's own
+ * by team_rows. Every thread of the block calls this. */
+template <bool BANK>
+__device__ __forceinline__ void large_tile_rows(LargeTeam& team, const Params& p, const RowBank& bank, int64_t m,
+                                                int64_t k_req, int64_t k, int64_t rank0, double (&P)[kLargeIpt],
+                                                double (&Q)[kLargeIpt], double (&Fhi)[kLargeIpt],
+                                                double (&Flo)[kLargeIpt], RowConsts* rc) {
+  if constexpr (BANK) {
+    *rc = bank.head->rc;
+#pragma unroll
+    for (int j = 0; j < kLargeIpt; ++j) {
+      const int64_t t = rank0 + team.rank(j);
+      const bool in = t < m;
+      P[j] = in && rc->has_pre ? bank.P[t - 1] : 0.0;
+      Q[j] = in && rc->has_suf ? bank.Q[t - 1] : 0.0;
+      Fhi[j] = in && p.rho ? bank.Fhi[t - 1] : 0.0;
+      Flo[j] = in && p.rho ? bank.Flo[t - 1] : 0.0;
+    }
+  } else {
+    const BeyondClosed<kLargeBlock, kLargeIpt> beyond(&team, m, rank0 + kLargeTile);
+    if (k > 0) {
+      PKPO_REGION_BEGIN(curve_rows);
+      DD F[kLargeIpt];
+      const int64_t kk = k < m ? k : m;
+      team_term_f(team, m, kk, rank0, beyond.at(kk), F);
+#pragma unroll
+      for (int j = 0; j < kLargeIpt; ++j) {
+        const bool in = rank0 + team.rank(j) < m;
+        P[j] = Q[j] = 0.0;
+        Fhi[j] = in ? F[j].hi : 0.0;
+        Flo[j] = in ? F[j].lo : 0.0;
+      }
+      *rc = objective_consts(p, m, kk, false, true);
+      PKPO_REGION_END(curve_rows);
+      return;
+    }
+    PKPO_REGION_BEGIN(own_rows);
+    team_rows(team, p, m, k_req, p.write_out != 0, p.rho != nullptr, rank0, beyond, P, Q, Fhi, Flo, rc);
+    PKPO_REGION_END(own_rows);
+  }
+}
+
+/* The tile pass on every tile (blockIdx.x) of every large group, for the k of slot blockIdx.y (a
+ * curve) or the group's objective (a transform, ks.count == 0; with p.write_out it also stores the
+ * tile-local outputs). BANK: the tiles of the groups whose rows are the bank's (m = bank.m), the
+ * others' in the launch of !BANK after it: the bank's variant holds no code to build rows, so it
+ * needs a quarter of the registers. Tiles past rank m and groups that are not general have no
+ * totals (their slots keep the memset's zeros; the carry kernel and the scatter read none of
+ * them). */
+template <typename Key, bool BANK>
 __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p, const TileMap tm,
                                                                 const LargeKeys lk, TileAgg* agg,
-                                                                int stage, const KSlots ks,
-                                                                int64_t tiles_bound) {
-  __shared__ LargeSmem sm;
-  __shared__ TileAgg carry;
+                                                                const KSlots ks, int64_t tiles_bound,
+                                                                const RowBank bank) {
+  typedef KeyTraits<Key> KT;
+  constexpr int V = kLargeIpt;
+  __shared__ TeamSlots<LargeTeam::NW> slots;
   int64_t g, tile;
   if (!tile_owner(tm, p.num_groups, blockIdx.x, &g, &tile)) return;
-  const int64_t k_curve = ks.count > 0 ? ks.k[blockIdx.y] : 0;
-  agg += (int64_t)blockIdx.y * tiles_bound;
+  /* after a bank's launch only the groups with excluded rewards remain (the others' rows are the
+   * bank's, or the groups are invalid): one word read per block */
+  if (!BANK && bank.m > 0 && p.gnone[g] == 0) return;
+  PKPO_REGION_BEGIN(tile_work);
+  const bool curve = ks.count > 0;
+  agg += (int64_t)blockIdx.y * tiles_bound + blockIdx.x;
   const GroupSpan s = group_span(p, g);
   if (!goes_large(p, s)) return;
+  const pkpo__group_rule rule = large_rule(p, s, g, curve ? ks.kmax : s.k_req, tm, tiles_bound, bank);
+  const int64_t m = rule.m, rank0 = tile * kLargeTile;
+  if (rule.action != PKPO__ACT_GENERAL || rank0 >= m || BANK != (bank.m == m)) return;
+  LargeTeam team = make_team<kLargeBlock, kLargeIpt>(&slots);
   const Key* sorted = large_sorted<Key>(lk, s);
-  const Resolved r = large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req, tm, tiles_bound);
-  if (r.action != ACT_GENERAL) return;
-  const int64_t k = k_curve > 0 ? (k_curve < r.m ? k_curve : r.m) : r.k;
-  const int formula = k_curve > 0 ? (int)PKPO_RHO : r.formula;
-  const int64_t rank0 = tile * kLargeTile;
-  if (rank0 >= r.m) return; /* every rank of this tile is an excluded sample: no terms */
-  if (threadIdx.x == 0) carry = agg[blockIdx.x];
-  __syncthreads();
-  const TileAgg c = carry;
-  double* local_out = (stage == STAGE_TERMS && k_curve == 0 && p.write_out) ? large_local_out<Key>(lk, s) : nullptr;
-  large_tile_pass<Key>(sorted, r.m, k, formula, rank0, stage, c, local_out, sm);
-  if (threadIdx.x == 0) {
-    TileAgg a = c;
-    if (stage == STAGE_TAIL) a.tail = sm.total.tail;
-    if (stage == STAGE_TERMS) {
-      a.pre = sm.total.pre;
-      a.rho = sm.total.rho;
-      a.suf0 = sm.total.suf0;
-      a.suf1 = sm.total.suf1;
-    }
-    agg[blockIdx.x] = a;
+
+  /* the thread's values and gaps (0 past rank m - 1) */
+  double v[V], d[V];
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int64_t t = rank0 + team.rank(j);
+    v[j] = t <= m ? KT::to_double(sorted[t - 1]) : 0.0;
+    d[j] = t < m ? KT::to_double(sorted[t]) - v[j] : 0.0;
   }
+  const double v1 = KT::to_double(sorted[0]);
+
+  double P[V], Q[V], Fhi[V], Flo[V];
+  RowConsts rc;
+  large_tile_rows<BANK>(team, p, bank, m, s.k_req, curve ? ks.k[blockIdx.y] : 0, rank0, P, Q, Fhi, Flo, &rc);
+
+  PKPO_REGION_BEGIN(rho_sum);
+  if (curve || p.rho) { /* rho's weighted gaps, summed as the block path's team_rho sums them */
+    D2 part = make_d2(0.0, 0.0);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      part.a += Fhi[j] * d[j];
+      part.b += Flo[j] * d[j];
+    }
+    const D2 tot = team.sum(part);
+    if (threadIdx.x == 0) {
+      agg->rho_hi = tot.a;
+      agg->rho_lo = tot.b;
+    }
+  }
+  PKPO_REGION_END(rho_sum);
+  if (curve || !p.write_out) return;
+
+  /* the tile's scans: f becomes the inclusive forward scan of P d (fx the exclusive one), b the
+   * inclusive backward scan of Q d; then each rank's tile-local output */
+  PKPO_REGION_BEGIN(tile_local_outputs);
+  double f[V], fx[V], b[V];
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    f[j] = P[j] * d[j];
+    b[j] = Q[j] * d[j];
+    fx[j] = 0.0;
+  }
+  PKPO_REGION_BEGIN(forward_scan);
+  if (rc.has_pre) team.template scan_exclusive<false, false>(f, fx);
+  PKPO_REGION_END(forward_scan);
+  PKPO_REGION_BEGIN(backward_scan);
+  if (rc.has_suf) team.template scan<true, false>(b);
+  PKPO_REGION_END(backward_scan);
+  double* local_out = large_local_out<Key>(lk, s);
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int64_t t = rank0 + team.rank(j);
+    if (t <= m) local_out[t - 1] = pkpo__rank_output(rc.A, rc.B, fx[j], rc.has_suf ? b[j] : 0.0, v[j], v1);
+  }
+  if (threadIdx.x == 0) agg->suf = rc.has_suf ? b[0] : 0.0;
+  if (threadIdx.x == kLargeBlock - 1) agg->pre = rc.has_pre ? f[V - 1] : 0.0;
+  PKPO_REGION_END(tile_local_outputs);
+  PKPO_REGION_END(tile_work);
 }
 
-/* Per group (blockIdx.x, grid-stride) and k slot (blockIdx.y, as large_tile_kernel): turns the tile
- * totals of `stage` into carries (fixed order), and after STAGE_TERMS writes rho and flags (also for
- * large groups that are not ACT_GENERAL). Tiles at or past rank m have no totals (large_tile_kernel
- * skipped them) and count as identities. */
+/* The exclusive sums over a group's nt tiles (BACKWARD: from the last) of value(i), in chunks of
+ * kLargeBlock tiles, one per thread, combined in order; put(i, sum) for each tile. Every thread of
+ * the block calls this. */
+template <bool BACKWARD, typename Value, typename Put>
+__device__ __forceinline__ void tile_carries(int64_t nt, double* wd, Value value, Put put) {
+  const int64_t nchunks = (nt + kLargeBlock - 1) / kLargeBlock;
+  double carry = 0.0;
+  PKPO_REGION_BEGIN(tile_chunks);
+  for (int64_t c = 0; c < nchunks; ++c) {
+    const int64_t i = (BACKWARD ? nchunks - 1 - c : c) * kLargeBlock + threadIdx.x;
+    double total;
+    const double ex = carry + block_exclusive_scan<kLargeBlock, BACKWARD>(value(i), AddOp(), 0.0, wd, &total);
+    carry = carry + total;
+    if (i < nt) put(i, ex);
+  }
+  PKPO_REGION_END(tile_chunks);
+}
+
+/* Per group (blockIdx.x, grid-stride) and k slot (blockIdx.y, as large_tile_kernel): the tiles'
+ * carries (a transform's lin), rho, flags; a group that is not general gets its flags and rho by
+ * its action, or reports its error. */
 template <typename Key>
 __global__ void __launch_bounds__(kLargeBlock) large_carry_kernel(const Params p, const TileMap tm,
-                                                                 const LargeKeys lk, TileAgg* agg, int stage,
-                                                                 const KSlots ks, int64_t k_flags,
-                                                                 int64_t tiles_bound) {
+                                                                 const LargeKeys lk, TileAgg* agg,
+                                                                 const KSlots ks, int64_t tiles_bound,
+                                                                 const RowBank bank) {
   typedef KeyTraits<Key> KT;
-  typedef typename KT::Value V;
+  typedef typename KT::Value A;
   __shared__ double wd[kLargeBlock / 32];
   __shared__ D2 wd2[kLargeBlock / 32];
-  const int64_t k_curve = ks.count > 0 ? ks.k[blockIdx.y] : 0;
-  const int64_t col = ks.count > 0 ? ks.first + blockIdx.y : 0;
+  const bool curve = ks.count > 0;
+  const int64_t col = curve ? ks.first + blockIdx.y : 0;
+  const bool lin = !curve && p.write_out;
   agg += (int64_t)blockIdx.y * tiles_bound;
   PKPO_REGION_BEGIN(groups_of_block);
   for (int64_t g = blockIdx.x; g < p.num_groups; g += gridDim.x) {
     const GroupSpan s = group_span(p, g);
     if (!goes_large(p, s)) continue;
-    const Key* sorted = large_sorted<Key>(lk, s);
-    const int64_t tb = tiles_before(tm, g);
-    const int64_t nt = tiles_before(tm, g + 1) - tb;
-    const Resolved rf = large_resolve(p, s, g, sorted, k_flags > 0 ? k_flags : s.k_req, tm, tiles_bound);
-    const Resolved r = large_resolve(p, s, g, sorted, k_curve > 0 ? k_curve : s.k_req, tm, tiles_bound);
-    const bool last = stage == STAGE_TERMS;
+    const pkpo__group_rule rule = large_rule(p, s, g, curve ? ks.kmax : s.k_req, tm, tiles_bound, bank);
     PKPO_REGION_BEGIN(not_general);
-    if (r.action != ACT_GENERAL) {
-      if (last && threadIdx.x == 0) {
-        finish_rare_group<Key>(p, g, col, rf, r.action, sorted);
-      }
-      __syncthreads();
+    if (rule.action != PKPO__ACT_GENERAL) { /* uniform across the block */
+      if (threadIdx.x == 0) finish_large_group<A>(p, g, col, rule, 0u, 0.0);
       continue;
     }
     PKPO_REGION_END(not_general);
-    const int64_t used = (r.m + kLargeTile - 1) / kLargeTile; /* tiles with ranks <= m */
-    if (stage == STAGE_TAIL) {
-      PKPO_REGION_BEGIN(tail_carries);
-      /* suffix exclusive sum over tiles, from the last tile down */
-      double carry = 0.0;
-      const int64_t nchunks = (nt + kLargeBlock - 1) / kLargeBlock;
-      PKPO_REGION_BEGIN(tile_chunks);
-      for (int64_t ch = nchunks - 1; ch >= 0; --ch) {
-        const int64_t i = ch * kLargeBlock + threadIdx.x;
-        const double x = i < used ? agg[tb + i].tail : 0.0;
-        double total;
-        const double ex = block_exclusive_scan<kLargeBlock, true>(x, AddOp(), 0.0, wd, &total) + carry;
-        carry = total + carry;
-        if (i < nt) agg[tb + i].tail = ex;
-      }
-      PKPO_REGION_END(tile_chunks);
-    } else {
-      PKPO_REGION_END(tail_carries);
-      /* forward exclusive sum of pre (and the rho total), backward exclusive sums of suf0/suf1 */
-      D2 fcarry = make_d2(0.0, 0.0);
-      const int64_t nchunks = (nt + kLargeBlock - 1) / kLargeBlock;
-      PKPO_REGION_BEGIN(tile_chunks);
-      for (int64_t ch = 0; ch < nchunks; ++ch) {
-        const int64_t i = ch * kLargeBlock + threadIdx.x;
-        D2 x = make_d2(0.0, 0.0);
-        if (i < used) x = make_d2(agg[tb + i].pre, agg[tb + i].rho);
-        D2 total;
-        D2 ex = block_exclusive_scan<kLargeBlock, false>(x, AddOp(), make_d2(0.0, 0.0), wd2, &total);
-        ex = fcarry + ex;
-        fcarry = fcarry + total;
-        if (i < nt) agg[tb + i].pre = ex.a;
-      }
-      PKPO_REGION_END(tile_chunks);
-      /* A transform's outputs: each tile's carries' part of them (TileAgg::lin, read by
-       * large_scatter_kernel with the tile-local outputs). */
-      const bool lin = ks.count == 0 && p.write_out;
-      const GroupConsts<double> gc = group_consts<double>(r.m, r.k);
-      Terms zero;
-      zero.pre = 0.0;
-      zero.rho = 0.0;
-      zero.suf0 = 0.0;
-      zero.suf1 = 0.0;
-      D2 bcarry = make_d2(0.0, 0.0);
-      PKPO_REGION_BEGIN(tile_chunks);
-      for (int64_t ch = nchunks - 1; ch >= 0; --ch) {
-        const int64_t i = ch * kLargeBlock + threadIdx.x;
-        D2 x = make_d2(0.0, 0.0);
-        if (i < used) x = make_d2(agg[tb + i].suf0, agg[tb + i].suf1);
-        D2 total;
-        D2 ex = block_exclusive_scan<kLargeBlock, true>(x, AddOp(), make_d2(0.0, 0.0), wd2, &total);
-        ex = bcarry + ex;
-        bcarry = bcarry + total;
-        if (i < nt) {
-          agg[tb + i].suf0 = ex.a;
-          agg[tb + i].suf1 = ex.b;
-          /* agg[tb + i].pre: this thread's own store of the forward loop */
-          if (lin) agg[tb + i].lin = rank_output_of<double>(r.formula, gc, 0.0, 0.0, zero, agg[tb + i].pre, ex.a, ex.b);
-        }
-      }
-      PKPO_REGION_END(tile_chunks);
-      if (threadIdx.x == 0) {
-        if (rf.action == ACT_ERROR) {
-          report_error(p, g, rf.error_bits);
-        } else {
-          if (p.flags) p.flags[g] = rf.flags;
-          write_rho<V>(p, g, col, KT::to_double(sorted[0]) + fcarry.b);
-        }
-      }
+    const int64_t m = rule.m;
+    TileAgg* tile_agg = agg + tiles_before(tm, g);
+    const int64_t nt = tiles_before(tm, g + 1) - tiles_before(tm, g);
+    const int64_t used = large_used_tiles(m);
+    const RowConsts rc = curve ? objective_consts(p, m, ks.k[blockIdx.y], false, true)
+                               : large_consts(p, bank, m, s.k_req);
+    PKPO_REGION_BEGIN(carry_lin);
+    if (lin) { /* the forward carries of pre, then the backward ones of suf and their sum */
+      const bool pre = rc.has_pre, suf = rc.has_suf;
+      tile_carries<false>(
+          nt, wd, [&](int64_t i) { return i < used && pre ? tile_agg[i].pre : 0.0; },
+          [&](int64_t i, double ex) { tile_agg[i].pre = ex; });
+      /* tile_agg[i].pre: this thread's own store of the forward pass */
+      tile_carries<true>(
+          nt, wd, [&](int64_t i) { return i < used && suf ? tile_agg[i].suf : 0.0; },
+          [&](int64_t i, double ex) { tile_agg[i].lin = tile_agg[i].pre + ex; });
     }
-    __syncthreads();
+    PKPO_REGION_END(carry_lin);
+    D2 sums = make_d2(0.0, 0.0);
+    PKPO_REGION_BEGIN(rho_sum);
+    if (curve || p.rho) sums = large_rho_sums(tile_agg, used, nt, wd2);
+    PKPO_REGION_END(rho_sum);
+    if (threadIdx.x == 0) {
+      const Key* sorted = large_sorted<Key>(lk, s);
+      const double r = rho_from_sums(rc, sums.a, sums.b, KT::to_double(sorted[0]), KT::to_double(sorted[m - 1]));
+      finish_large_group<A>(p, g, col, rule, rc.flags, r);
+    }
   }
   PKPO_REGION_END(groups_of_block);
 }

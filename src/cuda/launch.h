@@ -40,8 +40,11 @@ struct WsLayout {
    * its own groups; BucketMap's base and cap, in entries of the lists at `buckets`. */
   bool bucketed;
   int64_t bucket_base[kBlockClasses], bucket_cap[kBlockClasses];
+  /* A uniform large batch of several groups: the row bank of m = bank_m (0: none) at `bank` (4 rows
+   * of bank_m doubles) and `bank_head` (large_bank_kernel). */
+  int64_t bank_m;
   size_t status, refs, keys_a, keys_b, local, gbad, gnone, agg, ntiles, tile_base, scan_tmp, sort_tmp,
-      buckets;
+      buckets, bank, bank_head;
   size_t scan_tmp_bytes, sort_tmp_bytes;
   size_t total;
 };

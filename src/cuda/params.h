@@ -26,16 +26,17 @@ constexpr int kBlockMaxN = 4096;
 /* Largest group of the warp kernels (one group per sub-warp: W = 32 lanes x V = 4 keys); larger
  * groups of the block path take the group kernels (one group per thread block). */
 constexpr int kWarpMaxN = 128;
-/* Large-path tile: 256 threads x 8 ranks. Unmeasured: 8 float64 items per thread keep the live
- * per-rank state (mu, T', two D2 scans) in registers on sm_80/sm_90. */
+/* Large-path tile: 256 threads x 8 ranks, a block team of the block path's widest kind but one
+ * (Team<256, 8>, team.cuh), so that a tile builds its rows with the block path's code (rows.cuh).
+ * Unmeasured: 8 ranks per thread as in the block path's block teams above 256 ranks. */
 constexpr int kLargeBlock = 256;
 constexpr int kLargeIpt = 8;
 constexpr int kLargeTile = kLargeBlock * kLargeIpt;
-/* Uniform groups of at most this many large-path tiles have their TERMS carries formed by the
- * scatter itself, two tiles per thread (no carry launch): 2^20 rewards are 512 tiles. Each scatter
- * block then reads its group's tile totals, 32 B per tile (16 KiB, from L2). Chosen by the static
- * cost model's run of 2026-12-04 (bench/results/2026-12-04-cuda-cost-model): at 2^20 the fold
- * saves the carry launch for about 1.1 warp-instructions per reward more in the scatter. */
+/* Uniform groups of at most this many large-path tiles have their carries formed by the scatter
+ * itself, two tiles per thread (no carry launch): 2^20 rewards are 512 tiles. Each scatter block
+ * then reads its group's tile totals, 16 B per tile (8 KiB, from L2). Chosen by the static cost
+ * model's run of 2026-12-04 (bench/results/2026-12-04-cuda-cost-model): at 2^20 the fold saves the
+ * carry launch for about 1.1 warp-instructions per reward more in the scatter. */
 constexpr int kLargeFoldTiles = 2 * kLargeBlock;
 /* Large-path sort runs: the first step sorts 4096 keys per block (256 threads x 16 keys, in
  * registers and then by merge passes in shared memory: 16 KiB for 32-bit keys, 32 KiB for 64-bit),
@@ -49,10 +50,10 @@ constexpr int kSortTile = kLargeBlock * kSortIpt;
  * parameters, well inside the 4 KiB a launch may pass, and 64 columns per read of the rewards. */
 constexpr int kCurveChunk = 64;
 
-/* Large-path curve: ks computed side by side (gridDim.y) per sequence of stage launches; each has
- * its own slot of per-tile totals. Unmeasured: chosen because 32 slots cost 1792 bytes of workspace
- * per 2048-rank tile (0.9 bytes per reward; a call zeroes only the slots it uses) and a curve of
- * k = 1..100 then takes 4 sequences of 2 launches (TERMS and its carries) instead of 13 with 8 slots. */
+/* Large-path curve: ks computed side by side (gridDim.y) per pair of launches (the tile pass and
+ * its carries); each has its own slot of per-tile totals. Unmeasured: chosen because 32 slots cost
+ * 1280 bytes of workspace per 2048-rank tile (0.6 bytes per reward; a call zeroes only the slots it
+ * uses) and a curve of k = 1..100 then takes 4 pairs of launches instead of 13 with 8 slots. */
 constexpr int kCurveSlots = 32;
 
 /* The ks of one large-path launch sequence (count == 0 for a transform: slot 0, the group's k). */
@@ -60,6 +61,7 @@ struct KSlots {
   int64_t k[kCurveSlots];
   int count;
   int64_t first; /* column of k[0] in the rho rows */
+  int64_t kmax;  /* max over all ks of the call (the group rules' k, as the block path's KChunk) */
 };
 
 /* Size classes of the block path, each on its own kernel configuration: the warp classes n <= 8
@@ -136,13 +138,13 @@ struct KChunk {
   int64_t kmax;  /* max over all ks of the call (for flags and the strict policy, as cpu.c) */
 };
 
-/* Totals of one tile (written by the stages) or, after the per-group scan, its carries: prod and
- * tail, suf0 and suf1 combine the tiles after it; pre the tiles before it; rho is only a total. */
+/* One large-path tile's totals, written by the tile pass: pre = sum P_t d_t and suf = sum Q_t d_t
+ * over its gaps (the outputs' scans), rho_hi + rho_lo = sum F_t d_t (rho's; only summed per
+ * group). The carry kernel then replaces pre by the sum over the tiles before (its forward
+ * carry) and writes lin = that + the sum of suf over the tiles after: the carries' part of the
+ * output of every rank of the tile (outputs are linear in the scans). */
 struct TileAgg {
-  double prod, tail, pre, rho, suf0, suf1;
-  /* large path, after the TERMS carries: the carries' part of the output of every rank of the
-   * tile (rank_output_of of the carries alone; outputs are linear in the scans) */
-  double lin;
+  double pre, suf, rho_hi, rho_lo, lin;
 };
 
 }  // namespace pkpo_cuda

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "dd.cuh"
+#include "model_region.h"
 #include "params.h"
 #include "rules.h"
 #include "team.cuh"
@@ -32,17 +33,15 @@ struct RowConsts {
   uint32_t flags; /* PKPO_FLAG_FALLBACK */
 };
 
-/* Term j of the call's objective for a group whose requested k is k_req: a mixture's term, or the
- * one term (k_req, 1). */
-__device__ __forceinline__ void objective_term(const Params& p, int64_t j, int64_t k_req, int64_t* k,
-                                               double* w) {
-  if (p.num_terms > 0) {
-    *k = p.k_terms[j];
-    *w = p.k_weights[j];
-  } else {
-    *k = k_req;
-    *w = 1.0;
-  }
+/* Term j of the call's objective for a group of m finite samples whose requested k is k_req (a
+ * mixture's term, or the one term (k_req, 1)): its rule at m (rules.h), its weight in *w. */
+__device__ __forceinline__ pkpo__term objective_term(const Params& p, int64_t j, int64_t m, int64_t k_req,
+                                                     double* w) {
+  PKPO_REGION_BEGIN(objective_term);
+  const bool mixture = p.num_terms > 0;
+  *w = mixture ? p.k_weights[j] : 1.0;
+  return pkpo__term_rule(p.estimator, m, mixture ? p.k_terms[j] : k_req);
+  PKPO_REGION_END(objective_term);
 }
 
 __device__ __forceinline__ int64_t objective_terms(const Params& p) { return p.num_terms > 0 ? p.num_terms : 1; }
@@ -56,6 +55,7 @@ __device__ __forceinline__ int64_t objective_kmax(const Params& p, int64_t k_req
   int64_t kmax = 0;
   double magnitude = 0.0;
   bool ok = true;
+  PKPO_REGION_BEGIN(objective_checks);
   for (int64_t j = 0; j < p.num_terms; ++j) {
     const int64_t k = p.k_terms[j];
     const double w = p.k_weights[j];
@@ -63,6 +63,7 @@ __device__ __forceinline__ int64_t objective_kmax(const Params& p, int64_t k_req
     kmax = k > kmax ? k : kmax;
     magnitude += w < 0 ? -w : w;
   }
+  PKPO_REGION_END(objective_checks);
   const double bound = p.max_n > 2 ? (double)p.max_n : 2.0;
   const double total = magnitude * bound;
   *usable = ok && (total - total) == 0.0;
@@ -90,30 +91,68 @@ __device__ __forceinline__ void team_term_f(Team<W, V>& team, int64_t m, int64_t
   }
 }
 
+/* The constants of a group's rows (A, B, W, which parts of the output form its terms use, the
+ * clamp and the FALLBACK flag) without the weights: what team_rows returns in *rc, for the kernels
+ * that need only them (the large path's carries and its scatter). */
+__device__ __forceinline__ RowConsts objective_consts(const Params& p, int64_t m, int64_t k_req, bool want_out,
+                                                      bool want_rho) {
+  RowConsts rc;
+  rc.A = rc.B = rc.W = 0.0;
+  rc.has_pre = rc.has_suf = rc.has_ab = 0;
+  rc.clamp = 1;
+  rc.flags = 0;
+  const int64_t terms = objective_terms(p);
+  PKPO_REGION_BEGIN(objective_terms);
+  for (int64_t i = 0; i < terms; ++i) {
+    double w;
+    const pkpo__term term = objective_term(p, i, m, k_req, &w);
+    rc.clamp &= w >= 0.0;
+    if (want_rho) rc.W += w;
+    if (!want_out || term.formula == PKPO__FORMULA_ZERO) continue;
+    const pkpo__term_consts c = pkpo__term_consts_of(term.formula, m, term.k);
+    rc.A += w * c.A;
+    rc.B += w * c.B;
+    rc.flags |= term.flags;
+    rc.has_ab |= pkpo__formula_has_ab(term.formula);
+    if (m < 2) continue;
+    rc.has_pre |= pkpo__formula_has_pre(term.formula);
+    rc.has_suf |= pkpo__formula_has_suf(term.formula);
+  }
+  PKPO_REGION_END(objective_terms);
+  return rc;
+}
+
+/* rho from the sums of a group's weighted gaps (docs/math.md §4): (W v_m - sum Fhi d) - sum Flo d,
+ * clamped to [W v_1, W v_m] when every weight is >= 0. */
+PKPO_HD double rho_from_sums(const RowConsts& rc, double sum_hi, double sum_lo, double v1, double vm) {
+  const double top = rc.W * vm;
+  double x = (top - sum_hi) - sum_lo;
+  if (rc.clamp) {
+    const double bottom = rc.W * v1;
+    x = x < bottom ? bottom : x;
+    x = x > top ? top : x;
+  }
+  return x;
+}
+
 /* The weight rows of the team's ranks for a group of m >= 1 finite samples whose requested k is
  * k_req (see the file comment): P, Q (want_out) and Fhi, Flo (want_rho) of gap t = rank, zero
  * past rank m - 1; the constants in *rc. rank0 and beyond as for team_term_f: a tile of a larger
  * group passes its ranks' offset and, for each term's k, the products beyond the tile,
- * beyond.at(k) = F at the tile's last rank and beyond.after(k) = F at the rank after it. Every
- * thread of the team calls this with the same arguments. */
+ * beyond.at(k) = F at the tile's last rank and beyond.after(k) = F at the rank after it (at(k) is
+ * asked first). Every thread of the team calls this with the same arguments. */
 template <int W, int V, typename Beyond>
 __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int64_t m, int64_t k_req, bool want_out,
                                           bool want_rho, int64_t rank0, Beyond beyond_of, double (&P)[V],
                                           double (&Q)[V], double (&Fhi)[V], double (&Flo)[V], RowConsts* rc) {
-  rc->A = rc->B = rc->W = 0.0;
-  rc->has_pre = rc->has_suf = rc->has_ab = 0;
-  rc->clamp = 1;
-  rc->flags = 0;
+  *rc = objective_consts(p, m, k_req, want_out, want_rho);
 #pragma unroll
   for (int j = 0; j < V; ++j) P[j] = Q[j] = Fhi[j] = Flo[j] = 0.0;
   const int64_t terms = objective_terms(p);
+  PKPO_REGION_BEGIN(row_terms);
   for (int64_t i = 0; i < terms; ++i) {
-    int64_t kq;
     double w;
-    objective_term(p, i, k_req, &kq, &w);
-    const pkpo__term term = pkpo__term_rule(p.estimator, m, kq);
-    rc->clamp &= w >= 0.0;
-    if (want_rho) rc->W += w;
+    const pkpo__term term = objective_term(p, i, m, k_req, &w);
     const bool out = want_out && term.formula != PKPO__FORMULA_ZERO;
     /* the collectives below run where any team of the warp needs them (teams of one warp may hold
      * groups of different sizes, hence different formulas) */
@@ -129,20 +168,12 @@ __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int
         }
       }
     }
-    const pkpo__term_consts c = pkpo__term_consts_of(term.formula, m, term.k);
-    if (out) {
-      rc->A += w * c.A;
-      rc->B += w * c.B;
-      rc->flags |= term.flags;
-      rc->has_ab |= pkpo__formula_has_ab(term.formula);
-    }
     const bool gaps = out && m >= 2;
     if (!team.any(gaps)) continue;
     DD Fn[V]; /* F_{t+1} */
     team.next(F, Fn, beyond_of.after(term.k));
     if (!gaps) continue;
-    rc->has_pre |= pkpo__formula_has_pre(term.formula);
-    rc->has_suf |= pkpo__formula_has_suf(term.formula);
+    const pkpo__term_consts c = pkpo__term_consts_of(term.formula, m, term.k);
     const DD fm1 = dd_ratio(m - term.k, m); /* F_{m-1} */
 #pragma unroll
     for (int j = 0; j < V; ++j) {
@@ -157,6 +188,7 @@ __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int
       Q[j] += w * qw;
     }
   }
+  PKPO_REGION_END(row_terms);
 }
 
 /* The products beyond a team that holds the group's top: F_t = 1 from rank m on. */

@@ -135,14 +135,10 @@ __device__ __forceinline__ double team_rho(Team<W, V>& team, int m, const double
     }
   }
   const D2 s = team.sum(part);
-  const double top = Wsum * vm;
-  double x = (top - s.a) - s.b;
-  if (clamp) {
-    const double bottom = Wsum * v1;
-    x = x < bottom ? bottom : x;
-    x = x > top ? top : x;
-  }
-  return x;
+  RowConsts rc = RowConsts();
+  rc.W = Wsum;
+  rc.clamp = clamp;
+  return rho_from_sums(rc, s.a, s.b, v1, vm);
 }
 
 /* A pass@k curve: rho of the team's group at each k of the chunk. A column's F comes from the
@@ -190,7 +186,7 @@ __device__ __forceinline__ void team_curve(Team<W, V>& team, const Params& p, co
     }
     const double r = team_rho(team, me, dv, dvn, Fhi, Flo, 1.0, true, v1, vm);
     if (team.l == 0 && mine && act != PKPO__ACT_ERROR) {
-      const double value = gen ? r : act == PKPO__ACT_EMPTY ? 0.0 : __longlong_as_double(0x7FF8000000000000LL);
+      const double value = action_rho(act, r);
       write_rho<A>(p, g, kc.first + col, p.negate ? -value : value);
     }
   }
@@ -360,7 +356,7 @@ __global__ void __launch_bounds__(team_threads(W), W > 32 ? ((W >= 512) ? 1 : 51
     if (p.rho) {
       const double r = team_rho(team, m, dv, dvn, Fhi, Flo, gen ? rc.W : 0.0, gen && rc.clamp, (double)v1, (double)vm);
       if (l == 0 && mine && act != PKPO__ACT_ERROR) {
-        const double value = gen ? r : act == PKPO__ACT_EMPTY ? 0.0 : __longlong_as_double(0x7FF8000000000000LL);
+        const double value = action_rho(act, r);
         write_rho<A>(p, g, 0, p.negate ? -value : value);
       }
     }
@@ -421,9 +417,7 @@ __global__ void __launch_bounds__(team_threads(W), W > 32 ? ((W >= 512) ? 1 : 51
           if (!EXACT && src[j] < 0) continue;
           A value = res[j];
           PKPO_REGION_BEGIN(other_outputs);
-          if (!gen || orig[j] == KT::kNone) {
-            value = act == PKPO__ACT_PROPAGATE ? (A)__longlong_as_double(0x7FF8000000000000LL) : A(0);
-          }
+          if (!gen || orig[j] == KT::kNone) value = action_output<A>(act);
           PKPO_REGION_END(other_outputs);
           static_cast<A*>(p.out)[src[j]] = p.negate ? -value : value;
         }

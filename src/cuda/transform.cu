@@ -70,6 +70,10 @@ constexpr int64_t kTeamGrid = 2048;
 /* Threads of a uniform block-team launch (grid-stride beyond them). Unmeasured: 2^19 threads are
  * about eight waves of an H100 at the 512 threads per SM that 114-128 registers allow. */
 constexpr int64_t kTeamGridThreads = int64_t(1) << 19;
+/* Fewest groups of a uniform large batch that get a row bank (large_bank_kernel): its 32 bytes
+ * per rank of n then cost at most 2 bytes per reward of workspace (16 to 24 without it); a lone
+ * group builds each tile's rows once anyway. */
+constexpr int64_t kBankMinGroups = 16;
 /* Fewest merge-kernel blocks per SM a batch gets before its blocks take more than one chunk each.
  * Unmeasured: two, so that a small batch's merges still spread over the device. */
 constexpr int64_t kMergeBlocksPerSm = 2;
@@ -255,29 +259,49 @@ cudaError_t large_prepare(const Params& p, const Shape& sh, const WsLayout& L, v
   return cudaSuccess;
 }
 
-/* Stages TAIL (only if need_tail) and TERMS with their carry scans; TERMS' carry kernel writes
- * rho and flags. ks.count > 0: up to kCurveSlots curve columns (PKPO_RHO) side by side. */
+/* The row bank of a uniform batch (plan_workspace: several groups of one size), unless its groups
+ * have a k each or the call is a curve: m = 0 then, every tile builds its own rows. */
+RowBank row_bank(const Params& p, const WsLayout& L, void* ws, bool curve) {
+  RowBank bank = RowBank();
+  if (L.bank_m == 0 || curve || p.k_per_group) return bank;
+  double* rows = at<double>(ws, L.bank);
+  const size_t n = (size_t)L.bank_m;
+  bank.P = rows;
+  bank.Q = rows + n;
+  bank.Fhi = rows + 2 * n;
+  bank.Flo = rows + 3 * n;
+  bank.head = at<BankHead>(ws, L.bank_head);
+  bank.m = L.bank_m;
+  return bank;
+}
+
+/* The tile pass and, unless the scatter forms them (fold), its carries with rho and flags; with a
+ * row bank first its rows. ks.count > 0: up to kCurveSlots curve columns side by side. */
 template <typename Key>
-cudaError_t large_rho_stages(const Params& p, const WsLayout& L, void* ws, const LargeKeys& lk,
-                             const KSlots& ks, int64_t k_flags, bool need_tail, bool fold,
-                             cudaStream_t stream) {
+cudaError_t large_tile_pass(const Params& p, const WsLayout& L, void* ws, const LargeKeys& lk, const KSlots& ks,
+                            bool fold, cudaStream_t stream) {
   const TileMap tm = tile_map(L, ws);
   TileAgg* agg = at<TileAgg>(ws, L.agg);
+  const RowBank bank = row_bank(p, L, ws, ks.count > 0);
+  if (bank.m > 0) {
+    PKPO_CUDA_TRY(launch_kernel(large_bank_kernel, grid_for(large_tile_count(bank.m, kLargeTile)), kLargeBlock,
+                                stream)(p, bank));
+  }
   const unsigned slots = (unsigned)std::max(1, ks.count);
   const dim3 tiles(grid_for(L.tiles_bound), slots);
+  /* with a bank: its groups' tiles, then (the same grid) those of the groups with excluded rewards */
+  if (bank.m > 0) {
+    PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key, true>, tiles, kLargeBlock, stream)(p, tm, lk, agg, ks,
+                                                                                          L.tiles_bound, bank));
+  }
+  PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key, false>, tiles, kLargeBlock, stream)(p, tm, lk, agg, ks,
+                                                                                         L.tiles_bound, bank));
+  if (fold) return cudaSuccess;
   /* One block per large group at most: there are at most N / (kBlockMaxN + 1) of them (the carry
    * kernel strides over the groups and skips the others). */
   const dim3 groups(grid_for(std::min<int64_t>(p.num_groups, p.num_samples / (kBlockMaxN + 1) + 1)), slots);
-  /* No PROD stage: each tile forms the weights' product beyond it in closed form. */
-  for (int stage = STAGE_TAIL; stage <= STAGE_TERMS; ++stage) {
-    if (stage == STAGE_TAIL && !need_tail) continue; /* T' feeds only sloo */
-    PKPO_CUDA_TRY(launch_kernel(large_tile_kernel<Key>, tiles, kLargeBlock, stream)(
-        p, tm, lk, agg, stage, ks, L.tiles_bound));
-    if (stage == STAGE_TERMS && fold) continue; /* the scatter forms these carries */
-    PKPO_CUDA_TRY(launch_kernel(large_carry_kernel<Key>, groups, kLargeBlock, stream)(
-        p, tm, lk, agg, stage, ks, k_flags, L.tiles_bound));
-  }
-  return cudaSuccess;
+  return launch_kernel(large_carry_kernel<Key>, groups, kLargeBlock, stream)(p, tm, lk, agg, ks, L.tiles_bound,
+                                                                             bank);
 }
 
 template <typename Key>
@@ -290,22 +314,19 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   if (!L.large) return cudaSuccess;
   LargeKeys lk;
   PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &lk));
-  const KSlots own_k = KSlots(); /* count 0: each group's own k, slot 0 */
-  /* The tail sums T' enter only sloo's outputs here (rho takes large_tile_pass's direct form);
-   * without sloo the TAIL stage's totals stay the zeros of the memset and nothing reads them. */
-  const bool need_tail = p.estimator == (int)PKPO_SLOO;
-  /* Uniform groups of at most kLargeFoldTiles tiles: the scatter forms the TERMS carries itself
-   * (one launch fewer; each of its blocks reads its group's tile totals: at most 16 KiB, from L2). */
+  const KSlots own_k = KSlots(); /* count 0: each group's own objective, slot 0 */
+  /* Uniform groups of at most kLargeFoldTiles tiles: the scatter forms the carries itself (one
+   * launch fewer; each of its blocks reads its group's tile totals: at most 8 KiB, from L2). */
   const bool fold = p.write_out && L.tiles_per_group > 0 && L.tiles_per_group <= kLargeFoldTiles;
-  PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, own_k, 0, need_tail, fold, stream));
+  PKPO_CUDA_TRY(large_tile_pass<Key>(p, L, ws, lk, own_k, fold, stream));
   if (!p.write_out) return cudaSuccess;
-  /* The TERMS stage stored the tile-local outputs and its carry kernel each tile's carries' part:
-   * the scatter adds the two (no OUT pass over the tiles). */
+  /* The tile pass stored the tile-local outputs and the carries each tile's carries' part: the
+   * scatter adds the two (no second pass over the tiles). */
   const TileMap tm = tile_map(L, ws);
   const TileAgg* agg = at<TileAgg>(ws, L.agg);
   const unsigned tiles = grid_for(L.tiles_bound);
-  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(p, tm, lk, agg, L.tiles_bound,
-                                                                                     fold ? 1 : 0));
+  PKPO_CUDA_TRY(launch_kernel(large_scatter_kernel<Key>, tiles, kLargeBlock, stream)(
+      p, tm, lk, agg, L.tiles_bound, fold ? 1 : 0, row_bank(p, L, ws, false)));
   return cudaSuccess;
 }
 
@@ -331,8 +352,9 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
     KSlots ks = KSlots();
     ks.count = (int)std::min<int64_t>(kCurveSlots, num_ks - j0);
     ks.first = j0;
+    ks.kmax = kmax;
     for (int c = 0; c < ks.count; ++c) ks.k[c] = h_ks[j0 + c];
-    PKPO_CUDA_TRY(large_rho_stages<Key>(p, L, ws, lk, ks, kmax, false, false, stream)); /* rho: no T' */
+    PKPO_CUDA_TRY(large_tile_pass<Key>(p, L, ws, lk, ks, false, stream));
   }
   return cudaSuccess;
 }
@@ -451,6 +473,15 @@ cudaError_t plan_workspace(const Shape& sh, WsLayout* L) {
     if (e != cudaSuccess) return e;
     L->scan_tmp = off;
     off += align_up(L->scan_tmp_bytes);
+  }
+  /* A uniform batch of several groups: the rows of m = n once per call (the row bank, 4 rows of n
+   * doubles and the constants), which its tiles read instead of building their own. */
+  if (sh.uniform_n > 0 && G >= kBankMinGroups) {
+    L->bank_m = sh.uniform_n;
+    L->bank = off;
+    off += align_up(4 * (size_t)sh.uniform_n * sizeof(double));
+    L->bank_head = off;
+    off += align_up(sizeof(BankHead));
   }
   L->whole_sort = sh.uniform_n > 0 && G == 1;
   if (L->whole_sort) {

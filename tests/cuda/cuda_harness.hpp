@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "rho_checks.hpp"
 #include "test_util.hpp"
 
 #define PKPO_SKIP_WITHOUT_GPU()                                          \
@@ -107,25 +108,26 @@ inline bool untouched(pkpo_dtype dt, double v) {
 
 inline std::vector<double> sentinels(int64_t n) { return std::vector<double>((size_t)n, pt::sentinel_f64()); }
 
-// The device copy of a batch's description arrays.
+// The device copy of a batch's description arrays (a mixture's terms too: pkpo.h keeps them in the
+// handle's memory space).
 struct DevBatch {
-  DevMem offsets, index, kpg, terms, weights;
+  DevMem offsets, index, kpg, kterms, kweights;
   explicit DevBatch(const pt::Batch& b)
       : offsets(b.offsets.size() * 8), index(b.index.size() * 8), kpg(b.k_per_group.size() * 8),
-        terms(b.k_terms.size() * 8), weights(b.k_weights.size() * 8) {
+        kterms(b.k_terms.size() * 8), kweights(b.k_weights.size() * 8) {
     if (!b.offsets.empty()) cudaMemcpy(offsets.p, b.offsets.data(), offsets.bytes, cudaMemcpyHostToDevice);
     if (!b.index.empty()) cudaMemcpy(index.p, b.index.data(), index.bytes, cudaMemcpyHostToDevice);
     if (!b.k_per_group.empty()) cudaMemcpy(kpg.p, b.k_per_group.data(), kpg.bytes, cudaMemcpyHostToDevice);
-    if (!b.k_terms.empty()) cudaMemcpy(terms.p, b.k_terms.data(), terms.bytes, cudaMemcpyHostToDevice);
-    if (!b.k_weights.empty()) cudaMemcpy(weights.p, b.k_weights.data(), weights.bytes, cudaMemcpyHostToDevice);
+    if (!b.k_terms.empty()) cudaMemcpy(kterms.p, b.k_terms.data(), kterms.bytes, cudaMemcpyHostToDevice);
+    if (!b.k_weights.empty()) cudaMemcpy(kweights.p, b.k_weights.data(), kweights.bytes, cudaMemcpyHostToDevice);
   }
   pkpo_desc desc(const pt::Batch& b) const {
     pkpo_desc d = b.desc();
     d.offsets = b.offsets.empty() ? nullptr : offsets.as<int64_t>();
     d.index = b.index.empty() ? nullptr : index.as<int64_t>();
     d.k_per_group = b.k_per_group.empty() ? nullptr : kpg.as<int64_t>();
-    d.k_terms = b.k_terms.empty() ? nullptr : terms.as<int64_t>();
-    d.k_weights = b.k_weights.empty() ? nullptr : weights.as<double>();
+    d.k_terms = b.k_terms.empty() ? nullptr : kterms.as<int64_t>();
+    d.k_weights = b.k_weights.empty() ? nullptr : kweights.as<double>();
     return d;
   }
 };
@@ -239,6 +241,29 @@ inline pt::LibResult run_checked(pkpo_handle gpu, pkpo_handle cpu, const pt::Bat
     EXPECT_TRUE(ties_identical(b, g)) << what;
   }
   return g;
+}
+
+// How rho_checks.hpp's checks reach the device: run_cuda for a transform, device buffers for a
+// curve.
+inline pt::Runner cuda_runner(pkpo_handle h) {
+  pt::Runner r;
+  r.transform = [h](const pt::Batch& b) { return run_cuda(h, b); };
+  r.curve = [h](const pt::Batch& b, const std::vector<int64_t>& ks, std::vector<double>* out) {
+    const int64_t G = b.num_groups, K = (int64_t)ks.size();
+    const size_t es = esize(b.dtype);
+    DevMem in(b.rewards.size() * es), rho((size_t)(G * K) * es);
+    cudaMemcpy(in.p, typed(b.dtype, b.rewards, 0).data(), b.rewards.size() * es, cudaMemcpyHostToDevice);
+    DevBatch db(b);
+    const pkpo_desc d = db.desc(b);
+    const pkpo_status st = pkpo_rho_curve(h, &d, in.p, ks.data(), K, rho.p, nullptr, nullptr);
+    if (cudaStreamSynchronize(nullptr) != cudaSuccess) return PKPO_ERROR_CUDA;
+    std::vector<unsigned char> h_rho(rho.bytes);
+    cudaMemcpy(h_rho.data(), rho.p, rho.bytes, cudaMemcpyDeviceToHost);
+    out->resize((size_t)(G * K));
+    for (size_t i = 0; i < out->size(); ++i) (*out)[i] = typed_get(b.dtype, h_rho, i);
+    return st;
+  };
+  return r;
 }
 
 inline std::string label(pkpo_estimator est, pkpo_dtype dt, const char* name, int64_t v) {

@@ -23,32 +23,6 @@ namespace {
 
 using pt::Layout;
 
-// pkpo_rho_curve on the device, rho row-major in double.
-pkpo_status run_cuda_curve(pkpo_handle h, const pt::Batch& b, const std::vector<int64_t>& ks,
-                           std::vector<double>* out) {
-  const size_t es = esize(b.dtype), cells = (size_t)b.num_groups * ks.size();
-  DevMem in(b.rewards.size() * es + 8), rho(cells * es + 8);
-  cudaMemcpy(in.p, typed(b.dtype, b.rewards, 0).data(), b.rewards.size() * es, cudaMemcpyHostToDevice);
-  DevBatch db(b);
-  const pkpo_desc d = db.desc(b);
-  const pkpo_status st = pkpo_rho_curve(h, &d, in.p, ks.data(), (int64_t)ks.size(), rho.p, nullptr, nullptr);
-  if (cudaDeviceSynchronize() != cudaSuccess) return PKPO_ERROR_CUDA;
-  std::vector<unsigned char> h_rho(cells * es);
-  cudaMemcpy(h_rho.data(), rho.p, h_rho.size(), cudaMemcpyDeviceToHost);
-  out->resize(cells);
-  for (size_t i = 0; i < cells; ++i) (*out)[i] = typed_get(b.dtype, h_rho, i);
-  return st;
-}
-
-pt::Runner cuda_runner(pkpo_handle h) {
-  pt::Runner r;
-  r.transform = [h](const pt::Batch& b) { return run_cuda(h, b); };
-  r.curve = [h](const pt::Batch& b, const std::vector<int64_t>& ks, std::vector<double>* out) {
-    return run_cuda_curve(h, b, ks, out);
-  };
-  return r;
-}
-
 bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 class CudaObjectives : public ::testing::TestWithParam<std::tuple<pkpo_estimator, pkpo_dtype>> {};
@@ -203,7 +177,7 @@ TEST(CudaObjectivesGraph, ReplayWithNewWeights) {
   ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
   for (const std::vector<double>& w : std::vector<std::vector<double>>{{1.0, 0.25, 0.0625}, {0.0, 2.0, -1.0}}) {
     SCOPED_TRACE(w[1]);
-    cudaMemcpy(db.weights.p, w.data(), w.size() * 8, cudaMemcpyHostToDevice);
+    cudaMemcpy(db.kweights.p, w.data(), w.size() * 8, cudaMemcpyHostToDevice);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
     ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);

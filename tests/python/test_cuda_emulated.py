@@ -9,8 +9,6 @@ import sys
 
 import pytest
 
-import pkpo
-
 EMU = os.environ.get("PKPO_EMU_LIBRARY", "")
 SCRIPT = os.path.join(os.path.dirname(__file__), "emulated_cuda_check.py")
 needs_emu = pytest.mark.skipif(not os.path.exists(EMU),
@@ -37,6 +35,8 @@ def objective_results():
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+# Mixtures and the min statistic through the package's CUDA path (groups of any size: the block
+# path and the large path) equal the CPU backend's.
 @needs_emu
 @pytest.mark.parametrize("case", ["mixture_2d", "mixture_uids", "min_2d", "min_mixture_uids",
                                   "rho_curve_min"])
