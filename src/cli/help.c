@@ -109,7 +109,7 @@ const char k_estimate_help[] =
     "      --precision P       f64 (default) or f32 (NPY: the file's dtype)\n"
     "      --nan POLICY        exclude (default), propagate or error\n"
     "      --k-policy P        clamp (default) or strict\n"
-    "      --device D          auto (default; --statistic min runs on the CPU), cpu or cuda\n"
+    "      --device D          auto (default: cuda when a GPU is usable), cpu or cuda\n"
     "      --group-size N      NPY input: samples per group; groups are named 0, 1, ...\n"
     "      --group-column NAME, --reward-column NAME\n"
     "                          CSV column names (default 'group' and 'reward')\n"

@@ -68,10 +68,6 @@ int main(int argc, char** argv) {
     free_options(&o);
     return cli_usage_error("-k and --all-k exclude each other");
   }
-  /* The CUDA backend computes one k and the max statistic: --device auto runs the others on the
-   * CPU (--device cuda is passed through, and the library says what it does not compute). */
-  if (o.device == DEVICE_AUTO && (o.k_weights || o.statistic != PKPO_STATISTIC_MAX))
-    o.device = DEVICE_CPU;
   if (!o.output) o.output = "-";
 
   struct sigaction sa;
