@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "dd.cuh"
+#include "model_region.h"
 #include "params.h"
 #include "rules.h"
 #include "team.cuh"
@@ -56,6 +57,7 @@ __device__ __forceinline__ int64_t objective_kmax(const Params& p, int64_t k_req
   int64_t kmax = 0;
   double magnitude = 0.0;
   bool ok = true;
+  PKPO_REGION_BEGIN(kmax_terms);
   for (int64_t j = 0; j < p.num_terms; ++j) {
     const int64_t k = p.k_terms[j];
     const double w = p.k_weights[j];
@@ -63,6 +65,7 @@ __device__ __forceinline__ int64_t objective_kmax(const Params& p, int64_t k_req
     kmax = k > kmax ? k : kmax;
     magnitude += w < 0 ? -w : w;
   }
+  PKPO_REGION_END(kmax_terms);
   const double bound = p.max_n > 2 ? (double)p.max_n : 2.0;
   const double total = magnitude * bound;
   *usable = ok && (total - total) == 0.0;
@@ -107,6 +110,7 @@ __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int
 #pragma unroll
   for (int j = 0; j < V; ++j) P[j] = Q[j] = Fhi[j] = Flo[j] = 0.0;
   const int64_t terms = objective_terms(p);
+  PKPO_REGION_BEGIN(row_terms);
   for (int64_t i = 0; i < terms; ++i) {
     int64_t kq;
     double w;
@@ -157,6 +161,7 @@ __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int
       Q[j] += w * qw;
     }
   }
+  PKPO_REGION_END(row_terms);
 }
 
 /* The products beyond a team that holds the group's top: F_t = 1 from rank m on. */
