@@ -171,6 +171,7 @@ def cuda_sources(src_root):
 
 def newest_mtime(src_root):
     files = glob.glob(os.path.join(src_root, "src", "cuda", "*")) + \
+        glob.glob(os.path.join(src_root, "src", "common", "*.h")) + \
         glob.glob(os.path.join(src_root, "include", "*.h"))
     return max(os.path.getmtime(f) for f in files)
 
@@ -489,9 +490,11 @@ def peeled(analysis, loop):
     return body >= 32 and run >= 0.75 * body
 
 
-def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel):
+def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel, scale=()):
     """Dynamic warp-instructions of one warp, by class; the loops seen; the skipped regions that
-    held at least one instruction."""
+    held at least one instruction; the scaled regions that held at least one. scale: [(name, file,
+    lo, hi, factor)]: an instruction with a frame in such a region counts factor times (the share of
+    the block's warps that run it, e.g. code that only the block's first warp runs)."""
     fn = analysis.fn
     ins = fn.instrs
     weights = [0.0] * len(ins)
@@ -560,6 +563,19 @@ def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel):
             loops_seen.append((lp, trips, rule))
         for i in range(lp[0], lp[1] + 1):
             weights[i] *= trips
+    scaled = set()
+    if scale:
+        for i in range(len(ins)):
+            hit = {}
+            for (f, l) in ins[i].frames:
+                base = os.path.basename(f)
+                for (name, sf, lo, hi, factor) in scale:
+                    if base == sf and lo <= l <= hi:
+                        hit[name] = factor
+            for name, factor in hit.items():
+                weights[i] *= factor
+                if i < b:
+                    scaled.add(name)
     # subroutines: hot ones count once per call, weighted by the call site
     calls = {}
     for i in range(a, b):
@@ -584,7 +600,7 @@ def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel):
         counts[c] += w
         if c == "shared":
             wavefronts += w * shared_wavefronts(x.opcode)
-    return counts, wavefronts, loops_seen, skipped
+    return counts, wavefronts, loops_seen, skipped, scaled
 
 
 def static_counts(analysis):
@@ -738,8 +754,17 @@ def evaluate(plan, kernels, machine, log):
             if entry["modelled"]:
                 names = L.get("skip", [])
                 skip = region_ranges(regions, names, "a launch of size class '%s'" % sc["name"])
-                counts, wf, loops, hit = dynamic_counts(k["analysis"], rules, ctx, skip,
-                                                        plan.COLD_SUBROUTINES, k["demangled"])
+                scale = []
+                for name, factor in sorted(L.get("scale", {}).items()):
+                    f = float(factor(ctx))
+                    scale += [(n, rf, lo, hi, f) for (n, rf, lo, hi) in
+                              region_ranges(regions, [name], "a launch of size class '%s'" % sc["name"])]
+                counts, wf, loops, hit, scaled = dynamic_counts(k["analysis"], rules, ctx, skip,
+                                                                plan.COLD_SUBROUTINES, k["demangled"], scale)
+                for name in L.get("scale", {}):
+                    if name not in scaled:
+                        raise ModelError("region %s, scaled in a launch of size class '%s', holds no "
+                                         "instruction of %s" % (name, sc["name"], k["short"]))
                 family = k["short"].split("<")[0]  # a kernel template: its instantiations together
                 for name in names:
                     skips_applied.setdefault((name, family), set()).add(k["short"])
