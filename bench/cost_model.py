@@ -863,10 +863,15 @@ def pct(x):
 
 
 def row_key(r):
-    """Matches a size class with its baseline row whatever the classes are called: the kind of
-    call (transform, rho curve, group_by_id), dtype and n."""
-    kind = "curve" if "curve" in r["name"] else ("group_by_id" if "group_by_id" in r["name"] else "transform")
-    return (kind, r["dtype"], r["n"])
+    """Matches a size class with its baseline row whatever the kernels are called (a before run's
+    "warp 8x4" or "group 64x4" is the same call as a "team 8x4"): the kind of call (transform, rho
+    curve, group_by_id), dtype, n and the objective (one k, a mixture's terms as the name states
+    them, a curve's number of ks). Variants of one call (e.g. the large path without its row bank)
+    match the same baseline row."""
+    name = r["name"]
+    kind = "curve" if "curve" in name else ("group_by_id" if "group_by_id" in name else "transform")
+    mix = re.search(r"harmonic\(\d+\)|\d+ ks", name)
+    return (kind, r["dtype"], r["n"], mix.group(0) if mix else "k")
 
 
 def summary_table(rows, baseline=None):
@@ -874,7 +879,7 @@ def summary_table(rows, baseline=None):
     hdr = ("| size class | dtype | n | G | launches | bytes/elem (copy) | warp-instr/elem | "
            "FP64/elem | bar/group | limiter | time / byte time | predicted % of copy roofline |")
     if baseline:
-        hdr += " before |"
+        hdr += " before | after / before |"
     out.append(hdr)
     out.append("|" + "---|" * (hdr.count("|") - 1))
     base = {row_key(r): r for r in (baseline or [])}
@@ -891,7 +896,8 @@ def summary_table(rows, baseline=None):
             r["t"] / (r["total"]["bytes"] / MACHINE["copy_bw"]), pct(r["fraction"])))
         if baseline:
             b = base.get(row_key(r))
-            cell += " %s |" % (pct(b["fraction"]) if b else "-")
+            cell += " %s | %s |" % ((pct(b["fraction"]), "%.2f" % (r["fraction"] / b["fraction"])) if b
+                                    else ("-", "-"))
         out.append(cell)
     return "\n".join(out)
 
@@ -1000,7 +1006,10 @@ def write_report(path, rows, kernels, unused, baseline, meta, plan):
          "block barriers (BAR.*) executed per group, summed over the warps of the block; limiter = "
          "the launch with the largest bound and its limiting resource; time / byte time = predicted "
          "time over the time of the size class's own bytes at the copy roofline (1.0: purely "
-         "bandwidth-bound on what it moves).", "",
+         "bandwidth-bound on what it moves)" + (
+             "; before = the baseline run's prediction for the same call (kind, dtype, n, objective), "
+             "after / before = the ratio of the two fractions (below 1: slower than before)"
+             if baseline else "") + ".", "",
          "### Per launch", "",
          "Instruction columns are dynamic warp-instructions per reward (all warps of the launch "
          "divided by N). `n/m`: a CUB device-wide kernel whose instructions are not modelled; its "

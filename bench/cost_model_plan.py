@@ -104,8 +104,9 @@ LOOP_RULES = [
     {"name": "the objective's terms of a row (rows.cuh team_rows, team kernel and large tiles: 1 for "
              "one k, J for a mixture)",
      "region": "row_terms", "path": ("team", "large"), "trips": lambda c: c.get("terms", 1)},
-    {"name": "the terms of the objective in objective_consts (1 for one k, J for a mixture)",
-     "region": "objective_terms", "path": "large", "trips": lambda c: c.get("terms", 1)},
+    {"name": "the objective's terms of a row's constants (rows.cuh objective_consts, team kernel and "
+             "large path: 1 for one k, J for a mixture)",
+     "region": "objective_terms", "path": ("team", "large"), "trips": lambda c: c.get("terms", 1)},
     {"name": "a mixture's terms checked per group (rows.cuh objective_kmax, team kernel and large "
              "path: 0 for one k, J for a mixture)",
      "region": "objective_checks", "path": ("team", "large"), "trips": lambda c: c.get("mixture_terms", 0)},
