@@ -20,8 +20,8 @@ Usage (from the repository root):
 
   python3 bench/cost_model.py --build build-cm --out bench/cost_model.md
   python3 bench/cost_model.py --build build-cm --out bench/cost_model.md \
-      --baseline bench/cost_model_before.json          # before/after side by side
-  python3 bench/cost_model.py --build build-cm --save-json bench/cost_model_before.json
+      --baseline bench/cost_model_before_house.json    # before/after side by side
+  python3 bench/cost_model.py --build build-cm --save-json bench/cost_model_after_house.json
   python3 bench/cost_model.py --build build-cm-fmad --fmad true --save-json fmad_true.json
                                     # nvcc's default (contracted multiply-adds), for comparison
 
