@@ -20,8 +20,8 @@ Usage (from the repository root):
 
   python3 bench/cost_model.py --build build-cm --out bench/cost_model.md
   python3 bench/cost_model.py --build build-cm --out bench/cost_model.md \
-      --baseline bench/cost_model_before.json          # before/after side by side
-  python3 bench/cost_model.py --build build-cm --save-json bench/cost_model_before.json
+      --baseline bench/cost_model_before_house.json    # before/after side by side
+  python3 bench/cost_model.py --build build-cm --save-json bench/cost_model_after_house.json
   python3 bench/cost_model.py --build build-cm-fmad --fmad true --save-json fmad_true.json
                                     # nvcc's default (contracted multiply-adds), for comparison
 
@@ -171,6 +171,7 @@ def cuda_sources(src_root):
 
 def newest_mtime(src_root):
     files = glob.glob(os.path.join(src_root, "src", "cuda", "*")) + \
+        glob.glob(os.path.join(src_root, "src", "common", "*.h")) + \
         glob.glob(os.path.join(src_root, "include", "*.h"))
     return max(os.path.getmtime(f) for f in files)
 
@@ -489,9 +490,11 @@ def peeled(analysis, loop):
     return body >= 32 and run >= 0.75 * body
 
 
-def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel):
+def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel, scale=()):
     """Dynamic warp-instructions of one warp, by class; the loops seen; the skipped regions that
-    held at least one instruction."""
+    held at least one instruction; the scaled regions that held at least one. scale: [(name, file,
+    lo, hi, factor)]: an instruction with a frame in such a region counts factor times (the share of
+    the block's warps that run it, e.g. code that only the block's first warp runs)."""
     fn = analysis.fn
     ins = fn.instrs
     weights = [0.0] * len(ins)
@@ -560,6 +563,19 @@ def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel):
             loops_seen.append((lp, trips, rule))
         for i in range(lp[0], lp[1] + 1):
             weights[i] *= trips
+    scaled = set()
+    if scale:
+        for i in range(len(ins)):
+            hit = {}
+            for (f, l) in ins[i].frames:
+                base = os.path.basename(f)
+                for (name, sf, lo, hi, factor) in scale:
+                    if base == sf and lo <= l <= hi:
+                        hit[name] = factor
+            for name, factor in hit.items():
+                weights[i] *= factor
+                if i < b:
+                    scaled.add(name)
     # subroutines: hot ones count once per call, weighted by the call site
     calls = {}
     for i in range(a, b):
@@ -584,7 +600,7 @@ def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel):
         counts[c] += w
         if c == "shared":
             wavefronts += w * shared_wavefronts(x.opcode)
-    return counts, wavefronts, loops_seen, skipped
+    return counts, wavefronts, loops_seen, skipped, scaled
 
 
 def static_counts(analysis):
@@ -738,8 +754,17 @@ def evaluate(plan, kernels, machine, log):
             if entry["modelled"]:
                 names = L.get("skip", [])
                 skip = region_ranges(regions, names, "a launch of size class '%s'" % sc["name"])
-                counts, wf, loops, hit = dynamic_counts(k["analysis"], rules, ctx, skip,
-                                                        plan.COLD_SUBROUTINES, k["demangled"])
+                scale = []
+                for name, factor in sorted(L.get("scale", {}).items()):
+                    f = float(factor(ctx))
+                    scale += [(n, rf, lo, hi, f) for (n, rf, lo, hi) in
+                              region_ranges(regions, [name], "a launch of size class '%s'" % sc["name"])]
+                counts, wf, loops, hit, scaled = dynamic_counts(k["analysis"], rules, ctx, skip,
+                                                                plan.COLD_SUBROUTINES, k["demangled"], scale)
+                for name in L.get("scale", {}):
+                    if name not in scaled:
+                        raise ModelError("region %s, scaled in a launch of size class '%s', holds no "
+                                         "instruction of %s" % (name, sc["name"], k["short"]))
                 family = k["short"].split("<")[0]  # a kernel template: its instantiations together
                 for name in names:
                     skips_applied.setdefault((name, family), set()).add(k["short"])
@@ -838,10 +863,15 @@ def pct(x):
 
 
 def row_key(r):
-    """Matches a size class with its baseline row whatever the classes are called: the kind of
-    call (transform, rho curve, group_by_id), dtype and n."""
-    kind = "curve" if "curve" in r["name"] else ("group_by_id" if "group_by_id" in r["name"] else "transform")
-    return (kind, r["dtype"], r["n"])
+    """Matches a size class with its baseline row whatever the kernels are called (a before run's
+    "warp 8x4" or "group 64x4" is the same call as a "team 8x4"): the kind of call (transform, rho
+    curve, group_by_id), dtype, n and the objective (one k, a mixture's terms as the name states
+    them, a curve's number of ks). Variants of one call (e.g. the large path without its row bank)
+    match the same baseline row."""
+    name = r["name"]
+    kind = "curve" if "curve" in name else ("group_by_id" if "group_by_id" in name else "transform")
+    mix = re.search(r"harmonic\(\d+\)|\d+ ks", name)
+    return (kind, r["dtype"], r["n"], mix.group(0) if mix else "k")
 
 
 def summary_table(rows, baseline=None):
@@ -849,7 +879,7 @@ def summary_table(rows, baseline=None):
     hdr = ("| size class | dtype | n | G | launches | bytes/elem (copy) | warp-instr/elem | "
            "FP64/elem | bar/group | limiter | time / byte time | predicted % of copy roofline |")
     if baseline:
-        hdr += " before |"
+        hdr += " before | after / before |"
     out.append(hdr)
     out.append("|" + "---|" * (hdr.count("|") - 1))
     base = {row_key(r): r for r in (baseline or [])}
@@ -866,7 +896,8 @@ def summary_table(rows, baseline=None):
             r["t"] / (r["total"]["bytes"] / MACHINE["copy_bw"]), pct(r["fraction"])))
         if baseline:
             b = base.get(row_key(r))
-            cell += " %s |" % (pct(b["fraction"]) if b else "-")
+            cell += " %s | %s |" % ((pct(b["fraction"]), "%.2f" % (r["fraction"] / b["fraction"])) if b
+                                    else ("-", "-"))
         out.append(cell)
     return "\n".join(out)
 
@@ -975,7 +1006,10 @@ def write_report(path, rows, kernels, unused, baseline, meta, plan):
          "block barriers (BAR.*) executed per group, summed over the warps of the block; limiter = "
          "the launch with the largest bound and its limiting resource; time / byte time = predicted "
          "time over the time of the size class's own bytes at the copy roofline (1.0: purely "
-         "bandwidth-bound on what it moves).", "",
+         "bandwidth-bound on what it moves)" + (
+             "; before = the baseline run's prediction for the same call (kind, dtype, n, objective), "
+             "after / before = the ratio of the two fractions (below 1: slower than before)"
+             if baseline else "") + ".", "",
          "### Per launch", "",
          "Instruction columns are dynamic warp-instructions per reward (all warps of the launch "
          "divided by N). `n/m`: a CUB device-wide kernel whose instructions are not modelled; its "

@@ -1,16 +1,16 @@
 """cost_model_plan.py -- the kernel set that bench/cost_model.py models: which kernels each size class
 launches (grid, block, bytes by construction), the trip counts of their loops, and the code a launch
-does not execute. Describes src/cuda: the warp kernels (groups of n <= 128, one group per sub-warp) and
-the group kernels (129 <= n <= 4096, one group per block) as they were before the block path became
-the team kernel (team_kernels.cuh; their classes and loop rules are not updated yet), and the large
-path as it is (4096-key runs sorted in shared memory, four-way merge passes of eight 4096-key chunks
-per block; a uniform batch of at least 16 groups builds its rows once, large_bank_kernel; the tile
-pass, whose carries the scatter forms itself for uniform groups of at most 512 tiles). A change of
-the kernels' launches or loops updates this file; cost_model.py itself stays as it is.
+does not execute. Describes src/cuda as it is: the team kernel (team_kernels.cuh, every group of
+n <= 4096: one group per sub-warp team for n <= 128, one per block team above), and the large path
+(4096-key runs sorted in shared memory, four-way merge passes of eight 4096-key chunks per block; a
+uniform batch of at least 16 groups builds its rows once, large_bank_kernel; the tile pass, whose
+carries the scatter forms itself for uniform groups of at most 512 tiles). A change of the kernels'
+launches or loops updates this file; cost_model.py itself stays as it is.
 
-PKPO_COST_MODEL_PATHS (comma-separated: warp, block, large, group_by_id) restricts the size classes
-and the loop rules to those paths, e.g. PKPO_COST_MODEL_PATHS=large,group_by_id models the large
-path alone while the block path's classes wait for their update.
+Each size class and loop rule belongs to a path: team (the block path, groups of n <= 4096), large
+(n > 4096) or group_by_id. PKPO_COST_MODEL_PATHS (comma-separated: team, large, group_by_id)
+restricts the size classes and the loop rules to those paths, e.g. PKPO_COST_MODEL_PATHS=large
+models the large path alone (a kernel change on one path rebuilds and checks that path's plan only).
 
 Code is named by regions, PKPO_REGION_BEGIN(name) / PKPO_REGION_END(name) in src/cuda
 (model_region.h), never by source text: the plan says which regions a launch skips and which
@@ -101,34 +101,31 @@ LOOP_RULES = [
      "region": "run_sort_split", "path": "large", "trips": lambda c: 8.5},
     {"name": "closed-form F beyond a tile: ceil(min(k, m-x) / 256) factors per thread (k <= 256: 1)",
      "region": "beyond_factors", "path": "large", "trips": lambda c: 1},
-    {"name": "the terms of the objective in team_rows (1 for one k, J for a mixture)",
-     "region": "row_terms", "path": "large", "trips": lambda c: c.get("terms", 1)},
-    {"name": "the terms of the objective in objective_consts (1 for one k, J for a mixture)",
-     "region": "objective_terms", "path": "large", "trips": lambda c: c.get("terms", 1)},
-    {"name": "a mixture's terms checked by objective_kmax (0 for one k, J for a mixture)",
-     "region": "objective_checks", "path": "large", "trips": lambda c: c.get("mixture_terms", 0)},
+    {"name": "the objective's terms of a row (rows.cuh team_rows, team kernel and large tiles: 1 for "
+             "one k, J for a mixture)",
+     "region": "row_terms", "path": ("team", "large"), "trips": lambda c: c.get("terms", 1)},
+    {"name": "the objective's terms of a row's constants (rows.cuh objective_consts, team kernel and "
+             "large path: 1 for one k, J for a mixture)",
+     "region": "objective_terms", "path": ("team", "large"), "trips": lambda c: c.get("terms", 1)},
+    {"name": "a mixture's terms checked per group (rows.cuh objective_kmax, team kernel and large "
+             "path: 0 for one k, J for a mixture)",
+     "region": "objective_checks", "path": ("team", "large"), "trips": lambda c: c.get("mixture_terms", 0)},
     {"name": "merge pass count of a group: ceil(log4 runs of 4096)",
      "region": "merge_pass_count", "path": "large", "trips": lambda c: merge_passes(c["n"])},
-    {"name": "groups per block (group kernels: G / grid; large_carry_kernel: one)",
-     "region": "groups_of_block", "path": ("block", "large"), "trips": lambda c: c.get("group_iters", 1)},
+    {"name": "groups per block (large_carry_kernel: one)",
+     "region": "groups_of_block", "path": "large", "trips": lambda c: 1},
     {"name": "large-path tile elements: 2048 per tile / 256 threads",
      "region": "not_large_fill", "path": "large", "trips": lambda c: 8, "elementwise": True},
     {"name": "carry chunks: ceil(tiles / 256)",
      "region": "tile_chunks", "path": "large", "trips": lambda c: max(1, math.ceil(c["tiles"] / 256))},
-    {"name": "warp kernels: group slots per warp (grid-stride over G / (32/W) slots)",
-     "region": "warp_group_slots", "path": "warp", "trips": lambda c: c["warp_iters"]},
-    {"name": "warp kernels: table rows per thread (rows <= 64 < 256 threads)",
-     "region": "table_rows", "path": "warp", "trips": lambda c: 1},
-    {"name": "warp kernels: table ratios, one per thread (m_hi <= 128 < 256 threads)",
-     "region": "table_ratios", "path": "warp", "trips": lambda c: 1},
-    {"name": "warp kernels: table row recurrence, once per block: a uniform batch's one row, n "
-             "steps in one of the 8 warps, per warp of the block",
-     "region": "table_recurrence", "path": "warp", "trips": lambda c: c["n"] / 8.0},
-    {"name": "warp and group kernels: a curve column's elementwise weight steps (k - previous k: 1 "
-             "for the modelled ks 1..16 and 1..64)",
-     "region": "curve_steps", "path": ("warp", "block"), "trips": lambda c: 1},
-    {"name": "warp and group kernels: rho columns of a curve chunk (a curve's ks, at most 64)",
-     "region": "curve_columns", "path": ("warp", "block"), "trips": lambda c: c.get("ncol", 1)},
+    {"name": "team kernel: group slots per warp (sub-warp teams: G / (32/W teams x warps of the grid); "
+             "block teams: G / blocks)",
+     "region": "team_group_slots", "path": "team", "trips": lambda c: c["team_iters"]},
+    {"name": "team kernel: a curve column's elementwise weight steps (k - previous k: 1 for the "
+             "modelled ks 1..16 and 1..64)",
+     "region": "curve_steps", "path": "team", "trips": lambda c: 1},
+    {"name": "team kernel: rho columns of a curve chunk (a curve's ks, at most 64)",
+     "region": "curve_columns", "path": "team", "trips": lambda c: c.get("ncol", 1)},
     {"name": "one-thread-per-item grid-stride loop",
      "kernel": r"gbi_\w+_kernel", "path": "group_by_id", "trips": lambda c: c["per_thread"], "elementwise": True},
 ]
@@ -172,33 +169,26 @@ SKIP_SCATTER_FOLD = ["fold_carries"]
 SKIP_CARRY_SMO = ["not_general", "rho_sum"]
 SKIP_CARRY_CURVE = ["not_general", "carry_lin"]
 
-# warp_kernel, every modelled call: valid groups of n >= 2 finite rewards with k < n (resolve_plain),
-# no error, flags NULL, a uniform layout without an index (group_span's offsets branch and the
-# index permutation are not taken).
-SKIP_WARP_COLD = ["rare_resolve", "index_permutation", "status_report", "other_outputs", "ragged_span"]
-# warp_kernel transform with the call's k (the uniform variants, which compile the curve out):
-# weights from the table; rho NULL; sloo_minus_one (the same formula in every group: the other
-# formulas' passes do not run).
-SKIP_WARP_SMO = SKIP_WARP_COLD + ["weights_without_row", "rho_sum"] + SKIP_NOT_SMO
-# warp_kernel curve: every column's weights by the float64 scans, rho, no outputs.
-# The modelled curve's ks are 1..16: every column but a group's first takes its weights elementwise
-# from the previous column's, so the scans' branch is skipped (an under-count of one column's scans
-# in 16, stated in cost_model.md).
-SKIP_WARP_CURVE = SKIP_WARP_COLD + ["transform_part", "curve_scans"]
-
-# group_kernel, every modelled call: valid groups of n >= 2 finite rewards, no error, flags NULL,
-# a uniform layout without an index.
-SKIP_GROUP_COLD = ["index_permutation", "status_report", "other_outputs", "ragged_span"]
-# group_kernel transform with the call's k: weights from the table row; rho NULL; sloo_minus_one.
-SKIP_GROUP_SMO = SKIP_GROUP_COLD + ["curve_columns", "weights_without_row", "rho_sum"] + SKIP_NOT_SMO
-# group_kernel curve: no table row, rho, no outputs. The modelled ks are 1..64: every column but a
-# group's first (and every 17th) takes its weights elementwise from the previous column's, so the
-# scans' branch is skipped (an under-count of one column's scans in 16, as for the warp curve).
-SKIP_GROUP_CURVE = SKIP_GROUP_COLD + ["curve_scans", "table_row", "transform_part"]
+# team_kernel, every modelled call: valid groups of n >= 2 finite rewards with k < n, no error, flags
+# NULL (status_report: the error report and the flags store), finite rewards (other_outputs: the
+# stores of NaN or 0); the uniform variants (TEAM_EXACT / TEAM_UNIFORM) compile out the span, the
+# index and the curve, the block teams' general variant has them: a uniform layout without an index
+# takes neither branch.
+SKIP_TEAM_COLD = ["status_report", "other_outputs"]
+SKIP_TEAM_GENERAL = ["ragged_span", "index_permutation"]
+# team_kernel transform: rho NULL; sloo_minus_one at k >= 2 has no backward scan (rules.h: no Q
+# weights); a uniform batch's sub-warp teams take the block's row (rows_of_group: a group whose m
+# is not the batch's); the general variant's curve code does not run.
+SKIP_TEAM_SMO = SKIP_TEAM_COLD + ["rho_sum", "backward_scan"]
+SKIP_TEAM_L2O = SKIP_TEAM_COLD + ["rho_sum"]
+# team_kernel curve (the general variant): no transform part; the modelled ks are 1..16 and 1..64:
+# every column but a group's first takes its F from the previous column's elementwise, so the
+# scans' branch is skipped (an under-count of one column's scans in 16 or 64, stated in
+# cost_model.md).
+SKIP_TEAM_CURVE = SKIP_TEAM_COLD + SKIP_TEAM_GENERAL + ["transform_part", "curve_scans"]
 
 KERN = {
-    "warp": lambda w, v, key, layout: r"warp_kernel<%d, %d, unsigned %s, %d>" % (w, v, key, layout),
-    "group": lambda c, v, key: r"group_kernel<%d, %d, unsigned %s>" % (c, v, key),
+    "team": lambda w, v, key, layout: r"team_kernel<%d, %d, unsigned %s, %d>" % (w, v, key, layout),
     "plan": r"large_plan_kernel\(",
     "tilesort": lambda key: r"large_sort_tile_kernel<unsigned %s>" % key,
     "merge": lambda key: r"large_merge_kernel<unsigned %s>" % key,
@@ -226,104 +216,104 @@ def memset(name, bytes_fn, formula):
 STATUS_MEMSETS = memset("cudaMemsetAsync(status)", lambda c: 32, "32 B in one memset")
 
 
-GROUP_GRID_THREADS = 1 << 19   # transform.cu kGroupGridThreads (uniform layout: lower = 0)
+TEAM_BLOCK = 256             # team_kernels.cuh kTeamBlock (sub-warp teams)
+TEAM_GRID = 2048             # transform.cu kTeamGrid (sub-warp teams, uniform layout: lower = 0)
+TEAM_GRID_THREADS = 1 << 19  # transform.cu kTeamGridThreads (block teams, uniform layout)
+WARP_MAX_N = 128             # params.h kWarpMaxN
+TEAM_EXACT, TEAM_UNIFORM, TEAM_GENERAL = 2, 1, 0
 
 
-def group_config(n):
-    """transform.cu group_class: C ranks (the power of two >= n, at least 256), V = 4 (C = 256) or 8."""
-    c = 256
-    while c < n:
-        c *= 2
-    return c, (8 if c >= 512 else 4)
-
-
-WARP_BLOCK = 256     # warp_kernels.cuh kWarpBlock
-WARP_GRID = 2048     # transform.cu kWarpGrid (uniform layout: lower = 0)
-
-
-def warp_config(n):
-    """transform.cu warp_class: sub-warp width W and registers per lane V (n <= 128)."""
+def team_config(n):
+    """transform.cu team_class: C = the power of two >= n (at least 4); W x V = 2 x 2 (C = 4),
+    C/4 x 4 (C <= 128: sub-warp teams), 64 x 4 (C = 256), C/8 x 8 above (block teams)."""
     c = 4
     while c < n:
         c *= 2
-    return (2, 2) if c == 4 else (c // 4, 4)
+    if c == 4:
+        return 2, 2
+    if c <= 2 * WARP_MAX_N:
+        return c // 4, 4
+    return c // 8, 8
 
 
-def warp_class(n, E, N=N_DEFAULT, curve_ks=0):
-    """Uniform layout, n <= 128: one warp_kernel launch (transform.cu launch_block)."""
+def team_smem(W, V, E):
+    """sizeof(TeamSmem<W, V, Key>) (team_kernels.cuh), the launch's dynamic shared memory, field by
+    field with the alignments of the struct (checked against nvcc's sizeof for every class)."""
+    C = W * V
+    blk = W > 32
+    NW = W // 32 if blk else 2
+    warps = (W if blk else TEAM_BLOCK) // 32
+    off = 0
+
+    def field(size, align):
+        nonlocal off
+        off = (off + align - 1) // align * align + size
+    field((2 if blk else 1) * C * E, 16)            # buf: the sort's double buffer (block teams)
+    field((1 if blk else warps) * 32 * V * E, 16)   # keys: each warp's sorted keys (sub-warp teams)
+    field((1 if blk else warps) * 32 * V * E, 16)   # outs
+    for size in (E, E, 8, 8):                       # the uniform row: P, Q, Fhi, Flo (sub-warp teams)
+        field((1 if blk else C) * size, 16)
+    field(48, 8)                                    # RowConsts
+    field(2 * 16 * NW, 8)                           # TeamSlots: two PartSlots of NW 16-byte totals
+    return (off + 15) // 16 * 16
+
+
+ESTIMATORS = {
+    "smo": {"name": "sloo_minus_one", "skip": SKIP_TEAM_SMO},
+    "l2o": {"name": "l2o", "skip": SKIP_TEAM_L2O},
+}
+
+
+def team_class(n, E, N=N_DEFAULT, curve_ks=0, estimator="smo", ks=None, label=None):
+    """Uniform layout, n <= 4096: one team_kernel launch (transform.cu launch_team). ks: a mixture's
+    terms (None: the call's one k = 4); a sloo_minus_one mixture with k = 1 takes l2o's formula for
+    that term, whose backward scan then runs (rules.h pkpo__term_rule)."""
     key = "int" if E == 4 else "long"
     G = N // n
-    W, V = warp_config(n)
-    S = 32 // W
-    gpb = (WARP_BLOCK // 32) * S
-    blocks = min(math.ceil(G / gpb), WARP_GRID)
+    W, V = team_config(n)
+    C = W * V
+    blk = W > 32
+    threads = W if blk else TEAM_BLOCK
+    per_block = 1 if blk else (TEAM_BLOCK // 32) * (32 // W)
+    limit = TEAM_GRID_THREADS // threads if blk else TEAM_GRID
+    blocks = min(math.ceil(G / per_block), limit)
+    warps = threads // 32
     ctx = {"n": n, "G": G, "N": N, "E": E, "ncol": max(1, min(curve_ks, 64)), "tiles": 0,
-           "warp_iters": G / (S * blocks * (WARP_BLOCK // 32))}
+           "team_iters": G / (blocks * per_block), "warps_per_block": warps,
+           "terms": len(ks) if ks else 1, "mixture_terms": len(ks) if ks else 0}
     launches = [STATUS_MEMSETS]
+    smem = lambda c, b=team_smem(W, V, E): b
+    # a uniform batch's sub-warp teams: the row is built once per block by its first warp
+    row_warp = {} if blk or curve_ks else {"row_first_warp": lambda c: 1.0 / c["warps_per_block"]}
+    layout = TEAM_GENERAL if blk or curve_ks else (TEAM_EXACT if n == C else TEAM_UNIFORM)
+    general = SKIP_TEAM_GENERAL if layout == TEAM_GENERAL else []
+    what = "%d groups per %s" % (round(ctx["team_iters"] * (1 if blk else 32 // W)),
+                                 "block" if blk else "warp")
     if curve_ks:
         chunks = math.ceil(curve_ks / 64)
-        launches.append({"kernel": KERN["warp"](W, V, key, 0), "blocks": lambda c, b=blocks: b,
-                         "threads": WARP_BLOCK, "count": lambda c, k=chunks: k,
-                         "note": "x %d chunk(s) of <= 64 ks; %d group slots per warp" % (chunks, round(ctx["warp_iters"])),
-                         "skip": SKIP_WARP_CURVE,
+        launches.append({"kernel": KERN["team"](W, V, key, layout), "blocks": lambda c, b=blocks: b,
+                         "threads": threads, "dynamic_smem": smem, "count": lambda c, k=chunks: k,
+                         "note": "x %d chunk(s) of <= 64 ks; %s" % (chunks, what),
+                         "skip": SKIP_TEAM_CURVE,
                          "bytes": lambda c: c["N"] * c["E"] + c["G"] * c["ncol"] * c["E"],
                          "bytes_formula": "E read per reward (again per chunk) + E per rho value"})
         copy = N * E + G * curve_ks * E
-        name = "rho curve, warp %dx%d, %d ks" % (W, V, curve_ks)
+        name = "rho curve, team %dx%d, %d ks" % (W, V, curve_ks)
     else:
-        launches.append({"kernel": KERN["warp"](W, V, key, 2 if n == W * V else 1), "blocks": lambda c, b=blocks: b,
-                         "threads": WARP_BLOCK,
-                         "note": "%d group slots per warp" % round(ctx["warp_iters"]),
-                         "skip": SKIP_WARP_SMO,
+        skip = list(ESTIMATORS[estimator]["skip"])
+        if estimator == "smo" and ks and 1 in ks:
+            skip.remove("backward_scan")
+        # the block's row serves every group of a uniform sub-warp launch; block teams build each
+        # group's rows; the general variant's curve code does not run
+        skip += ([] if blk else ["rows_of_group"]) + general + (["curve_columns"] if layout == TEAM_GENERAL else [])
+        launches.append({"kernel": KERN["team"](W, V, key, layout), "blocks": lambda c, b=blocks: b,
+                         "threads": threads, "dynamic_smem": smem, "scale": row_warp,
+                         "note": what, "skip": skip,
                          "bytes": lambda c: 2 * c["N"] * c["E"],
                          "bytes_formula": "E read + E written per reward"})
         copy = 2 * N * E
-        name = "warp %dx%d" % (W, V)
-    return {"name": name, "path": "warp", "dtype": "float32" if E == 4 else "float64", "n": n,
-            "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
-
-
-def group_smem(C, V, E):
-    """sizeof(GroupSmem<C, V, Key>) (group_kernels.cuh), the launch's dynamic shared memory: the sort's
-    two buffers of C keys, the table row (mu, T') where the four arrays fit in 64 KiB, the group
-    constants and the per-warp slots (approximately: alignment padding aside)."""
-    NW = C // V // 32
-    tab = 2 * C * E if 4 * C * E <= 64 * 1024 else 2 * E
-    return 2 * C * E + tab + 64 + 2 * 8 * NW + 8 * NW
-
-
-def block_class(n, E, N=N_DEFAULT, curve_ks=0):
-    """Uniform layout, 128 < n <= 4096: one group_kernel launch (transform.cu launch_group)."""
-    key = "int" if E == 4 else "long"
-    G = N // n
-    C, V = group_config(n)
-    T = C // V
-    blocks = min(G, GROUP_GRID_THREADS // T)
-    ctx = {"n": n, "G": G, "N": N, "E": E, "ncol": max(1, min(curve_ks, 64)), "tiles": 0,
-           "group_iters": G / blocks}
-    launches = [STATUS_MEMSETS]
-    smem = lambda c, b=group_smem(C, V, E): b
-    if curve_ks:
-        chunks = math.ceil(curve_ks / 64)
-        launches.append({"kernel": KERN["group"](C, V, key), "blocks": lambda c, b=blocks: b, "threads": T,
-                         "dynamic_smem": smem,
-                         "count": lambda c, k=chunks: k,
-                         "note": "x %d chunk(s) of <= 64 ks; %d groups per block" % (chunks, round(ctx["group_iters"])),
-                         "skip": SKIP_GROUP_CURVE,
-                         "bytes": lambda c: c["N"] * c["E"] + c["G"] * c["ncol"] * c["E"],
-                         "bytes_formula": "E read per reward (again per chunk) + E per rho value"})
-        copy = N * E + G * curve_ks * E
-        name = "rho curve, group %dx%d, %d ks" % (T, V, curve_ks)
-    else:
-        launches.append({"kernel": KERN["group"](C, V, key), "blocks": lambda c, b=blocks: b, "threads": T,
-                         "dynamic_smem": smem,
-                         "note": "%d groups per block" % round(ctx["group_iters"]),
-                         "skip": SKIP_GROUP_SMO,
-                         "bytes": lambda c: 2 * c["N"] * c["E"],
-                         "bytes_formula": "E read + E written per reward"})
-        copy = 2 * N * E
-        name = "group %dx%d" % (T, V)
-    return {"name": name, "path": "block", "dtype": "float32" if E == 4 else "float64", "n": n,
+        name = label or "team %dx%d" % (W, V) + (", harmonic(%d)" % len(ks) if ks else "")
+    return {"name": name, "path": "team", "dtype": "float32" if E == 4 else "float64", "n": n,
             "G": G, "N": N, "elem_bytes": E, "copy_bytes": copy, "ctx": ctx, "launches": launches}
 
 
@@ -503,11 +493,11 @@ def all_size_classes():
     out = []
     for E in (4, 8):
         for n in (4, 8, 16, 32, 64, 128):
-            out.append(warp_class(n, E))
+            out.append(team_class(n, E))
         for n in (24, 48):  # not a power of two: the per-register bounds of n < W*V
-            out.append(warp_class(n, E))
+            out.append(team_class(n, E))
         for n in (256, 512, 1024, 2048, 4096):
-            out.append(block_class(n, E))
+            out.append(team_class(n, E))
         for n in (8192, 65536, 1 << 20):
             out.append(large_class(n, E))
             # a mixture of 16 terms (harmonic(16)): the same tile pass on the row bank; the bank
@@ -515,12 +505,16 @@ def all_size_classes():
             out.append(large_class(n, E, terms=16))
         out.append(large_class(N_DEFAULT, E))
         out.append(large_class(N_DEFAULT, E, terms=16))
+    # a mixture of 16 terms (harmonic(16)) beside one k on the team kernel: a row sums the 16 terms'
+    # weights (ks 1..16 below n: the k = 1 term takes l2o's formula, the others sloo_minus_one's)
+    for n in (32, 256):
+        out.append(team_class(n, 4, ks=list(range(1, 17))))
     # without the row bank: what every tile pays for its own rows (the rows of a ragged batch, of
     # groups with excluded rewards, and of uniform batches of fewer than 16 groups)
     out.append(large_class(65536, 4, bank=False))
     out.append(large_class(65536, 4, terms=16, bank=False))
-    out.append(warp_class(16, 4, curve_ks=16))
-    out.append(block_class(256, 4, curve_ks=64))
+    out.append(team_class(16, 4, curve_ks=16))
+    out.append(team_class(256, 4, curve_ks=64))
     out.append(large_class(65536, 4, curve_ks=8))
     out.append(group_by_id_class())
     return out
@@ -533,7 +527,7 @@ def selected_paths():
 
 
 def rule_paths(rule):
-    p = rule.get("path", ("warp", "block"))
+    p = rule.get("path", "team")
     return set(p) if isinstance(p, (list, tuple)) else {p}
 
 

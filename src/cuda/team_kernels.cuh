@@ -216,6 +216,7 @@ __global__ void __launch_bounds__(team_threads(W), W > 32 ? ((W >= 512) ? 1 : 51
   PKPO_REGION_BEGIN(uniform_row);
   if (have_row) {
     if (threadIdx.x < 32) {
+      PKPO_REGION_BEGIN(row_first_warp);
       double P[V], Q[V], Fhi[V], Flo[V];
       RowConsts rc;
       team_rows(team, p, p.uniform_n, p.k, p.write_out != 0, p.rho != nullptr, 0, BeyondNone(), P, Q, Fhi, Flo,
@@ -231,6 +232,7 @@ __global__ void __launch_bounds__(team_threads(W), W > 32 ? ((W >= 512) ? 1 : 51
         }
         if (threadIdx.x == 0) sm.rc = rc;
       }
+      PKPO_REGION_END(row_first_warp);
     }
     __syncthreads(); /* the row is read-only from here on */
   }
@@ -345,11 +347,13 @@ __global__ void __launch_bounds__(team_threads(W), W > 32 ? ((W >= 512) ? 1 : 51
     PKPO_REGION_END(rows_of_group);
 
     if (l == 0 && mine) {
+      PKPO_REGION_BEGIN(status_report);
       if (act == PKPO__ACT_ERROR) {
         report_error(p, g, rule.error_bits);
       } else if (p.flags) {
         p.flags[g] = rule.flags | (gen && p.write_out ? rc.flags : 0u);
       }
+      PKPO_REGION_END(status_report);
     }
 
     PKPO_REGION_BEGIN(rho_sum);
