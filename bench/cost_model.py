@@ -380,11 +380,13 @@ def code_only(text):
 
 
 def find_regions(src_root):
-    """name -> [(file basename, first line, last line)] of every marked range in src/cuda. Fails on
+    """name -> [(file basename, first line, last line)] of every marked range in src/cuda and
+    src/common (the rules that the CPU engine and the kernels share). Fails on
     an unpaired or nested marker of one name."""
     regions = {}
-    folder = os.path.join(src_root, "src", "cuda")
-    for path in sorted(glob.glob(os.path.join(folder, "*"))):
+    paths = sorted(glob.glob(os.path.join(src_root, "src", "cuda", "*")) +
+                   glob.glob(os.path.join(src_root, "src", "common", "*")))
+    for path in paths:
         if not path.endswith((".cuh", ".cu", ".h")):
             continue
         base = os.path.basename(path)
@@ -490,7 +492,7 @@ def peeled(analysis, loop):
     return body >= 32 and run >= 0.75 * body
 
 
-def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel, scale=()):
+def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel, scale=(), dead_loops=()):
     """Dynamic warp-instructions of one warp, by class; the loops seen; the skipped regions that
     held at least one instruction; the scaled regions that held at least one. scale: [(name, file,
     lo, hi, factor)]: an instruction with a frame in such a region counts factor times (the share of
@@ -576,6 +578,18 @@ def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel, scale=()):
                 weights[i] *= factor
                 if i < b:
                     scaled.add(name)
+    # A loop whose back edge lies in a region of dead_loops (a loop the modelled call never enters)
+    # is skipped whole, also the instructions that the line table attributes elsewhere (values
+    # ptxas rematerialised or hoisted into the loop carry the line of their first definition).
+    # Not every skipped region: a loop's back edge may carry the line of its body's last
+    # statement, which can be a skipped branch of a loop that runs.
+    dead = set()
+    for lp in analysis.loops:
+        hit = skip_regions(ins[lp[1]], dead_loops)
+        if hit:
+            dead |= hit
+            for i in range(lp[0], lp[1] + 1):
+                weights[i] = 0.0
     # subroutines: hot ones count once per call, weighted by the call site
     calls = {}
     for i in range(a, b):
@@ -600,7 +614,7 @@ def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel, scale=()):
         counts[c] += w
         if c == "shared":
             wavefronts += w * shared_wavefronts(x.opcode)
-    return counts, wavefronts, loops_seen, skipped, scaled
+    return counts, wavefronts, loops_seen, skipped, scaled, dead
 
 
 def static_counts(analysis):
@@ -759,8 +773,14 @@ def evaluate(plan, kernels, machine, log):
                     f = float(factor(ctx))
                     scale += [(n, rf, lo, hi, f) for (n, rf, lo, hi) in
                               region_ranges(regions, [name], "a launch of size class '%s'" % sc["name"])]
-                counts, wf, loops, hit, scaled = dynamic_counts(k["analysis"], rules, ctx, skip,
-                                                                plan.COLD_SUBROUTINES, k["demangled"], scale)
+                dead_names = L.get("dead_loops", [])
+                dead_loops = region_ranges(regions, dead_names, "a launch of size class '%s'" % sc["name"])
+                counts, wf, loops, hit, scaled, dead = dynamic_counts(
+                    k["analysis"], rules, ctx, skip, plan.COLD_SUBROUTINES, k["demangled"], scale, dead_loops)
+                for name in dead_names:
+                    if name not in dead:
+                        raise ModelError("region %s, whose loops a launch of size class '%s' never enters, "
+                                         "holds no loop of %s" % (name, sc["name"], k["short"]))
                 for name in L.get("scale", {}):
                     if name not in scaled:
                         raise ModelError("region %s, scaled in a launch of size class '%s', holds no "

@@ -121,6 +121,13 @@ LOOP_RULES = [
     {"name": "team kernel: group slots per warp (sub-warp teams: G / (32/W teams x warps of the grid); "
              "block teams: G / blocks)",
      "region": "team_group_slots", "path": "team", "trips": lambda c: c["team_iters"]},
+    {"name": "team kernel, a uniform batch: chunks of at most 32 slots per warp (kLeftChunk)",
+     "region": "slot_chunks", "path": "team", "trips": lambda c: math.ceil(c["team_iters"] / 32)},
+    {"name": "team kernel, a uniform batch: a chunk's slots (the slots per warp over the chunks)",
+     "region": "chunk_slots", "path": "team", "trips": lambda c: c["team_iters"] / math.ceil(c["team_iters"] / 32)},
+    {"name": "team kernel, a uniform batch: a chunk's slots again for the groups left to their own rows "
+             "(none in the modelled calls)",
+     "region": "left_groups", "path": "team", "trips": lambda c: 0},
     {"name": "team kernel: a curve column's elementwise weight steps (k - previous k: 1 for the "
              "modelled ks 1..16 and 1..64)",
      "region": "curve_steps", "path": "team", "trips": lambda c: 1},
@@ -169,23 +176,24 @@ SKIP_SCATTER_FOLD = ["fold_carries"]
 SKIP_CARRY_SMO = ["not_general", "rho_sum"]
 SKIP_CARRY_CURVE = ["not_general", "carry_lin"]
 
-# team_kernel, every modelled call: valid groups of n >= 2 finite rewards with k < n, no error, flags
-# NULL (status_report: the error report and the flags store), finite rewards (other_outputs: the
-# stores of NaN or 0); the uniform variants (TEAM_EXACT / TEAM_UNIFORM) compile out the span, the
+# team_kernel, every modelled call: valid groups of n >= 2 finite rewards with k < n (rules.h's
+# rare_group_rules: the invalid, non-finite, empty and k > m rules), no error, flags NULL
+# (status_report: the error report and the flags store), finite rewards (other_outputs: the stores
+# of NaN or 0); the uniform variants (TEAM_EXACT / TEAM_UNIFORM) compile out the span, the
 # index and the curve, the block teams' general variant has them: a uniform layout without an index
 # takes neither branch.
-SKIP_TEAM_COLD = ["status_report", "other_outputs"]
+SKIP_TEAM_COLD = ["status_report", "other_outputs", "rare_group_rules"]
 SKIP_TEAM_GENERAL = ["ragged_span", "index_permutation"]
 # team_kernel transform: rho NULL; sloo_minus_one at k >= 2 has no backward scan (rules.h: no Q
 # weights); a uniform batch's sub-warp teams take the block's row (rows_of_group: a group whose m
 # is not the batch's); the general variant's curve code does not run.
-SKIP_TEAM_SMO = SKIP_TEAM_COLD + ["rho_sum", "backward_scan"]
-SKIP_TEAM_L2O = SKIP_TEAM_COLD + ["rho_sum"]
+SKIP_TEAM_SMO = SKIP_TEAM_COLD + ["rho_sum", "backward_scan", "output_full"]
+SKIP_TEAM_L2O = SKIP_TEAM_COLD + ["rho_sum", "output_prefix"]
 # team_kernel curve (the general variant): no transform part; the modelled ks are 1..16 and 1..64:
 # every column but a group's first takes its F from the previous column's elementwise, so the
 # scans' branch is skipped (an under-count of one column's scans in 16 or 64, stated in
 # cost_model.md).
-SKIP_TEAM_CURVE = SKIP_TEAM_COLD + SKIP_TEAM_GENERAL + ["transform_part", "curve_scans"]
+SKIP_TEAM_CURVE = SKIP_TEAM_COLD + SKIP_TEAM_GENERAL + ["transform_part", "curve_scans", "uniform_row", "row_groups"]
 
 KERN = {
     "team": lambda w, v, key, layout: r"team_kernel<%d, %d, unsigned %s, %d>" % (w, v, key, layout),
@@ -217,8 +225,8 @@ STATUS_MEMSETS = memset("cudaMemsetAsync(status)", lambda c: 32, "32 B in one me
 
 
 TEAM_BLOCK = 256             # team_kernels.cuh kTeamBlock (sub-warp teams)
-TEAM_GRID = 2048             # transform.cu kTeamGrid (sub-warp teams, uniform layout: lower = 0)
-TEAM_GRID_THREADS = 1 << 19  # transform.cu kTeamGridThreads (block teams, uniform layout)
+TEAM_WAVES = 2               # transform.cu kTeamWaves (a launch with lower = 0)
+SM_COUNT = 132               # the modelled H100 SXM5's multiprocessors (Shape::sm_count)
 WARP_MAX_N = 128             # params.h kWarpMaxN
 TEAM_EXACT, TEAM_UNIFORM, TEAM_GENERAL = 2, 1, 0
 
@@ -234,6 +242,11 @@ def team_config(n):
     if c <= 2 * WARP_MAX_N:
         return c // 4, 4
     return c // 8, 8
+
+
+def team_blocks_per_sm(W):
+    """team_kernels.cuh team_blocks_per_sm: the blocks per SM of __launch_bounds__."""
+    return (1 if W >= 512 else 512 // W) if W > 32 else 2
 
 
 def team_smem(W, V, E):
@@ -275,7 +288,7 @@ def team_class(n, E, N=N_DEFAULT, curve_ks=0, estimator="smo", ks=None, label=No
     blk = W > 32
     threads = W if blk else TEAM_BLOCK
     per_block = 1 if blk else (TEAM_BLOCK // 32) * (32 // W)
-    limit = TEAM_GRID_THREADS // threads if blk else TEAM_GRID
+    limit = TEAM_WAVES * SM_COUNT * team_blocks_per_sm(W)
     blocks = min(math.ceil(G / per_block), limit)
     warps = threads // 32
     ctx = {"n": n, "G": G, "N": N, "E": E, "ncol": max(1, min(curve_ks, 64)), "tiles": 0,
@@ -284,7 +297,7 @@ def team_class(n, E, N=N_DEFAULT, curve_ks=0, estimator="smo", ks=None, label=No
     launches = [STATUS_MEMSETS]
     smem = lambda c, b=team_smem(W, V, E): b
     # a uniform batch's sub-warp teams: the row is built once per block by its first warp
-    row_warp = {} if blk or curve_ks else {"row_first_warp": lambda c: 1.0 / c["warps_per_block"]}
+    row_warp = {} if blk or curve_ks else {"row_build": lambda c: 1.0 / c["warps_per_block"]}
     layout = TEAM_GENERAL if blk or curve_ks else (TEAM_EXACT if n == C else TEAM_UNIFORM)
     general = SKIP_TEAM_GENERAL if layout == TEAM_GENERAL else []
     what = "%d groups per %s" % (round(ctx["team_iters"] * (1 if blk else 32 // W)),
@@ -301,14 +314,16 @@ def team_class(n, E, N=N_DEFAULT, curve_ks=0, estimator="smo", ks=None, label=No
         name = "rho curve, team %dx%d, %d ks" % (W, V, curve_ks)
     else:
         skip = list(ESTIMATORS[estimator]["skip"])
-        if estimator == "smo" and ks and 1 in ks:
+        if estimator == "smo" and ks and 1 in ks:  # the k = 1 term's l2o formula
             skip.remove("backward_scan")
+            skip.remove("output_full")
+            skip.append("output_prefix")
         # the block's row serves every group of a uniform sub-warp launch; block teams build each
         # group's rows; the general variant's curve code does not run
-        skip += ([] if blk else ["rows_of_group"]) + general + (["curve_columns"] if layout == TEAM_GENERAL else [])
+        skip += ["own_groups", "left_groups"] + general + (["curve_columns"] if layout == TEAM_GENERAL else [])
         launches.append({"kernel": KERN["team"](W, V, key, layout), "blocks": lambda c, b=blocks: b,
                          "threads": threads, "dynamic_smem": smem, "scale": row_warp,
-                         "note": what, "skip": skip,
+                         "note": what, "skip": skip, "dead_loops": ["own_groups"],
                          "bytes": lambda c: 2 * c["N"] * c["E"],
                          "bytes_formula": "E read + E written per reward"})
         copy = 2 * N * E

@@ -32,6 +32,7 @@
 
 #include <stdint.h>
 
+#include "model_region.h"
 #include "pkpo.h"
 
 #if defined(__CUDACC__)
@@ -78,11 +79,14 @@ static inline PKPO__HD pkpo__group_rule pkpo__resolve_group(int nonfinite_policy
   r.flags = 0;
   r.error_bits = 0;
   if (!valid) {
+    PKPO_REGION_BEGIN(rare_group_rules);
     r.action = PKPO__ACT_INVALID;
     r.flags = PKPO_FLAG_INVALID;
     return r;
+    PKPO_REGION_END(rare_group_rules);
   }
   if (nonfinite > 0) {
+    PKPO_REGION_BEGIN(rare_group_rules);
     r.flags |= PKPO_FLAG_NONFINITE;
     if (nonfinite_policy == PKPO_NONFINITE_ERROR) {
       r.action = PKPO__ACT_ERROR;
@@ -99,19 +103,24 @@ static inline PKPO__HD pkpo__group_rule pkpo__resolve_group(int nonfinite_policy
       r.action = PKPO__ACT_PROPAGATE;
       return r;
     }
+    PKPO_REGION_END(rare_group_rules);
   }
   if (r.m == 0) {
+    PKPO_REGION_BEGIN(rare_group_rules);
     r.action = PKPO__ACT_EMPTY;
     r.flags |= PKPO_FLAG_EMPTY;
     return r;
+    PKPO_REGION_END(rare_group_rules);
   }
   if (k_max > r.m) {
+    PKPO_REGION_BEGIN(rare_group_rules);
     if (k_policy == PKPO_K_STRICT) {
       r.action = PKPO__ACT_ERROR;
       r.error_bits = PKPO__ERR_K_STRICT;
       return r;
     }
     r.flags |= PKPO_FLAG_K_CLAMPED;
+    PKPO_REGION_END(rare_group_rules);
   }
   if (r.m == 1) r.flags |= PKPO_FLAG_SINGLETON;
   return r;

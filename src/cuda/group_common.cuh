@@ -141,12 +141,17 @@ __device__ __forceinline__ Key load_key(const Params& p, int64_t pos, int64_t* s
  * search. */
 template <int C, typename Key, typename A>
 __device__ __forceinline__ A first_rank_output(const Key* sorted, const A* outs, Key key) {
-  const Key* at = sorted; /* at[0] is the first key not yet known to be below `key` */
+  static_assert(sizeof(Key) == sizeof(A), "a key and its output take the same bytes");
+  /* sorted[at] is the first key not yet known to be below `key`; `at` as a byte offset, added to
+   * both arrays (a pointer into `sorted` made ptxas keep its generic 64-bit form beside its shared
+   * one for the final `at - sorted`; an index, a multiplication per probe) */
+  const char* ks = reinterpret_cast<const char*>(sorted);
+  unsigned at = 0;
 #pragma unroll
   for (int step = C / 2; step > 0; step >>= 1) {
-    if (at[step - 1] < key) at += step;
+    if (*reinterpret_cast<const Key*>(ks + at + (step - 1) * sizeof(Key)) < key) at += step * sizeof(Key);
   }
-  return outs[at - sorted];
+  return *reinterpret_cast<const A*>(reinterpret_cast<const char*>(outs) + at);
 }
 
 }  // namespace pkpo_cuda

@@ -160,7 +160,7 @@ __device__ __forceinline__ double* large_local_out(const LargeKeys& lk, const Gr
 }
 
 /* What a group's objective gives at m = n, the same for every group of a uniform batch: the
- * largest k and whether the terms are usable (objective_kmax), the rows' constants. */
+ * largest k and whether the terms are usable (objective_check), the rows' constants. */
 struct BankHead {
   RowConsts rc;
   int64_t kmax;
@@ -202,8 +202,10 @@ __device__ __forceinline__ pkpo__group_rule large_rule(const Params& p, const Gr
     usable = bank.head->usable != 0;
   } else {
     PKPO_REGION_BEGIN(objective_checks);
-    kmax = objective_kmax(p, k_req, &usable);
+    const ObjectiveCheck oc = objective_check(p);
     PKPO_REGION_END(objective_checks);
+    kmax = objective_kmax(p, oc, k_req);
+    usable = oc.usable;
   }
   const bool valid = p.gbad[g] == 0 && usable && large_tiles_fit(tiles_before(tm, g + 1), tiles_bound);
   /* gnone[g]: the group's non-finite samples, counted once by the run sort (its sorted keys end

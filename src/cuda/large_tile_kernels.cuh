@@ -111,8 +111,9 @@ struct BeyondClosed {
  * objective (its groups are invalid and read none). */
 __global__ void __launch_bounds__(kLargeBlock) large_bank_kernel(const Params p, const RowBank bank) {
   __shared__ TeamSlots<LargeTeam::NW> slots;
-  bool usable = true;
-  const int64_t kmax = objective_kmax(p, p.k, &usable);
+  const ObjectiveCheck oc = objective_check(p);
+  const int64_t kmax = objective_kmax(p, oc, p.k);
+  const bool usable = oc.usable;
   if (blockIdx.x == 0 && threadIdx.x == 0) {
     bank.head->kmax = kmax;
     bank.head->usable = usable ? 1 : 0;

@@ -1,23 +1,10 @@
 /*
- * model_region.h -- named source ranges for the static cost model (bench/cost_model.py):
- *
- *   PKPO_REGION_BEGIN(name);
- *   ... code ...
- *   PKPO_REGION_END(name);
- *
- * The model attributes each SASS instruction to the regions that any frame of its line-table
- * entry falls in (the instruction's own source line and every inlined-at call site), so a region
- * around a call covers the inlined callee too. A size class of bench/cost_model_plan.py names the
- * regions its modelled call never executes (another estimator's formula, the index permutation,
- * the error report) and gives each loop region its trip count. One name may mark several ranges.
- *
- * The markers compile to nothing (a static_assert on the name): the SASS is the same with and
- * without them. The model fails when a marker is unpaired or a name it is given marks nothing.
+ * model_region.h -- the cost model's region markers, PKPO_REGION_BEGIN(name) / PKPO_REGION_END(name):
+ * defined in src/common/model_region.h, where src/common/rules.h finds them too.
  */
 #ifndef PKPO_CUDA_MODEL_REGION_H
 #define PKPO_CUDA_MODEL_REGION_H
 
-#define PKPO_REGION_BEGIN(name) static_assert(sizeof(#name) > 1, "a region has a name")
-#define PKPO_REGION_END(name) static_assert(sizeof(#name) > 1, "a region has a name")
+#include "../common/model_region.h"
 
 #endif /* PKPO_CUDA_MODEL_REGION_H */

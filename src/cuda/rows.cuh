@@ -46,13 +46,20 @@ __device__ __forceinline__ pkpo__term objective_term(const Params& p, int64_t j,
 
 __device__ __forceinline__ int64_t objective_terms(const Params& p) { return p.num_terms > 0 ? p.num_terms : 1; }
 
-/* The largest requested k of a group's objective (its clamp flag and the strict policy read it),
- * and whether the mixture's terms are usable: every k >= 1, every weight finite, and sum |w| times
- * the largest group size finite (the CPU backend's checks; a group of an unusable mixture is
- * invalid). */
-__device__ __forceinline__ int64_t objective_kmax(const Params& p, int64_t k_req, bool* usable) {
-  if (p.num_terms == 0) return k_req;
-  int64_t kmax = 0;
+/* A mixture's terms as a whole (the same for every group of a call): their largest k, and whether
+ * they are usable: every k >= 1, every weight finite, and sum |w| times the largest group size
+ * finite (the CPU backend's checks; a group of an unusable mixture is invalid). One k: kmax 0,
+ * usable. */
+struct ObjectiveCheck {
+  int64_t kmax;
+  bool usable;
+};
+
+__device__ __forceinline__ ObjectiveCheck objective_check(const Params& p) {
+  ObjectiveCheck oc;
+  oc.kmax = 0;
+  oc.usable = true;
+  if (p.num_terms == 0) return oc;
   double magnitude = 0.0;
   bool ok = true;
   PKPO_REGION_BEGIN(objective_checks);
@@ -60,14 +67,20 @@ __device__ __forceinline__ int64_t objective_kmax(const Params& p, int64_t k_req
     const int64_t k = p.k_terms[j];
     const double w = p.k_weights[j];
     ok = ok && k >= 1 && (w - w) == 0.0; /* w - w is NaN for NaN and +-Inf */
-    kmax = k > kmax ? k : kmax;
+    oc.kmax = k > oc.kmax ? k : oc.kmax;
     magnitude += w < 0 ? -w : w;
   }
   PKPO_REGION_END(objective_checks);
   const double bound = p.max_n > 2 ? (double)p.max_n : 2.0;
   const double total = magnitude * bound;
-  *usable = ok && (total - total) == 0.0;
-  return kmax;
+  oc.usable = ok && (total - total) == 0.0;
+  return oc;
+}
+
+/* The largest requested k of a group's objective (its clamp flag and the strict policy read it):
+ * a mixture's largest term, or the group's k_req. */
+__device__ __forceinline__ int64_t objective_kmax(const Params& p, const ObjectiveCheck& oc, int64_t k_req) {
+  return p.num_terms > 0 ? oc.kmax : k_req;
 }
 
 /* F_t = C(t,k)/C(m,k) of the team's ranks t = rank0 + team.rank(j) (1 <= k <= m): the backward

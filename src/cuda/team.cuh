@@ -39,6 +39,7 @@ template <int NW>
 union PartSlot {
   double d[NW];
   float f[NW];
+  int i[NW];
   DD dd[NW];
   D2 d2[NW];
 };
@@ -46,6 +47,8 @@ template <int NW>
 __device__ __forceinline__ double* part_ptr(PartSlot<NW>& s, double*) { return s.d; }
 template <int NW>
 __device__ __forceinline__ float* part_ptr(PartSlot<NW>& s, float*) { return s.f; }
+template <int NW>
+__device__ __forceinline__ int* part_ptr(PartSlot<NW>& s, int*) { return s.i; }
 template <int NW>
 __device__ __forceinline__ DD* part_ptr(PartSlot<NW>& s, DD*) { return s.dd; }
 template <int NW>

@@ -63,17 +63,23 @@ T* at(void* ws, size_t off) {
  * two offset reads per group per block. */
 constexpr int64_t kRouteGrid = 1024;
 constexpr int64_t kRouteThreads = int64_t(1) << 17;
-/* Largest grid of a sub-warp-team launch (grid-stride beyond it). Unmeasured: 2048 blocks are five
- * to eight waves of an H100 at the two or three blocks per SM that 78-128 registers allow (132
- * SMs); each block builds a uniform batch's row once for all the groups it strides over. */
+/* Largest grid of a ragged batch's first team launch (grid-stride beyond it). Unmeasured: 2048
+ * blocks of sub-warp teams or 2^19 threads of block teams are about eight waves of an H100 at the
+ * 512 threads per SM that 114-128 registers allow. */
 constexpr int64_t kTeamGrid = 2048;
-/* Threads of a uniform block-team launch (grid-stride beyond them). Unmeasured: 2^19 threads are
- * about eight waves of an H100 at the 512 threads per SM that 114-128 registers allow. */
 constexpr int64_t kTeamGridThreads = int64_t(1) << 19;
 /* Fewest groups of a uniform large batch that get a row bank (large_bank_kernel): its 32 bytes
  * per rank of n then cost at most 2 bytes per reward of workspace (16 to 24 without it); a lone
  * group builds each tile's rows once anyway. */
 constexpr int64_t kBankMinGroups = 16;
+/* Largest grid of a uniform batch's team launch, in waves of the blocks an SM holds at the
+ * registers __launch_bounds__ allows (team_blocks_per_sm). Each block builds the batch's row once
+ * (per term of a mixture), so fewer, longer blocks amortise it: chosen by the static cost model's
+ * run of 2026-12-07, where kTeamGrid and kTeamGridThreads (about eight waves) spent 0.5-0.8
+ * warp-instructions per reward on block teams' rows (5-9% of the launch) and a 16-term mixture's
+ * rows cost sub-warp teams ~15%; two waves, a quarter of that. Two, not one: a block that finds no
+ * room (another kernel on the SM) then delays the call by a wave, not by all its groups. */
+constexpr int64_t kTeamWaves = 2;
 /* Fewest merge-kernel blocks per SM a batch gets before its blocks take more than one chunk each.
  * Unmeasured: two, so that a small batch's merges still spread over the device. */
 constexpr int64_t kMergeBlocksPerSm = 2;
@@ -106,13 +112,15 @@ constexpr size_t team_smem() {
 /* One launch of the team kernel of class c, for the valid groups with lower < n <= W*V (and the
  * invalid ones when lower == 0). */
 template <typename Key>
-cudaError_t launch_team(const Params& p, const KChunk& kc, TeamClass c, int64_t lower, cudaStream_t stream) {
+cudaError_t launch_team(const Params& p, const KChunk& kc, TeamClass c, int64_t lower, int sm_count,
+                        cudaStream_t stream) {
   const int64_t cap = c.W * c.V;
   const int threads = team_threads(c.W);
   const int64_t per_block = c.W > 32 ? 1 : (kTeamBlock / 32) * (32 / c.W);
   const int64_t slots = lower > 0 ? std::min<int64_t>(p.num_groups, p.num_samples / (lower + 1) + 1) : p.num_groups;
-  const int64_t limit = c.W > 32 ? (lower > 0 ? kRouteThreads : kTeamGridThreads) / threads
-                                 : (lower > 0 ? kRouteGrid : kTeamGrid);
+  const int64_t limit = lower > 0       ? (c.W > 32 ? kRouteThreads / threads : kRouteGrid)
+                        : p.uniform_n > 0 ? kTeamWaves * std::max(1, sm_count) * team_blocks_per_sm(c.W)
+                                          : (c.W > 32 ? kTeamGridThreads / threads : kTeamGrid);
   const unsigned grid = grid_for(std::min<int64_t>((slots + per_block - 1) / per_block, limit));
   /* the common RL batch (n answers per prompt, uniform, one k, no index) on its specialised
    * sub-warp variants: TEAM_EXACT when n fills the class, TEAM_UNIFORM otherwise */
@@ -157,22 +165,22 @@ Params bucket_params(const Params& p, const BucketMap* bm, int c) {
 }
 
 template <typename Key>
-cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, const BucketMap* bm,
+cudaError_t launch_block(const Params& p, const KChunk& kc, int64_t max_n, int sm_count, const BucketMap* bm,
                          cudaStream_t stream) {
   if (p.uniform_n > 0) {
     /* One size. Groups are invalid only through a per-group k < 1; without one, a uniform batch
      * on the large path needs no launch here. */
     const int64_t n = p.uniform_n;
-    if (n <= kBlockMaxN) return launch_team<Key>(p, kc, team_class(n), 0, stream);
-    if (p.k_per_group) return launch_team<Key>(p, kc, team_class(1), 0, stream);
+    if (n <= kBlockMaxN) return launch_team<Key>(p, kc, team_class(n), 0, sm_count, stream);
+    if (p.k_per_group) return launch_team<Key>(p, kc, team_class(1), 0, sm_count, stream);
     return cudaSuccess;
   }
   /* Ragged: the classes of n <= 8 (and the empty and invalid groups), 9..16, 17..32, 33..64,
    * 65..128, 129..256, 257..512, 513..1024, 1025..2048, 2049..4096. */
   int c = 0; /* class c: n <= 8 << c (params.h kBlockClasses) */
-  PKPO_CUDA_TRY(launch_team<Key>(bucket_params(p, bm, c++), kc, team_class(8), 0, stream));
+  PKPO_CUDA_TRY(launch_team<Key>(bucket_params(p, bm, c++), kc, team_class(8), 0, sm_count, stream));
   for (int64_t lower = 8; lower < kBlockMaxN && max_n > lower; lower *= 2) {
-    PKPO_CUDA_TRY(launch_team<Key>(bucket_params(p, bm, c++), kc, team_class(lower + 1), lower, stream));
+    PKPO_CUDA_TRY(launch_team<Key>(bucket_params(p, bm, c++), kc, team_class(lower + 1), lower, sm_count, stream));
   }
   return cudaSuccess;
 }
@@ -310,7 +318,7 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   KChunk none = KChunk(); /* value-initialised: count 0 means "a transform, not a curve" */
   const BucketMap bm = bucket_map(L, ws);
   if (L.bucketed) PKPO_CUDA_TRY(launch_buckets<Key>(p, L, ws, stream));
-  PKPO_CUDA_TRY(launch_block<Key>(p, none, sh.max_n, L.bucketed ? &bm : nullptr, stream));
+  PKPO_CUDA_TRY(launch_block<Key>(p, none, sh.max_n, sh.sm_count, L.bucketed ? &bm : nullptr, stream));
   if (!L.large) return cudaSuccess;
   LargeKeys lk;
   PKPO_CUDA_TRY(large_prepare<Key>(p, sh, L, ws, stream, &lk));
@@ -343,7 +351,7 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
     kc.first = j0;
     kc.kmax = kmax;
     for (int c = 0; c < kCurveChunk; ++c) kc.k[c] = c < kc.count ? h_ks[j0 + c] : 1;
-    PKPO_CUDA_TRY(launch_block<Key>(p, kc, sh.max_n, L.bucketed ? &bm : nullptr, stream));
+    PKPO_CUDA_TRY(launch_block<Key>(p, kc, sh.max_n, sh.sm_count, L.bucketed ? &bm : nullptr, stream));
   }
   if (!L.large) return cudaSuccess;
   LargeKeys lk;
