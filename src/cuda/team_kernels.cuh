@@ -11,7 +11,8 @@
  *          singleton groups) on the group's finite count m and the objective's largest k;
  *   sort   a bitonic network on the keys (KeyTraits); thread l then holds ranks l*V+1 .. l*V+V;
  *   rows   the weights of the group's objective (rows.cuh: one k or a mixture, every estimator in
- *          one form): a uniform batch's sub-warp teams read one row built per block for m = n;
+ *          one form): a uniform batch's row for m = n is built once per block (sub-warp teams read
+ *          it from shared memory, a block team's threads keep their ranks' part in registers);
  *          every other group builds its own by product scans;
  *   rho    (W v_m - sum F_hi d) - sum F_lo d, clamped: one pair of sums;
  *   scans  the exclusive forward scan of P d and the inclusive backward scan of Q d, each only where
@@ -242,12 +243,15 @@ enum { PASS_ROW = 0, PASS_LEFT = 1, PASS_OWN = 2 };
 
 /* One team slot of a launch: slot i's group through the team, from its load to its stores, in pass
  * PASS. Returns whether PASS_ROW left the team's group to PASS_LEFT. Every thread of the warp
- * (sub-warp teams) or of the block calls it. kc: a curve's ks (PASS_OWN only). */
+ * (sub-warp teams) or of the block calls it. kc: a curve's ks (PASS_OWN only). take: whether the
+ * team takes its slot at all (PASS_LEFT: only a slot that PASS_ROW left; another team of the warp
+ * may be in PASS_LEFT for its own slot, and an in-place call must not reload a finished group's
+ * outputs as its rewards). */
 template <int W, int V, typename Key, int LAYOUT, int PASS>
 __device__ __forceinline__ bool team_group(Team<W, V>& team, TeamSmem<W, V, Key>& sm,
                                            const TeamRow<V, typename KeyTraits<Key>::Value>& row, const Params& p,
                                            const KChunk* kc, int64_t lower, const ObjectiveCheck& oc, int64_t i,
-                                           int64_t count, int wib, int sub) {
+                                           int64_t count, int wib, int sub, bool take) {
   typedef KeyTraits<Key> KT;
   typedef typename KT::Value A;
   constexpr int C = W * V;
@@ -260,7 +264,7 @@ __device__ __forceinline__ bool team_group(Team<W, V>& team, TeamSmem<W, V, Key>
   const bool curve = CURVES && kc->count > 0;
   int64_t g;
   GroupSpan s;
-  const bool slot = team_slot_group<C, LAYOUT>(p, i, count, lower, &g, &s);
+  const bool slot = team_slot_group<C, LAYOUT>(p, i, count, lower, &g, &s) && take;
   if (!team.any(slot)) return false; /* every team of the warp (block): another launch's groups */
   const int n = slot ? (int)s.n : 0;
 
@@ -402,13 +406,14 @@ __device__ __forceinline__ bool team_group(Team<W, V>& team, TeamSmem<W, V, Key>
       }
       PKPO_REGION_END(output_full);
     } else {
-      /* no suffix and A = B = +0 (rows.cuh sums +-0 terms from +0): A (v - v1) + B v1 is
-       * 0 (v - v1), +0 or (v - v1 overflowing) NaN, and fx + that rounds as (fx + 0) + that */
+      /* no suffix and A = B = +0: the output is the exclusive scan, plus +0 so that a -0 sum
+       * comes out as the CPU engine's +0 (its scan starts from +0); no v - v1, which overflows
+       * for rewards that span more than the type's range */
       PKPO_REGION_BEGIN(output_prefix);
 #pragma unroll
       for (int j = 0; j < V; ++j) {
         const bool in = gen && team.rank(j) <= m;
-        outs[j] = in ? fx[j] + A(0) * (v[j] - v1) : A(0);
+        outs[j] = in ? fx[j] + A(0) : A(0);
       }
       PKPO_REGION_END(output_prefix);
     }
@@ -473,7 +478,10 @@ __global__ void __launch_bounds__(team_threads(W), team_blocks_per_sm(W))
 
   /* a uniform batch: one row for m = n, built once per block (a block team: by the block, each
    * thread keeping its ranks' part; sub-warp teams: by the block's first warp, into shared memory) */
-  const bool have_row = !curve && p.uniform_n > 0 && p.uniform_n <= C && !p.k_per_group;
+  /* a mixture's terms are checked once: they are the same for every group (an unusable mixture
+   * makes every group invalid: no row) */
+  const ObjectiveCheck oc = objective_check(p);
+  const bool have_row = !curve && p.uniform_n > 0 && p.uniform_n <= C && !p.k_per_group && oc.usable;
   TeamRow<V, A> row;
   PKPO_REGION_BEGIN(uniform_row);
   if (have_row) {
@@ -499,8 +507,6 @@ __global__ void __launch_bounds__(team_threads(W), team_blocks_per_sm(W))
     if constexpr (!BLOCK) __syncthreads(); /* the row is read-only from here on */
   }
   PKPO_REGION_END(uniform_row);
-  /* a mixture's terms are checked once: they are the same for every group */
-  const ObjectiveCheck oc = objective_check(p);
 
   constexpr int S = BLOCK ? 1 : 32 / W; /* teams per warp */
   const int sub = BLOCK ? 0 : (int)(threadIdx.x & 31) / W;
@@ -522,7 +528,8 @@ __global__ void __launch_bounds__(team_threads(W), team_blocks_per_sm(W))
       uint32_t left = 0, bit = 1;
       PKPO_REGION_BEGIN(chunk_slots);
       for (int64_t base = chunk; base < end; base += stride, bit <<= 1) {
-        if (team_group<W, V, Key, LAYOUT, PASS_ROW>(team, sm, row, p, nullptr, lower, oc, base + sub, count, wib, sub)) {
+        if (team_group<W, V, Key, LAYOUT, PASS_ROW>(team, sm, row, p, nullptr, lower, oc, base + sub, count, wib, sub,
+                                                    true)) {
           left |= bit;
         }
       }
@@ -532,7 +539,7 @@ __global__ void __launch_bounds__(team_threads(W), team_blocks_per_sm(W))
         for (int u = 0; u < kLeftChunk; ++u) {
           if (team.any(((left >> u) & 1u) != 0)) {
             (void)team_group<W, V, Key, LAYOUT, PASS_LEFT>(team, sm, row, p, nullptr, lower, oc, chunk + u * stride + sub,
-                                                           count, wib, sub);
+                                                           count, wib, sub, ((left >> u) & 1u) != 0);
           }
         }
       }
@@ -544,7 +551,8 @@ __global__ void __launch_bounds__(team_threads(W), team_blocks_per_sm(W))
     PKPO_REGION_BEGIN(own_groups);
     PKPO_REGION_BEGIN(team_group_slots);
     for (int64_t base = first; base < count; base += stride) {
-      (void)team_group<W, V, Key, LAYOUT, PASS_OWN>(team, sm, row, p, &kc, lower, oc, base + sub, count, wib, sub);
+      (void)team_group<W, V, Key, LAYOUT, PASS_OWN>(team, sm, row, p, &kc, lower, oc, base + sub, count, wib, sub,
+                                                    true);
     }
     PKPO_REGION_END(team_group_slots);
     PKPO_REGION_END(own_groups);

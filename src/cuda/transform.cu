@@ -63,11 +63,10 @@ T* at(void* ws, size_t off) {
  * two offset reads per group per block. */
 constexpr int64_t kRouteGrid = 1024;
 constexpr int64_t kRouteThreads = int64_t(1) << 17;
-/* Largest grid of a ragged batch's first team launch (grid-stride beyond it). Unmeasured: 2048
- * blocks of sub-warp teams or 2^19 threads of block teams are about eight waves of an H100 at the
- * 512 threads per SM that 114-128 registers allow. */
+/* Largest grid of a ragged batch's first team launch (the classes of n <= 8: sub-warp teams;
+ * grid-stride beyond it). Unmeasured: 2048 blocks are about eight waves of an H100 at the two
+ * blocks per SM of __launch_bounds__. */
 constexpr int64_t kTeamGrid = 2048;
-constexpr int64_t kTeamGridThreads = int64_t(1) << 19;
 /* Fewest groups of a uniform large batch that get a row bank (large_bank_kernel): its 32 bytes
  * per rank of n then cost at most 2 bytes per reward of workspace (16 to 24 without it); a lone
  * group builds each tile's rows once anyway. */
@@ -75,7 +74,7 @@ constexpr int64_t kBankMinGroups = 16;
 /* Largest grid of a uniform batch's team launch, in waves of the blocks an SM holds at the
  * registers __launch_bounds__ allows (team_blocks_per_sm). Each block builds the batch's row once
  * (per term of a mixture), so fewer, longer blocks amortise it: chosen by the static cost model's
- * run of 2026-12-07, where kTeamGrid and kTeamGridThreads (about eight waves) spent 0.5-0.8
+ * run of 2026-12-07, where grids of about eight waves spent 0.5-0.8
  * warp-instructions per reward on block teams' rows (5-9% of the launch) and a 16-term mixture's
  * rows cost sub-warp teams ~15%; two waves, a quarter of that. Two, not one: a block that finds no
  * room (another kernel on the SM) then delays the call by a wave, not by all its groups. */
@@ -118,9 +117,10 @@ cudaError_t launch_team(const Params& p, const KChunk& kc, TeamClass c, int64_t 
   const int threads = team_threads(c.W);
   const int64_t per_block = c.W > 32 ? 1 : (kTeamBlock / 32) * (32 / c.W);
   const int64_t slots = lower > 0 ? std::min<int64_t>(p.num_groups, p.num_samples / (lower + 1) + 1) : p.num_groups;
+  /* lower == 0: a uniform batch's launch, or a ragged batch's first class (sub-warp teams) */
   const int64_t limit = lower > 0       ? (c.W > 32 ? kRouteThreads / threads : kRouteGrid)
                         : p.uniform_n > 0 ? kTeamWaves * std::max(1, sm_count) * team_blocks_per_sm(c.W)
-                                          : (c.W > 32 ? kTeamGridThreads / threads : kTeamGrid);
+                                          : kTeamGrid;
   const unsigned grid = grid_for(std::min<int64_t>((slots + per_block - 1) / per_block, limit));
   /* the common RL batch (n answers per prompt, uniform, one k, no index) on its specialised
    * sub-warp variants: TEAM_EXACT when n fills the class, TEAM_UNIFORM otherwise */
