@@ -6,8 +6,9 @@
 #   bin/test_cuda   the device tests (tests/cuda/test_cuda.cpp) against the nvcc-built library,
 #                   GoogleTest linked statically
 #   bin/bench_gpu   the GPU benchmarks (bench/bench_gpu.cu)
-#   bin/pkpo        the command-line tool
-#   pkpo-*.whl      the Python package (the CUDA backend inside)
+#   pkpo-*.whl      the Python package (the CUDA backend inside) and the command-line tool in it
+#                   (pkpo/bin/pkpo beside the package's libpkpo.so: one copy of the kernels, where a
+#                   statically linked tool would add the ~15 MiB of another)
 #   gpu_run.sh      the device script (scripts/gpu_run.sh), and the data its steps read: data/,
 #                   bench/ (torch_peer.py), tests/python/
 #   debs/           libgtest-dev and googletest, for a build on the device if bin/test_cuda cannot
@@ -62,7 +63,7 @@ cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DPKPO_CUDA=
       "-DCMAKE_CUDA_ARCHITECTURES=$archs" > "$root/build-gpu/configure.log" ||
   { cat "$root/build-gpu/configure.log"; die "configure failed"; }
 start=$SECONDS
-cmake --build "$build" -j "$jobs" --target test_cuda bench_gpu pkpo_cli
+cmake --build "$build" -j "$jobs" --target test_cuda bench_gpu
 say "built in $(( SECONDS - start )) s"
 
 # ---- the wheel -----------------------------------------------------------------------------------------
@@ -79,7 +80,7 @@ start=$SECONDS
 say "wheel built in $(( SECONDS - start )) s: $(cd "$bundle" && ls pkpo-*.whl)"
 
 # ---- the rest of the bundle ------------------------------------------------------------------------------
-cp "$build/tests/cuda/test_cuda" "$build/bench/bench_gpu" "$build/src/cli/pkpo" "$bundle/bin/"
+cp "$build/tests/cuda/test_cuda" "$build/bench/bench_gpu" "$bundle/bin/"
 strip --strip-debug "$bundle"/bin/*  # the line tables of the kernels (-lineinfo) stay: they are not debug sections
 cp "$root/scripts/gpu_run.sh" "$bundle/"
 cp "$root/examples/continuous.csv" "$bundle/data/"

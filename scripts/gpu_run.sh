@@ -177,7 +177,7 @@ py=${PYTHON:-python3}
 if [ $mode = gpu ]; then
   bin_test=$bundle/bin/test_cuda
   bin_bench=$bundle/bin/bench_gpu
-  bin_cli=$bundle/bin/pkpo
+  bin_cli=$work/site/pkpo/bin/pkpo # the wheel's tool, installed by install_wheel
 else
   bin_test=$build/tests/cuda/test_cuda_emu
 fi
@@ -455,6 +455,7 @@ step_torch_peer() {
 step_cli() {
   if [ $mode = emulated ]; then status=skipped; key="emulated device: the CLI is built against the GPU library"; return; fi
   local a=$logs/cli_cuda.csv b=$logs/cli_cpu.csv
+  install_wheel || { status=fail; key="the wheel does not install"; return; }
   tmo 60 "$bin_cli" transform -k 4 --device cuda "$bundle/data/continuous.csv" -o "$a" 2> "$logs/cli.err" || status=fail
   tmo 60 "$bin_cli" transform -k 4 --device cpu "$bundle/data/continuous.csv" -o "$b" 2>> "$logs/cli.err" || status=fail
   cat "$logs/cli.err"
