@@ -156,10 +156,15 @@ SKIP_SORT_COLD = ["index_permutation", "not_large_fill"]
 # large_tile_kernel's rows: a transform's from the row bank (a uniform batch of >= 16 groups: the
 # kernel's BANK variant, which holds no other) or its own (team_rows), a curve column's by
 # team_term_f.
-SKIP_ROWS = {"bank": [], "own": ["curve_rows"], "curve": ["own_rows"]}
+# The closed-form F beyond a tile is one warp's shuffles for up to 32 factors (min(k, m - x)); every
+# modelled k is at most 16 (the large curve's ks are 1..8), so the block-wide product never runs.
+SKIP_ROWS = {"bank": [], "own": ["curve_rows", "beyond_block_product"], "curve": ["own_rows", "beyond_block_product"]}
+# rows.cuh team_rows of a transform with rho = NULL: no F (rho's double-double product scan), and
+# without the sloo formula no tail sums.
+SKIP_ROWS_OUT = ["rho_rows", "sloo_tail"]
 # large_tile_kernel of sloo_minus_one with rho = NULL: no rho sum, no backward scan; of a curve: no
 # outputs.
-SKIP_TILE_SMO = ["rho_sum", "backward_scan"]
+SKIP_TILE_SMO = ["rho_sum", "backward_scan"] + SKIP_ROWS_OUT
 SKIP_TILE_CURVE = ["tile_local_outputs"]
 # The kernels after the row bank read the objective's largest k and the rows' constants from its
 # head: objective_kmax's and objective_consts' loops over the terms do not run there.
@@ -187,8 +192,8 @@ SKIP_TEAM_GENERAL = ["ragged_span", "index_permutation"]
 # team_kernel transform: rho NULL; sloo_minus_one at k >= 2 has no backward scan (rules.h: no Q
 # weights); a uniform batch's sub-warp teams take the block's row (rows_of_group: a group whose m
 # is not the batch's); the general variant's curve code does not run.
-SKIP_TEAM_SMO = SKIP_TEAM_COLD + ["rho_sum", "backward_scan", "output_full"]
-SKIP_TEAM_L2O = SKIP_TEAM_COLD + ["rho_sum", "output_prefix"]
+SKIP_TEAM_SMO = SKIP_TEAM_COLD + SKIP_ROWS_OUT + ["rho_sum", "backward_scan", "output_full"]
+SKIP_TEAM_L2O = SKIP_TEAM_COLD + SKIP_ROWS_OUT + ["rho_sum", "output_prefix"]
 # team_kernel curve (the general variant): no transform part; the modelled ks are 1..16 and 1..64:
 # every column but a group's first takes its F from the previous column's elementwise, so the
 # scans' branch is skipped (an under-count of one column's scans in 16 or 64, stated in
@@ -388,7 +393,7 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0, terms=1, bank=None):
     if bank:
         launches.append(
             {"kernel": KERN["bank"], "blocks": lambda c: c["tiles"], "threads": 256,
-             "note": "the row bank of m = n, once per call",
+             "note": "the row bank of m = n, once per call", "skip": SKIP_ROWS_OUT + ["beyond_block_product"],
              "bytes": lambda c: 32 * c["n"], "bytes_formula": "4 rows of n doubles written"})
     rows = "curve" if curve_ks else ("bank" if bank else "own")
     launches.append(

@@ -260,8 +260,11 @@ static inline PKPO__HD double pkpo__rank_output(double A, double B, double pre, 
 /* mu_{t-1} from mu_t (k < t <= m): mu_t (t-k)/(t-1), the ratio first (it is <= 1 after rounding, so
  * the weights never increase with falling rank and k/m - mu_t >= 0 holds exactly, and k = 1 gives
  * exactly the rounded 1/m everywhere). */
+static inline PKPO__HD double pkpo__weight_ratio(int64_t t, int64_t k) {
+  return (double)(t - k) / (double)(t - 1);
+}
 static inline PKPO__HD double pkpo__weight_down(double mu_t, int64_t t, int64_t k) {
-  return mu_t * ((double)(t - k) / (double)(t - 1));
+  return mu_t * pkpo__weight_ratio(t, k);
 }
 
 /* ---- rho's weights in double-double ------------------------------------------------------------ */

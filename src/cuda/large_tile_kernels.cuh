@@ -47,8 +47,8 @@ typedef Team<kLargeBlock, kLargeIpt> LargeTeam;
 constexpr double kBeyondFloorLog = 720.0;
 
 /* The product of one DD per thread over the team, in the fixed order of the team's forward scan,
- * read by every thread from the scan's last rank: DD multiplication is not commutative bit for
- * bit, so every thread must take the one result rather than combine the partials itself. */
+ * read by every thread from the scan's last rank: the order is fixed, so every thread takes the
+ * one result rather than combining the partials itself. */
 template <int W, int V>
 __device__ __forceinline__ DD team_product(Team<W, V>& team, DD x) {
   DD y[V];
@@ -60,50 +60,49 @@ __device__ __forceinline__ DD team_product(Team<W, V>& team, DD x) {
 }
 
 /* F_x = C(x,k)/C(m,k) (1 <= k <= m) as a double-double, 0 below the floor, in every thread of the
- * team: prod_{i=0}^{k-1} (x-i)/(m-i) (k factors) or prod_{j=x+1}^{m} (j-k)/j (m-x factors), the
- * shorter, each factor (in (0, 1]) a DD ratio; thread l multiplies factors l, l + W, ... in order,
- * and team_product combines the partials. */
+ * (block) team: prod_{i=0}^{k-1} (x-i)/(m-i) (k factors) or prod_{j=x+1}^{m} (j-k)/j (m-x factors),
+ * the shorter, each factor (in (0, 1]) a DD ratio. Up to 32 factors (k <= 32, the RL case, or a
+ * tile near the top) every warp forms the product alone: lane i takes factor i, a fixed tree of
+ * shuffles brings the product to lane 0 and every lane reads it there (no barrier, the same bits
+ * in every warp). More: thread l multiplies factors l, l + W, ... in order, and team_product
+ * combines the partials. */
 template <int W, int V>
 __device__ __forceinline__ DD closed_form_f(Team<W, V>& team, int64_t x, int64_t m, int64_t k) {
+  static_assert(W >= 32, "a block team: whole warps");
   if (x >= m) return DD(1);
   if (x < k) return DD(0);
   if ((double)k * (double)(m - x) > kBeyondFloorLog * (double)m) return DD(0);
   const bool by_k = k <= m - x;
   const int64_t count = by_k ? k : m - x;
-  DD part(1);
-  PKPO_REGION_BEGIN(beyond_factors);
-  for (int64_t i = team.l; i < count; i += W) {
-    part = part * (by_k ? dd_ratio(x - i, m - i) : dd_ratio(x + 1 + i - k, x + 1 + i));
+  DD f(1);
+  if (count <= 32) {
+    const int i = team.lane;
+    if (i < count) f = by_k ? dd_ratio(x - i, m - i) : dd_ratio(x + 1 + i - k, x + 1 + i);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) f = f * shfl_down(f, o, 32);
+    f = shfl_idx(f, 0, 32);
+  } else {
+    PKPO_REGION_BEGIN(beyond_block_product);
+    DD part(1);
+    PKPO_REGION_BEGIN(beyond_factors);
+    for (int64_t i = team.l; i < count; i += W) {
+      part = part * (by_k ? dd_ratio(x - i, m - i) : dd_ratio(x + 1 + i - k, x + 1 + i));
+    }
+    PKPO_REGION_END(beyond_factors);
+    f = team_product(team, part);
+    PKPO_REGION_END(beyond_block_product);
   }
-  PKPO_REGION_END(beyond_factors);
-  const DD f = team_product(team, part);
   return f.hi < PKPO__WEIGHT_FLOOR ? DD(0) : f;
 }
 
-/* team_rows' products beyond a tile whose last rank is e, of a group of m finite values: after(k)
- * = F_{e+1} in closed form, and at(k) = F_e = F_{e+1} (e+1-k)/(e+1), the ratio team_term_f would
- * take at rank e + 1. The closed form is a team collective: team_rows asks at(k) first, every
- * thread alike, and after(k) then reads the value kept for that k. */
+/* team_rows' product beyond a tile whose last rank is e, of a group of m finite values: after(k) =
+ * F_{e+1} in closed form, a team collective (every thread of the team asks alike). */
 template <int W, int V>
 struct BeyondClosed {
   Team<W, V>* team;
   int64_t m, e;
-  mutable int64_t k_kept;
-  mutable DD after_kept;
-  __device__ __forceinline__ BeyondClosed(Team<W, V>* t, int64_t m_, int64_t e_)
-      : team(t), m(m_), e(e_), k_kept(-1), after_kept(0) {}
-  __device__ __forceinline__ DD after(int64_t k) const {
-    if (k != k_kept) {
-      after_kept = closed_form_f(*team, e + 1, m, k);
-      k_kept = k;
-    }
-    return after_kept;
-  }
-  __device__ __forceinline__ DD at(int64_t k) const {
-    const DD a = after(k);
-    const int64_t t = e + 1;
-    return t > m ? a : t <= k ? DD(0) : a * dd_ratio(t - k, t);
-  }
+  __device__ __forceinline__ BeyondClosed(Team<W, V>* t, int64_t m_, int64_t e_) : team(t), m(m_), e(e_) {}
+  __device__ __forceinline__ DD after(int64_t k) const { return closed_form_f(*team, e + 1, m, k); }
 };
 
 /* The row bank (RowBank): the rows of m = bank.m (the uniform group size) for the call's
@@ -162,7 +161,7 @@ __device__ __forceinline__ void large_tile_rows(LargeTeam& team, const Params& p
       PKPO_REGION_BEGIN(curve_rows);
       DD F[kLargeIpt];
       const int64_t kk = k < m ? k : m;
-      team_term_f(team, m, kk, rank0, beyond.at(kk), F);
+      team_term_f(team, m, kk, rank0, f_before(beyond.after(kk), m, kk, rank0 + kLargeTile + 1), F);
 #pragma unroll
       for (int j = 0; j < kLargeIpt; ++j) {
         const bool in = rank0 + team.rank(j) < m;

@@ -3,12 +3,13 @@
  * a team holds, P_t and Q_t of the outputs' scans, F_t (hi, lo) of rho, and the group's constants,
  * summed over the objective's terms (one k, or a mixture's (k_j, w_j) in device memory).
  *
- * Each term's F_t = C(t,k)/C(m,k) = prod_{j>t} (j-k)/j is a backward product scan of double-double
- * ratios over the team's ranks (times the product beyond them, for a tile of a larger group), and
- * every other weight follows from F rank by rank: mu_t = F_t k / t, T'_t = F_{m-1} - F_t (in
- * double-double, then rounded), P_t and Q_t by src/common/rules.h's pkpo__term_weights, the same
- * formulas as the CPU engine's. So the kernels need no weight table of their own and no special
- * case per estimator: the rules pick each term's formula, and the outputs are
+ * Each term's weights are backward product scans over the team's ranks (times the product beyond
+ * them, for a tile of a larger group): the outputs' mu_t = C(t-1,k-1)/C(m,k) in doubles, from the
+ * ratios of the CPU engine's top-down table, and P_t and Q_t from mu_t, mu_{t+1} and the tail
+ * T'_t = sum_{j>t} mu_j by src/common/rules.h's pkpo__term_weights, the CPU engine's formulas;
+ * rho's F_t = C(t,k)/C(m,k) = prod_{j>t} (j-k)/j in double-double, only where rho is wanted. So
+ * the kernels need no weight table of their own and no special case per estimator: the rules pick
+ * each term's formula, and the outputs are
  *   a(i) = (PRE_i + SUF_i) + (A (v_i - v_1) + B v_1),  PRE = sum_{t<i} P_t d_t, SUF = sum_{t>=i} Q_t d_t
  *   rho  = clamp((W v_m - sum_t Fhi_t d_t) - sum_t Flo_t d_t).
  */
@@ -104,6 +105,36 @@ __device__ __forceinline__ void team_term_f(Team<W, V>& team, int64_t m, int64_t
   }
 }
 
+/* F at rank `after` - 1 (a team's last rank) from F at rank `after`: F_{after} (after-k)/after, the
+ * ratio team_term_f takes at rank `after`; F_{after} itself past rank m, 0 at or below rank k. */
+__device__ __forceinline__ DD f_before(DD f_after, int64_t m, int64_t k, int64_t after) {
+  return after > m ? f_after : after <= k ? DD(0) : f_after * dd_ratio(after - k, after);
+}
+
+/* mu_t = C(t-1,k-1)/C(m,k) of the team's ranks t = rank0 + team.rank(j) <= m (1 <= k <= m; 0 above
+ * m): the backward product of the CPU engine's ratios mu_{j-1}/mu_j = (j-k)/(j-1) (rules.h
+ * pkpo__weight_ratio) over the team's ranks above t, times mu_last, mu at the team's last rank
+ * (k/m, mu_m, for a team past rank m: its ranks above m take the ratio 1). A product of plain doubles: the outputs' weights
+ * need no more (their relative error grows with m as the CPU engine's top-down table's does), and
+ * a double-double product costs a tile several times the rest of its work. Values under the floor
+ * are dropped, as on the CPU. */
+template <int W, int V>
+__device__ __forceinline__ void team_term_mu(Team<W, V>& team, int64_t m, int64_t k, int64_t rank0, double mu_last,
+                                             double (&mu)[V]) {
+  double s[V];
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int64_t t = rank0 + team.rank(j);
+    s[j] = (t > m || t < 2) ? 1.0 : t <= k ? 0.0 : pkpo__weight_ratio(t, k);
+  }
+  team.template scan_exclusive<true, true>(s, mu);
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    mu[j] = rank0 + team.rank(j) > m ? 0.0 : mu[j] * mu_last;
+    if (mu[j] < PKPO__WEIGHT_FLOOR) mu[j] = 0.0;
+  }
+}
+
 /* The constants of a group's rows (A, B, W, which parts of the output form its terms use, the
  * clamp and the FALLBACK flag) without the weights: what team_rows returns in *rc, for the kernels
  * that need only them (the large path's carries and its scatter). */
@@ -150,10 +181,9 @@ PKPO_HD double rho_from_sums(const RowConsts& rc, double sum_hi, double sum_lo, 
 
 /* The weight rows of the team's ranks for a group of m >= 1 finite samples whose requested k is
  * k_req (see the file comment): P, Q (want_out) and Fhi, Flo (want_rho) of gap t = rank, zero
- * past rank m - 1; the constants in *rc. rank0 and beyond as for team_term_f: a tile of a larger
- * group passes its ranks' offset and, for each term's k, the products beyond the tile,
- * beyond.at(k) = F at the tile's last rank and beyond.after(k) = F at the rank after it (at(k) is
- * asked first). Every thread of the team calls this with the same arguments. */
+ * past rank m - 1; the constants in *rc. A tile of a larger group passes its ranks' offset rank0
+ * and the product beyond it: beyond_of.after(k) = F at the rank after the tile's last, asked once
+ * per term (a collective for a tile). Every thread of the team calls this with the same arguments. */
 template <int W, int V, typename Beyond>
 __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int64_t m, int64_t k_req, bool want_out,
                                           bool want_rho, int64_t rank0, Beyond beyond_of, double (&P)[V],
@@ -170,9 +200,13 @@ __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int
     /* the collectives below run where any team of the warp needs them (teams of one warp may hold
      * groups of different sizes, hence different formulas) */
     if (!team.any(want_rho || out)) continue;
-    DD F[V];
-    team_term_f(team, m, term.k, rank0, beyond_of.at(term.k), F);
+    /* F at the rank after the team's last, and at its last (a tile's product beyond it) */
+    const int64_t last = rank0 + W * V, after = last + 1;
+    const DD f_after = beyond_of.after(term.k), f_last = f_before(f_after, m, term.k, after);
+    PKPO_REGION_BEGIN(rho_rows);
     if (want_rho) {
+      DD F[V];
+      team_term_f(team, m, term.k, rank0, f_last, F);
 #pragma unroll
       for (int j = 0; j < V; ++j) {
         if (rank0 + team.rank(j) < m) {
@@ -181,22 +215,44 @@ __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int
         }
       }
     }
+    PKPO_REGION_END(rho_rows);
     const bool gaps = out && m >= 2;
     if (!team.any(gaps)) continue;
-    DD Fn[V]; /* F_{t+1} */
-    team.next(F, Fn, beyond_of.after(term.k));
+    /* mu of the ranks t <= m, from mu at the team's last rank e (rank m's k/m where e >= m) */
+    const double mu_last = last >= m ? (double)term.k / (double)m : dd_scale(f_last, term.k, last).hi;
+    double mu[V], mu_next[V], tail[V];
+    team_term_mu(team, m, term.k, rank0, mu_last, mu);
+#pragma unroll
+    for (int j = 0; j < V; ++j) mu_next[j] = tail[j] = 0.0;
+    /* mu_{t+1} (sloo_minus_one's formula): the next rank's mu */
+    if (team.any(gaps && term.formula == PKPO__FORMULA_SMO)) {
+      const double mu_after = after <= m ? dd_scale(f_after, term.k, after).hi : 0.0;
+      team.next(mu, mu_next, mu_after);
+    }
+    /* T'_t = sum_{j=t+1}^{m-1} mu_j (sloo's formula): a backward sum of non-negative terms inside
+     * the team, plus F_{m-1} - F_e beyond its last rank e (double-double, then rounded) */
+    PKPO_REGION_BEGIN(sloo_tail);
+    if (team.any(gaps && term.formula == PKPO__FORMULA_SLOO)) {
+      double x[V];
+#pragma unroll
+      for (int j = 0; j < V; ++j) x[j] = rank0 + team.rank(j) < m ? mu[j] : 0.0;
+      team.template scan_exclusive<true, false>(x, tail);
+      if (last + 1 < m) {
+        const DD fm1 = dd_ratio(m - term.k, m); /* F_{m-1} */
+        const double beyond = (fm1.hi - f_last.hi) + (fm1.lo - f_last.lo);
+#pragma unroll
+        for (int j = 0; j < V; ++j) tail[j] += beyond;
+      }
+    }
+    PKPO_REGION_END(sloo_tail);
     if (!gaps) continue;
     const pkpo__term_consts c = pkpo__term_consts_of(term.formula, m, term.k);
-    const DD fm1 = dd_ratio(m - term.k, m); /* F_{m-1} */
 #pragma unroll
     for (int j = 0; j < V; ++j) {
       const int64_t t = rank0 + team.rank(j);
       if (t >= m) continue;
-      const double mu_t = dd_scale(F[j], term.k, t).hi;
-      const double mu_next = dd_scale(Fn[j], term.k, t + 1).hi;
-      const double tail = t + 1 < m ? (fm1.hi - F[j].hi) + (fm1.lo - F[j].lo) : 0.0;
       double pw, qw;
-      pkpo__term_weights(term.formula, &c, t, m, mu_t, mu_next, tail, &pw, &qw);
+      pkpo__term_weights(term.formula, &c, t, m, mu[j], mu_next[j], tail[j], &pw, &qw);
       P[j] += w * pw;
       Q[j] += w * qw;
     }
@@ -204,9 +260,8 @@ __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int
   PKPO_REGION_END(row_terms);
 }
 
-/* The products beyond a team that holds the group's top: F_t = 1 from rank m on. */
+/* The product beyond a team that holds the group's top: F_t = 1 from rank m on. */
 struct BeyondNone {
-  __device__ __forceinline__ DD at(int64_t) const { return DD(1); }
   __device__ __forceinline__ DD after(int64_t) const { return DD(1); }
 };
 
