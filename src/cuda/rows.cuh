@@ -114,10 +114,10 @@ __device__ __forceinline__ DD f_before(DD f_after, int64_t m, int64_t k, int64_t
 /* mu_t = C(t-1,k-1)/C(m,k) of the team's ranks t = rank0 + team.rank(j) <= m (1 <= k <= m; 0 above
  * m): the backward product of the CPU engine's ratios mu_{j-1}/mu_j = (j-k)/(j-1) (rules.h
  * pkpo__weight_ratio) over the team's ranks above t, times mu_last, mu at the team's last rank
- * (k/m, mu_m, for a team past rank m: its ranks above m take the ratio 1). A product of plain doubles: the outputs' weights
- * need no more (their relative error grows with m as the CPU engine's top-down table's does), and
- * a double-double product costs a tile several times the rest of its work. Values under the floor
- * are dropped, as on the CPU. */
+ * (k/m, mu_m, for a team past rank m: its ranks above m take the ratio 1). Plain doubles: the
+ * outputs' weights need no more (their relative error grows with m as that of the CPU engine's
+ * top-down table does), and a double-double product cost a tile about four times the rest of its
+ * work (bench/cost_model.md). Values under the floor are dropped, as on the CPU. */
 template <int W, int V>
 __device__ __forceinline__ void team_term_mu(Team<W, V>& team, int64_t m, int64_t k, int64_t rank0, double mu_last,
                                              double (&mu)[V]) {
