@@ -102,20 +102,25 @@ struct TeamRow {
   RowConsts rc;
 };
 
-template <int W, int V, typename Key, typename A>
-__device__ __forceinline__ void pq_of_row(const TeamSmem<W, V, Key>& sm, const TeamRow<V, A>& row, int l, A (&P)[V],
-                                          A (&Q)[V], RowConsts* rc) {
+/* The row's P (or Q: QS) and constants for the thread's ranks. Q is read only where a formula
+ * has a backward scan (sloo_minus_one, the RL default, has none). */
+template <bool QS, int W, int V, typename Key, typename A>
+__device__ __forceinline__ void weights_of_row(const TeamSmem<W, V, Key>& sm, const TeamRow<V, A>& row, int l,
+                                               A (&X)[V]) {
   if constexpr (W > 32) {
 #pragma unroll
-    for (int j = 0; j < V; ++j) {
-      P[j] = row.P[j];
-      Q[j] = row.Q[j];
-    }
-    *rc = row.rc;
+    for (int j = 0; j < V; ++j) X[j] = QS ? row.Q[j] : row.P[j];
   } else {
-    load_items<V>(sm.P + l * V, P);
-    load_items<V>(sm.Q + l * V, Q);
-    *rc = sm.rc;
+    load_items<V>((QS ? sm.Q : sm.P) + l * V, X);
+  }
+}
+
+template <int W, int V, typename Key, typename A>
+__device__ __forceinline__ RowConsts consts_of_row(const TeamSmem<W, V, Key>& sm, const TeamRow<V, A>& row) {
+  if constexpr (W > 32) {
+    return row.rc;
+  } else {
+    return sm.rc;
   }
 }
 
@@ -339,7 +344,8 @@ __device__ __forceinline__ bool team_group(Team<W, V>& team, TeamSmem<W, V, Key>
   double Fhi[V], Flo[V];
   RowConsts rc;
   if constexpr (!OWN) {
-    pq_of_row<W, V, Key, A>(sm, row, l, P, Q, &rc);
+    weights_of_row<false, W, V, Key, A>(sm, row, l, P);
+    rc = consts_of_row<W, V, Key, A>(sm, row);
   } else {
     rc = RowConsts();
     PKPO_REGION_BEGIN(rows_of_group);
@@ -386,14 +392,22 @@ __device__ __forceinline__ bool team_group(Team<W, V>& team, TeamSmem<W, V, Key>
       const bool in = gen && team.rank(j) < m;
       const A d = in ? vn[j] - v[j] : A(0);
       f[j] = in ? P[j] * d : A(0);
-      b[j] = in ? Q[j] * d : A(0);
+      b[j] = A(0);
       fx[j] = A(0);
     }
     PKPO_REGION_BEGIN(forward_scan);
     if (team.any(gen && rc.has_pre)) team.template scan_exclusive<false, false>(f, fx);
     PKPO_REGION_END(forward_scan);
     PKPO_REGION_BEGIN(backward_scan);
-    if (team.any(gen && rc.has_suf)) team.template scan<true, false>(b);
+    if (team.any(gen && rc.has_suf)) {
+      if constexpr (!OWN) weights_of_row<true, W, V, Key, A>(sm, row, l, Q);
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        const bool in = gen && team.rank(j) < m;
+        b[j] = in ? Q[j] * (vn[j] - v[j]) : A(0);
+      }
+      team.template scan<true, false>(b);
+    }
     PKPO_REGION_END(backward_scan);
     A outs[V];
     if (team.any(gen && (rc.has_suf || rc.has_ab))) {
