@@ -102,8 +102,8 @@ struct TeamRow {
   RowConsts rc;
 };
 
-/* The row's P (or Q: QS) and constants for the thread's ranks. Q is read only where a formula
- * has a backward scan (sloo_minus_one, the RL default, has none). */
+/* The row's P (QS false) or Q (QS true) for the thread's ranks; consts_of_row: its constants. Q is
+ * read only where a formula has a backward scan (sloo_minus_one, the RL default, has none). */
 template <bool QS, int W, int V, typename Key, typename A>
 __device__ __forceinline__ void weights_of_row(const TeamSmem<W, V, Key>& sm, const TeamRow<V, A>& row, int l,
                                                A (&X)[V]) {
