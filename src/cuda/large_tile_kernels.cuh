@@ -74,10 +74,11 @@ __device__ __forceinline__ DD closed_form_f(Team<W, V>& team, int64_t x, int64_t
   if ((double)k * (double)(m - x) > kBeyondFloorLog * (double)m) return DD(0);
   const bool by_k = k <= m - x;
   const int64_t count = by_k ? k : m - x;
+  const auto factor = [=](int64_t i) { return by_k ? dd_ratio(x - i, m - i) : dd_ratio(x + 1 + i - k, x + 1 + i); };
   DD f(1);
   if (count <= 32) {
     const int i = team.lane;
-    if (i < count) f = by_k ? dd_ratio(x - i, m - i) : dd_ratio(x + 1 + i - k, x + 1 + i);
+    if (i < count) f = factor(i);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) f = f * shfl_down(f, o, 32);
     f = shfl_idx(f, 0, 32);
@@ -86,7 +87,7 @@ __device__ __forceinline__ DD closed_form_f(Team<W, V>& team, int64_t x, int64_t
     DD part(1);
     PKPO_REGION_BEGIN(beyond_factors);
     for (int64_t i = team.l; i < count; i += W) {
-      part = part * (by_k ? dd_ratio(x - i, m - i) : dd_ratio(x + 1 + i - k, x + 1 + i));
+      part = part * factor(i);
     }
     PKPO_REGION_END(beyond_factors);
     f = team_product(team, part);

@@ -84,25 +84,39 @@ __device__ __forceinline__ int64_t objective_kmax(const Params& p, const Objecti
   return p.num_terms > 0 ? oc.kmax : k_req;
 }
 
-/* F_t = C(t,k)/C(m,k) of the team's ranks t = rank0 + team.rank(j) (1 <= k <= m): the backward
- * product of the ratios r_t = (t-k)/t over the ranks above t, times `beyond` (the product over the
- * ranks above the team's last one; 1 when the team holds the group's top). F_t = 1 for t >= m, 0
- * below k, and values under the floor are dropped, as on the CPU. */
-template <int W, int V>
-__device__ __forceinline__ void team_term_f(Team<W, V>& team, int64_t m, int64_t k, int64_t rank0, DD beyond,
-                                            DD (&F)[V]) {
-  DD r[V];
+/* The weights' leading part, for the floor test. */
+__device__ __forceinline__ double leading(double x) { return x; }
+__device__ __forceinline__ double leading(const DD& x) { return x.hi; }
+
+/* y_t = last * prod_{j > t} ratio(j) over the team's ranks t = rank0 + team.rank(j), where the
+ * ratios of ranks above m and below 2 are 1 and those of ranks 2 .. k are 0 (1 <= k <= m): a
+ * backward exclusive product scan, the product beyond the team (`last`: the weight at the team's
+ * last rank) applied after it; values under the floor are dropped, as on the CPU. The one form of
+ * rho's F (double-double) and the outputs' mu (double). */
+template <int W, int V, typename T, typename Ratio>
+__device__ __forceinline__ void team_backward_product(Team<W, V>& team, int64_t m, int64_t k, int64_t rank0, T last,
+                                                      Ratio ratio, T (&y)[V]) {
+  T r[V];
 #pragma unroll
   for (int j = 0; j < V; ++j) {
     const int64_t t = rank0 + team.rank(j);
-    r[j] = (t > m || t < 2) ? DD(1) : t <= k ? DD(0) : dd_ratio(t - k, t);
+    r[j] = (t > m || t < 2) ? T(1) : t <= k ? T(0) : ratio(t);
   }
-  team.template scan_exclusive<true, true>(r, F);
+  team.template scan_exclusive<true, true>(r, y);
 #pragma unroll
   for (int j = 0; j < V; ++j) {
-    F[j] = F[j] * beyond;
-    if (F[j].hi < PKPO__WEIGHT_FLOOR) F[j] = DD(0);
+    y[j] = y[j] * last;
+    if (leading(y[j]) < PKPO__WEIGHT_FLOOR) y[j] = T(0);
   }
+}
+
+/* F_t = C(t,k)/C(m,k) of the team's ranks (1 <= k <= m): the backward product of the ratios
+ * (t-k)/t in double-double, times `beyond` (F at the team's last rank; 1 when the team holds the
+ * group's top). F_t = 1 for t >= m and 0 below k. */
+template <int W, int V>
+__device__ __forceinline__ void team_term_f(Team<W, V>& team, int64_t m, int64_t k, int64_t rank0, DD beyond,
+                                            DD (&F)[V]) {
+  team_backward_product(team, m, k, rank0, beyond, [k](int64_t t) { return dd_ratio(t - k, t); }, F);
 }
 
 /* F at rank `after` - 1 (a team's last rank) from F at rank `after`: F_{after} (after-k)/after, the
@@ -111,28 +125,18 @@ __device__ __forceinline__ DD f_before(DD f_after, int64_t m, int64_t k, int64_t
   return after > m ? f_after : after <= k ? DD(0) : f_after * dd_ratio(after - k, after);
 }
 
-/* mu_t = C(t-1,k-1)/C(m,k) of the team's ranks t = rank0 + team.rank(j) <= m (1 <= k <= m; 0 above
- * m): the backward product of the CPU engine's ratios mu_{j-1}/mu_j = (j-k)/(j-1) (rules.h
- * pkpo__weight_ratio) over the team's ranks above t, times mu_last, mu at the team's last rank
- * (k/m, mu_m, for a team past rank m: its ranks above m take the ratio 1). Plain doubles: the
- * outputs' weights need no more (their relative error grows with m as that of the CPU engine's
- * top-down table does), and a double-double product cost a tile about four times the rest of its
- * work (bench/cost_model.md). Values under the floor are dropped, as on the CPU. */
+/* mu_t = C(t-1,k-1)/C(m,k) of the team's ranks t <= m (1 <= k <= m; 0 above m): the backward
+ * product of the CPU engine's ratios mu_{j-1}/mu_j = (j-k)/(j-1) (rules.h pkpo__weight_ratio),
+ * times mu_last, mu at the team's last rank (k/m, mu_m, for a team past rank m: its ranks above m
+ * take the ratio 1). Plain doubles: the outputs' weights need no more (their relative error grows
+ * with m as that of the CPU engine's top-down table does), and a double-double product cost a tile
+ * about four times the rest of its work (bench/cost_model.md). */
 template <int W, int V>
 __device__ __forceinline__ void team_term_mu(Team<W, V>& team, int64_t m, int64_t k, int64_t rank0, double mu_last,
                                              double (&mu)[V]) {
-  double s[V];
+  team_backward_product(team, m, k, rank0, mu_last, [k](int64_t t) { return pkpo__weight_ratio(t, k); }, mu);
 #pragma unroll
-  for (int j = 0; j < V; ++j) {
-    const int64_t t = rank0 + team.rank(j);
-    s[j] = (t > m || t < 2) ? 1.0 : t <= k ? 0.0 : pkpo__weight_ratio(t, k);
-  }
-  team.template scan_exclusive<true, true>(s, mu);
-#pragma unroll
-  for (int j = 0; j < V; ++j) {
-    mu[j] = rank0 + team.rank(j) > m ? 0.0 : mu[j] * mu_last;
-    if (mu[j] < PKPO__WEIGHT_FLOOR) mu[j] = 0.0;
-  }
+  for (int j = 0; j < V; ++j) mu[j] = rank0 + team.rank(j) > m ? 0.0 : mu[j];
 }
 
 /* The constants of a group's rows (A, B, W, which parts of the output form its terms use, the
