@@ -465,7 +465,7 @@ def match_trip(analysis, loop, rules, ctx, kernel):
     return float(rule["trips"](ctx)), name, rng
 
 
-def peeled(analysis, loop):
+def peeled(analysis, loop, skip=()):
     """True if ptxas peeled (rotated) the first trip out of the loop: the instructions before the
     loop, after the end of any earlier loop and inside the enclosing loop, that are attributed to
     the same outermost source statement as the loop's back edge and to the innermost source lines
@@ -484,8 +484,11 @@ def peeled(analysis, loop):
             lo = max(lo, b + 1)           # an earlier loop
         elif a < loop[0] and b >= loop[1]:
             lo = max(lo, a)               # an enclosing loop
+    # code the modelled call does not run is no peeled trip (e.g. a skipped branch before the loop
+    # that inlines the same helpers)
     run = sum(1 for i in range(lo, loop[0])
-              if ins[i].frames and ins[i].frames[-1] == outer and ins[i].frames[0] in inner)
+              if ins[i].frames and ins[i].frames[-1] == outer and ins[i].frames[0] in inner
+              and not skip_regions(ins[i], skip))
     body = loop[1] - loop[0] + 1
     # small loops (< 32 instructions) are left alone: their guard and setup code share the loop's
     # source lines, and a trip of them more or less is within the model's precision
@@ -557,7 +560,7 @@ def dynamic_counts(analysis, rules, ctx, skip, cold_subs, kernel, scale=(), dead
                 fam_trips[lp] = E
     for (lp, trips, rule) in matched:
         trips = fam_trips.get(lp, trips)
-        if rule is not None and lp not in fam_trips and trips >= 1 and peeled(analysis, lp):
+        if rule is not None and lp not in fam_trips and trips >= 1 and peeled(analysis, lp, skip):
             # ptxas peeled the first trip: it runs straight-line before the loop
             trips -= 1
             rule += " (first trip peeled)"

@@ -139,11 +139,16 @@ LOOP_RULES = [
 
 # Regions (PKPO_REGION_BEGIN/END in src/cuda) a launch does not execute; cost_model.py fails on a
 # region that holds no instruction of any launch that skips it.
-# The other estimators' formulas: the modelled transform is sloo_minus_one with 1 < k < m.
-# Without this every case of a formula switch on a runtime estimator would count, as if each rank
-# evaluated all of them.
-SKIP_NOT_SMO = ["formula_s", "formula_sloo", "formula_l2o"]
-SKIP_ALL_FORMULAS = SKIP_NOT_SMO + ["formula_smo"]
+# The formulas a modelled transform never applies (rules.h pkpo__term_rule; the regions mark their
+# cases in pkpo__term_weights and pkpo__term_consts_of): sloo_minus_one is formula smo for
+# 1 < k < m and l2o's at k = 1 (the first term of a harmonic mixture). The formula is the same for
+# every rank of a row, so a warp takes one case; without this every case would count, as if each
+# rank evaluated all of them.
+# rows.cuh team_rows takes sloo_minus_one's weights apart from the others' (other_formulas).
+def skip_formulas(estimator, k1=False):
+    if estimator == "l2o":
+        return ["formula_s", "formula_sloo", "formula_smo"]
+    return ["formula_s", "formula_sloo"] + ([] if k1 else ["formula_l2o", "other_formulas"])
 # The ragged branch of tile_owner (binary search over tile_base): the modelled layout is uniform,
 # where the owner of a block is g = b / tiles.
 SKIP_RAGGED = ["ragged_tile_map"]
@@ -169,6 +174,9 @@ SKIP_TILE_CURVE = ["tile_local_outputs"]
 # The kernels after the row bank read the objective's largest k and the rows' constants from its
 # head: objective_kmax's and objective_consts' loops over the terms do not run there.
 SKIP_BANK_OBJECTIVE = ["objective_checks", "objective_terms", "objective_term"]
+# large_tile_kernel has no objective_consts loop of a transform's (its own rows sum the constants in
+# team_rows' loop over the terms; the curve's sits in the skipped curve rows)
+SKIP_BANK_TILE = ["objective_checks", "objective_term"]
 # large_merge_kernel for groups of two runs: every chunk's quad holds lists A and B only, so the
 # merge of X with Y (Y empty) does not run.
 SKIP_MERGE_XY = ["merge_x_with_y"]
@@ -318,8 +326,9 @@ def team_class(n, E, N=N_DEFAULT, curve_ks=0, estimator="smo", ks=None, label=No
         copy = N * E + G * curve_ks * E
         name = "rho curve, team %dx%d, %d ks" % (W, V, curve_ks)
     else:
-        skip = list(ESTIMATORS[estimator]["skip"])
-        if estimator == "smo" and ks and 1 in ks:  # the k = 1 term's l2o formula
+        k1 = bool(ks) and 1 in ks
+        skip = list(ESTIMATORS[estimator]["skip"]) + skip_formulas(estimator, k1)
+        if estimator == "smo" and k1:  # the k = 1 term's l2o formula
             skip.remove("backward_scan")
             skip.remove("output_full")
             skip.append("output_prefix")
@@ -351,6 +360,7 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0, terms=1, bank=None):
     ctx = {"n": n, "G": G, "N": N, "E": E, "key_bits": bits, "tiles": T, "per_thread": 1,
            "terms": terms, "mixture_terms": terms if terms > 1 else 0}
     tiles = lambda c: c["G"] * c["tiles"]
+    form = [] if curve_ks else skip_formulas("smo", terms > 1)  # harmonic(J): k = 1 .. J
     if bank is None:
         bank = not curve_ks and G >= BANK_MIN_GROUPS
     # No block-path launch: a uniform batch of groups above the block path's tile launches none
@@ -393,13 +403,13 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0, terms=1, bank=None):
     if bank:
         launches.append(
             {"kernel": KERN["bank"], "blocks": lambda c: c["tiles"], "threads": 256,
-             "note": "the row bank of m = n, once per call", "skip": SKIP_ROWS_OUT + ["beyond_block_product"],
+             "note": "the row bank of m = n, once per call", "skip": SKIP_ROWS_OUT + ["beyond_block_product"] + form,
              "bytes": lambda c: 32 * c["n"], "bytes_formula": "4 rows of n doubles written"})
     rows = "curve" if curve_ks else ("bank" if bank else "own")
     launches.append(
         {"kernel": KERN["tile"](key, bank), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
          "skip": SKIP_ROWS[rows] + SKIP_RAGGED + (SKIP_TILE_CURVE if curve_ks else SKIP_TILE_SMO)
-                 + (SKIP_BANK_OBJECTIVE if bank else []),
+                 + (SKIP_BANK_TILE if bank else []) + form,
          "count": lambda c, k=batches: k,
          "note": ("x %d slots x %d batches" % (slots, batches) if curve_ks
                   else "rows from the bank" if bank else "its own rows"),
@@ -411,7 +421,7 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0, terms=1, bank=None):
     if bank:  # the tiles of groups with excluded rewards (none here): every block leaves at once
         launches.append(
             {"kernel": KERN["tile"](key, False), "blocks": lambda c: c["G"] * c["tiles"], "threads": 256,
-             "skip": ["tile_work"] + SKIP_RAGGED + SKIP_BANK_OBJECTIVE,
+             "skip": ["tile_work"] + SKIP_RAGGED + SKIP_BANK_TILE,
              "note": "the groups with excluded rewards (none)",
              "bytes": lambda c: 0, "bytes_formula": "- (per-group words: L2)"})
     # transform.cu: a uniform transform of <= 512 tiles per group (kLargeFoldTiles) folds the

@@ -188,13 +188,17 @@ static inline PKPO__HD pkpo__term_consts pkpo__term_consts_of(int formula, int64
   c.qc = 0.0;
   c.mk = (double)(m - k);
   if (formula == PKPO__FORMULA_S) {
+    PKPO_REGION_BEGIN(formula_s);
     c.A = c.kn; /* s(i) = (k/m) v_i + sum_{t>=i} (k/m - mu_t) d_t */
     c.B = c.kn;
+    PKPO_REGION_END(formula_s);
   } else if (formula == PKPO__FORMULA_SLOO) {
+    PKPO_REGION_BEGIN(formula_sloo);
     /* s's (k/m) v_1 and the baseline's -(k/(m-1)) v_1 leave -k/(m(m-1)) v_1; s's (k/m)(v_i - v_1)
      * goes into the forward weights, where it nearly cancels the baseline's */
     c.B = -((double)k / ((double)m * (double)(m - 1)));
     c.qc = ((double)k / (double)(m - 1)) * ((double)m / (double)(m - k));
+    PKPO_REGION_END(formula_sloo);
   }
   return c;
 }
@@ -214,22 +218,34 @@ static inline PKPO__HD void pkpo__term_weights(int formula, const pkpo__term_con
                                                int64_t m, double mu_t, double mu_next,
                                                double tail, double* P, double* Q) {
   switch (formula) {
-    case PKPO__FORMULA_S:
+    case PKPO__FORMULA_S: {
+      PKPO_REGION_BEGIN(formula_s);
       *P = 0.0;
       *Q = c->kn - mu_t;
       return;
-    case PKPO__FORMULA_SLOO:
+      PKPO_REGION_END(formula_s);
+    }
+    case PKPO__FORMULA_SLOO: {
+      PKPO_REGION_BEGIN(formula_sloo);
       *P = c->kn - c->qc * tail;
       *Q = (c->kn - mu_t) - c->qc * (tail + mu_t);
       return;
-    case PKPO__FORMULA_SMO:
+      PKPO_REGION_END(formula_sloo);
+    }
+    case PKPO__FORMULA_SMO: {
+      PKPO_REGION_BEGIN(formula_smo);
       *P = mu_next;
       *Q = 0.0;
       return;
-    case PKPO__FORMULA_L2O:
+      PKPO_REGION_END(formula_smo);
+    }
+    case PKPO__FORMULA_L2O: {
+      PKPO_REGION_BEGIN(formula_l2o);
       *P = ((double)t * mu_t) / c->mk;
       *Q = -(((double)(m - t) * mu_t) / c->mk);
       return;
+      PKPO_REGION_END(formula_l2o);
+    }
     default:
       *P = 0.0;
       *Q = 0.0;

@@ -139,32 +139,46 @@ __device__ __forceinline__ void team_term_mu(Team<W, V>& team, int64_t m, int64_
   for (int j = 0; j < V; ++j) mu[j] = rank0 + team.rank(j) > m ? 0.0 : mu[j];
 }
 
-/* The constants of a group's rows (A, B, W, which parts of the output form its terms use, the
- * clamp and the FALLBACK flag) without the weights: what team_rows returns in *rc, for the kernels
- * that need only them (the large path's carries and its scatter). */
-__device__ __forceinline__ RowConsts objective_consts(const Params& p, int64_t m, int64_t k_req, bool want_out,
-                                                      bool want_rho) {
+/* Term `term` of weight w added to a group's row constants *rc (start: row_consts_none); returns
+ * the term's own constants (pkpo__term_consts_of) where its outputs are wanted, zeros otherwise. */
+__device__ __forceinline__ RowConsts row_consts_none() {
   RowConsts rc;
   rc.A = rc.B = rc.W = 0.0;
   rc.has_pre = rc.has_suf = rc.has_ab = 0;
   rc.clamp = 1;
   rc.flags = 0;
+  return rc;
+}
+
+__device__ __forceinline__ pkpo__term_consts add_term_consts(RowConsts* rc, const pkpo__term& term, double w,
+                                                             int64_t m, bool want_out, bool want_rho) {
+  pkpo__term_consts c = pkpo__term_consts();
+  rc->clamp &= w >= 0.0;
+  if (want_rho) rc->W += w;
+  if (!want_out || term.formula == PKPO__FORMULA_ZERO) return c;
+  c = pkpo__term_consts_of(term.formula, m, term.k);
+  rc->A += w * c.A;
+  rc->B += w * c.B;
+  rc->flags |= term.flags;
+  rc->has_ab |= pkpo__formula_has_ab(term.formula);
+  if (m < 2) return c;
+  rc->has_pre |= pkpo__formula_has_pre(term.formula);
+  rc->has_suf |= pkpo__formula_has_suf(term.formula);
+  return c;
+}
+
+/* The constants of a group's rows (A, B, W, which parts of the output form its terms use, the
+ * clamp and the FALLBACK flag) without the weights: what team_rows returns in *rc, for the kernels
+ * that need only them (the large path's carries and its scatter). */
+__device__ __forceinline__ RowConsts objective_consts(const Params& p, int64_t m, int64_t k_req, bool want_out,
+                                                      bool want_rho) {
+  RowConsts rc = row_consts_none();
   const int64_t terms = objective_terms(p);
   PKPO_REGION_BEGIN(objective_terms);
   for (int64_t i = 0; i < terms; ++i) {
     double w;
     const pkpo__term term = objective_term(p, i, m, k_req, &w);
-    rc.clamp &= w >= 0.0;
-    if (want_rho) rc.W += w;
-    if (!want_out || term.formula == PKPO__FORMULA_ZERO) continue;
-    const pkpo__term_consts c = pkpo__term_consts_of(term.formula, m, term.k);
-    rc.A += w * c.A;
-    rc.B += w * c.B;
-    rc.flags |= term.flags;
-    rc.has_ab |= pkpo__formula_has_ab(term.formula);
-    if (m < 2) continue;
-    rc.has_pre |= pkpo__formula_has_pre(term.formula);
-    rc.has_suf |= pkpo__formula_has_suf(term.formula);
+    (void)add_term_consts(&rc, term, w, m, want_out, want_rho);
   }
   PKPO_REGION_END(objective_terms);
   return rc;
@@ -183,6 +197,23 @@ PKPO_HD double rho_from_sums(const RowConsts& rc, double sum_hi, double sum_lo, 
   return x;
 }
 
+/* P += w P_t and Q += w Q_t over the team's ranks t < m of a term (rules.h pkpo__term_weights). */
+template <int W, int V>
+__device__ __forceinline__ void add_term_weights(const Team<W, V>& team, int formula, const pkpo__term_consts& c,
+                                                 int64_t rank0, int64_t m, double w, const double (&mu)[V],
+                                                 const double (&mu_next)[V], const double (&tail)[V], double (&P)[V],
+                                                 double (&Q)[V]) {
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    const int64_t t = rank0 + team.rank(j);
+    if (t >= m) continue;
+    double pw, qw;
+    pkpo__term_weights(formula, &c, t, m, mu[j], mu_next[j], tail[j], &pw, &qw);
+    P[j] += w * pw;
+    Q[j] += w * qw;
+  }
+}
+
 /* The weight rows of the team's ranks for a group of m >= 1 finite samples whose requested k is
  * k_req (see the file comment): P, Q (want_out) and Fhi, Flo (want_rho) of gap t = rank, zero
  * past rank m - 1; the constants in *rc. A tile of a larger group passes its ranks' offset rank0
@@ -192,7 +223,7 @@ template <int W, int V, typename Beyond>
 __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int64_t m, int64_t k_req, bool want_out,
                                           bool want_rho, int64_t rank0, Beyond beyond_of, double (&P)[V],
                                           double (&Q)[V], double (&Fhi)[V], double (&Flo)[V], RowConsts* rc) {
-  *rc = objective_consts(p, m, k_req, want_out, want_rho);
+  *rc = row_consts_none();
 #pragma unroll
   for (int j = 0; j < V; ++j) P[j] = Q[j] = Fhi[j] = Flo[j] = 0.0;
   const int64_t terms = objective_terms(p);
@@ -200,17 +231,18 @@ __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int
   for (int64_t i = 0; i < terms; ++i) {
     double w;
     const pkpo__term term = objective_term(p, i, m, k_req, &w);
+    const pkpo__term_consts c = add_term_consts(rc, term, w, m, want_out, want_rho);
     const bool out = want_out && term.formula != PKPO__FORMULA_ZERO;
     /* the collectives below run where any team of the warp needs them (teams of one warp may hold
      * groups of different sizes, hence different formulas) */
     if (!team.any(want_rho || out)) continue;
-    /* F at the rank after the team's last, and at its last (a tile's product beyond it) */
+    /* F at the rank after the team's last (a tile's product beyond it) */
     const int64_t last = rank0 + W * V, after = last + 1;
-    const DD f_after = beyond_of.after(term.k), f_last = f_before(f_after, m, term.k, after);
+    const DD f_after = beyond_of.after(term.k);
     PKPO_REGION_BEGIN(rho_rows);
     if (want_rho) {
       DD F[V];
-      team_term_f(team, m, term.k, rank0, f_last, F);
+      team_term_f(team, m, term.k, rank0, f_before(f_after, m, term.k, after), F);
 #pragma unroll
       for (int j = 0; j < V; ++j) {
         if (rank0 + team.rank(j) < m) {
@@ -222,17 +254,16 @@ __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int
     PKPO_REGION_END(rho_rows);
     const bool gaps = out && m >= 2;
     if (!team.any(gaps)) continue;
-    /* mu of the ranks t <= m, from mu at the team's last rank e (rank m's k/m where e >= m) */
-    const double mu_last = last >= m ? (double)term.k / (double)m : dd_scale(f_last, term.k, last).hi;
+    /* mu of the ranks t <= m, from mu at the team's last rank e: rank m's k/m where e >= m, else
+     * mu_{e+1} = F_{e+1} k/(e+1) times the backward product's ratio (plain doubles, as the rest) */
+    const double mu_after = after <= m ? (f_after.hi * (double)term.k) / (double)after : 0.0;
+    const double mu_last = last >= m ? (double)term.k / (double)m : mu_after * pkpo__weight_ratio(after, term.k);
     double mu[V], mu_next[V], tail[V];
     team_term_mu(team, m, term.k, rank0, mu_last, mu);
 #pragma unroll
     for (int j = 0; j < V; ++j) mu_next[j] = tail[j] = 0.0;
     /* mu_{t+1} (sloo_minus_one's formula): the next rank's mu */
-    if (team.any(gaps && term.formula == PKPO__FORMULA_SMO)) {
-      const double mu_after = after <= m ? dd_scale(f_after, term.k, after).hi : 0.0;
-      team.next(mu, mu_next, mu_after);
-    }
+    if (team.any(gaps && term.formula == PKPO__FORMULA_SMO)) team.next(mu, mu_next, mu_after);
     /* T'_t = sum_{j=t+1}^{m-1} mu_j (sloo's formula): a backward sum of non-negative terms inside
      * the team, plus F_{m-1} - F_e beyond its last rank e (double-double, then rounded) */
     PKPO_REGION_BEGIN(sloo_tail);
@@ -242,7 +273,7 @@ __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int
       for (int j = 0; j < V; ++j) x[j] = rank0 + team.rank(j) < m ? mu[j] : 0.0;
       team.template scan_exclusive<true, false>(x, tail);
       if (last + 1 < m) {
-        const DD fm1 = dd_ratio(m - term.k, m); /* F_{m-1} */
+        const DD fm1 = dd_ratio(m - term.k, m), f_last = f_before(f_after, m, term.k, after); /* F_{m-1}, F_e */
         const double beyond = (fm1.hi - f_last.hi) + (fm1.lo - f_last.lo);
 #pragma unroll
         for (int j = 0; j < V; ++j) tail[j] += beyond;
@@ -250,15 +281,14 @@ __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int
     }
     PKPO_REGION_END(sloo_tail);
     if (!gaps) continue;
-    const pkpo__term_consts c = pkpo__term_consts_of(term.formula, m, term.k);
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      const int64_t t = rank0 + team.rank(j);
-      if (t >= m) continue;
-      double pw, qw;
-      pkpo__term_weights(term.formula, &c, t, m, mu[j], mu_next[j], tail[j], &pw, &qw);
-      P[j] += w * pw;
-      Q[j] += w * qw;
+    /* sloo_minus_one, the RL default, without a switch on the formula per rank (a tile building
+     * its own rows: about 4% of its instructions, bench/cost_model.md) */
+    if (term.formula == PKPO__FORMULA_SMO) {
+      add_term_weights(team, PKPO__FORMULA_SMO, c, rank0, m, w, mu, mu_next, tail, P, Q);
+    } else {
+      PKPO_REGION_BEGIN(other_formulas);
+      add_term_weights(team, term.formula, c, rank0, m, w, mu, mu_next, tail, P, Q);
+      PKPO_REGION_END(other_formulas);
     }
   }
   PKPO_REGION_END(row_terms);

@@ -166,19 +166,24 @@ __device__ __forceinline__ bool team_slot_group(const Params& p, int64_t i, int6
   return s->valid ? ((lower == 0 || s->n > lower) && s->n <= C) : (lower == 0);
 }
 
-/* rho of a general group from its rows and gaps (docs/math.md §4): every thread gets the bits. */
+/* The gaps d_t = v_{t+1} - v_t of the team's ranks t < m in doubles, 0 from rank m on (rho's sums
+ * then need no mask: a zero gap adds a zero, which leaves a sum of non-negative products as it is). */
 template <int W, int V, typename A>
-__device__ __forceinline__ double team_rho(Team<W, V>& team, int m, const A (&v)[V], const A (&vn)[V],
-                                           const double (&Fhi)[V], const double (&Flo)[V], double Wsum, bool clamp,
-                                           double v1, double vm) {
+__device__ __forceinline__ void team_gaps(const Team<W, V>& team, int m, const A (&v)[V], const A (&vn)[V],
+                                          double (&d)[V]) {
+#pragma unroll
+  for (int j = 0; j < V; ++j) d[j] = team.rank(j) < m ? (double)vn[j] - (double)v[j] : 0.0;
+}
+
+/* rho of a general group from its rows and gaps (docs/math.md §4): every thread gets the bits. */
+template <int W, int V>
+__device__ __forceinline__ double team_rho(Team<W, V>& team, const double (&d)[V], const double (&Fhi)[V],
+                                           const double (&Flo)[V], double Wsum, bool clamp, double v1, double vm) {
   D2 part = make_d2(0.0, 0.0);
 #pragma unroll
   for (int j = 0; j < V; ++j) {
-    if (team.rank(j) < m) {
-      const double d = (double)vn[j] - (double)v[j];
-      part.a += Fhi[j] * d;
-      part.b += Flo[j] * d;
-    }
+    part.a += Fhi[j] * d[j];
+    part.b += Flo[j] * d[j];
   }
   const D2 s = team.sum(part);
   RowConsts rc = RowConsts();
@@ -189,19 +194,28 @@ __device__ __forceinline__ double team_rho(Team<W, V>& team, int m, const A (&v)
 
 /* A pass@k curve: rho of the team's group at each k of the chunk. A column's F comes from the
  * previous column's elementwise when k grew by at most kCurveStep, F_t(k+1) = F_t(k) (t-k)/(m-k)
- * (C(t,k+1)/C(m,k+1) over C(t,k)/C(m,k)), in double-double, otherwise from a product scan. */
+ * (C(t,k+1)/C(m,k+1) over C(t,k)/C(m,k)), in double-double with one division per step, otherwise
+ * from a product scan. */
 template <int W, int V, typename A>
 __device__ __forceinline__ void team_curve(Team<W, V>& team, const Params& p, const KChunk& kc, int64_t g,
                                            bool mine, int act, int m, const A (&v)[V], const A (&vn)[V], double v1,
                                            double vm) {
   const bool gen = act == PKPO__ACT_GENERAL;
   const int me = gen ? m : 1;
+  /* the gaps, the same in every column; the ranks as doubles, those past m as m: their weights,
+   * which meet only zero gaps, step by (m-k)/(m-k), about 1, and stay finite */
+  double d[V], rank[V];
+  team_gaps(team, me, v, vn, d);
   DD F[V];
 #pragma unroll
-  for (int j = 0; j < V; ++j) F[j] = DD(0);
-  int64_t kprev = 0;
+  for (int j = 0; j < V; ++j) {
+    F[j] = DD(0);
+    rank[j] = (double)(team.rank(j) < me ? team.rank(j) : me);
+  }
+  const int64_t at = g * p.rho_stride + kc.first; /* the chunk's first rho value */
+  int kprev = 0;
   for (int col = 0; col < kc.count; ++col) {
-    const int64_t kk = kc.k[col] < me ? kc.k[col] : (int64_t)me;
+    const int kk = kc.k[col] < me ? (int)kc.k[col] : me;
     const bool scan = !(kprev > 0 && kk >= kprev && kk - kprev <= kCurveStep);
     PKPO_REGION_BEGIN(curve_scans);
     if (team.any(scan)) {
@@ -213,11 +227,19 @@ __device__ __forceinline__ void team_curve(Team<W, V>& team, const Params& p, co
     PKPO_REGION_END(curve_scans);
     if (!scan) {
       PKPO_REGION_BEGIN(curve_steps);
-      for (int64_t k = kprev; k < kk; ++k) {
+#pragma unroll 1 /* kCurveStep trips at most, mostly one */
+      for (int k = kprev; k < kk; ++k) {
+        const DD inv = dd_recip(me - k);
+        const double kd = (double)k;
 #pragma unroll
         for (int j = 0; j < V; ++j) {
-          const int64_t t = team.rank(j);
-          F[j] = t > k && t < me ? F[j] * dd_ratio(t - k, me - k) : (t >= me ? F[j] : DD(0));
+          /* (t-k)/(m-k) = (t-k) inv in double-double (t - k exact); at t <= k it is <= 0, and the
+           * floor makes the weight 0 */
+          const double tk = rank[j] - kd;
+          DD r;
+          pkpo__two_prod(tk, inv.hi, &r.hi, &r.lo);
+          r.lo += tk * inv.lo;
+          F[j] = F[j] * r;
           if (F[j].hi < PKPO__WEIGHT_FLOOR) F[j] = DD(0);
         }
       }
@@ -230,10 +252,10 @@ __device__ __forceinline__ void team_curve(Team<W, V>& team, const Params& p, co
       Fhi[j] = F[j].hi;
       Flo[j] = F[j].lo;
     }
-    const double r = team_rho(team, me, v, vn, Fhi, Flo, 1.0, true, v1, vm);
-    if (team.l == 0 && mine && act != PKPO__ACT_ERROR) {
+    const double r = team_rho(team, d, Fhi, Flo, 1.0, true, v1, vm);
+    if (team.l == 0 && mine && act != PKPO__ACT_ERROR && p.rho) {
       const double value = action_rho(act, r);
-      write_rho<A>(p, g, kc.first + col, p.negate ? -value : value);
+      store_value<A>(p.rho, at + col, p.negate ? -value : value);
     }
   }
 }
@@ -376,7 +398,9 @@ __device__ __forceinline__ bool team_group(Team<W, V>& team, TeamSmem<W, V, Key>
   if (p.rho) {
     if constexpr (!OWN) f_of_row<W, V, Key, A>(sm, row, l, Fhi, Flo);
     const A vm = team.value_at(v, m > 0 ? m : 1);
-    const double r = team_rho(team, m, v, vn, Fhi, Flo, gen ? rc.W : 0.0, gen && rc.clamp, (double)v1, (double)vm);
+    double d[V];
+    team_gaps(team, m, v, vn, d);
+    const double r = team_rho(team, d, Fhi, Flo, gen ? rc.W : 0.0, gen && rc.clamp, (double)v1, (double)vm);
     if (l == 0 && mine && act != PKPO__ACT_ERROR) {
       const double value = action_rho(act, r);
       write_rho<A>(p, g, 0, p.negate ? -value : value);
