@@ -226,14 +226,8 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
   large_tile_rows<BANK>(team, p, bank, m, s.k_req, curve ? ks.k[blockIdx.y] : 0, rank0, P, Q, Fhi, Flo, &rc);
 
   PKPO_REGION_BEGIN(rho_sum);
-  if (curve || p.rho) { /* rho's weighted gaps, summed as the block path's team_rho sums them */
-    D2 part = make_d2(0.0, 0.0);
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      part.a += Fhi[j] * d[j];
-      part.b += Flo[j] * d[j];
-    }
-    const D2 tot = team.sum(part);
+  if (curve || p.rho) { /* rho's weighted gaps, summed as the team kernel sums them */
+    const D2 tot = team_rho_sums(team, d, Fhi, Flo);
     if (threadIdx.x == 0) {
       agg->rho_hi = tot.a;
       agg->rho_lo = tot.b;

@@ -184,6 +184,20 @@ __device__ __forceinline__ RowConsts objective_consts(const Params& p, int64_t m
   return rc;
 }
 
+/* rho's sums over the team, (sum Fhi d, sum Flo d), of its ranks' weights and gaps d (zero past
+ * rank m - 1): every thread gets the same bits. */
+template <int W, int V>
+__device__ __forceinline__ D2 team_rho_sums(Team<W, V>& team, const double (&d)[V], const double (&Fhi)[V],
+                                            const double (&Flo)[V]) {
+  D2 part = make_d2(0.0, 0.0);
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    part.a += Fhi[j] * d[j];
+    part.b += Flo[j] * d[j];
+  }
+  return team.sum(part);
+}
+
 /* rho from the sums of a group's weighted gaps (docs/math.md §4): (W v_m - sum Fhi d) - sum Flo d,
  * clamped to [W v_1, W v_m] when every weight is >= 0. */
 PKPO_HD double rho_from_sums(const RowConsts& rc, double sum_hi, double sum_lo, double v1, double vm) {

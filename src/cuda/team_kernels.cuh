@@ -179,13 +179,7 @@ __device__ __forceinline__ void team_gaps(const Team<W, V>& team, int m, const A
 template <int W, int V>
 __device__ __forceinline__ double team_rho(Team<W, V>& team, const double (&d)[V], const double (&Fhi)[V],
                                            const double (&Flo)[V], double Wsum, bool clamp, double v1, double vm) {
-  D2 part = make_d2(0.0, 0.0);
-#pragma unroll
-  for (int j = 0; j < V; ++j) {
-    part.a += Fhi[j] * d[j];
-    part.b += Flo[j] * d[j];
-  }
-  const D2 s = team.sum(part);
+  const D2 s = team_rho_sums(team, d, Fhi, Flo);
   RowConsts rc = RowConsts();
   rc.W = Wsum;
   rc.clamp = clamp;
