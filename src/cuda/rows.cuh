@@ -139,8 +139,7 @@ __device__ __forceinline__ void team_term_mu(Team<W, V>& team, int64_t m, int64_
   for (int j = 0; j < V; ++j) mu[j] = rank0 + team.rank(j) > m ? 0.0 : mu[j];
 }
 
-/* Term `term` of weight w added to a group's row constants *rc (start: row_consts_none); returns
- * the term's own constants (pkpo__term_consts_of) where its outputs are wanted, zeros otherwise. */
+/* A group's row constants before its first term. */
 __device__ __forceinline__ RowConsts row_consts_none() {
   RowConsts rc;
   rc.A = rc.B = rc.W = 0.0;
@@ -150,6 +149,8 @@ __device__ __forceinline__ RowConsts row_consts_none() {
   return rc;
 }
 
+/* Term `term` of weight w added to a group's row constants *rc; returns the term's own constants
+ * (pkpo__term_consts_of) where its outputs are wanted, zeros otherwise. */
 __device__ __forceinline__ pkpo__term_consts add_term_consts(RowConsts* rc, const pkpo__term& term, double w,
                                                              int64_t m, bool want_out, bool want_rho) {
   pkpo__term_consts c = pkpo__term_consts();
@@ -269,9 +270,9 @@ __device__ __forceinline__ void team_rows(Team<W, V>& team, const Params& p, int
     const bool gaps = out && m >= 2;
     if (!team.any(gaps)) continue;
     /* mu of the ranks t <= m, from mu at the team's last rank e: rank m's k/m where e >= m, else
-     * mu_{e+1} = F_{e+1} k/(e+1) times the backward product's ratio (plain doubles, as the rest) */
+     * mu_{e+1} = F_{e+1} k/(e+1) one step down (plain doubles, as the rest; 0 where e < k) */
     const double mu_after = after <= m ? (f_after.hi * (double)term.k) / (double)after : 0.0;
-    const double mu_last = last >= m ? (double)term.k / (double)m : mu_after * pkpo__weight_ratio(after, term.k);
+    const double mu_last = last >= m ? (double)term.k / (double)m : pkpo__weight_down(mu_after, after, term.k);
     double mu[V], mu_next[V], tail[V];
     team_term_mu(team, m, term.k, rank0, mu_last, mu);
 #pragma unroll

@@ -166,8 +166,9 @@ __device__ __forceinline__ bool team_slot_group(const Params& p, int64_t i, int6
   return s->valid ? ((lower == 0 || s->n > lower) && s->n <= C) : (lower == 0);
 }
 
-/* The gaps d_t = v_{t+1} - v_t of the team's ranks t < m in doubles, 0 from rank m on (rho's sums
- * then need no mask: a zero gap adds a zero, which leaves a sum of non-negative products as it is). */
+/* The gaps d_t = v_{t+1} - v_t of the team's ranks t < m in doubles, 0 from rank m on. rho's sums
+ * then need no mask: a weight times a zero gap is a zero, and adding a zero of either sign leaves
+ * a sum that starts at +0 (and so is never -0) as it is. */
 template <int W, int V, typename A>
 __device__ __forceinline__ void team_gaps(const Team<W, V>& team, int m, const A (&v)[V], const A (&vn)[V],
                                           double (&d)[V]) {
@@ -206,7 +207,6 @@ __device__ __forceinline__ void team_curve(Team<W, V>& team, const Params& p, co
     F[j] = DD(0);
     rank[j] = (double)(team.rank(j) < me ? team.rank(j) : me);
   }
-  const int64_t at = g * p.rho_stride + kc.first; /* the chunk's first rho value */
   int kprev = 0;
   for (int col = 0; col < kc.count; ++col) {
     const int kk = kc.k[col] < me ? (int)kc.k[col] : me;
@@ -247,9 +247,9 @@ __device__ __forceinline__ void team_curve(Team<W, V>& team, const Params& p, co
       Flo[j] = F[j].lo;
     }
     const double r = team_rho(team, d, Fhi, Flo, 1.0, true, v1, vm);
-    if (team.l == 0 && mine && act != PKPO__ACT_ERROR && p.rho) {
+    if (team.l == 0 && mine && act != PKPO__ACT_ERROR) {
       const double value = action_rho(act, r);
-      store_value<A>(p.rho, at + col, p.negate ? -value : value);
+      write_rho<A>(p, g, kc.first + col, p.negate ? -value : value);
     }
   }
 }
