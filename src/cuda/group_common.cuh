@@ -136,22 +136,19 @@ __device__ __forceinline__ Key load_key(const Params& p, int64_t pos, int64_t* s
   return KT::kNone;
 }
 
-/* The output of the first of the C sorted keys (ascending, shared memory) that equals `key`, from
- * the sorted outputs beside them: tied rewards get bit-identical outputs. A branchless binary
- * search. */
+/* The output of the first of the C sorted keys (ascending, shared memory, each followed by its
+ * output's bits) that equals `key`: tied rewards get bit-identical outputs. A branchless binary
+ * search; the output beside the key found needs no index (keys and outputs in two arrays took
+ * one more addition per probe, an index or a pointer difference). */
 template <int C, typename Key, typename A>
-__device__ __forceinline__ A first_rank_output(const Key* sorted, const A* outs, Key key) {
+__device__ __forceinline__ A first_rank_output(const Key* sorted, Key key) {
   static_assert(sizeof(Key) == sizeof(A), "a key and its output take the same bytes");
-  /* sorted[at] is the first key not yet known to be below `key`; `at` as a byte offset, added to
-   * both arrays (a pointer into `sorted` made ptxas keep its generic 64-bit form beside its shared
-   * one for the final `at - sorted`; an index, a multiplication per probe) */
-  const char* ks = reinterpret_cast<const char*>(sorted);
-  unsigned at = 0;
+  const Key* at = sorted; /* at[0] is the first key not yet known to be below `key` */
 #pragma unroll
   for (int step = C / 2; step > 0; step >>= 1) {
-    if (*reinterpret_cast<const Key*>(ks + at + (step - 1) * sizeof(Key)) < key) at += step * sizeof(Key);
+    if (at[2 * (step - 1)] < key) at += 2 * step;
   }
-  return *reinterpret_cast<const A*>(reinterpret_cast<const char*>(outs) + at);
+  return KeyTraits<Key>::from_bits(at[1]);
 }
 
 }  // namespace pkpo_cuda

@@ -28,6 +28,11 @@ struct KeyTraitsOf {
     memcpy(&b, &x, sizeof b);
     return b;
   }
+  static PKPO_HD V from_bits(Key b) {
+    V x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+  }
   static constexpr Key kExp = sizeof(Key) == 4 ? Key(0x7F800000u) : Key(0x7FF0000000000000ull);
   static PKPO_HD bool finite(Key b) { return (b & kExp) != kExp; } /* exponent all ones: Inf/NaN */
   /* -0.0 becomes +0.0, then a negative value's bits are inverted and a positive value gets its
@@ -40,10 +45,7 @@ struct KeyTraitsOf {
   }
   /* the inverse of to_key, in the rewards' own type */
   static PKPO_HD V to_value(Key key) {
-    const Key b = (key & kTop) ? (Key)(key & ~kTop) : (Key)~key;
-    V x;
-    memcpy(&x, &b, sizeof x);
-    return x;
+    return from_bits((key & kTop) ? (Key)(key & ~kTop) : (Key)~key);
   }
   static PKPO_HD double to_double(Key key) { return (double)to_value(key); }
 };

@@ -75,11 +75,10 @@ struct TeamSmem {
     Key k[C];
     A a[C];
   };
-  /* block teams: the sort's double buffer (sidx slots), then the sorted keys and outputs (rank
-   * order) for the search; sub-warp teams: each warp's groups' sorted keys and outputs */
+  /* block teams: the sort's double buffer (sidx slots), then the sorted keys, each beside its
+   * output's bits (rank order), for the search; sub-warp teams: the same for each warp's groups */
   alignas(16) Buf buf[kBlock ? 2 : 1];
-  alignas(16) Key keys[kBlock ? 1 : kWarps][32 * V];
-  alignas(16) A outs[kBlock ? 1 : kWarps][32 * V];
+  alignas(16) Key sorted[kBlock ? 1 : kWarps][2 * 32 * V];
   /* sub-warp teams: a uniform batch's row (m = n), P and Q in the rewards' type, F in
    * double-double (a block team's thread keeps its own ranks' part in registers) */
   alignas(16) A P[kBlock ? 1 : C];
@@ -451,26 +450,28 @@ __device__ __forceinline__ bool team_group(Team<W, V>& team, TeamSmem<W, V, Key>
     }
 
     /* each element takes the output of the first rank holding its key */
+    Key ko[2 * V];
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      ko[2 * j] = keys[j];
+      ko[2 * j + 1] = KT::bits(outs[j]);
+    }
     Key* sk;
-    A* so;
     if constexpr (BLOCK) {
+      static_assert(sizeof(sm.buf) == 2 * C * sizeof(Key), "the sort's buffers hold C keys and outputs");
       sk = sm.buf[0].k;
-      so = sm.buf[1].a;
       __syncthreads(); /* the sort's last reads of the buffers are done */
-      store_items<V>(sk + l * V, keys);
-      store_items<V>(so + l * V, outs);
+      store_items<2 * V>(sk + 2 * l * V, ko);
       __syncthreads();
     } else {
-      sk = sm.keys[wib] + sub * C;
-      so = sm.outs[wib] + sub * C;
+      sk = sm.sorted[wib] + sub * 2 * C;
       __syncwarp();
-      store_items<V>(sk + l * V, keys);
-      store_items<V>(so + l * V, outs);
+      store_items<2 * V>(sk + 2 * l * V, ko);
       __syncwarp();
     }
     A res[V];
 #pragma unroll
-    for (int j = 0; j < V; ++j) res[j] = first_rank_output<C>(sk, so, orig[j]);
+    for (int j = 0; j < V; ++j) res[j] = first_rank_output<C, Key, A>(sk, orig[j]);
 
     /* store: element j*W + l's output at its own position; NaN under PROPAGATE, 0 for an
      * excluded reward or an empty group; negated under the min statistic */
