@@ -128,11 +128,15 @@ LOOP_RULES = [
     {"name": "team kernel, a uniform batch: a chunk's slots again for the groups left to their own rows "
              "(none in the modelled calls)",
      "region": "left_groups", "path": "team", "trips": lambda c: 0},
-    {"name": "team kernel: a curve column's elementwise weight steps (k - previous k: 1 for the "
-             "modelled ks 1..16 and 1..64)",
-     "region": "curve_steps", "path": "team", "trips": lambda c: 1},
-    {"name": "team kernel: rho columns of a curve chunk (a curve's ks, at most 64)",
-     "region": "curve_columns", "path": "team", "trips": lambda c: c.get("ncol", 1)},
+    {"name": "team kernel: a curve column's elementwise weight steps outside a batch (none for the "
+             "modelled ks 1..16 and 1..64: their first column takes a scan, the others go in batches)",
+     "region": "curve_steps", "path": "team", "trips": lambda c: 0},
+    {"name": "team kernel: a curve chunk's single columns, each followed by its batches (one for "
+             "the modelled ks 1..16 and 1..64)",
+     "region": "curve_columns", "path": "team", "trips": lambda c: 1},
+    {"name": "team kernel: a curve's batches of 4 columns one step apart (Team::kBatch for the "
+             "modelled 4x4 and 64x4 teams): ceil((ks - 1) / 4)",
+     "region": "curve_batches", "path": "team", "trips": lambda c: math.ceil((c.get("ncol", 1) - 1) / 4)},
     {"name": "one-thread-per-item grid-stride loop",
      "kernel": r"gbi_\w+_kernel", "path": "group_by_id", "trips": lambda c: c["per_thread"], "elementwise": True},
 ]
@@ -275,12 +279,11 @@ def team_smem(W, V, E):
         nonlocal off
         off = (off + align - 1) // align * align + size
     field((2 if blk else 1) * C * E, 16)            # buf: the sort's double buffer (block teams)
-    field((1 if blk else warps) * 32 * V * E, 16)   # keys: each warp's sorted keys (sub-warp teams)
-    field((1 if blk else warps) * 32 * V * E, 16)   # outs
+    field((1 if blk else warps) * 2 * 32 * V * E, 16)  # sorted: each warp's keys and outputs (sub-warp teams)
     for size in (E, E, 8, 8):                       # the uniform row: P, Q, Fhi, Flo (sub-warp teams)
         field((1 if blk else C) * size, 16)
     field(48, 8)                                    # RowConsts
-    field(2 * 16 * NW, 8)                           # TeamSlots: two PartSlots of NW 16-byte totals
+    field(2 * 16 * min(4 * NW, 32), 8)              # TeamSlots: two PartSlots, each of a sum_batch's totals
     return (off + 15) // 16 * 16
 
 

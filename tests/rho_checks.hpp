@@ -127,7 +127,7 @@ inline std::vector<int64_t> binary_counts(int64_t n) {
 
 // The checks of check_rho_values on groups of each size in `sizes` (binary groups with every count
 // of successes, or those of binary_counts(n) when few_binary, and two of every reward kind), at
-// k = 1, 2, n/2, n-1, n, n+1, from the curve and from the transforms (whose rho must be the
+// k = 1..5, n/2, n-4..n+1, from the curve and from the transforms (whose rho must be the
 // curve's bit for bit), in both dtypes and under both statistics.
 inline void check_rho_exact_sizes(const Runner& run, const std::vector<int64_t>& sizes, uint64_t seed,
                                   bool few_binary) {
@@ -145,7 +145,9 @@ inline void check_rho_exact_sizes(const Runner& run, const std::vector<int64_t>&
         }
         round_rewards(&b);
         b.statistic = stat;
-        const std::vector<int64_t> ks = {1, 2, std::max<int64_t>(1, n / 2), std::max<int64_t>(1, n - 1), n, n + 1};
+        // runs of ks one apart (the team kernel's batched columns), one of them ending at n
+        std::vector<int64_t> ks = {1, 2, 3, 4, 5, std::max<int64_t>(1, n / 2)};
+        for (int64_t k = n - 4; k <= n + 1; ++k) ks.push_back(std::max<int64_t>(1, k));
         const std::string tag = std::string(dtype_name(dt)) + (stat ? " min" : " max") + " n " +
                                 std::to_string(n);
         std::vector<double> curve;

@@ -133,10 +133,17 @@ struct Params {
 /* ks of a curve launch (count == 0 for a transform). */
 struct KChunk {
   int64_t k[kCurveChunk];
+  /* bit c of starts[b]: columns c .. c + 2^(b+1) - 1 (those below count) each one k above the
+   * column before (c >= 1): where a team kernel's batch of that many columns may start */
+  uint64_t starts[2];
+  /* the largest m whose weights at the ks of columns c .. c + 3 stay far above the weight floor
+   * (C(m, k) < e^680 < 1 / PKPO__WEIGHT_FLOOR), so that a batch needs no floor */
+  int32_t mcap[kCurveChunk];
   int count;
   int64_t first; /* column of k[0] in the rho rows */
   int64_t kmax;  /* max over all ks of the call (for flags and the strict policy, as cpu.c) */
 };
+static_assert(kCurveChunk <= 64, "KChunk::starts has a bit per column");
 
 /* One large-path tile's totals, written by the tile pass: pre = sum P_t d_t and suf = sum Q_t d_t
  * over its gaps (the outputs' scans), rho_hi + rho_lo = sum F_t d_t (rho's; only summed per

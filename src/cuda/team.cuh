@@ -34,7 +34,11 @@ PKPO_HD int sidx(int e) {
   return (e & ~(R - 1)) | ((e % V) << 5) | ((e / V) & 31);
 }
 
-/* The warps' totals of one block scan or sum, in the scan's own type. */
+/* Values per thread of one Team::sum_batch: 4, or 32 / NW for a block team of NW > 8 warps (its
+ * warps' totals of each value are added by lanes whose index differs in the bits below NW). */
+PKPO_HD constexpr int team_sum_batch(int W) { return W <= 32 ? (W < 4 ? W : 4) : (W > 256 ? 32 / (W / 32) : 4); }
+
+/* The warps' totals of one block scan or sum, in the scan's own type (d2b: of a sum_batch). */
 template <int NW>
 union PartSlot {
   double d[NW];
@@ -42,6 +46,7 @@ union PartSlot {
   int i[NW];
   DD dd[NW];
   D2 d2[NW];
+  D2 d2b[NW * 4 <= 32 ? NW * 4 : 32];
 };
 template <int NW>
 __device__ __forceinline__ double* part_ptr(PartSlot<NW>& s, double*) { return s.d; }
@@ -53,6 +58,8 @@ template <int NW>
 __device__ __forceinline__ DD* part_ptr(PartSlot<NW>& s, DD*) { return s.dd; }
 template <int NW>
 __device__ __forceinline__ D2* part_ptr(PartSlot<NW>& s, D2*) { return s.d2; }
+template <int NW>
+__device__ __forceinline__ D2* part_ptr_batch(PartSlot<NW>& s, D2*) { return s.d2b; }
 
 /* Bitonic sort of a block team's C keys, ascending over e = tid * V + j, in the flip form: every
  * stage of size S merges two ascending runs, first comparing e with e ^ (S - 1), then with
@@ -221,6 +228,33 @@ struct Team {
       return block_sum<NW>(x, lane, w, next_slot());
     } else {
       return warp_sum<W>(x);
+    }
+  }
+
+  /* B = team_sum_batch(W) sums over the team, one of each value per thread, in one exchange:
+   * thread l gets the sum of value batch_index() with sum's bits (warp_sum_batch, and for a block
+   * team its warps' totals added as block_sum adds them). */
+  static constexpr int kBatch = team_sum_batch(W);
+  __device__ __forceinline__ int batch_index() const { return kBlock ? lane / (32 / kBatch) : l / (W / kBatch); }
+  /* one thread of the team per value, for its store */
+  __device__ __forceinline__ bool batch_leader() const {
+    return kBlock ? (w == 0 && lane % (32 / kBatch) == 0) : l % (W / kBatch) == 0;
+  }
+  template <typename T>
+  __device__ __forceinline__ T sum_batch(T (&x)[kBatch]) {
+    if constexpr (kBlock) {
+      constexpr int G = 32 / kBatch; /* lanes per value after the warp's reduce-scatter */
+      static_assert(NW <= G, "a value's lanes cover the warps' totals");
+      T s = warp_sum_batch<32, kBatch>(x, lane);
+      T* part = part_ptr_batch(next_slot(), (T*)nullptr);
+      if (lane % G == 0) part[batch_index() * NW + w] = s;
+      __syncthreads();
+      s = part[batch_index() * NW + lane % NW];
+#pragma unroll
+      for (int o = NW / 2; o > 0; o >>= 1) s = s + shfl_xor(s, o, 32);
+      return s;
+    } else {
+      return warp_sum_batch<W, kBatch>(x, l);
     }
   }
 

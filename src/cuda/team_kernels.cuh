@@ -39,6 +39,7 @@
 #include "rows.cuh"
 #include "rules.h"
 #include "team.cuh"
+#include "team_rho.cuh"
 
 namespace pkpo_cuda {
 
@@ -163,94 +164,6 @@ __device__ __forceinline__ bool team_slot_group(const Params& p, int64_t i, int6
   *s = group_span(p, *g);
   if (goes_large(p, *s)) return false;
   return s->valid ? ((lower == 0 || s->n > lower) && s->n <= C) : (lower == 0);
-}
-
-/* The gaps d_t = v_{t+1} - v_t of the team's ranks t < m in doubles, 0 from rank m on. rho's sums
- * then need no mask: a weight times a zero gap is a zero, and adding a zero of either sign leaves
- * a sum that starts at +0 (and so is never -0) as it is. */
-template <int W, int V, typename A>
-__device__ __forceinline__ void team_gaps(const Team<W, V>& team, int m, const A (&v)[V], const A (&vn)[V],
-                                          double (&d)[V]) {
-#pragma unroll
-  for (int j = 0; j < V; ++j) d[j] = team.rank(j) < m ? (double)vn[j] - (double)v[j] : 0.0;
-}
-
-/* rho of a general group from its rows and gaps (docs/math.md §4): every thread gets the bits. */
-template <int W, int V>
-__device__ __forceinline__ double team_rho(Team<W, V>& team, const double (&d)[V], const double (&Fhi)[V],
-                                           const double (&Flo)[V], double Wsum, bool clamp, double v1, double vm) {
-  const D2 s = team_rho_sums(team, d, Fhi, Flo);
-  RowConsts rc = RowConsts();
-  rc.W = Wsum;
-  rc.clamp = clamp;
-  return rho_from_sums(rc, s.a, s.b, v1, vm);
-}
-
-/* A pass@k curve: rho of the team's group at each k of the chunk. A column's F comes from the
- * previous column's elementwise when k grew by at most kCurveStep, F_t(k+1) = F_t(k) (t-k)/(m-k)
- * (C(t,k+1)/C(m,k+1) over C(t,k)/C(m,k)), in double-double with one division per step, otherwise
- * from a product scan. */
-template <int W, int V, typename A>
-__device__ __forceinline__ void team_curve(Team<W, V>& team, const Params& p, const KChunk& kc, int64_t g,
-                                           bool mine, int act, int m, const A (&v)[V], const A (&vn)[V], double v1,
-                                           double vm) {
-  const bool gen = act == PKPO__ACT_GENERAL;
-  const int me = gen ? m : 1;
-  /* the gaps, the same in every column; the ranks as doubles, those past m as m: their weights,
-   * which meet only zero gaps, step by (m-k)/(m-k), about 1, and stay finite */
-  double d[V], rank[V];
-  team_gaps(team, me, v, vn, d);
-  DD F[V];
-#pragma unroll
-  for (int j = 0; j < V; ++j) {
-    F[j] = DD(0);
-    rank[j] = (double)(team.rank(j) < me ? team.rank(j) : me);
-  }
-  int kprev = 0;
-  for (int col = 0; col < kc.count; ++col) {
-    const int kk = kc.k[col] < me ? (int)kc.k[col] : me;
-    const bool scan = !(kprev > 0 && kk >= kprev && kk - kprev <= kCurveStep);
-    PKPO_REGION_BEGIN(curve_scans);
-    if (team.any(scan)) {
-      DD Fs[V];
-      team_term_f(team, me, kk, 0, DD(1), Fs);
-#pragma unroll
-      for (int j = 0; j < V; ++j) F[j] = scan ? Fs[j] : F[j];
-    }
-    PKPO_REGION_END(curve_scans);
-    if (!scan) {
-      PKPO_REGION_BEGIN(curve_steps);
-#pragma unroll 1 /* kCurveStep trips at most, mostly one */
-      for (int k = kprev; k < kk; ++k) {
-        const DD inv = dd_recip(me - k);
-        const double kd = (double)k;
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          /* (t-k)/(m-k) = (t-k) inv in double-double (t - k exact); at t <= k it is <= 0, and the
-           * floor makes the weight 0 */
-          const double tk = rank[j] - kd;
-          DD r;
-          pkpo__two_prod(tk, inv.hi, &r.hi, &r.lo);
-          r.lo += tk * inv.lo;
-          F[j] = F[j] * r;
-          if (F[j].hi < PKPO__WEIGHT_FLOOR) F[j] = DD(0);
-        }
-      }
-      PKPO_REGION_END(curve_steps);
-    }
-    kprev = kk;
-    double Fhi[V], Flo[V];
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      Fhi[j] = F[j].hi;
-      Flo[j] = F[j].lo;
-    }
-    const double r = team_rho(team, d, Fhi, Flo, 1.0, true, v1, vm);
-    if (team.l == 0 && mine && act != PKPO__ACT_ERROR) {
-      const double value = action_rho(act, r);
-      write_rho<A>(p, g, kc.first + col, p.negate ? -value : value);
-    }
-  }
 }
 
 /* Slots per chunk of a uniform batch's loop: the bits of a mask of the slots left to PASS_LEFT. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
@@ -338,6 +339,45 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   return cudaSuccess;
 }
 
+/* ln C(m, k) (0 <= k <= m). */
+double log_choose(int64_t m, int64_t k) {
+  return std::lgamma((double)m + 1.0) - std::lgamma((double)k + 1.0) - std::lgamma((double)(m - k) + 1.0);
+}
+
+/* The largest m <= kBlockMaxN with ln C(m, k) < 680 (a weight of column k is at least
+ * 1 / C(m, k), and ln(1 / PKPO__WEIGHT_FLOOR) is 690.8; lgamma's error is far below the margin);
+ * C(m, k) grows with m. 0 where even m = k is too large (never: C(k, k) = 1). */
+int32_t weights_clear_of_floor(int64_t k) {
+  if (k >= kBlockMaxN) return kBlockMaxN;
+  int64_t lo = k, hi = kBlockMaxN; /* lo passes */
+  if (log_choose(hi, k) < 680.0) return kBlockMaxN;
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (log_choose(mid, k) < 680.0 ? lo : hi) = mid;
+  }
+  return (int32_t)lo;
+}
+
+/* A curve chunk's batch starts and weight caps (KChunk::starts, mcap). */
+void curve_batches(KChunk* kc) {
+  bool unit[kCurveChunk];
+  int32_t clear[kCurveChunk];
+  for (int c = 0; c < kc->count; ++c) {
+    unit[c] = c > 0 && kc->k[c - 1] < INT64_MAX && kc->k[c] == kc->k[c - 1] + 1;
+    clear[c] = kc->k[c] >= 1 ? weights_clear_of_floor(kc->k[c]) : 0;
+  }
+  for (int c = 0; c < kc->count; ++c) {
+    bool run = true;
+    int32_t cap = kBlockMaxN;
+    for (int b = 0; b < 2; ++b) {
+      for (int j = b == 0 ? 0 : 2; j < 2 << b && c + j < kc->count; ++j) run = run && unit[c + j];
+      if (run) kc->starts[b] |= 1ull << c;
+    }
+    for (int j = 0; j < 4 && c + j < kc->count; ++j) cap = std::min(cap, clear[c + j]);
+    kc->mcap[c] = cap;
+  }
+}
+
 template <typename Key>
 cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, const int64_t* h_ks,
                         int64_t num_ks, cudaStream_t stream) {
@@ -351,6 +391,7 @@ cudaError_t curve_typed(Params p, const Shape& sh, const WsLayout& L, void* ws, 
     kc.first = j0;
     kc.kmax = kmax;
     for (int c = 0; c < kCurveChunk; ++c) kc.k[c] = c < kc.count ? h_ks[j0 + c] : 1;
+    curve_batches(&kc);
     PKPO_CUDA_TRY(launch_block<Key>(p, kc, sh.max_n, sh.sm_count, L.bucketed ? &bm : nullptr, stream));
   }
   if (!L.large) return cudaSuccess;

@@ -173,6 +173,30 @@ __device__ __forceinline__ T warp_sum(T x) {
   return x;
 }
 
+/* Sums over the sub-warp of B values per lane (B a power of two, at most W): lane l gets the sum
+ * of its team's values number l / (W / B), with warp_sum's bits. The butterfly's first log2(B)
+ * levels each exchange half of the values a lane still holds (a reduce-scatter: the lane with the
+ * level's bit set keeps the upper half), the others the one value left, so a lane adds the same
+ * pairs in the same order as warp_sum does for each value. */
+template <int W, int B, typename T>
+__device__ __forceinline__ T warp_sum_batch(T (&x)[B], int l) {
+  static_assert((B & (B - 1)) == 0 && B >= 1 && B <= W, "B: a power of two, at most W");
+#pragma unroll
+  for (int h = B / 2, o = W / 2; h > 0; h /= 2, o /= 2) {
+    const bool upper = (l & o) != 0;
+#pragma unroll
+    for (int c = 0; c < h; ++c) {
+      const T send = upper ? x[c] : x[c + h];
+      const T keep = upper ? x[c + h] : x[c];
+      x[c] = keep + shfl_xor(send, o, W);
+    }
+  }
+  T s = x[0];
+#pragma unroll
+  for (int o = W / (2 * B); o > 0; o >>= 1) s = s + shfl_xor(s, o, W);
+  return s;
+}
+
 /* A lane's V consecutive items of shared memory as one access (vector loads and stores: V
  * scalar accesses at a stride of V words would meet V-way bank conflicts). p: aligned to the size
  * of V items (warp_kernel's arrays are 16-byte aligned, and its offsets multiples of V). */

@@ -111,6 +111,8 @@ TEST(CudaExactRho, RangeKEqualsNConstantAndBinaryEnds) {
   PKPO_SKIP_WITHOUT_GPU();
   CudaHandle gpu;
   pt::check_rho_exact_cases(cuda_runner(gpu), /*max_n=*/300, /*seed=*/2);
+  // the block teams of 128 to 512 threads
+  pt::check_rho_exact_sizes(cuda_runner(gpu), {600, 1100, 2100}, /*seed=*/3, /*few_binary=*/true);
 }
 
 TEST(CudaExactRho, BinaryPassAtKWithinOneUlp) {
@@ -120,6 +122,41 @@ TEST(CudaExactRho, BinaryPassAtKWithinOneUlp) {
   EXPECT_EQ(acc.violations, 0);
   EXPECT_LE(acc.pkpo_max_ulps, 1.0);
   EXPECT_GT(acc.cases, 0);
+}
+
+// A curve's run of ks one apart through the weight floor (C(2100, k) passes 1e283 near k = 190 and
+// 1e300 near k = 210): the columns a block team takes in batches and those whose weights near the
+// floor it takes one at a time give the transforms' rho bit for bit, over two chunks of ks.
+TEST(CudaExactRho, CurveRunThroughTheWeightFloor) {
+  PKPO_SKIP_WITHOUT_GPU();
+  CudaHandle gpu;
+  const pt::Runner run = cuda_runner(gpu);
+  std::mt19937_64 rng(4);
+  const int64_t n = 2100;
+  pt::Batch b = pt::binary_groups(n, PKPO_FLOAT64, {1, n / 2, n - 1});
+  for (pt::Kind kind : {pt::Kind::Uniform, pt::Kind::Ties, pt::Kind::Negative}) {
+    const std::vector<double> g = pt::gen_group(kind, n, rng);
+    b.rewards.insert(b.rewards.end(), g.begin(), g.end());
+    ++b.num_groups;
+  }
+  // rho = 0 - sum F_t d_t over the gaps of ranks t <= 260 alone: weights near the floor decide it
+  for (int64_t i = 0; i < n; ++i) b.rewards.push_back(i < 260 ? -1.0 - 0.001 * (double)(260 - i) : 0.0);
+  ++b.num_groups;
+  std::vector<int64_t> ks;
+  for (int64_t k = 170; k < 250; ++k) ks.push_back(k);
+  std::vector<double> curve;
+  ASSERT_EQ(run.curve(b, ks, &curve), PKPO_SUCCESS);
+  for (size_t j = 0; j < ks.size(); ++j) {
+    pt::Batch t = b;
+    t.k = ks[j];
+    const pt::LibResult r = run.transform(t);
+    ASSERT_EQ(r.status, PKPO_SUCCESS) << r.last_error;
+    for (int64_t g = 0; g < b.num_groups; ++g) {
+      ASSERT_TRUE(pt::same_value_bits(r.rho[(size_t)g], curve[(size_t)g * ks.size() + j]))
+          << "group " << g << " k " << ks[j] << ": " << r.rho[(size_t)g] << " vs "
+          << curve[(size_t)g * ks.size() + j];
+    }
+  }
 }
 
 // Terms in device memory are checked on the device: a group of an unusable mixture is flagged
