@@ -175,6 +175,9 @@ SKIP_ROWS_OUT = ["rho_rows", "sloo_tail"]
 # outputs.
 SKIP_TILE_SMO = ["rho_sum", "backward_scan"] + SKIP_ROWS_OUT
 SKIP_TILE_CURVE = ["tile_local_outputs"]
+# large_tile_kernel: a thread whose ranks run past m or whose keys do not start 16-byte aligned
+# loads them one by one; the modelled groups are whole tiles of an aligned batch.
+SKIP_TILE_EDGE = ["tile_edge_loads"]
 # The kernels after the row bank read the objective's largest k and the rows' constants from its
 # head: objective_kmax's and objective_consts' loops over the terms do not run there.
 SKIP_BANK_OBJECTIVE = ["objective_checks", "objective_terms", "objective_term"]
@@ -411,7 +414,7 @@ def large_class(n, E, N=N_DEFAULT, curve_ks=0, terms=1, bank=None):
     rows = "curve" if curve_ks else ("bank" if bank else "own")
     launches.append(
         {"kernel": KERN["tile"](key, bank), "blocks": lambda c, s=slots: c["G"] * c["tiles"] * s, "threads": 256,
-         "skip": SKIP_ROWS[rows] + SKIP_RAGGED + (SKIP_TILE_CURVE if curve_ks else SKIP_TILE_SMO)
+         "skip": SKIP_ROWS[rows] + SKIP_RAGGED + SKIP_TILE_EDGE + (SKIP_TILE_CURVE if curve_ks else SKIP_TILE_SMO)
                  + (SKIP_BANK_TILE if bank else []) + form,
          "count": lambda c, k=batches: k,
          "note": ("x %d slots x %d batches" % (slots, batches) if curve_ks

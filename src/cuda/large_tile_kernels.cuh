@@ -34,6 +34,7 @@
 #include "rows.cuh"
 #include "rules.h"
 #include "scan_kernels.cuh"
+#include "warp_primitives.cuh"
 #include "team.cuh"
 
 namespace pkpo_cuda {
@@ -211,13 +212,28 @@ __global__ void __launch_bounds__(kLargeBlock) large_tile_kernel(const Params p,
   LargeTeam team = make_team<kLargeBlock, kLargeIpt>(&slots);
   const Key* sorted = large_sorted<Key>(lk, s);
 
-  /* the thread's values and gaps (0 past rank m - 1) */
+  /* the thread's values and gaps (0 past rank m - 1): its V keys in vector loads where they lie
+   * at or below rank m and start 16-byte aligned (a whole tile of an aligned group), the key
+   * after them once; one by one otherwise */
   double v[V], d[V];
+  const int64_t t1 = rank0 + team.rank(0);
+  if (t1 + V - 1 <= m && (reinterpret_cast<uintptr_t>(sorted + t1 - 1) & 15) == 0) {
+    Key keys[V];
+    load_items<V>(sorted + t1 - 1, keys);
 #pragma unroll
-  for (int j = 0; j < V; ++j) {
-    const int64_t t = rank0 + team.rank(j);
-    v[j] = t <= m ? KT::to_double(sorted[t - 1]) : 0.0;
-    d[j] = t < m ? KT::to_double(sorted[t]) - v[j] : 0.0;
+    for (int j = 0; j < V; ++j) v[j] = KT::to_double(keys[j]);
+    const double after = t1 + V - 1 < m ? KT::to_double(sorted[t1 + V - 1]) : v[V - 1];
+#pragma unroll
+    for (int j = 0; j < V; ++j) d[j] = (j + 1 < V ? v[j + 1] : after) - v[j];
+  } else {
+    PKPO_REGION_BEGIN(tile_edge_loads);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const int64_t t = t1 + j;
+      v[j] = t <= m ? KT::to_double(sorted[t - 1]) : 0.0;
+      d[j] = t < m ? KT::to_double(sorted[t]) - v[j] : 0.0;
+    }
+    PKPO_REGION_END(tile_edge_loads);
   }
   const double v1 = KT::to_double(sorted[0]);
 
