@@ -81,7 +81,9 @@ say "wheel built in $(( SECONDS - start )) s: $(cd "$bundle" && ls pkpo-*.whl)"
 
 # ---- the rest of the bundle ------------------------------------------------------------------------------
 cp "$build/tests/cuda/test_cuda" "$build/bench/bench_gpu" "$bundle/bin/"
-strip --strip-debug "$bundle"/bin/*  # the line tables of the kernels (-lineinfo) stay: they are not debug sections
+# host symbols and debug sections go (about 1 MiB); the kernels' line tables (-lineinfo) stay inside
+# the fatbinary, which strip leaves alone
+strip "$bundle"/bin/*
 cp "$root/scripts/gpu_run.sh" "$bundle/"
 cp "$root/examples/continuous.csv" "$bundle/data/"
 cp "$root/bench/torch_peer.py" "$root/bench/pkpo_min.py" "$bundle/bench/"

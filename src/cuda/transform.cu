@@ -339,21 +339,17 @@ cudaError_t transform_typed(Params p, const Shape& sh, const WsLayout& L, void* 
   return cudaSuccess;
 }
 
-/* ln C(m, k) (0 <= k <= m). */
-double log_choose(int64_t m, int64_t k) {
-  return std::lgamma((double)m + 1.0) - std::lgamma((double)k + 1.0) - std::lgamma((double)(m - k) + 1.0);
-}
-
-/* The largest m <= kBlockMaxN with ln C(m, k) < 680 (a weight of column k is at least
- * 1 / C(m, k), and ln(1 / PKPO__WEIGHT_FLOOR) is 690.8; lgamma's error is far below the margin);
- * C(m, k) grows with m. 0 where even m = k is too large (never: C(k, k) = 1). */
+/* The largest m <= kBlockMaxN with ln C(m, k) < 680, C(m, k) growing with m: a weight of column k
+ * is at least 1 / C(m, k), and ln(1 / PKPO__WEIGHT_FLOOR) is 690.8 (lgamma errs far below that). */
 int32_t weights_clear_of_floor(int64_t k) {
-  if (k >= kBlockMaxN) return kBlockMaxN;
-  int64_t lo = k, hi = kBlockMaxN; /* lo passes */
-  if (log_choose(hi, k) < 680.0) return kBlockMaxN;
+  const auto clear = [k](int64_t m) {
+    return std::lgamma(m + 1.0) - std::lgamma(k + 1.0) - std::lgamma((double)(m - k) + 1.0) < 680.0;
+  };
+  if (k >= kBlockMaxN || clear(kBlockMaxN)) return kBlockMaxN;
+  int64_t lo = k, hi = kBlockMaxN; /* clear(lo), not clear(hi) */
   while (hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;
-    (log_choose(mid, k) < 680.0 ? lo : hi) = mid;
+    (clear(mid) ? lo : hi) = mid;
   }
   return (int32_t)lo;
 }
