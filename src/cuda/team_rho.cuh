@@ -1,8 +1,9 @@
 /*
  * team_rho.cuh -- rho on a team of the block path (team.cuh): a group's gaps and the sums of its
  * weighted gaps (the transform's rho), and the pass@k curve, rho at each k of a chunk from one
- * sort (docs/math.md §4). The curve's weights F_t(k) = C(t,k)/C(m,k) are double-double, as the
- * transforms' rows build them, so a curve's rho is the transform's bit for bit.
+ * sort (docs/math.md §4). The curve's weights F_t(k) = C(t,k)/C(m,k) are double-double, like the
+ * transforms' rows, and its sums are formed as the transforms' are, so that a curve's rho is the
+ * transform's (tests/rho_checks.hpp checks it bit for bit).
  */
 #ifndef PKPO_CUDA_TEAM_RHO_CUH
 #define PKPO_CUDA_TEAM_RHO_CUH
