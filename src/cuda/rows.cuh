@@ -185,18 +185,25 @@ __device__ __forceinline__ RowConsts objective_consts(const Params& p, int64_t m
   return rc;
 }
 
-/* rho's sums over the team, (sum Fhi d, sum Flo d), of its ranks' weights and gaps d (zero past
- * rank m - 1): every thread gets the same bits. */
-template <int W, int V>
-__device__ __forceinline__ D2 team_rho_sums(Team<W, V>& team, const double (&d)[V], const double (&Fhi)[V],
-                                            const double (&Flo)[V]) {
+/* A thread's part of rho's sums, (sum Fhi d, sum Flo d) over its ranks' weights and gaps d (zero
+ * past rank m - 1), in rank order: every sum of rho goes through this, so that a curve's columns
+ * and the transforms add the same terms in the same order. */
+template <int V>
+__device__ __forceinline__ D2 rho_part(const double (&d)[V], const double (&Fhi)[V], const double (&Flo)[V]) {
   D2 part = make_d2(0.0, 0.0);
 #pragma unroll
   for (int j = 0; j < V; ++j) {
     part.a += Fhi[j] * d[j];
     part.b += Flo[j] * d[j];
   }
-  return team.sum(part);
+  return part;
+}
+
+/* rho's sums over the team: every thread gets the same bits. */
+template <int W, int V>
+__device__ __forceinline__ D2 team_rho_sums(Team<W, V>& team, const double (&d)[V], const double (&Fhi)[V],
+                                            const double (&Flo)[V]) {
+  return team.sum(rho_part(d, Fhi, Flo));
 }
 
 /* rho from the sums of a group's weighted gaps (docs/math.md §4): (W v_m - sum Fhi d) - sum Flo d,

@@ -145,18 +145,24 @@ __device__ __forceinline__ T block_scan(T (&x)[V], int l, int w, PartSlot<NW>& s
   return c;
 }
 
-/* Sum over the block of one value per thread; every thread gets the same bits (each group of NW
- * lanes adds the NW warp totals by the same butterfly). */
-template <int NW, typename T>
-__device__ __forceinline__ T block_sum(T x, int l, int w, PartSlot<NW>& slot) {
-  x = warp_sum<32>(x);
-  T* part = part_ptr(slot, (T*)nullptr);
-  if (l == 0) part[w] = x;
+/* The block's total of value `idx` from its NW warps' totals s (lane % G == 0 of each warp holding
+ * it; G >= NW): every thread of those lanes' groups gets the same bits (each group of NW lanes
+ * adds the NW warp totals by the same butterfly). One barrier. */
+template <int NW, int G, typename T>
+__device__ __forceinline__ T warps_total(T s, int lane, int w, int idx, T* part) {
+  static_assert(NW <= G, "a value's lanes cover the warps' totals");
+  if (lane % G == 0) part[idx * NW + w] = s;
   __syncthreads();
-  T s = part[l % NW];
+  s = part[idx * NW + lane % NW];
 #pragma unroll
   for (int o = NW / 2; o > 0; o >>= 1) s = s + shfl_xor(s, o, 32);
   return s;
+}
+
+/* Sum over the block of one value per thread; every thread gets the same bits. */
+template <int NW, typename T>
+__device__ __forceinline__ T block_sum(T x, int lane, int w, PartSlot<NW>& slot) {
+  return warps_total<NW, 32>(warp_sum<32>(x), lane, w, 0, part_ptr(slot, (T*)nullptr));
 }
 
 /* What a block team keeps in shared memory besides its kernel's own arrays: the warps' totals of
@@ -243,16 +249,9 @@ struct Team {
   template <typename T>
   __device__ __forceinline__ T sum_batch(T (&x)[kBatch]) {
     if constexpr (kBlock) {
-      constexpr int G = 32 / kBatch; /* lanes per value after the warp's reduce-scatter */
-      static_assert(NW <= G, "a value's lanes cover the warps' totals");
-      T s = warp_sum_batch<32, kBatch>(x, lane);
-      T* part = part_ptr_batch(next_slot(), (T*)nullptr);
-      if (lane % G == 0) part[batch_index() * NW + w] = s;
-      __syncthreads();
-      s = part[batch_index() * NW + lane % NW];
-#pragma unroll
-      for (int o = NW / 2; o > 0; o >>= 1) s = s + shfl_xor(s, o, 32);
-      return s;
+      /* 32 / kBatch lanes per value after the warp's reduce-scatter */
+      return warps_total<NW, 32 / kBatch>(warp_sum_batch<32, kBatch>(x, lane), lane, w, batch_index(),
+                                          part_ptr_batch(next_slot(), (T*)nullptr));
     } else {
       return warp_sum_batch<W, kBatch>(x, l);
     }

@@ -31,15 +31,29 @@ __device__ __forceinline__ void team_gaps(const Team<W, V>& team, int m, const A
   for (int j = 0; j < V; ++j) d[j] = team.rank(j) < m ? (double)vn[j] - (double)v[j] : 0.0;
 }
 
-/* rho of a general group from its rows and gaps (docs/math.md §4): every thread gets the bits. */
-template <int W, int V>
-__device__ __forceinline__ double team_rho(Team<W, V>& team, const double (&d)[V], const double (&Fhi)[V],
-                                           const double (&Flo)[V], double Wsum, bool clamp, double v1, double vm) {
-  const D2 s = team_rho_sums(team, d, Fhi, Flo);
+/* rho from a team's sums s (rows.cuh rho_from_sums) for weights summing to Wsum. */
+__device__ __forceinline__ double rho_of_sums(const D2& s, double Wsum, bool clamp, double v1, double vm) {
   RowConsts rc = RowConsts();
   rc.W = Wsum;
   rc.clamp = clamp;
   return rho_from_sums(rc, s.a, s.b, v1, vm);
+}
+
+/* rho of a general group from its rows and gaps (docs/math.md §4): every thread gets the bits. */
+template <int W, int V>
+__device__ __forceinline__ double team_rho(Team<W, V>& team, const double (&d)[V], const double (&Fhi)[V],
+                                           const double (&Flo)[V], double Wsum, bool clamp, double v1, double vm) {
+  return rho_of_sums(team_rho_sums(team, d, Fhi, Flo), Wsum, clamp, v1, vm);
+}
+
+/* A curve's double-double weights as the rows' two arrays. */
+template <int V>
+__device__ __forceinline__ void dd_split(const DD (&F)[V], double (&Fhi)[V], double (&Flo)[V]) {
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    Fhi[j] = F[j].hi;
+    Flo[j] = F[j].lo;
+  }
 }
 
 /* One step of a curve's weights from k to k + 1 (F_t(k+1) = F_t(k) (t-k)/(m-k), inv = 1/(m-k)):
@@ -81,20 +95,14 @@ __device__ __forceinline__ void team_curve_batch(Team<W, V>& team, const Params&
 #pragma unroll
   for (int c = 0; c < B; ++c) {
     curve_step<V, false>(F, rank, kd0 + c, shfl_idx(inv_mine, c, WL));
-    part[c] = make_d2(0.0, 0.0);
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      part[c].a += F[j].hi * d[j];
-      part[c].b += F[j].lo * d[j];
-    }
+    double Fhi[V], Flo[V];
+    dd_split(F, Fhi, Flo);
+    part[c] = rho_part(d, Fhi, Flo);
   }
   const D2 s = team.sum_batch(part);
   const int c = team.batch_index();
   if (team.batch_leader() && store && c < real) {
-    RowConsts rc = RowConsts();
-    rc.W = 1.0;
-    rc.clamp = true;
-    const double value = action_rho(act, rho_from_sums(rc, s.a, s.b, v1, vm));
+    const double value = action_rho(act, rho_of_sums(s, 1.0, true, v1, vm));
     write_rho<A>(p, g, kc.first + col + c, p.negate ? -value : value);
   }
 }
@@ -144,11 +152,7 @@ __device__ __forceinline__ void team_curve(Team<W, V>& team, const Params& p, co
     }
     kprev = kk;
     double Fhi[V], Flo[V];
-#pragma unroll
-    for (int j = 0; j < V; ++j) {
-      Fhi[j] = F[j].hi;
-      Flo[j] = F[j].lo;
-    }
+    dd_split(F, Fhi, Flo);
     const double r = team_rho(team, d, Fhi, Flo, 1.0, true, v1, vm);
     if (team.l == 0 && store) {
       const double value = action_rho(act, r);

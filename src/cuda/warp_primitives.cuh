@@ -191,10 +191,7 @@ __device__ __forceinline__ T warp_sum_batch(T (&x)[B], int l) {
       x[c] = keep + shfl_xor(send, o, W);
     }
   }
-  T s = x[0];
-#pragma unroll
-  for (int o = W / (2 * B); o > 0; o >>= 1) s = s + shfl_xor(s, o, W);
-  return s;
+  return warp_sum<W / B>(x[0]); /* the levels below W / B: partners within W / B lanes */
 }
 
 /* A lane's V consecutive items of shared memory as one access (vector loads and stores: V
